@@ -1,0 +1,99 @@
+"""What the fixtures do, kept out of the entry module so loading the plugin stays cheap."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
+
+import pytest
+
+from pytest_llmops.models.base import GenerationSettings, ModelCallError
+from pytest_llmops.models.client import LLM, CallObserver
+from pytest_llmops.results import RecordObserver, TestRecord
+from pytest_llmops.session import SESSION_KEY, LLMSession
+
+if TYPE_CHECKING:
+    from pytest_llmops.settings import Settings
+
+
+def fail_setup(request: pytest.FixtureRequest, message: str) -> NoReturn:
+    """Stop this test's setup with an ERROR that says what is wrong, without a traceback."""
+    __tracebackhide__ = True
+    pytest.fail(message, pytrace=False)
+
+
+def marker_kwargs(request: pytest.FixtureRequest, name: str, signature: Callable[..., Any]) -> dict[str, Any]:
+    """The arguments of the closest ``@pytest.mark.<name>``, checked against ``signature``."""
+    marker = request.node.get_closest_marker(name)
+    if marker is None:
+        return {}
+    try:
+        bound = inspect.signature(signature).bind(*marker.args, **marker.kwargs)
+    except TypeError as error:
+        problem = f"bad arguments to @pytest.mark.{name}: {error}"
+    else:
+        return {k: v for k, v in bound.arguments.items() if v is not None}
+    fail_setup(request, problem)
+
+
+def _llm_marker(
+    model: str | None = None,
+    *,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    stop: str | list[str] | None = None,
+) -> None:
+    """The signature of ``@pytest.mark.llm``."""
+
+
+def default_generation(settings: Settings) -> GenerationSettings:
+    return GenerationSettings(
+        temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed
+    )
+
+
+def build_llm(
+    request: pytest.FixtureRequest,
+    spec: str,
+    generation: GenerationSettings,
+    observers: tuple[CallObserver, ...],
+    role: str = "model",
+) -> LLM:
+    """A client for ``spec``; a spec that cannot be loaded ERRORs the test with the reason."""
+    session: LLMSession = request.config.stash[SESSION_KEY]
+    from pytest_llmops.models.registry import UnknownModelError
+
+    try:
+        backend = session.registry.get(spec)
+    except UnknownModelError as error:
+        problem = str(error)
+    except (ModelCallError, RuntimeError, ValueError, OSError) as error:
+        problem = f"cannot load model {spec!r}: {error}"
+    else:
+        return LLM(
+            spec,
+            backend,
+            generation,
+            session.scheduler,
+            prices=session.settings.prices,
+            cache=session.cache_for(request.node),
+            observers=observers,
+            role=role,
+        )
+    fail_setup(request, problem)
+
+
+def make_llm(request: pytest.FixtureRequest, record: TestRecord) -> LLM:
+    """The ``llm`` fixture: settings, then the ``llm`` marker, then the call's own arguments."""
+    settings: Settings = request.config.stash[SESSION_KEY].settings
+    marked = marker_kwargs(request, "llm", _llm_marker)
+    spec = marked.pop("model", settings.model)
+    try:
+        generation = default_generation(settings).updated(**marked)
+    except (TypeError, ValueError) as error:
+        problem = f"bad @pytest.mark.llm settings: {error}"
+    else:
+        return build_llm(request, spec, generation, (RecordObserver(record),))
+    fail_setup(request, problem)

@@ -1,0 +1,28 @@
+"""The hooks pytest-llmops offers to other plugins and conftest files.
+
+Added to pytest's hook registry from ``pytest_addhooks``; implement them in a conftest or a
+plugin with the ``pytest_llmops_`` names below.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_llmops.models.registry import BackendFactory
+
+
+@pytest.hookspec
+def pytest_llmops_register_backends(register: Callable[[str, BackendFactory, str], None]) -> None:
+    """Register model backends: ``register(prefix, factory, description)``.
+
+    ``factory(name, settings)`` builds a backend for the spec ``prefix:name`` (``name`` is
+    ``""`` for a bare ``prefix``) and must import heavy libraries only when called. The
+    plugin's own backends (``echo``, ``local``, ``hf``, ``openai``) register through this
+    hook, last (``trylast``): the first registration of a prefix wins, so a conftest can
+    replace a built-in.
+
+    .. versionadded:: 0.1
+    """

@@ -1,0 +1,1 @@
+"""Model backends, their registry and the client tests use."""

@@ -1,0 +1,198 @@
+"""The values every backend speaks: requests in, generations out, completions to tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+
+ROLES = ("system", "user", "assistant")
+
+
+class ModelCallError(Exception):
+    """A model call failed for infrastructure reasons (server, network, timeout, budget).
+
+    The plugin reports a test that raises it as an ERROR, never as a quality FAIL.
+    """
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat turn."""
+
+    role: str
+    content: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown chat role {self.role!r}; expected one of {', '.join(ROLES)}")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Message:
+        return cls(role=str(data["role"]), content=str(data["content"]))
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """What, besides the input, determines a model's answer."""
+
+    temperature: float = 0.0
+    max_tokens: int = 256
+    top_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    top_logprobs: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    def updated(self, **changes: Any) -> GenerationSettings:
+        """A copy with the given non-None settings applied; unknown names raise TypeError."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise TypeError(
+                f"unknown generation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        clean = {k: v for k, v in changes.items() if v is not None}
+        if "stop" in clean:
+            stop = clean["stop"]
+            clean["stop"] = (stop,) if isinstance(stop, str) else tuple(stop)
+        return dataclasses.replace(self, **clean)
+
+
+@dataclass(frozen=True)
+class PromptVersion:
+    """Which template produced a prompt: its name, content hash and declared version."""
+
+    name: str
+    hash: str
+    version: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version or self.hash[:8]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PromptVersion:
+        return cls(name=data["name"], hash=data["hash"], version=data.get("version"))
+
+
+@dataclass(frozen=True)
+class Request:
+    """One model call: chat messages, or a raw text prompt when ``messages`` is empty."""
+
+    messages: tuple[Message, ...] = ()
+    prompt: str | None = None
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+
+    @property
+    def is_chat(self) -> bool:
+        return self.prompt is None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"settings": self.settings.to_dict()}
+        if self.is_chat:
+            data["messages"] = [m.to_dict() for m in self.messages]
+        else:
+            data["prompt"] = self.prompt
+        return data
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token with its log-probability and the top alternatives."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"token": self.token, "logprob": self.logprob, "top": [list(t) for t in self.top]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TokenLogprob:
+        return cls(data["token"], data["logprob"], tuple((t, lp) for t, lp in data.get("top", ())))
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What a backend returns for one request."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+    finish_reason: str | None = None
+    logprobs: tuple[TokenLogprob, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's answer as a test sees it: text plus usage, latency, cost and provenance."""
+
+    text: str
+    model: str
+    backend: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+    cached: bool = False
+    finish_reason: str | None = None
+    prompt_versions: tuple[PromptVersion, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    role: str = "model"
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["prompt_versions"] = [p.to_dict() for p in self.prompt_versions]
+        data["logprobs"] = None if self.logprobs is None else [t.to_dict() for t in self.logprobs]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Completion:
+        values = dict(data)
+        values["prompt_versions"] = tuple(
+            PromptVersion.from_dict(p) for p in values.get("prompt_versions", ())
+        )
+        if values.get("logprobs") is not None:
+            values["logprobs"] = tuple(TokenLogprob.from_dict(t) for t in values["logprobs"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model backend. ``generate`` answers a batch of requests, in order.
+
+    Backends that cannot batch natively answer them one by one; the client runs batches of
+    those concurrently. Raise :class:`ModelCallError` for failures after retries.
+    """
+
+    #: Resolved model name reported with each completion.
+    model: str
+    #: True when ``generate`` runs a whole batch natively (one padded forward pass).
+    batches: bool
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]: ...
+
+
+def messages_from(value: str | Iterable[Message | Mapping[str, Any]]) -> tuple[Message, ...]:
+    """Normalise a string or a list of messages/dicts into chat messages."""
+    if isinstance(value, str):
+        return (Message("user", value),)
+    return tuple(m if isinstance(m, Message) else Message.from_dict(m) for m in value)

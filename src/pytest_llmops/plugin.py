@@ -1,0 +1,109 @@
+"""pytest entry point of pytest-llmops: options, markers, hook wiring and fixtures.
+
+Only light modules are imported here; each fixture imports what it needs when a test uses it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pytest
+
+from pytest_llmops import settings as settings_module
+from pytest_llmops.models.base import ModelCallError
+from pytest_llmops.results import TestRecord
+from pytest_llmops.session import SESSION_KEY, LLMSession
+
+if TYPE_CHECKING:
+    from pytest_llmops.models.client import LLM
+    from pytest_llmops.settings import Settings
+
+RECORD_KEY = pytest.StashKey[TestRecord]()
+
+MARKERS = (
+    "llm(model=None, *, temperature=None, max_tokens=None, top_p=None, seed=None, stop=None): "
+    "model spec and generation settings of the `llm` fixture for this test.",
+)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_llmops import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    settings_module.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    session = config.stash[SESSION_KEY] = LLMSession(config, settings_module.resolve(config))
+    config.pluginmanager.register(session, "llmops-session")
+    from pytest_llmops.models import builtin
+
+    config.pluginmanager.register(builtin, "llmops-builtin-backends")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.close()
+        config.pluginmanager.unregister(session)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    if report.failed and call.excinfo is not None and call.excinfo.errisinstance(ModelCallError):
+        # Infrastructure, not quality: a one-line reason instead of a traceback.
+        report.llmops_error = str(call.excinfo.value)
+        report.longrepr = f"ModelCallError: {call.excinfo.value}"
+    if call.when == "teardown":
+        record = item.stash.get(RECORD_KEY, None)
+        if record is not None and record.used:
+            report.llmops_record = record.to_dict()
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    if report.when == "call" and report.failed and getattr(report, "llmops_error", None):
+        return "error", "E", "ERROR"
+    return None
+
+
+def _llm_session(config: pytest.Config) -> LLMSession:
+    return config.stash[SESSION_KEY]
+
+
+def record_of(item: pytest.Item) -> TestRecord:
+    """The record of ``item``, created on first use."""
+    record = item.stash.get(RECORD_KEY, None)
+    if record is None:
+        record = item.stash[RECORD_KEY] = TestRecord(item.nodeid)
+    return record
+
+
+@pytest.fixture(scope="session")
+def llm_settings(pytestconfig: pytest.Config) -> Settings:
+    """The resolved pytest-llmops settings of this run (CLI, then env, then ini)."""
+    return _llm_session(pytestconfig).settings
+
+
+@pytest.fixture
+def llm_record(request: pytest.FixtureRequest) -> TestRecord:
+    """This test's record of model calls, scores and prompt versions (shown in the reports)."""
+    return record_of(request.node)
+
+
+@pytest.fixture
+def llm(request: pytest.FixtureRequest, llm_record: TestRecord) -> LLM:
+    """A model client for this test: ``llm.complete(prompt)``, ``llm.map(prompts)``.
+
+    The model comes from ``@pytest.mark.llm(model=...)``, else ``--llm-model`` / ``llm_model``
+    (default ``local``). Each call returns a Completion with text, tokens, latency and cost.
+    """
+    from pytest_llmops.fixtures import make_llm
+
+    return make_llm(request, llm_record)

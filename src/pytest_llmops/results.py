@@ -1,0 +1,81 @@
+"""Per-test records: what a test asked its models, what it scored, and how it ended."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_llmops.models.base import Completion, Request
+
+
+@dataclass
+class TestRecord:
+    """Everything one test did with models; JSON-safe through :meth:`to_dict`.
+
+    Filled while the test runs (calls, scores, prompt versions), carried on the test's report
+    to the controller (so it survives pytest-xdist), and read by the report writers.
+    """
+
+    __test__ = False  # not a test class, despite the name
+
+    nodeid: str
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    prompts: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add_call(self, request: Request, completion: Completion) -> None:
+        entry = completion.to_dict()
+        entry.pop("logprobs", None)
+        entry["request"] = request.to_dict()
+        with self._lock:
+            self.calls.append(entry)
+
+    def add_score(self, score: dict[str, Any]) -> None:
+        with self._lock:
+            self.scores.append(score)
+
+    def add_prompt(self, prompt: dict[str, Any]) -> None:
+        with self._lock:
+            if prompt not in self.prompts:
+                self.prompts.append(prompt)
+
+    @property
+    def used(self) -> bool:
+        return bool(self.calls or self.scores or self.prompts or self.extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "calls": list(self.calls),
+            "scores": list(self.scores),
+            "prompts": list(self.prompts),
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TestRecord:
+        return cls(
+            nodeid=data["nodeid"],
+            calls=list(data.get("calls", ())),
+            scores=list(data.get("scores", ())),
+            prompts=list(data.get("prompts", ())),
+            extra=dict(data.get("extra", {})),
+        )
+
+
+class RecordObserver:
+    """A :class:`~pytest_llmops.models.client.CallObserver` writing calls into a record."""
+
+    def __init__(self, record: TestRecord) -> None:
+        self.record = record
+
+    def before(self, request: Request) -> None:
+        pass
+
+    def after(self, request: Request, completion: Completion) -> None:
+        self.record.add_call(request, completion)
+        for version in completion.prompt_versions:
+            self.record.add_prompt(version.to_dict())

@@ -1,0 +1,197 @@
+"""Every setting of the plugin: declared once, resolved once (CLI, then env, then ini).
+
+Each :class:`Option` gives one ``--llm-*`` flag and one ``llm_*`` ini key sharing a help
+string. :func:`resolve` turns them into a frozen :class:`Settings` at configure time; a bad
+value raises :class:`pytest.UsageError` naming where the value came from and what is accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+
+RECORD_MODES = ("replay", "new", "all", "off")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError
+    return value
+
+
+def _temperature(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 2.0:
+        raise ValueError
+    return value
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError
+        return text
+
+    return parse
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        raise ValueError
+    return text.strip()
+
+
+def _prices(lines: list[str] | str) -> dict[str, tuple[float, float]]:
+    """Parse ``model = input_usd output_usd`` lines (USD per million tokens)."""
+    if isinstance(lines, str):
+        lines = [part for part in lines.replace(";", "\n").splitlines()]
+    prices: dict[str, tuple[float, float]] = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        model, sep, figures = line.partition("=")
+        numbers = figures.split()
+        if not sep or not model.strip() or len(numbers) != 2:
+            raise ValueError
+        prices[model.strip()] = (_non_negative_float(numbers[0]), _non_negative_float(numbers[1]))
+    return prices
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its ini key, help, default, parser and what its values may be."""
+
+    name: str
+    help: str
+    parse: Callable[[Any], Any] | None = _text
+    accepted: str = "a non-empty string"
+    env: str | None = None
+    ini_type: str = "string"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def field(self) -> str:
+        return self.name.removeprefix("llm_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("llm_model", "Model spec for the `llm` fixture: local, echo, openai:<model>, hf:<path>."),
+    Option("llm_judge_model", "Model spec of the judge (default: the tested model)."),
+    Option("llm_openai_base_url", "Base URL of an OpenAI-compatible server.",
+           env="OPENAI_BASE_URL", accepted="a URL"),
+    Option("llm_timeout", "Seconds before one model request times out.",
+           _positive_float, "a number of seconds > 0"),
+    Option("llm_max_retries", "Retries of a failed request (429, 5xx, timeouts) before ERROR.",
+           _non_negative_int, "an integer >= 0"),
+    Option("llm_concurrency", "Most model calls in flight at once.",
+           _positive_int, "an integer >= 1"),
+    Option("llm_temperature", "Default sampling temperature (0 is greedy).",
+           _temperature, "a number from 0 to 2"),
+    Option("llm_max_tokens", "Default most tokens a completion may have.",
+           _positive_int, "an integer >= 1"),
+    Option("llm_seed", "Default sampling seed.", int, "an integer"),
+    Option("llm_device", "Device of in-process models.",
+           _choice(DEVICES), "one of " + ", ".join(DEVICES)),
+    Option("llm_prices", "Price overrides, one `model = input output` line each, "
+           "USD per million tokens.", _prices,
+           "lines of `model = <input USD/Mtok> <output USD/Mtok>`", ini_type="linelist"),
+    Option("llm_record_mode", "Record/replay of model calls: replay, new, all or off.",
+           _choice(RECORD_MODES), "one of " + ", ".join(RECORD_MODES)),
+    Option("llm_prompts_dir", "Folder of prompt templates, relative to the rootdir."),
+)
+
+# Command-line switches (actions of one run, no ini key): (flag, help).
+SWITCHES: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one run."""
+
+    model: str = "local"
+    judge_model: str | None = None
+    openai_base_url: str | None = None
+    timeout: float = 60.0
+    max_retries: int = 2
+    concurrency: int = 16
+    temperature: float = 0.0
+    max_tokens: int = 256
+    seed: int | None = None
+    device: str = "auto"
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    record_mode: str = "new"
+    prompts_dir: str = "prompts"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare every flag and ini key in one option group."""
+    group = parser.getgroup("llmops", "LLM regression testing (pytest-llmops)")
+    for option in OPTIONS:
+        env = f" (env {option.env})" if option.env else ""
+        group.addoption(option.flag, dest=option.name, default=None,
+                        help=f"{option.help}{env} Ini: {option.name}.")
+        parser.addini(option.name, option.help, type=option.ini_type, default=None)
+    for flag, help in SWITCHES:
+        group.addoption(flag, action="store_true", default=False, help=help)
+
+
+def resolve(config: pytest.Config) -> Settings:
+    """Resolve CLI, then environment, then ini, into :class:`Settings`."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw, where = _raw_value(config, option)
+        if raw is None:
+            continue
+        try:
+            values[option.field] = option.parse(raw) if option.parse else raw
+        except (ValueError, TypeError):
+            raise pytest.UsageError(
+                f"pytest-llmops: invalid value {raw!r} for {where}: expected {option.accepted}."
+            ) from None
+    return Settings(**values)
+
+
+def _raw_value(config: pytest.Config, option: Option) -> tuple[Any, str]:
+    cli = config.getoption(option.name, None)
+    if cli is not None:
+        return cli, option.flag
+    if option.env and os.environ.get(option.env):
+        return os.environ[option.env], f"environment variable {option.env}"
+    ini = config.getini(option.name)
+    if ini not in (None, "", []):
+        source = config.inipath.name if config.inipath else "ini"
+        return ini, f"{option.name} in {source}"
+    return None, ""
