@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from servers import KatanServer, ScriptedServer  # noqa: E402
+
+
+@pytest.fixture
+def katan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., KatanServer]]:
+    """Start ``llm-katan`` servers with the given CLI flags; all are stopped afterwards."""
+    started: list[KatanServer] = []
+
+    def start(*args: str, **kwargs: Any) -> KatanServer:
+        server = KatanServer(*args, workdir=tmp_path_factory.mktemp("katan"), **kwargs)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[Callable[..., ScriptedServer]]:
+    """Start :class:`ScriptedServer` instances; all are stopped afterwards."""
+    started: list[ScriptedServer] = []
+
+    def start(answers: Any, **kwargs: Any) -> ScriptedServer:
+        server = ScriptedServer(answers, **kwargs).__enter__()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.__exit__(None, None, None)

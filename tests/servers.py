@@ -1,0 +1,164 @@
+"""OpenAI-compatible servers the tests start on 127.0.0.1, each on a free port.
+
+- :class:`KatanServer`: the real ``llm-katan`` server (echo backend, fault injection).
+- :class:`ScriptedServer`: a tiny in-process server whose answers the test scripts: well-formed,
+  malformed, errors, garbage, hangs, closed connections.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+_KATAN = Path(sys.executable).with_name("llm-katan")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class KatanServer:
+    """``llm-katan`` on 127.0.0.1: ``with KatanServer("--latency-ms", "300") as url: ...``."""
+
+    def __init__(self, *args: str, model: str = "katan-echo", workdir: Path | None = None, backend: str = "echo") -> None:
+        self.port = free_port()
+        self.model = model
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        workdir = workdir or Path(os.environ.get("TMPDIR", "/tmp"))
+        self._command = [
+            str(_KATAN) if _KATAN.exists() else "llm-katan",
+            "--model", model, "--backend", backend, "--host", "127.0.0.1", "--port", str(self.port),
+            "--stats-file", str(workdir / f"katan-{self.port}.json"), "--disable-dashboard",
+            "--max-concurrent", "64", "--log-level", "warning", *args,
+        ]
+        self._log = workdir / f"katan-{self.port}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> str:
+        self.start()
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 60.0) -> None:
+        with self._log.open("wb") as log:
+            self._process = subprocess.Popen(self._command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"llm-katan exited: {self._log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"llm-katan not ready in {timeout}s: {self._log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+Answer = Any  # a str (the reply text), a (status, body) tuple, or a callable(request_json) -> either
+# Special answers: "!garbage" sends non-JSON, "!close" closes the connection, ("!hang", seconds) sleeps.
+
+
+class ScriptedServer:
+    """An OpenAI-compatible server that answers chat and completion calls from a script.
+
+    ``answers`` are served in order (the last one repeats); ``requests`` keeps every request
+    body received, so tests can check what the client sent.
+    """
+
+    def __init__(self, answers: Sequence[Answer] | Callable[[dict[str, Any]], Answer], model: str = "scripted") -> None:
+        self.answers = answers
+        self.model = model
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _next_answer(self, body: dict[str, Any]) -> Answer:
+        with self._lock:
+            self.requests.append(body)
+            if callable(self.answers):
+                return self.answers(body)
+            index = min(len(self.requests) - 1, len(self.answers) - 1)
+            return self.answers[index]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                answer = server._next_answer(body)
+                if callable(answer):
+                    answer = answer(body)
+                if answer == "!close":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if isinstance(answer, tuple) and answer[0] == "!hang":
+                    time.sleep(answer[1])
+                    answer = "late"
+                if answer == "!garbage":
+                    return self._send(200, b"<html>not json", "text/html")
+                if isinstance(answer, tuple):
+                    status, payload = answer
+                    return self._send(status, json.dumps(payload).encode())
+                self._send(200, json.dumps(server._reply(self.path, body, str(answer))).encode())
+
+            def _send(self, status: int, data: bytes, kind: str = "application/json") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+    def _reply(self, path: str, body: dict[str, Any], text: str) -> dict[str, Any]:
+        usage = {"prompt_tokens": 7, "completion_tokens": len(text.split()), "total_tokens": 7 + len(text.split())}
+        if path.endswith("/completions") and "chat" not in path:
+            choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
+            return {"id": "cmpl-1", "object": "text_completion", "created": 0, "model": self.model,
+                    "choices": [choice], "usage": usage}
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
+                  "logprobs": None}
+        return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": self.model,
+                "choices": [choice], "usage": usage}
