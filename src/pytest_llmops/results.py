@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from pytest_llmops.models.base import Completion, Request
+
+
+@dataclass(frozen=True)
+class Score:
+    """One scored check of an output: a metric's value against its threshold.
+
+    ``kind`` says what produced it (``golden``, ``judge``, ...); ``details`` holds what the
+    scorer wants reviewers to see (a judge's reasoning and votes, a diff, a metric's parts).
+    """
+
+    metric: str
+    value: float
+    threshold: float | None
+    passed: bool
+    higher_is_better: bool = True
+    kind: str = "golden"
+    label: str | None = None
+    output: str | None = None
+    reference: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Score:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -33,9 +62,9 @@ class TestRecord:
         with self._lock:
             self.calls.append(entry)
 
-    def add_score(self, score: dict[str, Any]) -> None:
+    def add_score(self, score: Score) -> None:
         with self._lock:
-            self.scores.append(score)
+            self.scores.append(score.to_dict())
 
     def add_prompt(self, prompt: dict[str, Any]) -> None:
         with self._lock:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
+from pytest_llmops.models.lazy import LazyBackend
+
 if TYPE_CHECKING:
     from pytest_llmops.models.base import Backend
     from pytest_llmops.settings import Settings
+
+
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
 
 class MissingExtraError(RuntimeError):
@@ -33,20 +39,39 @@ def _echo(name: str, settings: Settings) -> Backend:
 
 
 def _openai(name: str, settings: Settings) -> Backend:
-    return _leaf("openai_api", "openai").OpenAIBackend(name, settings)
+    if not name:
+        raise ValueError("the openai backend needs a model name: openai:<model>")
+    base_url = settings.openai_base_url or DEFAULT_OPENAI_URL
+    return LazyBackend(
+        name,
+        lambda: _leaf("openai_api", "openai").OpenAIBackend(name, settings),
+        batches=False,
+        identity={"model": name, "base_url": base_url},
+        provider="openai",
+    )
+
+
+def _transformers(path: Path, settings: Settings, model_name: str) -> Backend:
+    return LazyBackend(
+        model_name,
+        lambda: _leaf("hf", "hf").TransformersBackend(path, settings, model_name=model_name),
+        batches=True,
+    )
 
 
 def _hf(name: str, settings: Settings) -> Backend:
     if not name:
         raise ValueError("the hf backend needs a path: hf:<model folder or .gguf file>")
-    return _leaf("hf", "hf").TransformersBackend(name, settings)
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"no model folder or .gguf file at {path}")
+    return _transformers(path, settings, path.name)
 
 
 def _local(name: str, settings: Settings) -> Backend:
     from pytest_llmops.models.local import MODEL_NAME, local_gguf_path
 
-    path = local_gguf_path()
-    return _leaf("hf", "hf").TransformersBackend(path, settings, model_name=MODEL_NAME)
+    return _transformers(local_gguf_path(), settings, MODEL_NAME)
 
 
 BUILTINS: dict[str, tuple[Callable[[str, Settings], Backend], str]] = {

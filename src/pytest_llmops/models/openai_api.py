@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import openai
 
 from pytest_llmops.models.base import Generation, ModelCallError, Request, TokenLogprob
+from pytest_llmops.models.builtin import DEFAULT_OPENAI_URL
 
 if TYPE_CHECKING:
     from pytest_llmops.settings import Settings
@@ -22,8 +23,6 @@ class OpenAIBackend:
     batches = False
 
     def __init__(self, model: str, settings: Settings) -> None:
-        if not model:
-            raise ValueError("the openai backend needs a model name: openai:<model>")
         base_url = settings.openai_base_url
         api_key = os.environ.get("OPENAI_API_KEY")
         if not api_key and not base_url:
@@ -31,7 +30,7 @@ class OpenAIBackend:
                 f"openai:{model} needs OPENAI_API_KEY (or llm_openai_base_url for a local server)"
             )
         self.model = model
-        self.base_url = base_url or "https://api.openai.com/v1"
+        self.base_url = base_url or DEFAULT_OPENAI_URL
         self.identity = {"model": model, "base_url": self.base_url}
         self._client = openai.OpenAI(
             api_key=api_key or _NO_KEY,
