@@ -10,12 +10,17 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as transformers_logging
 
 from pytest_llmops.models.base import Generation, GenerationSettings, Request, TokenLogprob
 from pytest_llmops.models.gguf_cache import plain_folder_for
 
 if TYPE_CHECKING:
     from pytest_llmops.settings import Settings
+
+# Progress bars and load chatter would flood test output.
+transformers_logging.disable_progress_bar()
+transformers_logging.set_verbosity_error()
 
 #: Most prompts sent through one padded forward pass.
 MAX_BATCH = 16
