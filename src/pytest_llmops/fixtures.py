@@ -22,17 +22,21 @@ def fail_setup(request: pytest.FixtureRequest, message: str) -> NoReturn:
     pytest.fail(message, pytrace=False)
 
 
-def marker_kwargs(request: pytest.FixtureRequest, name: str, signature: Callable[..., Any]) -> dict[str, Any]:
-    """The arguments of the closest ``@pytest.mark.<name>``, checked against ``signature``."""
-    marker = request.node.get_closest_marker(name)
+def bind_marker(node: pytest.Item, name: str, signature: Callable[..., Any]) -> dict[str, Any]:
+    """The arguments of ``node``'s closest ``@pytest.mark.<name>``; TypeError if ``signature`` refuses them."""
+    marker = node.get_closest_marker(name)
     if marker is None:
         return {}
+    bound = inspect.signature(signature).bind(*marker.args, **marker.kwargs)
+    return {k: v for k, v in bound.arguments.items() if v is not None}
+
+
+def marker_kwargs(request: pytest.FixtureRequest, name: str, signature: Callable[..., Any]) -> dict[str, Any]:
+    """The arguments of the closest ``@pytest.mark.<name>``, checked against ``signature``."""
     try:
-        bound = inspect.signature(signature).bind(*marker.args, **marker.kwargs)
+        return bind_marker(request.node, name, signature)
     except TypeError as error:
         problem = f"bad arguments to @pytest.mark.{name}: {error}"
-    else:
-        return {k: v for k, v in bound.arguments.items() if v is not None}
     fail_setup(request, problem)
 
 
@@ -66,23 +70,43 @@ def build_llm(
     from pytest_llmops.models.registry import UnknownModelError
 
     try:
-        backend = session.registry.get(spec)
+        session.registry.get(spec)
     except UnknownModelError as error:
         problem = str(error)
     except (ModelCallError, RuntimeError, ValueError, OSError) as error:
         problem = f"cannot load model {spec!r}: {error}"
     else:
-        return LLM(
-            spec,
-            backend,
-            generation,
-            session.scheduler,
-            prices=session.settings.prices,
-            cache=session.cache_for(request.node),
-            observers=observers,
-            role=role,
-        )
+        return client_for(request.node, spec, generation, observers, role)
     fail_setup(request, problem)
+
+
+def client_for(
+    node: pytest.Item,
+    spec: str,
+    generation: GenerationSettings,
+    observers: tuple[CallObserver, ...],
+    role: str = "model",
+) -> LLM:
+    """A client for ``spec`` serving ``node`` (its cache); raises if the spec cannot be loaded."""
+    session: LLMSession = node.config.stash[SESSION_KEY]
+    return LLM(
+        spec,
+        session.registry.get(spec),
+        generation,
+        session.scheduler,
+        prices=session.settings.prices,
+        cache=session.cache_for(node),
+        observers=observers,
+        role=role,
+    )
+
+
+def item_llm(item: pytest.Item, observers: tuple[CallObserver, ...]) -> LLM:
+    """What the ``llm`` fixture would give ``item``, built outside a fixture; raises on bad input."""
+    settings: Settings = item.config.stash[SESSION_KEY].settings
+    marked = bind_marker(item, "llm", _llm_marker)
+    spec = marked.pop("model", settings.model)
+    return client_for(item, spec, default_generation(settings).updated(**marked), observers)
 
 
 def make_llm(request: pytest.FixtureRequest, record: TestRecord) -> LLM:

@@ -5,6 +5,7 @@ Only light modules are imported here; each fixture imports what it needs when a 
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
@@ -15,7 +16,10 @@ from pytest_llmops.results import TestRecord
 from pytest_llmops.session import SESSION_KEY, LLMSession
 
 if TYPE_CHECKING:
+    from pytest_llmops.datasets import Case
+    from pytest_llmops.judge.core import Judge
     from pytest_llmops.models.client import LLM
+    from pytest_llmops.prompts import PromptRenderer
     from pytest_llmops.settings import Settings
 
 RECORD_KEY = pytest.StashKey[TestRecord]()
@@ -23,6 +27,13 @@ RECORD_KEY = pytest.StashKey[TestRecord]()
 MARKERS = (
     "llm(model=None, *, temperature=None, max_tokens=None, top_p=None, seed=None, stop=None): "
     "model spec and generation settings of the `llm` fixture for this test.",
+    "llm_dataset(path, *, prompt=None, input='input', id='id', expected='expected'): one test per "
+    "row of a JSONL/CSV/YAML case file (path relative to the test file), each receiving the row and "
+    "its model answer, made concurrently with the other cases', as the `case` fixture.",
+    "llm_judge(rubric=None, *, criterion=None, threshold=0.5, label=None, mode='score', scale=(1, 5), "
+    "votes=None, aggregate=None, weighted=False, retries=None, template='judge_score', "
+    "pairwise_template='judge_pairwise', model=None, temperature=None, seed=None, max_tokens=None, "
+    "calibration=None, min_agreement=None): how the `judge` fixture grades this test's outputs.",
 )
 
 
@@ -44,6 +55,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_llmops.models import builtin
 
     config.pluginmanager.register(builtin, "llmops-builtin-backends")
+    from pytest_llmops import snapshots
+
+    snapshots.install(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -60,11 +74,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # Infrastructure, not quality: a one-line reason instead of a traceback.
         report.llmops_error = str(call.excinfo.value)
         report.longrepr = f"ModelCallError: {call.excinfo.value}"
+    elif report.failed and call.excinfo is not None and _is_prompt_error(call.excinfo.value):
+        # A broken template is the test's set-up, not the model's quality.
+        report.llmops_error = str(call.excinfo.value)
+        report.longrepr = f"PromptError: {call.excinfo.value}"
     if call.when == "teardown":
         record = item.stash.get(RECORD_KEY, None)
         if record is not None and record.used:
             report.llmops_record = record.to_dict()
     return report
+
+
+def _is_prompt_error(error: BaseException) -> bool:
+    prompts = sys.modules.get("pytest_llmops.prompts")  # never raised before it is imported
+    return prompts is not None and isinstance(error, prompts.PromptError)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("llm_dataset") is not None:
+        from pytest_llmops.datasets import parametrize_cases
+
+        parametrize_cases(metafunc)
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
@@ -107,3 +137,42 @@ def llm(request: pytest.FixtureRequest, llm_record: TestRecord) -> LLM:
     from pytest_llmops.fixtures import make_llm
 
     return make_llm(request, llm_record)
+
+
+@pytest.fixture
+def prompt(request: pytest.FixtureRequest, llm_record: TestRecord) -> PromptRenderer:
+    """Render a template of the prompts folder: ``prompt("summarize", article=text)``.
+
+    Templates live in ``llm_prompts_dir`` (default ``prompts/``); an undefined variable is an
+    error. The result goes straight to ``llm.complete(...)``, which records its version.
+    """
+    from pytest_llmops.fixtures import make_prompt
+
+    return make_prompt(request, llm_record)
+
+
+@pytest.fixture
+def case(request: pytest.FixtureRequest) -> Case:
+    """One row of a ``@pytest.mark.llm_dataset`` file and the model's answer to it.
+
+    ``case.output`` is the Completion (the calls of all selected cases run concurrently, at most
+    ``llm_concurrency`` at once), ``case.inputs`` the row's columns, ``case.expected`` its
+    expected column, ``case.id`` its id, ``case.source`` its file and line.
+    """
+    from pytest_llmops.prefetch import make_case
+
+    return make_case(request)
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest, llm_record: TestRecord) -> Judge:
+    """A judge model grading outputs against a rubric: ``judge.check(output, question=...)``.
+
+    Configured by ``@pytest.mark.llm_judge(rubric=... or criterion=..., threshold=...)``; the
+    model is ``--llm-judge-model`` (default: the tested model). ``judge.score(...)`` returns the
+    verdict without asserting; ``mode="pairwise"`` compares with ``reference=`` in both orders;
+    ``judge.calibrate(cases)`` checks the judge against outputs labelled good or bad.
+    """
+    from pytest_llmops.judge.fixture import make_judge
+
+    return make_judge(request, llm_record)

@@ -158,18 +158,25 @@ class LLM:
         results: list[Completion | None] = [None] * len(prepared)
         missing: list[int] = []
         for index, (request, versions) in enumerate(prepared):
-            replay = self._cache.lookup(self.identity, request) if self._cache else None
+            replay = self._replayed(request, versions)
             if replay is None:
                 missing.append(index)
             else:
-                replay = dataclasses.replace(
-                    replay, cached=True, role=self.role, prompt_versions=versions or replay.prompt_versions
-                )
-                results[index] = self._seen(request, replay)
+                results[index] = replay
         if missing:
             for index, completion in zip(missing, self._call_live([prepared[i] for i in missing])):
                 results[index] = completion
         return [r for r in results if r is not None]
+
+    def _replayed(self, request: Request, versions: tuple[PromptVersion, ...]) -> Completion | None:
+        """The recorded answer to ``request`` (seen by the observers), or None: call live."""
+        replay = self._cache.lookup(self.identity, request) if self._cache else None
+        if replay is None:
+            return None
+        replay = dataclasses.replace(
+            replay, cached=True, role=self.role, prompt_versions=versions or replay.prompt_versions
+        )
+        return self._seen(request, replay)
 
     def _request(self, prompt: PromptInput, raw: bool, overrides: Mapping[str, Any]) -> tuple[Request, tuple[PromptVersion, ...]]:
         versions: tuple[PromptVersion, ...] = ()
@@ -202,13 +209,17 @@ class LLM:
             if isinstance(generation, BaseException):
                 failure = failure or generation
                 continue
-            completion = self._completion(generation, elapsed, versions)
-            if self._cache is not None:
-                self._cache.store(self.identity, request, completion)
-            completions.append(self._seen(request, completion))
+            completions.append(self._finished(request, versions, generation, elapsed))
         if failure is not None:
             raise failure
         return completions
+
+    def _finished(self, request: Request, versions: tuple[PromptVersion, ...], generation: Generation, elapsed: float) -> Completion:
+        """A live answer as a Completion: costed, stored in the cache, seen by the observers."""
+        completion = self._completion(generation, elapsed, versions)
+        if self._cache is not None:
+            self._cache.store(self.identity, request, completion)
+        return self._seen(request, completion)
 
     def _timed(self, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
         start = time.perf_counter()
@@ -245,3 +256,35 @@ class LLM:
             observer.after(request, completion)
         return completion
 
+
+def complete_each(calls: Sequence[tuple[LLM, PromptInput]]) -> list[Completion | BaseException]:
+    """Answer one prompt per client, each through its own cache and observers, in this thread.
+
+    Clients on one batching backend share a single ``generate`` call (one padded batch); the
+    others are called one by one. A failure is returned in its call's place, never raised, so
+    it belongs to its own caller alone.
+    """
+    outcomes: list[Completion | BaseException | None] = [None] * len(calls)
+    live: dict[int, list[tuple[int, LLM, Request, tuple[PromptVersion, ...]]]] = {}
+    for index, (llm, prompt) in enumerate(calls):
+        try:
+            request, versions = llm._request(prompt, False, {})
+            outcomes[index] = llm._replayed(request, versions)
+            if outcomes[index] is None:
+                for observer in llm._observers:
+                    observer.before(request)
+                key = id(llm.backend) if llm.backend.batches else index
+                live.setdefault(key, []).append((index, llm, request, versions))
+        except Exception as error:  # noqa: BLE001 - handed back to the call's own test
+            outcomes[index] = error
+    for group in live.values():
+        generations, elapsed = group[0][1]._timed([request for _, _, request, _ in group])
+        for (index, llm, request, versions), generation in zip(group, generations):
+            if isinstance(generation, BaseException):
+                outcomes[index] = generation
+                continue
+            try:
+                outcomes[index] = llm._finished(request, versions, generation, elapsed)
+            except Exception as error:  # noqa: BLE001 - a failing cache or observer: this call's
+                outcomes[index] = error
+    return [outcome for outcome in outcomes if outcome is not None]

@@ -1,0 +1,145 @@
+"""The model calls of dataset cases, made concurrently ahead of the tests that check them.
+
+When the first case test sets up, every selected case of the run (``session.items``: after
+``-k``, ``-m``, ``--lf`` and other deselection) is planned: its prompt rendered and a client
+built for its own test, so each call goes through that test's cache and record. The calls are
+submitted, in test order, to the session's bounded pool (``llm_concurrency``); clients of a
+batching backend share padded batches of up to ``llm_concurrency`` prompts. Each test then
+waits only for its own answer, and a failed call errors only its own test.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Sequence, Union
+
+import pytest
+
+from pytest_llmops.datasets import Case, CaseRow, DatasetError
+from pytest_llmops.models.base import Completion, messages_from
+from pytest_llmops.session import SESSION_KEY
+
+if TYPE_CHECKING:
+    from pytest_llmops.models.client import LLM, PromptInput
+
+Outcome = Union[Completion, BaseException]
+PREFETCH_KEY = pytest.StashKey["CasePrefetch"]()
+_PENDING_KEY = pytest.StashKey["tuple[Future[list[Outcome]], int]"]()
+
+
+def case_row_of(item: pytest.Item) -> CaseRow | None:
+    callspec = getattr(item, "callspec", None)
+    row = callspec.params.get("case") if callspec is not None else None
+    return row if isinstance(row, CaseRow) else None
+
+
+def prompt_for(row: CaseRow, config: pytest.Config) -> PromptInput:
+    """The prompt of ``row``: its template rendered with its inputs, or its input column."""
+    name = row.dataset.prompt
+    if name is None:
+        value = row.inputs[row.dataset.input]
+        try:
+            return messages_from(value)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise DatasetError(
+                f"{row.source}: column {row.dataset.input!r} must be a string or a list of chat "
+                f"messages ({type(error).__name__}: {error})"
+            ) from None
+    from pytest_llmops.prompts import PromptError, prompt_library
+
+    try:
+        return prompt_library(config).render(name, **row.inputs)
+    except PromptError as error:
+        raise DatasetError(f"case {row.id!r} at {row.source}: {error}") from None
+
+
+class CasePrefetch:
+    """The run's case calls in flight; started by the first case test that sets up."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.started = False
+        # Under pytest-xdist a worker does not know which tests it will be sent: each case then
+        # calls when its test sets up, and the workers give the parallelism.
+        self.enabled = not hasattr(config, "workerinput")
+
+    def take(self, item: pytest.Item, items: Sequence[pytest.Item]) -> Outcome | None:
+        """``item``'s prefetched outcome (waiting for it), or None: the test calls itself."""
+        if self.enabled and not self.started:
+            self.started = True
+            self._submit(self._plan(items))
+        pending = item.stash.get(_PENDING_KEY, None)
+        if pending is None:
+            return None
+        del item.stash[_PENDING_KEY]  # a rerun of the test calls afresh
+        future, index = pending
+        return future.result()[index]
+
+    def _plan(self, items: Sequence[pytest.Item]) -> list[tuple[pytest.Item, LLM, PromptInput]]:
+        from pytest_llmops.fixtures import item_llm
+        from pytest_llmops.plugin import record_of
+        from pytest_llmops.results import RecordObserver
+
+        planned = []
+        for item in items:
+            row = case_row_of(item)
+            if row is None:
+                continue
+            try:
+                llm = item_llm(item, (RecordObserver(record_of(item)),))
+                prompt = prompt_for(row, self.config)
+            except Exception:  # noqa: BLE001 - its test makes the call itself and reports why not
+                continue
+            planned.append((item, llm, prompt))
+        return planned
+
+    def _submit(self, planned: list[tuple[pytest.Item, LLM, PromptInput]]) -> None:
+        scheduler = self.config.stash[SESSION_KEY].scheduler
+        batches: dict[int, list[tuple[pytest.Item, LLM, PromptInput]]] = {}
+
+        def send(chunk: list[tuple[pytest.Item, LLM, PromptInput]]) -> None:
+            from pytest_llmops.models.client import complete_each
+
+            future = scheduler.pool.submit(complete_each, [(llm, prompt) for _, llm, prompt in chunk])
+            for index, (item, _, _) in enumerate(chunk):
+                item.stash[_PENDING_KEY] = (future, index)
+
+        for call in planned:
+            backend = call[1].backend
+            if not backend.batches:
+                send([call])
+                continue
+            batch = batches.setdefault(id(backend), [])
+            batch.append(call)
+            if len(batch) == scheduler.concurrency:
+                send(batches.pop(id(backend)))
+        for batch in batches.values():
+            send(batch)
+
+
+def make_case(request: pytest.FixtureRequest) -> Case:
+    """The ``case`` fixture: this row's answer, prefetched, or called now when it could not be."""
+    from pytest_llmops.fixtures import fail_setup, make_llm
+    from pytest_llmops.plugin import record_of
+
+    row = getattr(request, "param", None)
+    if not isinstance(row, CaseRow):
+        fail_setup(request, f"{request.node.nodeid}: the `case` fixture needs @pytest.mark.llm_dataset(...)")
+    prefetch = request.config.stash.get(PREFETCH_KEY, None)
+    if prefetch is None:
+        prefetch = request.config.stash[PREFETCH_KEY] = CasePrefetch(request.config)
+    outcome = prefetch.take(request.node, request.session.items)
+    record = record_of(request.node)
+    if outcome is None:
+        try:
+            prompt = prompt_for(row, request.config)
+        except DatasetError as error:
+            problem = str(error)
+        else:
+            outcome = make_llm(request, record).complete(prompt)
+        if outcome is None:
+            fail_setup(request, problem)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    record.extra["case"] = {"id": row.id, "source": row.source}
+    return Case(row.id, dict(row.inputs), row.expected, outcome, row.source)
