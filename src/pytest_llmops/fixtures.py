@@ -13,6 +13,7 @@ from pytest_llmops.results import RecordObserver, TestRecord
 from pytest_llmops.session import SESSION_KEY, LLMSession
 
 if TYPE_CHECKING:
+    from pytest_llmops.prompts import PromptRenderer
     from pytest_llmops.settings import Settings
 
 
@@ -120,4 +121,18 @@ def make_llm(request: pytest.FixtureRequest, record: TestRecord) -> LLM:
         problem = f"bad @pytest.mark.llm settings: {error}"
     else:
         return build_llm(request, spec, generation, (RecordObserver(record),))
+    fail_setup(request, problem)
+
+
+def make_prompt(request: pytest.FixtureRequest, record: TestRecord) -> PromptRenderer:
+    """The ``prompt`` fixture; a corrupt snapshot file of the test ERRORs its setup."""
+    from pytest_llmops.prompts import PromptRenderer, prompt_library
+    from pytest_llmops.snapshots import SnapshotError, snapshot_store
+
+    try:
+        snapshot_store(request.config).entry(request.node)
+    except SnapshotError as error:
+        problem = str(error)
+    else:
+        return PromptRenderer(prompt_library(request.config), record)
     fail_setup(request, problem)

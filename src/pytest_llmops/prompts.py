@@ -19,7 +19,7 @@ import secrets
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import jinja2
 import jinja2.meta
@@ -27,6 +27,9 @@ import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
 from pytest_llmops.models.base import ROLES, GenerationSettings, Message, PromptVersion
+
+if TYPE_CHECKING:
+    from pytest_llmops.results import TestRecord
 
 TEMPLATE_SUFFIXES = (".jinja", ".j2", ".txt", ".md")
 BUILTIN_PROMPTS = Path(__file__).parent / "builtin_prompts"
@@ -331,6 +334,28 @@ def _frames(tb: types.TracebackType | None) -> Iterator[tuple[str, int]]:
     while tb is not None:
         yield tb.tb_frame.f_code.co_filename, tb.tb_lineno
         tb = tb.tb_next
+
+
+class PromptRenderer:
+    """The ``prompt`` fixture: renders templates and notes their versions on the test record."""
+
+    def __init__(self, library: PromptLibrary, record: TestRecord) -> None:
+        self.library = library
+        self._record = record
+
+    def __repr__(self) -> str:
+        return f"<prompt renderer of {self.library.folder}>"
+
+    def __call__(self, name: str, /, **variables: Any) -> RenderedPrompt:
+        """Render template ``name`` with ``variables`` (all required ones; no defaults)."""
+        rendered = self.library.render(name, **variables)
+        for version in rendered.versions:
+            self._record.add_prompt(version.to_dict())
+        return rendered
+
+    def names(self) -> list[str]:
+        """The names of every template this test can render."""
+        return self.library.names()
 
 
 _LIBRARY_KEY = pytest.StashKey[PromptLibrary]()

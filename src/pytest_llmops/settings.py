@@ -16,6 +16,7 @@ import pytest
 
 RECORD_MODES = ("replay", "new", "all", "off")
 DEVICES = ("auto", "cpu", "cuda")
+JUDGE_AGGREGATES = ("mean", "median", "majority")
 
 
 def _positive_float(text: str) -> float:
@@ -42,6 +43,13 @@ def _positive_int(text: str) -> int:
 def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
+        raise ValueError
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
         raise ValueError
     return value
 
@@ -107,6 +115,16 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("llm_model", "Model spec for the `llm` fixture: local, echo, openai:<model>, hf:<path>."),
     Option("llm_judge_model", "Model spec of the judge (default: the tested model)."),
+    Option("llm_judge_votes", "Judge votes per verdict (several are sampled with different seeds).",
+           _positive_int, "an integer >= 1"),
+    Option("llm_judge_aggregate", "How judge votes are combined: mean, median or majority.",
+           _choice(JUDGE_AGGREGATES), "one of " + ", ".join(JUDGE_AGGREGATES)),
+    Option("llm_judge_temperature", "Judge sampling temperature (default: 0 for one vote, 0.7 for several).",
+           _temperature, "a number from 0 to 2"),
+    Option("llm_judge_retries", "Times an unreadable judge answer is asked again before ERROR.",
+           _non_negative_int, "an integer >= 0"),
+    Option("llm_judge_min_agreement", "Least agreement with human labels a judge needs in calibration.",
+           _fraction, "a number from 0 to 1"),
     Option("llm_openai_base_url", "Base URL of an OpenAI-compatible server.",
            env="OPENAI_BASE_URL", accepted="a URL"),
     Option("llm_timeout", "Seconds before one model request times out.",
@@ -125,13 +143,35 @@ OPTIONS: tuple[Option, ...] = (
     Option("llm_prices", "Price overrides, one `model = input output` line each, "
            "USD per million tokens.", _prices,
            "lines of `model = <input USD/Mtok> <output USD/Mtok>`", ini_type="linelist"),
-    Option("llm_record_mode", "Record/replay of model calls: replay, new, all or off.",
+    Option("llm_record_mode", "Record/replay of model calls: replay (CI: a missing recording is an "
+           "ERROR), new (replay, record what is missing; the default), all (re-record) or off.",
            _choice(RECORD_MODES), "one of " + ", ".join(RECORD_MODES)),
     Option("llm_prompts_dir", "Folder of prompt templates, relative to the rootdir."),
+    Option("llm_recordings_dir", "Folder of recorded model calls, relative to the rootdir."),
+    Option("llm_report_json", "Write the run report as JSON to this path.", accepted="a file path"),
+    Option("llm_report_html", "Write a self-contained HTML report to this path.", accepted="a file path"),
+    Option("llm_report_md", "Write a Markdown summary to this path.", accepted="a file path"),
+    Option("llm_baseline", "A JSON report (e.g. from the main branch) to compare this run with.",
+           accepted="a file path"),
+    Option("llm_budget_usd", "Refuse live model calls once they have cost this many USD.",
+           _positive_float, "a number of USD > 0"),
+    Option("llm_max_score_drop", "Baseline gate: largest allowed drop of a test's mean score "
+           "per metric (beyond its samples' standard error).", _non_negative_float, "a number >= 0"),
+    Option("llm_max_cost_increase", "Baseline gate: largest allowed relative rise of the cost of "
+           "the calls (0.2 = +20%).", _non_negative_float, "a number >= 0"),
+    Option("llm_max_latency_increase", "Baseline gate: largest allowed relative rise of the p95 "
+           "call latency (0.5 = +50%).", _non_negative_float, "a number >= 0"),
 )
 
 # Command-line switches (actions of one run, no ini key): (flag, help).
-SWITCHES: tuple[tuple[str, str], ...] = ()
+SWITCHES: tuple[tuple[str, str], ...] = (
+    ("--llm-recordings-prune", "Delete recordings no test of this (complete, green) run used."),
+    ("--llm-snapshot-update", "Rewrite the prompt versions (and staged reference outputs) in "
+     "__llm_snapshots__ files to what this run used."),
+    ("--llm-snapshot-prune", "Remove snapshot entries no test of this run used (reported either way)."),
+    ("--llm-changed-prompts", "Run only the tests whose snapshot names a prompt template that "
+     "changed since; deselect the rest."),
+)
 
 
 @dataclass(frozen=True)
@@ -140,6 +180,11 @@ class Settings:
 
     model: str = "local"
     judge_model: str | None = None
+    judge_votes: int = 1
+    judge_aggregate: str = "mean"
+    judge_temperature: float | None = None
+    judge_retries: int = 2
+    judge_min_agreement: float = 0.8
     openai_base_url: str | None = None
     timeout: float = 60.0
     max_retries: int = 2
@@ -151,6 +196,15 @@ class Settings:
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     record_mode: str = "new"
     prompts_dir: str = "prompts"
+    recordings_dir: str = "llm_recordings"
+    report_json: str | None = None
+    report_html: str | None = None
+    report_md: str | None = None
+    baseline: str | None = None
+    budget_usd: float | None = None
+    max_score_drop: float = 0.05
+    max_cost_increase: float | None = None
+    max_latency_increase: float | None = None
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
