@@ -50,7 +50,7 @@ class OpenAIBackend:
         except openai.APIStatusError as error:
             raise ModelCallError(
                 f"openai:{self.model} at {self.base_url} answered HTTP {error.status_code}: "
-                f"{_one_line(error.message)}"
+                f"{_one_line(_server_message(error))}"
             ) from None
         except openai.APITimeoutError:
             raise ModelCallError(f"openai:{self.model} at {self.base_url} timed out") from None
@@ -81,7 +81,7 @@ class OpenAIBackend:
         response = self._client.chat.completions.create(
             messages=[m.to_dict() for m in request.messages], **kwargs
         )
-        choice = _first_choice(response, self.model)
+        choice = self._first_choice(response)
         logprobs = None
         content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
         if content:
@@ -96,8 +96,15 @@ class OpenAIBackend:
         if request.settings.top_logprobs:
             kwargs["logprobs"] = request.settings.top_logprobs
         response = self._client.completions.create(prompt=request.prompt, **kwargs)
-        choice = _first_choice(response, self.model)
+        choice = self._first_choice(response)
         return self._generation(response, choice.text or "", choice.finish_reason, None)
+
+    def _first_choice(self, response: Any) -> Any:
+        if not getattr(response, "choices", None):
+            raise ModelCallError(
+                f"openai:{self.model} at {self.base_url} answered without choices: {_one_line(repr(response))}"
+            )
+        return response.choices[0]
 
     def _generation(self, response: Any, text: str, finish: str | None, logprobs: Any) -> Generation:
         usage = response.usage
@@ -111,10 +118,12 @@ class OpenAIBackend:
         )
 
 
-def _first_choice(response: Any, model: str) -> Any:
-    if not getattr(response, "choices", None):
-        raise ModelCallError(f"openai:{model} answered without choices")
-    return response.choices[0]
+def _server_message(error: openai.APIStatusError) -> str:
+    """The server's own words: the body's error message, without the SDK's prefix."""
+    body = error.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return error.message
 
 
 def _one_line(text: str) -> str:
