@@ -11,6 +11,7 @@ from pytest_llmops.models.client import CallScheduler
 from pytest_llmops.settings import Settings
 
 if TYPE_CHECKING:
+    from pytest_llmops.cache import Recordings
     from pytest_llmops.models.client import CallCache
     from pytest_llmops.models.registry import BackendRegistry
 
@@ -37,6 +38,9 @@ class LLMSession:
         self.scheduler = CallScheduler(settings.concurrency)
         self.outcomes: dict[str, TestOutcome] = {}
         self._registry: BackendRegistry | None = None
+        from pytest_llmops.cache_plugin import recordings_for
+
+        self.recordings: Recordings | None = recordings_for(config, settings, lambda: self.outcomes)
 
     @property
     def registry(self) -> BackendRegistry:
@@ -48,8 +52,12 @@ class LLMSession:
         return self._registry
 
     def cache_for(self, item: pytest.Item) -> CallCache | None:
-        """The record/replay cache for ``item``'s calls (None: every call is live)."""
-        return None
+        """The record/replay cache for ``item``'s calls (None: every call is live).
+
+        One view per test, shared by all its clients (model and judge), so identical requests
+        are numbered per test and a replay-mode miss names the test.
+        """
+        return None if self.recordings is None else self.recordings.view_for(item)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Fold one phase's report into the test's outcome (controller side)."""
