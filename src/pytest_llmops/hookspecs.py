@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import pytest
 
 if TYPE_CHECKING:
+    from pytest_llmops.metrics.base import Metric
     from pytest_llmops.models.registry import BackendFactory
 
 
@@ -23,6 +24,21 @@ def pytest_llmops_register_backends(register: Callable[[str, BackendFactory, str
     plugin's own backends (``echo``, ``local``, ``hf``, ``openai``) register through this
     hook, last (``trylast``): the first registration of a prefix wins, so a conftest can
     replace a built-in.
+
+    .. versionadded:: 0.1
+    """
+
+
+@pytest.hookspec
+def pytest_llmops_register_metrics(register: Callable[[Metric], None]) -> None:
+    """Register golden-output metrics: ``register(Metric(name, score, ...))``.
+
+    ``score(output, reference, **options)`` returns a float or a
+    :class:`~pytest_llmops.metrics.Measurement`; the :class:`~pytest_llmops.metrics.Metric`
+    declares its direction, default threshold, accepted thresholds and options. Import heavy
+    libraries inside the scorer, not at module level. The plugin's own metrics register
+    through this hook, last (``trylast``): the first registration of a name wins, so a
+    conftest can replace a built-in. Called once per session, on the first golden check.
 
     .. versionadded:: 0.1
     """

@@ -17,6 +17,7 @@ from pytest_llmops.session import SESSION_KEY, LLMSession
 
 if TYPE_CHECKING:
     from pytest_llmops.datasets import Case
+    from pytest_llmops.golden import Golden
     from pytest_llmops.judge.core import Judge
     from pytest_llmops.models.client import LLM
     from pytest_llmops.prompts import PromptRenderer
@@ -34,6 +35,9 @@ MARKERS = (
     "votes=None, aggregate=None, weighted=False, retries=None, template='judge_score', "
     "pairwise_template='judge_pairwise', model=None, temperature=None, seed=None, max_tokens=None, "
     "calibration=None, min_agreement=None): how the `judge` fixture grades this test's outputs.",
+    "golden(metric=None, threshold=None, *, metrics=None, options=None, samples=None, min_passes=None, "
+    "confidence=0.95): the metrics (default exact) the `golden` fixture scores outputs with, "
+    'e.g. metrics={"rougeL": 0.6, "chrf": 40}; samples=N, min_passes=k for repeated samples.',
 )
 
 
@@ -55,6 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_llmops.models import builtin
 
     config.pluginmanager.register(builtin, "llmops-builtin-backends")
+    from pytest_llmops.metrics import builtin as builtin_metrics
+
+    config.pluginmanager.register(builtin_metrics, "llmops-builtin-metrics")
     from pytest_llmops import snapshots
 
     snapshots.install(config)
@@ -74,10 +81,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # Infrastructure, not quality: a one-line reason instead of a traceback.
         report.llmops_error = str(call.excinfo.value)
         report.longrepr = f"ModelCallError: {call.excinfo.value}"
-    elif report.failed and call.excinfo is not None and _is_prompt_error(call.excinfo.value):
-        # A broken template is the test's set-up, not the model's quality.
+    elif report.failed and call.excinfo is not None and (kind := _setup_error(call.excinfo.value)):
+        # A broken template or golden check is the test's set-up, not the model's quality.
         report.llmops_error = str(call.excinfo.value)
-        report.longrepr = f"PromptError: {call.excinfo.value}"
+        report.longrepr = f"{kind}: {call.excinfo.value}"
     if call.when == "teardown":
         record = item.stash.get(RECORD_KEY, None)
         if record is not None and record.used:
@@ -85,9 +92,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def _is_prompt_error(error: BaseException) -> bool:
-    prompts = sys.modules.get("pytest_llmops.prompts")  # never raised before it is imported
-    return prompts is not None and isinstance(error, prompts.PromptError)
+#: Errors of a test's own set-up that surface while it runs: (module, class). An ERROR, not a FAIL.
+_SETUP_ERRORS = (("pytest_llmops.prompts", "PromptError"), ("pytest_llmops.golden", "GoldenError"))
+
+
+def _setup_error(error: BaseException) -> str | None:
+    for module_name, class_name in _SETUP_ERRORS:
+        module = sys.modules.get(module_name)  # never raised before it is imported
+        if module is not None and isinstance(error, getattr(module, class_name)):
+            return class_name
+    return None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -176,3 +190,17 @@ def judge(request: pytest.FixtureRequest, llm_record: TestRecord) -> Judge:
     from pytest_llmops.judge.fixture import make_judge
 
     return make_judge(request, llm_record)
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest, llm_record: TestRecord) -> Golden:
+    """Score outputs against references: ``golden.check(output)``, ``golden.check_samples(outputs)``.
+
+    Metrics and thresholds come from ``@pytest.mark.golden(metric="rougeL", threshold=0.6)`` or
+    ``metrics={"rougeL": 0.6, "chrf": 40}`` (default: exact match). The reference is
+    ``reference=`` when given, else this test's entry in its snapshot file (written by
+    ``--llm-snapshot-update``). Every score is recorded; a failed check shows a diff.
+    """
+    from pytest_llmops.golden import make_golden
+
+    return make_golden(request, llm_record)

@@ -1,0 +1,20 @@
+"""Golden-output metrics: descriptors, the registry, and batch scoring.
+
+Importing this package loads no scoring library; each metric imports its own on first use.
+"""
+
+from __future__ import annotations
+
+from pytest_llmops.metrics.base import REQUIRED, Measurement, Metric, MetricError
+from pytest_llmops.metrics.registry import MetricCheck, MetricRegistry, metric_registry, score_many
+
+__all__ = [
+    "REQUIRED",
+    "Measurement",
+    "Metric",
+    "MetricCheck",
+    "MetricError",
+    "MetricRegistry",
+    "metric_registry",
+    "score_many",
+]
