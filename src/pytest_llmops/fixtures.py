@@ -97,7 +97,7 @@ def client_for(
         session.scheduler,
         prices=session.settings.prices,
         cache=session.cache_for(node),
-        observers=observers,
+        observers=(*session.call_observers, *observers),
         role=role,
     )
 

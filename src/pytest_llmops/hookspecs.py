@@ -42,3 +42,16 @@ def pytest_llmops_register_metrics(register: Callable[[Metric], None]) -> None:
 
     .. versionadded:: 0.1
     """
+
+
+@pytest.hookspec
+def pytest_llmops_run_summary(summary: dict[str, Any], config: pytest.Config) -> None:
+    """Receive the finished run report, e.g. to export it (a dashboard, a metrics store).
+
+    Called once per run, on the controller only (never on a pytest-xdist worker), after the
+    report files are written. ``summary`` is the JSON report's dict (``schema_version``,
+    ``run``, ``summary``, ``tests``, ``baseline``; see ``docs/report-schema.md``); treat it
+    as read-only.
+
+    .. versionadded:: 0.1
+    """

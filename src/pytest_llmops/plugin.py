@@ -65,6 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_llmops import snapshots
 
     snapshots.install(config)
+    from pytest_llmops.report import reporter
+
+    reporter.configure(config, session)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -89,6 +92,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         record = item.stash.get(RECORD_KEY, None)
         if record is not None and record.used:
             report.llmops_record = record.to_dict()
+            from pytest_llmops.report.junit import junit_properties
+
+            report.user_properties.extend(junit_properties(report.llmops_record))
     return report
 
 

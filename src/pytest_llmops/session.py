@@ -12,7 +12,7 @@ from pytest_llmops.settings import Settings
 
 if TYPE_CHECKING:
     from pytest_llmops.cache import Recordings
-    from pytest_llmops.models.client import CallCache
+    from pytest_llmops.models.client import CallCache, CallObserver
     from pytest_llmops.models.registry import BackendRegistry
 
 
@@ -38,6 +38,8 @@ class LLMSession:
         self.scheduler = CallScheduler(settings.concurrency)
         self.outcomes: dict[str, TestOutcome] = {}
         self._registry: BackendRegistry | None = None
+        #: Observers of every client's calls, before the test's own (the budget, when set).
+        self.call_observers: tuple[CallObserver, ...] = ()
         from pytest_llmops.cache_plugin import recordings_for
 
         self.recordings: Recordings | None = recordings_for(config, settings, lambda: self.outcomes)

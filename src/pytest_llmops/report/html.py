@@ -1,0 +1,196 @@
+"""The self-contained HTML report: one file, inline CSS, inline SVG charts, a little vanilla JS.
+
+Python prepares what the template draws (chart geometry, diffs, rendered prompts); the Jinja2
+template only lays it out, with autoescaping on. Model text is untrusted: it only ever reaches
+the page as escaped text, and a Content-Security-Policy allows no script but the report's own
+(pinned by its hash), no network and no plugins.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import re
+from importlib import resources
+from typing import Any, Iterable, Mapping, Sequence
+
+from pytest_llmops.report.data import describe_score
+from pytest_llmops.report.terminal import money, seconds
+
+CHART_WIDTH = 360
+CHART_HEIGHT = 150
+BINS = 10
+COST_BARS = 15
+_TOKENS = re.compile(r"\s+|\S+")
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    import jinja2
+    from markupsafe import Markup
+
+    templates = resources.files("pytest_llmops.report").joinpath("templates")
+    script = templates.joinpath("report.js").read_text("utf-8")
+    environment = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    environment.filters.update(money=money, seconds=seconds, score=describe_score)
+    template = environment.from_string(templates.joinpath("report.html.jinja").read_text("utf-8"))
+    return template.render(
+        report=report,
+        summary=report["summary"],
+        comparison=report.get("baseline"),
+        tests=[_test_view(t, report.get("baseline")) for t in report["tests"]],
+        charts=charts(report),
+        # The report's own code and style, not model text: trusted, inserted verbatim.
+        script=Markup(script),
+        style=Markup(templates.joinpath("report.css").read_text("utf-8")),
+        script_hash=base64.b64encode(hashlib.sha256(script.encode()).digest()).decode(),
+    )
+
+
+def charts(report: Mapping[str, Any]) -> dict[str, Any]:
+    """Geometry of the report's charts: score histograms per metric, latency, cost per test."""
+    tests = report["tests"]
+    scores: dict[str, list[float]] = {}
+    for test in tests:
+        for score in test["scores"]:
+            scores.setdefault(score["key"], []).append(float(score["value"]))
+    latencies = [c["latency_s"] for t in tests for c in t["calls"] if c["role"] != "judge"]
+    costs = sorted(
+        ((t["totals"]["cost_usd"] + t["totals"]["saved_usd"], t["nodeid"]) for t in tests if t["calls"]),
+        key=lambda pair: (-pair[0], pair[1]),
+    )[:COST_BARS]
+    return {
+        "scores": [{"key": key, **histogram(values, 0.0, 1.0)} for key, values in sorted(scores.items())],
+        "latency": histogram(latencies, 0.0, None) if latencies else None,
+        "cost": bars(costs) if costs else None,
+    }
+
+
+def histogram(values: Sequence[float], low: float | None, high: float | None) -> dict[str, Any]:
+    """Bars of a histogram of ``values`` over ``BINS`` equal bins (widened to fit the data)."""
+    low = min([*values, low] if low is not None else values)
+    high = max([*values, high] if high is not None else values)
+    if high <= low:
+        high = low + 1.0
+    width = (high - low) / BINS
+    counts = [0] * BINS
+    for value in values:
+        counts[min(int((value - low) / width), BINS - 1)] += 1
+    tallest = max(counts) or 1
+    plot_height = CHART_HEIGHT - 30
+    bar_width = (CHART_WIDTH - 20) / BINS
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "low": f"{low:.3g}",
+        "high": f"{high:.3g}",
+        "count": len(values),
+        "bars": [
+            {
+                "x": round(10 + i * bar_width, 2),
+                "y": round(10 + plot_height - count / tallest * plot_height, 2),
+                "width": round(bar_width - 2, 2),
+                "height": round(count / tallest * plot_height, 2),
+                "count": count,
+                "range": f"{low + i * width:.3g} to {low + (i + 1) * width:.3g}",
+            }
+            for i, count in enumerate(counts)
+        ],
+    }
+
+
+def bars(pairs: Sequence[tuple[float, str]]) -> dict[str, Any]:
+    """Horizontal bars, one per ``(value, label)``, longest first."""
+    largest = max(value for value, _ in pairs) or 1.0
+    row = 18
+    return {
+        "width": CHART_WIDTH * 2,
+        "height": row * len(pairs) + 10,
+        "bars": [
+            {
+                "y": 5 + i * row,
+                "width": round(max(value / largest * CHART_WIDTH, 1), 2),
+                "label": label,
+                "value": money(value),
+            }
+            for i, (value, label) in enumerate(pairs)
+        ],
+    }
+
+
+def word_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """``(op, text)`` pieces turning ``before`` into ``after``: op is equal, delete or insert."""
+    old, new = _TOKENS.findall(before), _TOKENS.findall(after)
+    pieces: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if op in ("equal", "delete", "replace"):
+            pieces.append(("equal" if op == "equal" else "delete", "".join(old[i1:i2])))
+        if op in ("insert", "replace"):
+            pieces.append(("insert", "".join(new[j1:j2])))
+    return pieces
+
+
+def rendered_prompt(request: Mapping[str, Any]) -> list[dict[str, str]]:
+    """A call's prompt as ``{role, content}`` turns (a raw prompt is one ``prompt`` turn)."""
+    if "messages" in request:
+        return [{"role": m["role"], "content": m["content"]} for m in request["messages"]]
+    return [{"role": "prompt", "content": request.get("prompt") or ""}]
+
+
+def _test_view(test: Mapping[str, Any], comparison: Mapping[str, Any] | None) -> dict[str, Any]:
+    nodeid = test["nodeid"]
+    margins = [s["margin"] for s in test["scores"] if s["margin"] is not None]
+    return {
+        **test,
+        "min_margin": min(margins) if margins else None,
+        "call_views": [{**c, "turns": rendered_prompt(c["request"])} for c in test["calls"]],
+        "prompt_diffs": [
+            {"label": _prompt_label(p), "diff": word_diff(p["snapshot_text"], p["text"])}
+            for p in test["prompts"]
+            if p["changed"] and "text" in p and "snapshot_text" in p
+        ],
+        "output_diffs": _output_diffs(test["scores"]),
+        "reasoning": [
+            {"key": s["key"], "text": str(s["details"]["reasoning"])}
+            for s in test["scores"]
+            if s["details"].get("reasoning")
+        ],
+        "baseline_status": _baseline_status(nodeid, comparison),
+        "baseline_changes": [s for s in (comparison or {}).get("scores", ()) if s["nodeid"] == nodeid],
+        "baseline_prompt_diffs": [
+            {"call": c["call"], "diff": word_diff(c["baseline"], c["current"])}
+            for c in (comparison or {}).get("prompt_changes", ())
+            if c["nodeid"] == nodeid
+        ],
+    }
+
+
+def _prompt_label(prompt: Mapping[str, Any]) -> str:
+    version = prompt.get("version") or str(prompt.get("hash", ""))[:8]
+    return f"{prompt['name']}@{version}" if version else str(prompt["name"])
+
+
+def _output_diffs(scores: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[tuple[str, str]] = set()
+    diffs = []
+    for score in scores:
+        output, reference = score.get("output"), score.get("reference")
+        if output is None or reference is None or (reference, output) in seen:
+            continue
+        seen.add((reference, output))
+        diffs.append({"key": score["key"], "diff": word_diff(reference, output)})
+    return diffs
+
+
+def _baseline_status(nodeid: str, comparison: Mapping[str, Any] | None) -> str:
+    if comparison is None:
+        return ""
+    if nodeid in comparison["new_tests"]:
+        return "new"
+    if any(r["nodeid"] == nodeid for r in comparison["regressions"]):
+        return "regressed"
+    if nodeid in comparison["improved"]:
+        return "improved"
+    return "same"

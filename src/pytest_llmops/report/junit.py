@@ -1,0 +1,35 @@
+"""Scores, cost and latency as JUnit XML properties (pytest's ``--junitxml``).
+
+pytest writes the ``user_properties`` of a test's teardown report into its ``<properties>``;
+the plugin adds these there, next to the record, so they survive pytest-xdist too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from pytest_llmops.report.data import metric_key
+
+
+def junit_properties(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``llmops.score.<metric>`` per score (one per sample), thresholds once, then call totals."""
+    properties: list[tuple[str, str]] = []
+    thresholds: dict[str, Any] = {}
+    for score in record.get("scores", ()):
+        key = metric_key(score)
+        properties.append((f"llmops.score.{key}", f"{score['value']:.6g}"))
+        if score.get("threshold") is not None:
+            thresholds.setdefault(key, score["threshold"])
+    properties += [(f"llmops.threshold.{key}", f"{value:.6g}") for key, value in thresholds.items()]
+    calls = record.get("calls", ())
+    if calls:
+        live = [c for c in calls if not c.get("cached")]
+        properties += [
+            ("llmops.calls", str(len(calls))),
+            ("llmops.cached_calls", str(len(calls) - len(live))),
+            ("llmops.tokens_in", str(sum(c.get("prompt_tokens", 0) for c in calls))),
+            ("llmops.tokens_out", str(sum(c.get("completion_tokens", 0) for c in calls))),
+            ("llmops.cost_usd", f"{sum(c.get('cost_usd', 0.0) for c in live):.6g}"),
+            ("llmops.latency_s", f"{sum(c.get('latency_s', 0.0) for c in calls):.6g}"),
+        ]
+    return properties

@@ -1,0 +1,103 @@
+"""Hook wiring of the report: the budget on every process, the writers on the controller only."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmops.report.baseline import BaselineError, Tolerances, compare, load_baseline
+from pytest_llmops.report.budget import Budget, ShareLedger, new_ledger
+from pytest_llmops.report.data import build_report
+from pytest_llmops.report.files import append_text, write_atomic
+from pytest_llmops.report.html import render_html
+from pytest_llmops.report.json_report import render_json
+from pytest_llmops.report.markdown import render_markdown
+from pytest_llmops.report.terminal import render_terminal
+
+if TYPE_CHECKING:
+    from pytest_llmops.session import LLMSession
+
+
+def configure(config: pytest.Config, session: LLMSession) -> None:
+    """Add the budget to the session's call observers; on the controller, register the writer."""
+    settings = session.settings
+    worker = getattr(config, "workerinput", None)
+    ledger: Path | None = None
+    if settings.budget_usd is not None:
+        if worker is not None:
+            ledger = Path(worker["llmops_budget_ledger"])
+        else:
+            ledger = new_ledger()
+            if config.pluginmanager.hasplugin("xdist"):
+                config.pluginmanager.register(ShareLedger(ledger), "llmops-budget-ledger")
+        session.call_observers += (Budget(settings.budget_usd, ledger),)
+    if worker is None:
+        baseline = None
+        if settings.baseline:
+            try:
+                baseline = load_baseline(_path(config, settings.baseline))
+            except BaselineError as error:
+                raise pytest.UsageError(f"pytest-llmops: llm_baseline: {error}") from None
+        config.pluginmanager.register(RunReporter(config, session, baseline, ledger), "llmops-report")
+
+
+def _path(config: pytest.Config, value: str) -> Path:
+    return config.invocation_params.dir / value
+
+
+class RunReporter:
+    """Controller only: builds the report once the run is over, writes it, and gates on it."""
+
+    def __init__(self, config: pytest.Config, session: LLMSession, baseline: dict[str, Any] | None, ledger: Path | None) -> None:
+        self.config = config
+        self.session = session
+        self.baseline = baseline
+        self.ledger = ledger
+        self.report: dict[str, Any] | None = None
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        settings = self.session.settings
+        run = {
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "model": settings.model,
+            "judge_model": settings.judge_model,
+            "record_mode": settings.record_mode,
+        }
+        report = self.report = build_report(self.session.outcomes.values(), run, settings.budget_usd)
+        if self.baseline is not None:
+            tolerances = Tolerances(settings.max_score_drop, settings.max_cost_increase, settings.max_latency_increase)
+            report["baseline"] = compare(self.baseline, report, tolerances, settings.baseline or "")
+        self._write(report)
+        self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)
+        if report["baseline"] and report["baseline"]["failed"] and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _write(self, report: dict[str, Any]) -> None:
+        settings = self.session.settings
+        for path, render in ((settings.report_json, render_json), (settings.report_html, render_html),
+                             (settings.report_md, render_markdown)):
+            if path:
+                write_atomic(_path(self.config, path), render(report))
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary and _used_models(report):
+            append_text(Path(step_summary), render_markdown(report))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.report is None or not _used_models(self.report):
+            return
+        terminalreporter.write_sep("=", "pytest-llmops")
+        for line in render_terminal(self.report):
+            terminalreporter.write_line(line)
+
+    def pytest_unconfigure(self) -> None:
+        if self.ledger is not None:
+            self.ledger.unlink(missing_ok=True)
+
+
+def _used_models(report: dict[str, Any]) -> bool:
+    summary = report["summary"]
+    return bool(summary["calls"]["total"] or summary["metrics"] or report["baseline"] or summary["budget"])

@@ -1,0 +1,237 @@
+"""The report's data, baseline rule and renderers, checked by value on hand-made outcomes."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from pytest_llmops.report.baseline import Tolerances, compare, gate_lines
+from pytest_llmops.report.budget import Budget
+from pytest_llmops.report.data import build_report, percentile
+from pytest_llmops.report.html import render_html, word_diff
+from pytest_llmops.report.json_report import validate
+from pytest_llmops.report.markdown import cell, render_markdown
+from pytest_llmops.report.terminal import render_terminal
+from pytest_llmops.models.base import Completion, ModelCallError, Request
+from pytest_llmops.session import TestOutcome
+
+RUN = {"model": "echo", "record_mode": "off", "created": "2024-01-01T00:00:00+00:00"}
+
+
+def call(latency: float, cost: float, *, cached: bool = False, role: str = "model", text: str = "answer",
+         prompt: str = "question") -> dict[str, Any]:
+    return {
+        "text": text, "model": "judge-m" if role == "judge" else "m", "backend": "echo",
+        "prompt_tokens": 10, "completion_tokens": 5, "latency_s": latency, "cost_usd": cost,
+        "cached": cached, "finish_reason": "stop", "prompt_versions": [], "role": role,
+        "request": {"messages": [{"role": "user", "content": prompt}], "settings": {}},
+    }
+
+
+def score(metric: str, value: float, threshold: float | None = 0.5, **more: Any) -> dict[str, Any]:
+    passed = threshold is None or value >= threshold
+    return {"metric": metric, "value": value, "threshold": threshold, "passed": passed, **more}
+
+
+def outcome(nodeid: str, result: str = "passed", calls: list[dict[str, Any]] = (), scores: list[dict[str, Any]] = (),
+            error: str | None = None, prompts: list[dict[str, Any]] = ()) -> TestOutcome:
+    record = {"nodeid": nodeid, "calls": list(calls), "scores": list(scores), "prompts": list(prompts), "extra": {}}
+    return TestOutcome(nodeid, result, 0.1, error, record)
+
+
+def sample_report() -> dict[str, Any]:
+    return build_report(
+        [
+            outcome("t.py::b", calls=[call(0.1, 0.01), call(0.3, 0.02, cached=True)], scores=[score("rougeL", 0.8)]),
+            outcome("t.py::a", "failed", calls=[call(0.2, 0.04), call(9.0, 0.5, role="judge")],
+                    scores=[score("rougeL", 0.4), score("judge", 0.9, details={"reasoning": "fine"})]),
+            outcome("t.py::c", "error", error="ModelCallError: server down"),
+            TestOutcome("t.py::d", "skipped"),
+        ],
+        RUN,
+        budget_usd=1.0,
+    )
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    assert percentile([4.0, 1.0, 3.0, 2.0], 0.5) == 2.5
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.95) == pytest.approx(4.8)
+    assert percentile([7.0], 0.95) == 7.0
+
+
+def test_aggregates_by_value() -> None:
+    report = sample_report()
+    summary = report["summary"]
+    assert [t["nodeid"] for t in report["tests"]] == ["t.py::a", "t.py::b", "t.py::c", "t.py::d"]
+    assert summary["tests"] == {"total": 4, "passed": 1, "failed": 1, "error": 1, "skipped": 1, "xfailed": 0,
+                                "with_model": 2}
+    assert summary["calls"] == {"total": 4, "live": 3, "cached": 1, "model": 3, "judge": 1}
+    assert summary["tokens"] == {"prompt": 40, "completion": 20, "total": 60}
+    assert summary["cost_usd"]["live"] == pytest.approx(0.55)
+    assert summary["cost_usd"]["saved"] == pytest.approx(0.02)
+    # Judge calls are not the application's latency: 0.1, 0.2, 0.3 only.
+    assert summary["latency_s"]["p50"] == pytest.approx(0.2)
+    assert summary["latency_s"]["p95"] == pytest.approx(0.29)
+    assert summary["latency_s"]["max"] == pytest.approx(0.3)
+    assert summary["metrics"]["rougeL"] == {"count": 2, "passed": 1, "pass_rate": 0.5, "mean": pytest.approx(0.6),
+                                            "min": 0.4, "max": 0.8, "higher_is_better": True}
+    assert summary["budget"] == {"limit_usd": 1.0, "spent_usd": pytest.approx(0.55), "refused_tests": []}
+    assert [(w["nodeid"], w["reason"]) for w in summary["worst_tests"]] == [
+        ("t.py::c", "ModelCallError: server down"),
+        ("t.py::a", "rougeL 0.4 < 0.5"),
+        ("t.py::b", "rougeL 0.8 >= 0.5"),
+    ]
+    row = report["tests"][0]
+    assert row["models"] == ["m"] and row["judge_models"] == ["judge-m"]
+    assert row["totals"]["cost_usd"] == pytest.approx(0.54)
+
+
+def test_report_matches_its_schema() -> None:
+    report = sample_report()
+    assert validate(report) is None
+    report["summary"]["tests"]["passed"] = -1
+    assert "summary/tests/passed" in validate(report)
+
+
+def test_prompt_drift_marks_the_test() -> None:
+    drifted = {"name": "summarize", "hash": "b" * 64, "snapshot": "changed", "changed_from": {"hash": "a" * 64}}
+    report = build_report([outcome("t.py::a", prompts=[drifted]), outcome("t.py::b", prompts=[{"name": "x", "hash": "c"}])], RUN)
+    assert report["summary"]["prompts_changed"] == ["t.py::a"]
+    assert [t["prompts_changed"] for t in report["tests"]] == [True, False]
+
+
+def scored(nodeid: str, *values: float, cost: float = 0.01, latency: float = 0.1, prompt: str = "q") -> TestOutcome:
+    return outcome(nodeid, calls=[call(latency, cost, prompt=prompt)], scores=[score("rougeL", v) for v in values])
+
+
+def test_baseline_single_samples_use_the_tolerance() -> None:
+    before = build_report([scored("t::a", 0.90), scored("t::b", 0.90), scored("t::gone", 0.5)], RUN)
+    after = build_report([scored("t::a", 0.80), scored("t::b", 0.97), scored("t::new", 0.5)], RUN)
+    comparison = compare(before, after, Tolerances(max_score_drop=0.05), "base.json")
+    assert [(s["nodeid"], s["status"]) for s in comparison["scores"]] == [("t::a", "regressed"), ("t::b", "improved")]
+    assert comparison["new_tests"] == ["t::new"] and comparison["removed_tests"] == ["t::gone"]
+    assert comparison["failed"] is True
+    assert gate_lines(comparison) == ["t::a: rougeL 0.9 -> 0.8 (-0.1; allowed 0.05)"]
+    assert compare(before, after, Tolerances(max_score_drop=0.2), "base.json")["failed"] is False
+
+
+def test_baseline_drop_within_the_samples_noise_passes() -> None:
+    before = build_report([scored("t::a", 0.9, 0.5, 0.9, 0.5)], RUN)  # mean 0.7, noisy
+    noisy = build_report([scored("t::a", 0.8, 0.4, 0.8, 0.4)], RUN)  # mean 0.6: -0.1, stderr ~0.16
+    steady = build_report([scored("t::a", 0.6, 0.6, 0.6, 0.6)], RUN)
+    steady_before = build_report([scored("t::a", 0.7, 0.7, 0.7, 0.7)], RUN)
+    within = compare(before, noisy, Tolerances(max_score_drop=0.05), "b")
+    assert within["scores"][0]["status"] == "unchanged" and not within["failed"]
+    assert within["scores"][0]["stderr"] == pytest.approx(0.1633, abs=1e-4)
+    beyond = compare(steady_before, steady, Tolerances(max_score_drop=0.05), "b")
+    assert beyond["scores"][0]["status"] == "regressed"
+
+
+def test_baseline_lower_is_better_metrics_flip_the_sign() -> None:
+    def ter(value: float) -> TestOutcome:
+        return outcome("t::a", scores=[score("ter", value, None, higher_is_better=False)])
+
+    comparison = compare(build_report([ter(0.2)], RUN), build_report([ter(0.5)], RUN), Tolerances(), "b")
+    assert comparison["scores"][0]["status"] == "regressed"
+
+
+def test_baseline_cost_and_latency_gates_name_the_tests() -> None:
+    before = build_report([scored("t::a", 0.9, cost=0.01, latency=1.0), scored("t::b", 0.9, cost=0.01)], RUN)
+    after = build_report([scored("t::a", 0.9, cost=0.03, latency=3.0), scored("t::b", 0.9, cost=0.01)], RUN)
+    loose = compare(before, after, Tolerances(max_cost_increase=2.0, max_latency_increase=3.0), "b")
+    assert not loose["failed"]
+    tight = compare(before, after, Tolerances(max_cost_increase=0.5, max_latency_increase=0.5), "b")
+    assert tight["failed"] and tight["cost"]["relative"] == pytest.approx(1.0)
+    assert [(r["nodeid"], r["what"]) for r in tight["regressions"]] == [("t::a", "cost"), ("t::a", "latency")]
+    assert gate_lines(tight)[:2] == ["cost of the calls $0.02 -> $0.04 (allowed +50%)",
+                                     "p95 latency 0.955s -> 2.85s (allowed +50%)"]
+
+
+def test_baseline_shows_changed_prompts() -> None:
+    before = build_report([scored("t::a", 0.9, prompt="Summarize: x")], RUN)
+    after = build_report([scored("t::a", 0.9, prompt="Summarise briefly: x")], RUN)
+    changes = compare(before, after, Tolerances(), "b")["prompt_changes"]
+    assert changes == [{"nodeid": "t::a", "call": 0, "baseline": "user: Summarize: x",
+                        "current": "user: Summarise briefly: x"}]
+
+
+def test_word_diff() -> None:
+    assert word_diff("the cat sat", "the dog sat") == [
+        ("equal", "the "), ("delete", "cat"), ("insert", "dog"), ("equal", " sat")
+    ]
+
+
+def test_markdown_cells_cannot_break_the_table() -> None:
+    assert cell("a|b\n<script>") == r"a\|b \<script\>"
+    text = render_markdown(sample_report())
+    assert "| t.py::a | failed | rougeL 0.4 \\< 0.5 |" in text.replace("\\_", "_").replace("\\:", ":")
+
+
+def test_terminal_lines() -> None:
+    lines = render_terminal(sample_report())
+    assert lines[0] == "tests: 4 (1 passed, 1 failed, 1 error, 1 skipped); 2 called a model"
+    assert "cost: $0.5500 live, $0.0200 saved by replay" in lines
+    assert "budget: $0.5500 of $1.0000 spent" in lines
+
+
+class _Elements(HTMLParser):
+    """Every start tag with its attributes, and the text inside <script> elements."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.scripts.append(data)
+
+
+def hostile_report() -> dict[str, Any]:
+    evil = '<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>'
+    return build_report(
+        [outcome(f"t.py::test[{evil}]", "failed", calls=[call(0.1, 0.0, text=evil, prompt=evil)],
+                 scores=[score("judge", 0.1, output=evil, reference="fine " + evil,
+                               details={"reasoning": evil})],
+                 prompts=[{"name": evil, "hash": "h", "snapshot": "changed", "text": evil, "snapshot_text": "x"}],
+                 error=evil)],
+        {**RUN, "model": evil},
+    )
+
+
+def test_html_keeps_model_text_inert() -> None:
+    page = render_html(hostile_report())
+    parsed = _Elements()
+    parsed.feed(page)
+    assert [tag for tag, _ in parsed.tags].count("script") == 1  # the report's own
+    assert "alert" not in "".join(parsed.scripts)
+    for tag, attributes in parsed.tags:
+        assert not any(name.startswith("on") for name in attributes), tag
+        assert not any("javascript:" in (value or "") for value in attributes.values()), tag
+        assert tag not in ("img", "a", "iframe", "object")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_budget_is_shared_through_its_ledger(tmp_path: pytest.TempPathFactory) -> None:
+    ledger = tmp_path / "budget.ledger"
+    ledger.touch()
+    here, elsewhere = Budget(0.05, ledger), Budget(0.05, ledger)  # two processes of one run
+    paid = Completion("x", "m", "echo", cost_usd=0.03)
+    here.before(Request())
+    here.after(Request(), paid)
+    elsewhere.before(Request())  # 0.03 of 0.05: allowed
+    elsewhere.after(Request(), paid)
+    elsewhere.after(Request(), Completion("x", "m", "echo", cost_usd=9.0, cached=True))  # replayed: free
+    with pytest.raises(ModelCallError, match=r"LLM budget exhausted: live calls have cost \$0.06 of the \$0.05"):
+        here.before(Request())
+    assert elsewhere.spent() == pytest.approx(0.06)
