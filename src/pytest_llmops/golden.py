@@ -133,7 +133,10 @@ def wilson_interval(passes: int, total: int, confidence: float = DEFAULT_CONFIDE
     denominator = 1 + z * z / total
     centre = (rate + z * z / (2 * total)) / denominator
     half = z * math.sqrt(rate * (1 - rate) / total + z * z / (4 * total * total)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # At 0 or N passes the bound is exactly 0 or 1; rounding would leave a speck.
+    low = 0.0 if passes == 0 else max(0.0, centre - half)
+    high = 1.0 if passes == total else min(1.0, centre + half)
+    return (low, high)
 
 
 @dataclass(frozen=True)

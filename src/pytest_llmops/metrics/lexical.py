@@ -81,10 +81,14 @@ def check_texts(options: Mapping[str, Any]) -> None:
         raise MetricError(f"option 'text' must be a string or a non-empty list of strings, not {text!r}")
 
 
-def _compile(pattern: str, flags: str) -> re.Pattern[str]:
+def _check_flags(flags: str) -> None:
     unknown = set(flags) - set(REGEX_FLAGS)
     if unknown:
         raise MetricError(f"unknown regex flag(s) {''.join(sorted(unknown))!r}: use any of {''.join(REGEX_FLAGS)!r}")
+
+
+def _compile(pattern: str, flags: str) -> re.Pattern[str]:
+    _check_flags(flags)
     value = 0
     for letter in flags:
         value |= REGEX_FLAGS[letter]
@@ -104,5 +108,6 @@ def regex(output: str, reference: str | None, *, pattern: str | None = None, fla
 def check_regex(options: Mapping[str, Any]) -> None:
     if not isinstance(options["flags"], str):
         raise MetricError(f"option 'flags' must be a string of letters like 'im', not {options['flags']!r}")
+    _check_flags(options["flags"])
     if options["pattern"] is not None:
         _compile(options["pattern"], options["flags"])
