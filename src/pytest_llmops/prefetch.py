@@ -59,6 +59,7 @@ class CasePrefetch:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.started = False
+        self._futures: list[Future[list[Outcome]]] = []
         # Under pytest-xdist a worker does not know which tests it will be sent: each case then
         # calls when its test sets up, and the workers give the parallelism.
         self.enabled = not hasattr(config, "workerinput")
@@ -67,6 +68,7 @@ class CasePrefetch:
         """``item``'s prefetched outcome (waiting for it), or None: the test calls itself."""
         if self.enabled and not self.started:
             self.started = True
+            self.config.pluginmanager.register(self, "llmops-case-prefetch")
             self._submit(self._plan(items))
         pending = item.stash.get(_PENDING_KEY, None)
         if pending is None:
@@ -74,6 +76,13 @@ class CasePrefetch:
         del item.stash[_PENDING_KEY]  # a rerun of the test calls afresh
         future, index = pending
         return future.result()[index]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        """Drop the calls not started yet (``-x``, ``--maxfail``, Ctrl-C): no test will read them."""
+        for future in self._futures:
+            future.cancel()
+        self.config.pluginmanager.unregister(self)
 
     def _plan(self, items: Sequence[pytest.Item]) -> list[tuple[pytest.Item, LLM, PromptInput]]:
         from pytest_llmops.fixtures import item_llm
@@ -101,6 +110,7 @@ class CasePrefetch:
             from pytest_llmops.models.client import complete_each
 
             future = scheduler.pool.submit(complete_each, [(llm, prompt) for _, llm, prompt in chunk])
+            self._futures.append(future)
             for index, (item, _, _) in enumerate(chunk):
                 item.stash[_PENDING_KEY] = (future, index)
 

@@ -13,10 +13,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Hashable, Sequence, TypeVar
 
-from pytest_llmops.models.base import TokenLogprob
 from pytest_llmops.judge.parsing import Scale
+from pytest_llmops.models.base import TokenLogprob
+from pytest_llmops.settings import JUDGE_AGGREGATES as AGGREGATES
 
-AGGREGATES = ("mean", "median", "majority")
 #: Pairwise outcomes from the new output's side, and the score each one is worth.
 OUTCOME_VALUES = {"new": 1.0, "tie": 0.5, "reference": 0.0}
 

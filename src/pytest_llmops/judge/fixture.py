@@ -1,0 +1,133 @@
+"""The ``judge`` fixture: settings, then ``@pytest.mark.llm_judge``, then calibration."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmops.fixtures import build_llm, default_generation, fail_setup, marker_kwargs
+from pytest_llmops.judge.calibration import Calibration, CalibrationFileError
+from pytest_llmops.judge.config import JudgeConfig
+from pytest_llmops.judge.core import Judge, JudgeCalibrationError
+from pytest_llmops.models.base import ModelCallError
+from pytest_llmops.results import RecordObserver
+from pytest_llmops.session import SESSION_KEY
+
+if TYPE_CHECKING:
+    from pytest_llmops.results import TestRecord
+    from pytest_llmops.settings import Settings
+
+#: A sampled panel needs some randomness to be a panel at all.
+PANEL_TEMPERATURE = 0.7
+
+# Calibrations already run this session: key -> the calibration, or why it could not run.
+_CALIBRATIONS_KEY = pytest.StashKey[dict[tuple[Any, ...], "Calibration | str"]]()
+
+
+def judge_marker(
+    rubric: str | None = None,
+    *,
+    criterion: str | None = None,
+    threshold: float | None = None,
+    label: str | None = None,
+    mode: str | None = None,
+    scale: tuple[int, int] | None = None,
+    votes: int | None = None,
+    aggregate: str | None = None,
+    weighted: bool | None = None,
+    retries: int | None = None,
+    template: str | None = None,
+    pairwise_template: str | None = None,
+    model: str | None = None,
+    temperature: float | None = None,
+    seed: int | None = None,
+    max_tokens: int | None = None,
+    calibration: str | None = None,
+    min_agreement: float | None = None,
+) -> None:
+    """The signature of ``@pytest.mark.llm_judge``."""
+
+
+def make_judge(request: pytest.FixtureRequest, record: TestRecord) -> Judge:
+    """Build the test's judge; a bad marker, a failed or broken calibration ERRORs the setup."""
+    settings: Settings = request.config.stash[SESSION_KEY].settings
+    marked = marker_kwargs(request, "llm_judge", judge_marker)
+    spec = marked.pop("model", None) or settings.judge_model or _tested_model(request, settings)
+    calibration = marked.pop("calibration", None)
+    min_agreement = marked.pop("min_agreement", settings.judge_min_agreement)
+    votes = marked.get("votes", settings.judge_votes)
+    defaults = {
+        "votes": votes,
+        "aggregate": settings.judge_aggregate,
+        "retries": settings.judge_retries,
+        "temperature": _temperature(settings, votes),
+        "seed": settings.seed if settings.seed is not None else 0,
+        "max_tokens": settings.max_tokens,
+    }
+    try:
+        config = JudgeConfig(**{**defaults, **marked})
+    except (TypeError, ValueError) as error:
+        fail_setup(request, f"bad @pytest.mark.llm_judge: {error}")
+    generation = default_generation(settings).updated(
+        temperature=config.temperature, seed=config.seed, max_tokens=config.max_tokens
+    )
+    llm = build_llm(request, spec, generation, (RecordObserver(record),), role="judge")
+    from pytest_llmops.prompts import prompt_library
+
+    judge = Judge(llm, config, prompt_library(request.config), record)
+    if calibration is not None:
+        _calibrated(request, judge, _calibration_path(request, calibration), min_agreement, record)
+    return judge
+
+
+def _tested_model(request: pytest.FixtureRequest, settings: Settings) -> str:
+    marker = request.node.get_closest_marker("llm")
+    if marker is not None:
+        model = marker.args[0] if marker.args else marker.kwargs.get("model")
+        if model:
+            return str(model)
+    return settings.model
+
+
+def _temperature(settings: Settings, votes: Any) -> float:
+    if settings.judge_temperature is not None:
+        return settings.judge_temperature
+    return PANEL_TEMPERATURE if isinstance(votes, int) and votes > 1 else 0.0
+
+
+def _calibration_path(request: pytest.FixtureRequest, name: str) -> Path:
+    """``name`` beside the test file, else under the rootdir."""
+    beside = request.path.parent / name
+    return beside if beside.exists() else request.config.rootpath / name
+
+
+def _calibrated(request: pytest.FixtureRequest, judge: Judge, path: Path, min_agreement: float, record: TestRecord) -> None:
+    """Run (once per session and judge) the calibration the marker asks for; ERROR below the bar."""
+    done = request.config.stash.setdefault(_CALIBRATIONS_KEY, {})
+    content = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    key = (judge.llm.spec, judge.config, str(path), content, min_agreement)
+    if key not in done:
+        try:
+            done[key] = judge.calibrate(path, min_agreement=min_agreement)
+        except JudgeCalibrationError as error:
+            done[key] = error.calibration
+        except (CalibrationFileError, ModelCallError) as error:
+            done[key] = f"{judge.config.metric}: cannot calibrate the judge: {error}"
+    else:
+        outcome = done[key]
+        if isinstance(outcome, Calibration):
+            record.extra.setdefault("judge_calibration", []).append(
+                {"metric": judge.config.metric, "judge": judge.llm.spec, **outcome.to_dict()}
+            )
+    outcome = done[key]
+    if isinstance(outcome, str):
+        fail_setup(request, outcome)
+    if not outcome.passed:
+        fail_setup(
+            request,
+            f"{judge.config.metric}: judge {judge.llm.spec} failed calibration, so it grades no tests: "
+            f"{outcome.summary()}",
+        )
