@@ -347,10 +347,11 @@ def test_html_report_renders_in_headless_chromium(pytester: pytest.Pytester, tmp
     dom = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         "--dump-dom", page.as_uri()],
+         "--dump-dom", page.as_uri() + "#test-2"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)},
     ).stdout
     assert 'data-ready="true"' in dom  # the report's script ran without error
-    assert dom.count('<tbody data-outcome="') == 4
+    assert dom.count('<tbody id="test-') == 4
+    assert dom.count("<details open") == 1  # the linked test's details were opened
     assert "<title>pytest-llmops report</title>" in dom  # the model's markup changed nothing
     LiveElements(dom).assert_inert()

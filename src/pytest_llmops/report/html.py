@@ -13,7 +13,7 @@ import difflib
 import hashlib
 import re
 from importlib import resources
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pytest_llmops.report.data import describe_score
 from pytest_llmops.report.terminal import money, seconds
@@ -63,12 +63,14 @@ def charts(report: Mapping[str, Any]) -> dict[str, Any]:
     )[:COST_BARS]
     return {
         "scores": [{"key": key, **histogram(values, 0.0, 1.0)} for key, values in sorted(scores.items())],
-        "latency": histogram(latencies, 0.0, None) if latencies else None,
+        "latency": histogram(latencies, 0.0, None, seconds) if latencies else None,
         "cost": bars(costs) if costs else None,
     }
 
 
-def histogram(values: Sequence[float], low: float | None, high: float | None) -> dict[str, Any]:
+def histogram(
+    values: Sequence[float], low: float | None, high: float | None, label: Callable[[float], str] = "{:.3g}".format
+) -> dict[str, Any]:
     """Bars of a histogram of ``values`` over ``BINS`` equal bins (widened to fit the data)."""
     low = min([*values, low] if low is not None else values)
     high = max([*values, high] if high is not None else values)
@@ -84,8 +86,8 @@ def histogram(values: Sequence[float], low: float | None, high: float | None) ->
     return {
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,
-        "low": f"{low:.3g}",
-        "high": f"{high:.3g}",
+        "low": label(low),
+        "high": label(high),
         "count": len(values),
         "bars": [
             {
@@ -94,7 +96,7 @@ def histogram(values: Sequence[float], low: float | None, high: float | None) ->
                 "width": round(bar_width - 2, 2),
                 "height": round(count / tallest * plot_height, 2),
                 "count": count,
-                "range": f"{low + i * width:.3g} to {low + (i + 1) * width:.3g}",
+                "range": f"{label(low + i * width)} to {label(low + (i + 1) * width)}",
             }
             for i, count in enumerate(counts)
         ],

@@ -41,5 +41,8 @@
   filter.addEventListener("input", apply);
   outcome.addEventListener("change", apply);
   apply();
+  // A link to report.html#test-3 opens that test's details.
+  var linked = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+  if (linked && linked.querySelector("details")) { linked.querySelector("details").open = true; }
   document.body.setAttribute("data-ready", "true");
 })();

@@ -1,0 +1,76 @@
+"""Regenerate docs/report.png: run a small demo suite twice (baseline, then a change), write the
+HTML report and screenshot it in headless Chromium.
+
+    python docs/report_screenshot.py            # needs `chromium` (apt-get install -y chromium)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SUITE = '''
+import os
+import pytest
+from pytest_llmops.results import Score
+
+PREFIX = os.environ.get("DEMO_PREFIX", "")
+CASES = {
+    "refund": ("How do I get a refund for order 1042?", "Open Orders, choose order 1042 and press Refund."),
+    "shipping": ("When will order 2231 arrive?", "Order 2231 ships today and arrives in 2 days."),
+    "password": ("I forgot my password", "Use Forgot password on the sign-in page."),
+    "invoice": ("Send me the invoice for March", "Invoices are under Billing, then History."),
+}
+
+
+def overlap(output, reference):
+    words, expected = set(output.lower().split()), set(reference.lower().split())
+    return len(words & expected) / len(expected)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_support_reply(llm, llm_record, case):
+    question, reference = CASES[case]
+    out = llm.complete(PREFIX + reference if case != "invoice" else question)
+    value = round(overlap(out.text, reference), 3)
+    llm_record.add_score(Score("overlap", value, 0.6, value >= 0.6, output=out.text, reference=reference))
+    verdict = 0.9 if value >= 0.6 else 0.3
+    llm_record.add_score(Score("judge", verdict, 0.5, verdict >= 0.5, kind="judge", details={
+        "reasoning": "Answers the question directly and politely." if verdict > 0.5
+        else "Repeats the question instead of answering it."}))
+    assert value >= 0.6, "the reply misses the reference"
+'''
+
+
+def main() -> None:
+    browser = shutil.which("chromium") or sys.exit("chromium is not installed")
+    target = Path(__file__).with_name("report.png")
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        (work / "test_demo.py").write_text(SUITE)
+        args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--llm-model", "echo",
+                "--llm-record-mode", "off", "--llm-prices", "echo = 150 600"]
+        subprocess.run([*args, "--llm-report-json", "base.json"], cwd=work, check=False)
+        changed = {**os.environ, "DEMO_PREFIX": "Sure! "}
+        subprocess.run([*args, "--llm-baseline", "base.json", "--llm-report-html", "report.html"],
+                       cwd=work, env=changed, check=False)
+        page = work / "report.html"
+        html = page.read_text()
+        cut = html.index("<details>", html.index("<details>") + 1)  # show the second test's details
+        page.write_text(html[:cut] + "<details open>" + html[cut + len("<details>"):])
+        subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+             f"--user-data-dir={work / 'profile'}", "--window-size=1280,1500", f"--screenshot={target}",
+             page.as_uri()],
+            cwd=work, check=True, capture_output=True, env={**os.environ, "HOME": str(work)},
+        )
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()
