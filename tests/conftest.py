@@ -11,6 +11,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from servers import KatanServer, ScriptedServer  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs inside tests (pytester) must not append to the CI job's own $GITHUB_STEP_SUMMARY."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 @pytest.fixture
 def katan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., KatanServer]]:
     """Start ``llm-katan`` servers with the given CLI flags; all are stopped afterwards."""

@@ -46,12 +46,6 @@ def test_without_model():
 """
 
 
-@pytest.fixture(autouse=True)
-def no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Inner runs must not write into the outer CI job's step summary."""
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-
-
 def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
