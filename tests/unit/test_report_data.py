@@ -129,6 +129,16 @@ def test_baseline_drop_within_the_samples_noise_passes() -> None:
     assert beyond["scores"][0]["status"] == "regressed"
 
 
+def test_baseline_reads_the_samples_of_a_sampled_score() -> None:
+    def sampled(*values: float) -> TestOutcome:
+        mean = sum(values) / len(values)
+        return outcome("t::a", scores=[score("rougeL", mean, details={"values": list(values)})])
+
+    within = compare(build_report([sampled(0.9, 0.5, 0.9, 0.5)], RUN), build_report([sampled(0.8, 0.4, 0.8, 0.4)], RUN),
+                     Tolerances(), "b")
+    assert within["scores"][0]["baseline"]["n"] == 4 and within["scores"][0]["status"] == "unchanged"
+
+
 def test_baseline_lower_is_better_metrics_flip_the_sign() -> None:
     def ter(value: float) -> TestOutcome:
         return outcome("t::a", scores=[score("ter", value, None, higher_is_better=False)])

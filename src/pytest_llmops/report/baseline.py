@@ -1,7 +1,8 @@
 """Compare a run with a baseline report, test by test, and decide whether it regressed.
 
 The rule (also in the README): scores are paired by test id and metric key. With ``b`` and
-``c`` the baseline's and this run's samples of one metric on one test, the drop is
+``c`` the baseline's and this run's samples of one metric on one test (several scores with the
+same key, or the per-sample ``details["values"]`` of a repeated-sampling score), the drop is
 ``mean(b) - mean(c)`` (sign flipped for lower-is-better metrics) and its standard error is
 ``sqrt(var(b)/len(b) + var(c)/len(c))`` (sample variances; 0 for a single sample). A pair
 regresses when the drop exceeds ``max_score_drop`` AND ``NOISE_FACTOR`` standard errors, so a
@@ -149,7 +150,11 @@ def _samples(scores: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     grouped: dict[str, dict[str, Any]] = {}
     for score in scores:
         entry = grouped.setdefault(score["key"], {"values": [], "higher_is_better": score["higher_is_better"]})
-        entry["values"].append(float(score["value"]))
+        samples = score["details"].get("values")  # a repeated-sampling score keeps each sample's value
+        if isinstance(samples, list) and samples and all(isinstance(v, (int, float)) for v in samples):
+            entry["values"] += [float(v) for v in samples]
+        else:
+            entry["values"].append(float(score["value"]))
     return grouped
 
 
