@@ -316,13 +316,20 @@ class SnapshotStore:
         self._deselected.extend(items)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Note every collected test of modules that have a snapshot file (for unused entries)."""
+        """Note every collected test of modules that have a snapshot file (for unused entries).
+
+        A snapshot file beside them whose module is gone has no test at all.
+        """
         collected: dict[Path, set[str]] = {}
         exists: dict[Path, bool] = {}
         for item in [*session.items, *self._deselected]:
             path = self.snapshot_path(item)
             if exists.setdefault(path, path.is_file()):
                 collected.setdefault(path, set()).add(test_key(item))
+        for folder in {path.parent for path in exists if path.parent.is_dir()}:
+            for orphan in folder.glob("*.yaml"):
+                if not (folder.parent / _module_name(orphan)).exists():
+                    collected.setdefault(orphan, set())
         if self.is_worker:
             self.config.workeroutput["llmops_snapshot_keys"] = {
                 str(path): sorted(keys) for path, keys in collected.items()

@@ -180,6 +180,20 @@ def test_unused_entries_are_reported_and_pruned_only_on_request(project: pytest.
     assert sorted(read_snapshot_file(snapshot(project))) == ["test_summary"]
 
 
+def test_the_snapshot_file_of_a_deleted_module_is_reported_and_pruned(project: pytest.Pytester) -> None:
+    run(project).assert_outcomes(passed=3)
+    project.path.joinpath("test_mod.py").rename(project.path / "test_renamed.py")
+    result = run(project)
+    result.stdout.fnmatch_lines([
+        "unused snapshot entries: 2",
+        "  __llm_snapshots__/test_mod.yaml: test_summary: test no longer exists",
+        "  __llm_snapshots__/test_mod.yaml: test_translate: test no longer exists",
+    ])
+    run(project, "--llm-snapshot-prune").stdout.fnmatch_lines(["removed: __llm_snapshots__/test_mod.yaml (no entries left)"])
+    assert not snapshot(project).exists()
+    assert read_snapshot_file(project.path / "__llm_snapshots__" / "test_renamed.yaml")
+
+
 def test_an_unused_reference_is_reported_and_pruned(project: pytest.Pytester) -> None:
     run(project).assert_outcomes(passed=3)
     project.makepyfile(test_mod=TESTS + textwrap.dedent("""
