@@ -9,6 +9,7 @@ AssertionError that shows each metric against its threshold and a diff of output
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shlex
 import textwrap
@@ -234,8 +235,8 @@ class Golden:
                       threshold: float | None = None, metrics: Any = None,
                       options: Mapping[str, Any] | None = None) -> SampleResult:
         """Score N samples of a non-deterministic output; pass when at least ``min_passes``
-        (default: the marker's, else all) pass every metric. Records each metric's mean and the
-        pass rate with its Wilson interval."""
+        (default: the marker's, else all) pass every metric. Records every sample's scores and
+        the pass rate with its Wilson interval."""
         __tracebackhide__ = True
         checks = self._checks(metric, threshold, metrics, options)
         texts = [_text(o, "sample") for o in _sequence(outputs)]
@@ -251,7 +252,7 @@ class Golden:
         passes = _count(per_sample)
         result = SampleResult(name, tuple(texts), ref, tuple(per_sample), passes, need,
                               wilson_interval(passes, len(texts), confidence), confidence, updated)
-        for score in _sample_scores(checks, result):
+        for score in _sample_scores(result):
             self._record.add_score(score)
         if not result.passed:
             raise AssertionError(self._explain_samples(result, source))
@@ -387,26 +388,19 @@ def _count(per_sample: Sequence[Sequence[Score]]) -> int:
     return sum(all(s.passed for s in scores) for scores in per_sample)
 
 
-def _sample_scores(checks: Sequence[MetricCheck], result: SampleResult) -> list[Score]:
-    """Per metric: its mean over the samples (passed when k samples pass it); then the pass rate."""
+def _sample_scores(result: SampleResult) -> list[Score]:
+    """Every sample's scores (``details["sample"]`` numbers them), then the pass rate of the k-of-N rule."""
     total = len(result.outputs)
-    scores = []
-    for column, check in enumerate(checks):
-        values = [sample[column].value for sample in result.per_sample]
-        passing = sum(sample[column].passed for sample in result.per_sample)
-        assert check.threshold is not None
-        scores.append(Score(
-            metric=check.name, value=sum(values) / total, threshold=check.threshold,
-            passed=passing >= result.min_passes, higher_is_better=check.metric.higher_is_better,
-            kind="golden", label=result.name, output=result.outputs[0], reference=result.reference,
-            details={"samples": total, "passes": passing, "min_passes": result.min_passes, "values": values},
-        ))
+    scores = [
+        dataclasses.replace(score, details={**score.details, "sample": index})
+        for index, sample in enumerate(result.per_sample, 1)
+        for score in sample
+    ]
     scores.append(Score(
         metric="samples_passed", value=result.pass_rate, threshold=result.min_passes / total, passed=result.passed,
         kind="golden", label=result.name, reference=result.reference,
         details={"samples": total, "passes": result.passes, "min_passes": result.min_passes,
-                 "confidence": result.confidence, "interval": list(result.interval),
-                 "outputs": list(result.outputs)},
+                 "confidence": result.confidence, "interval": list(result.interval)},
     ))
     return scores
 
@@ -468,5 +462,7 @@ def make_golden(request: pytest.FixtureRequest, record: TestRecord) -> Golden:
         registry = metric_registry(request.config)
         plan = plan_from_marker(registry, marked)
     except (GoldenError, MetricError) as error:
-        fail_setup(request, f"bad @pytest.mark.golden on {request.node.nodeid}: {error}")
-    return Golden(request.node, record, registry, snapshot_store(request.config), plan)
+        problem = f"bad @pytest.mark.golden on {request.node.nodeid}: {error}"
+    else:
+        return Golden(request.node, record, registry, snapshot_store(request.config), plan)
+    fail_setup(request, problem)
