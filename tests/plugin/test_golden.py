@@ -259,6 +259,7 @@ def test_completions_are_scored_by_their_text(pytester: pytest.Pytester) -> None
         ('metric="regex", options={"pattern": "("}', "*bad regular expression '('*"),
         ('metric="rougeL", samples=3, min_passes=4', "*min_passes=4 is more than samples=3*"),
         ('samples=0', "*samples= must be an integer >= 1, not 0*"),
+        ('metric="perplexity", options={"model": "nope:x"}', "*metric 'perplexity': unknown model spec 'nope:x'*"),
     ],
 )
 def test_bad_markers_are_setup_errors_naming_the_test(pytester: pytest.Pytester, marker: str, message: str) -> None:
@@ -295,15 +296,21 @@ def test_misused_checks_are_errors_not_failures(pytester: pytest.Pytester) -> No
         @pytest.mark.golden(metric="json_equal")
         def test_bad_reference(golden):
             golden.check("{}", reference="not json")
+
+        @pytest.mark.golden(metric="perplexity", options={"model": "echo"})
+        def test_perplexity_needs_log_likelihoods(golden):
+            golden.check("Paris.")
         """
     )
     result = pytester.runpytest("--llm-snapshot-update")
-    result.assert_outcomes(errors=4)
+    result.assert_outcomes(errors=5)
     result.stdout.fnmatch_lines_random([
         "*GoldenError: unknown metric 'blue' (did you mean 'bleu'?)*",
         "*GoldenError: the output must be text or a Completion, not int*",
         "*GoldenError: this test already checked its stored reference 'output': give each check its own name=*",
         "*GoldenError: metric 'json_equal': json_equal: the reference is not valid JSON*",
+        "*GoldenError: metric 'perplexity': perplexity needs a model that scores log-likelihoods (local or "
+        "hf:<path>); 'echo' does not*",
     ])
 
 
