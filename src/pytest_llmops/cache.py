@@ -10,6 +10,7 @@ one is named in a warning (mode ``new``, then re-recorded) or an ERROR (mode ``r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -45,7 +46,11 @@ class CorruptRecordingError(Exception):
 
 def module_folder(nodeid: str) -> str:
     """The folder of a node's recordings: its module's path (``_session`` outside a module)."""
-    module = nodeid.split("::", 1)[0]
+    return _folder_of_module(nodeid.split("::", 1)[0])
+
+
+@functools.lru_cache(maxsize=1024)
+def _folder_of_module(module: str) -> str:
     if not module:
         return SESSION_FOLDER
     parts = [_UNSAFE.sub("_", part) for part in module.split("/") if part not in ("", ".")]
@@ -56,8 +61,7 @@ def _public(identity: Mapping[str, Any]) -> dict[str, Any]:
     return {k: identity[k] for k in sorted(identity) if not _SECRET_NAME.search(k)}
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def redact_secrets(text: str) -> str:
@@ -193,7 +197,7 @@ class TestRecordings:
 
     @staticmethod
     def _base(identity: Mapping[str, Any], request: Request) -> str:
-        return _canonical({"backend": _public(identity), "request": request.to_dict()})
+        return _CANONICAL.encode({"backend": _public(identity), "request": request.to_dict()})
 
     def _next(self, base: str) -> tuple[str, int]:
         """The file of the next sample of ``base`` in this test."""

@@ -148,7 +148,7 @@ def llm_record(request: pytest.FixtureRequest) -> TestRecord:
 
 
 @pytest.fixture
-def llm(request: pytest.FixtureRequest, llm_record: TestRecord) -> LLM:
+def llm(request: pytest.FixtureRequest) -> LLM:
     """A model client for this test: ``llm.complete(prompt)``, ``llm.map(prompts)``.
 
     The model comes from ``@pytest.mark.llm(model=...)``, else ``--llm-model`` / ``llm_model``
@@ -156,7 +156,9 @@ def llm(request: pytest.FixtureRequest, llm_record: TestRecord) -> LLM:
     """
     from pytest_llmops.fixtures import make_llm
 
-    return make_llm(request, llm_record)
+    # The record straight from the item, not through the `llm_record` fixture: one fixture
+    # fewer to set up per test, which is most of what a replayed test costs.
+    return make_llm(request, record_of(request.node))
 
 
 @pytest.fixture

@@ -47,10 +47,13 @@ class GenerationSettings:
     top_logprobs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        # vars() rather than dataclasses.asdict: this runs on every call, replayed ones included.
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
 
     def updated(self, **changes: Any) -> GenerationSettings:
         """A copy with the given non-None settings applied; unknown names raise TypeError."""
+        if not changes:
+            return self
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
@@ -158,7 +161,7 @@ class Completion:
         return self.prompt_tokens + self.completion_tokens
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = dict(vars(self))  # every other field is a plain value: no deep copy needed
         data["prompt_versions"] = [p.to_dict() for p in self.prompt_versions]
         data["logprobs"] = None if self.logprobs is None else [t.to_dict() for t in self.logprobs]
         return data
