@@ -418,3 +418,32 @@ def test_replay_loads_no_client_library(pytester: pytest.Pytester, scripted_serv
     replay = pytester.runpytest_subprocess(*args, "--llm-record-mode", "replay")
     replay.assert_outcomes(passed=1)
     replay.stdout.fnmatch_lines(["1 call(s) replayed, 0 recorded (mode replay) in llm_recordings/"])
+
+
+def test_judge_calls_replay_and_a_changed_rubric_rejudges(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, scripted_server: Any) -> None:
+    server = scripted_server(["Polite enough.\nScore: 4/5"])
+    pytester.makepyfile(
+        """
+        import os, pytest
+
+        @pytest.mark.llm_judge(rubric=os.environ.get("RUBRIC", "Polite"), threshold=0.5, votes=3)
+        def test_reply(llm, judge, llm_record):
+            judge.check(llm.complete("Your order ships tomorrow."), question="Where is my order?")
+            print("cached:", [(c["role"], c["cached"]) for c in llm_record.calls])
+        """
+    )
+    args = ("--llm-model", "echo", "--llm-judge-model", "openai:judge", "--llm-openai-base-url", server.url,
+            "--llm-max-retries", "0", "-s")
+    pytester.runpytest(*args).assert_outcomes(passed=1)
+    assert len(server.requests) == 3
+    judged = [r for r in recordings(pytester.path).values() if r["key"]["backend"]["spec"] == "openai:judge"]
+    assert len(judged) == 3 and all("Polite" in json.dumps(r["key"]["request"]["messages"]) for r in judged)
+    server.__exit__(None, None, None)
+
+    replay = pytester.runpytest(*args, "--llm-record-mode", "replay")
+    replay.assert_outcomes(passed=1)
+    assert "cached: [('model', True), ('judge', True), ('judge', True), ('judge', True)]" in replay.stdout.str()
+    monkeypatch.setenv("RUBRIC", "Polite, and gives a date")
+    rejudged = pytester.runpytest(*args, "--llm-record-mode", "replay")
+    rejudged.assert_outcomes(errors=1)
+    rejudged.stdout.fnmatch_lines(["*test_reply: no recording of this openai:judge call*"])
