@@ -201,11 +201,6 @@ class Golden:
         """``samples=`` of the test's marker: how many outputs ``check_samples`` expects."""
         return self._plan.samples
 
-    @property
-    def metrics(self) -> list[str]:
-        """The names of the metrics the marker asked for (default: exact)."""
-        return [check.name for check in self._plan.checks]
-
     def check(self, output: Any, *, reference: Any = None, name: str = DEFAULT_NAME, metric: str | None = None,
               threshold: float | None = None, metrics: Any = None, options: Mapping[str, Any] | None = None
               ) -> GoldenResult:
