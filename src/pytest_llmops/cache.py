@@ -10,6 +10,7 @@ one is named in a warning (mode ``new``, then re-recorded) or an ERROR (mode ``r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -30,8 +31,9 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 SESSION_FOLDER = "_session"
-# Identity keys and environment variables with these in their name are secrets.
+# Identity fields and environment variables with names like these hold secrets.
 _SECRET_NAME = re.compile(r"api[_-]?key|auth|token|secret|password|credential|cookie", re.IGNORECASE)
+_SECRET_ENV = re.compile(r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(_|$)", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^\w.+=@-]+")
 # Completion fields worth keeping; cached/role/prompt versions come from the replaying call.
 _RECORDED_FIELDS = (
@@ -67,7 +69,7 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 def redact_secrets(text: str) -> str:
     """Replace the value of every secret-looking environment variable found in ``text``."""
     for name, value in os.environ.items():
-        if len(value) >= 8 and _SECRET_NAME.search(name):
+        if len(value) >= 8 and _SECRET_ENV.search(name):
             text = text.replace(json.dumps(value)[1:-1], f"<{name}>")
     return text
 
@@ -137,7 +139,8 @@ class Recordings:
                     file.write(text)
                 os.replace(temp, path)
             except BaseException:
-                os.unlink(temp)
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
                 raise
         except OSError as error:
             raise ModelCallError(f"cannot write recording {self.shown(relpath)}: {error}") from None

@@ -359,6 +359,7 @@ def test_calls(llm, n):
 """
 
 
+@pytest.mark.slow
 def test_xdist_workers_record_everything_and_prune_exactly(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_many=MANY_CALLS, test_few="def test_few(llm):\n    llm.complete('few')\n")
     args = ("--llm-model", "echo", "-p", "no:cacheprovider")
@@ -376,6 +377,7 @@ def test_xdist_workers_record_everything_and_prune_exactly(pytester: pytest.Pyte
     assert texts == {f"call {n}-{i}" for n in range(30) for i in range(3)} | {"few"}
 
 
+@pytest.mark.slow
 def test_a_killed_writer_leaves_every_recording_readable(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
