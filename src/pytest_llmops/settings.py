@@ -215,8 +215,9 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmops", "LLM regression testing (pytest-llmops)")
     for option in OPTIONS:
         env = f" (env {option.env})" if option.env else ""
+        # argparse %-formats help strings: a literal "%" (as in "+20%") must be doubled.
         group.addoption(option.flag, dest=option.name, default=None,
-                        help=f"{option.help}{env} Ini: {option.name}.")
+                        help=f"{option.help}{env} Ini: {option.name}.".replace("%", "%%"))
         parser.addini(option.name, option.help, type=option.ini_type, default=None)
     for flag, help in SWITCHES:
         group.addoption(flag, action="store_true", default=False, help=help)
