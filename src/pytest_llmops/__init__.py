@@ -16,6 +16,7 @@ from pytest_llmops.models.base import (
     Request,
     TokenLogprob,
 )
+from pytest_llmops.judge.core import Judge, JudgeError, Verdict
 from pytest_llmops.models.client import LLM
 from pytest_llmops.results import TestRecord
 from pytest_llmops.settings import Settings
@@ -28,6 +29,8 @@ __all__ = [
     "Completion",
     "Generation",
     "GenerationSettings",
+    "Judge",
+    "JudgeError",
     "Message",
     "ModelCallError",
     "PromptVersion",
@@ -35,5 +38,6 @@ __all__ = [
     "Settings",
     "TestRecord",
     "TokenLogprob",
+    "Verdict",
     "__version__",
 ]

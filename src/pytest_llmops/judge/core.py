@@ -289,6 +289,7 @@ class Judge:
         return {
             "reasoning": _closest(votes, decision).reasoning,
             "votes": [v.to_dict() for v in votes],
+            "values": [v.value for v in votes],  # per-vote samples, for the baseline's noise estimate
             "spread": decision.spread,
             "tie": decision.tie,
             "judge_spec": self.llm.spec,
