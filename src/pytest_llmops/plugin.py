@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 from pytest_llmops import settings as settings_module
+from pytest_llmops.cache import redact_secrets
 from pytest_llmops.models.base import ModelCallError
 from pytest_llmops.results import TestRecord
 from pytest_llmops.session import SESSION_KEY, LLMSession
@@ -81,9 +82,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     report: pytest.TestReport = yield
     if report.failed and call.excinfo is not None and call.excinfo.errisinstance(ModelCallError):
-        # Infrastructure, not quality: a one-line reason instead of a traceback.
-        report.llmops_error = str(call.excinfo.value)
-        report.longrepr = f"ModelCallError: {call.excinfo.value}"
+        # Infrastructure, not quality: a one-line reason instead of a traceback. A server may
+        # quote the API key in its error: redacted before it reaches the terminal or a report.
+        report.llmops_error = redact_secrets(str(call.excinfo.value))
+        report.longrepr = f"ModelCallError: {report.llmops_error}"
     elif report.failed and call.excinfo is not None and (kind := _setup_error(call.excinfo.value)):
         # A broken template or golden check is the test's set-up, not the model's quality.
         report.llmops_error = str(call.excinfo.value)

@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Mapping, Protocol, Sequence, Union
 
+from pytest_llmops.cache import redact_secrets
 from pytest_llmops.models.base import (
     Backend,
     Completion,
@@ -238,7 +239,9 @@ class LLM:
         if provider or generation.model in self._prices:
             cost = cost_usd(generation.model, generation.prompt_tokens, generation.completion_tokens, self._prices, provider)
         return Completion(
-            text=generation.text,
+            # A server may echo the API key (a debugging proxy showing the request's headers):
+            # redacted here, the test, its snapshot and the reports see what a replay would.
+            text=redact_secrets(generation.text),
             model=generation.model,
             backend=self.spec.partition(":")[0],
             prompt_tokens=generation.prompt_tokens,

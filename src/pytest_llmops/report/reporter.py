@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_llmops.cache import redact_secrets
 from pytest_llmops.report.baseline import BaselineError, Tolerances, compare, load_baseline
 from pytest_llmops.report.budget import Budget, ShareLedger, new_ledger
 from pytest_llmops.report.data import build_report
@@ -67,7 +69,9 @@ class RunReporter:
             "judge_model": settings.judge_model,
             "record_mode": settings.record_mode,
         }
-        report = self.report = build_report(self.session.outcomes.values(), run, settings.budget_usd)
+        report = build_report(self.session.outcomes.values(), run, settings.budget_usd)
+        # A prompt may quote a secret of the environment (an API key): no report shows it.
+        report = self.report = json.loads(redact_secrets(json.dumps(report)))
         if self.baseline is not None:
             tolerances = Tolerances(settings.max_score_drop, settings.max_cost_increase, settings.max_latency_increase)
             report["baseline"] = compare(self.baseline, report, tolerances, settings.baseline or "")
