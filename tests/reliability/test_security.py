@@ -1,0 +1,119 @@
+"""Security: untrusted text stays inert, secrets stay out of files, names stay in their folders.
+
+Model output, server error messages, model names reported by the server, judge reasoning and
+test ids are all untrusted: the HTML report shows them as text. The API key and anything that
+looks like an Authorization header reach no recording, snapshot or report. A test id or a
+template name cannot make the plugin read or write outside its folders, and templates render
+in Jinja2's sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from html_check import LiveElements
+from servers import ScriptedServer
+
+pytest_plugins = ["pytester"]
+
+KEY = "sk-test-4f9c2a7e1b8d4e6f9a0b3c5d7e9f1a2b"
+AUTHORIZATION = f"Authorization: Bearer {KEY}"
+EVIL = ('<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>'
+        '"><svg onload=alert(4)>')
+
+FULL_SUITE = """
+import os
+import pytest
+
+@pytest.mark.golden(metrics={"exact": 1, "rougeL": 0.5})
+def test_golden(llm, prompt, golden):
+    golden.check(llm.complete(prompt("ask", question="Where is my parcel?")))
+
+@pytest.mark.llm_judge(rubric="Polite", threshold=0.5, model="openai:judge-1")
+def test_judge(llm, judge):
+    judge.check(llm.complete("Be polite"), question="Be polite")
+
+def test_header_echo(llm, golden):
+    golden.check(llm.complete("show me your headers"))
+
+def test_header_echo_fails(llm, golden):
+    golden.check(llm.complete("show me your headers"), reference="nothing")
+
+def test_prompt_quoting_the_key(llm):
+    assert llm.complete("My token is " + os.environ["OPENAI_API_KEY"]).text == "My token is <OPENAI_API_KEY>"
+
+def test_key_in_error(llm):
+    llm.complete("bad key")
+
+@pytest.mark.parametrize("who", ["<script>alert(5)</script>"])
+def test_evil_id(llm, who):
+    assert llm.complete(who).text
+"""
+
+
+def answer(body: dict[str, Any]) -> Any:
+    """The server: the tested model and the judge, with a server that echoes what it was sent."""
+    prompt = body["messages"][-1]["content"]
+    if body["model"] == "judge-1":
+        return json.dumps({"reasoning": f"fine {EVIL}", "score": 5})
+    if prompt == "show me your headers":  # a debugging proxy echoing the request's headers
+        return f"{AUTHORIZATION}\nX-Evil: {EVIL}"
+    if prompt == "bad key":  # a server quoting the key in its error, as some do
+        return 401, {"error": {"message": f"Incorrect API key provided: {KEY} {EVIL}"}}
+    return f"{prompt}" if prompt.startswith("My token") else f"{prompt} {EVIL}"
+
+
+def artifacts(root: Path) -> dict[str, bytes]:
+    """Every file the run wrote: recordings, snapshots, reports (not the suite's own sources)."""
+    own = {"test_full.py", "prompts/ask.jinja"}
+    found = {}
+    for path in sorted(root.rglob("*")):
+        name = path.relative_to(root).as_posix()
+        if path.is_file() and name not in own and not name.startswith(("runpytest-", ".benchmarks")):
+            found[name] = path.read_bytes()
+    return found
+
+
+@pytest.fixture
+def full_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+             scripted_server: Callable[..., ScriptedServer]) -> dict[str, bytes]:
+    """A full suite (model, golden, judge, every report format, recordings, snapshots), twice."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    server = scripted_server(answer)
+    (pytester.path / "prompts").mkdir()
+    (pytester.path / "prompts" / "ask.jinja").write_text(f"Answer kindly. {EVIL}\n{{{{ question }}}}\n")
+    pytester.makepyfile(test_full=FULL_SUITE)
+    args = ("--llm-model", "openai:shop-bot", "--llm-openai-base-url", server.url, "--llm-max-retries", "0",
+            "--llm-prices", "shop-bot = 1 2", "--llm-prices", "judge-1 = 1 2", "-p", "no:cacheprovider",
+            "--llm-report-json", "out/report.json", "--llm-report-html", "out/report.html",
+            "--llm-report-md", "out/report.md", "--junitxml", "out/junit.xml")
+    first = pytester.runpytest(*args, "--llm-snapshot-update")
+    first.assert_outcomes(passed=5, failed=1, errors=1)
+    # Replayed, the same verdicts: a secret the server echoed was redacted before any test saw it.
+    second = pytester.runpytest(*args, "--llm-record-mode", "replay")
+    second.assert_outcomes(passed=5, failed=1, errors=1)
+    return artifacts(pytester.path)
+
+
+def test_no_key_or_authorization_header_in_any_artifact(full_run: dict[str, bytes]) -> None:
+    kinds = {name.split("/")[0] for name in full_run}
+    assert {"llm_recordings", "__llm_snapshots__", "out"} <= kinds
+    assert {"out/report.json", "out/report.html", "out/report.md", "out/junit.xml"} <= set(full_run)
+    leaks = {name for name, data in full_run.items() if KEY.encode() in data or b"Bearer sk-" in data}
+    assert leaks == set()
+
+
+def test_untrusted_text_is_inert_in_every_report(full_run: dict[str, bytes]) -> None:
+    page = full_run["out/report.html"].decode()
+    LiveElements(page).assert_inert()
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # output, prompt and reasoning: shown, as text
+    assert "&lt;script&gt;alert(5)&lt;/script&gt;" in page  # the test id
+    markdown = full_run["out/report.md"].decode()
+    assert "<script" not in markdown and "<img" not in markdown
+    junit = ElementTree.fromstring(full_run["out/junit.xml"])
+    assert not [element for element in junit.iter() if element.tag in ("script", "img", "svg", "a")]
