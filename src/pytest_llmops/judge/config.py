@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from pytest_llmops.judge.criteria import criterion as builtin_criterion
 from pytest_llmops.judge.panel import AGGREGATES
@@ -44,7 +44,7 @@ class JudgeConfig:
         if problems:
             raise ValueError("; ".join(problems))
 
-    def _problems(self) -> Any:
+    def _problems(self) -> Iterator[str]:
         if self.rubric is not None and self.criterion is not None:
             yield "give a rubric or a criterion, not both"
         if self.criterion is not None:
