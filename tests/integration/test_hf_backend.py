@@ -97,7 +97,7 @@ def test_local_model_through_the_llm_fixture(pytester: pytest.Pytester) -> None:
             assert outs[0].backend == "local" and outs[0].model == "SmolLM2-135M-Instruct"
         """
     )
-    pytester.runpytest("--llm-record-mode", "off").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess("--llm-record-mode", "off").assert_outcomes(passed=1)
 
 
 def test_missing_model_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
