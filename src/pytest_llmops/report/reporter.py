@@ -41,14 +41,17 @@ def configure(config: pytest.Config, session: LLMSession) -> None:
         baseline = None
         if settings.baseline:
             try:
-                baseline = load_baseline(_path(config, settings.baseline))
+                baseline = load_baseline(_path(config, "llm_baseline", settings.baseline))
             except BaselineError as error:
                 raise pytest.UsageError(f"pytest-llmops: llm_baseline: {error}") from None
         config.pluginmanager.register(RunReporter(config, session, baseline, ledger), "llmops-report")
 
 
-def _path(config: pytest.Config, value: str) -> Path:
-    return config.invocation_params.dir / value
+def _path(config: pytest.Config, option: str, value: str) -> Path:
+    """A path given on the command line is relative to where pytest was started; one from the
+    ini file is relative to the rootdir (the ini file's folder), as the prompts folder is."""
+    given_here = config.getoption(option, None) is not None
+    return (config.invocation_params.dir if given_here else config.rootpath) / value
 
 
 class RunReporter:
@@ -82,10 +85,11 @@ class RunReporter:
 
     def _write(self, report: dict[str, Any]) -> None:
         settings = self.session.settings
-        for path, render in ((settings.report_json, render_json), (settings.report_html, render_html),
-                             (settings.report_md, render_markdown)):
+        for option, path, render in (("llm_report_json", settings.report_json, render_json),
+                                     ("llm_report_html", settings.report_html, render_html),
+                                     ("llm_report_md", settings.report_md, render_markdown)):
             if path:
-                write_atomic(_path(self.config, path), render(report))
+                write_atomic(_path(self.config, option, path), render(report))
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary and _used_models(report):
             append_text(Path(step_summary), render_markdown(report))
