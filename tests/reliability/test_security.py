@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import yaml
 
 from html_check import LiveElements
 from servers import ScriptedServer
@@ -29,6 +30,7 @@ EVIL = ('<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascr
 FULL_SUITE = """
 import os
 import pytest
+import yaml
 
 @pytest.mark.golden(metrics={"exact": 1, "rougeL": 0.5})
 def test_golden(llm, prompt, golden):
@@ -117,3 +119,100 @@ def test_untrusted_text_is_inert_in_every_report(full_run: dict[str, bytes]) -> 
     assert "<script" not in markdown and "<img" not in markdown
     junit = ElementTree.fromstring(full_run["out/junit.xml"])
     assert not [element for element in junit.iter() if element.tag in ("script", "img", "svg", "a")]
+
+
+ESCAPING_IDS = ["../../escaped", "/tmp/llmops-absolute", "a/../../../b", "~/home", "C:/Windows"]
+
+IDS_SUITE = f"""
+import pytest
+import yaml
+
+@pytest.mark.parametrize("name", {ESCAPING_IDS!r}, ids=lambda name: name)
+def test_id(llm, golden, name):
+    golden.check(llm.complete("hello " + name))
+
+@pytest.mark.llm_dataset("cases.jsonl")
+def test_case(case, golden):
+    golden.check(case.output)
+"""
+
+
+def tree(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
+def test_test_ids_cannot_write_outside_their_folders(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_ids=IDS_SUITE)
+    (pytester.path / "cases.jsonl").write_text("\n".join(json.dumps({"id": i, "input": i}) for i in ESCAPING_IDS))
+    outside = pytester.path.parent
+    before = tree(outside) - {p for p in tree(outside) if p.startswith(pytester.path.name + "/")}
+    args = ("--llm-model", "echo", "-p", "no:cacheprovider")
+    pytester.runpytest(*args, "--llm-snapshot-update").assert_outcomes(passed=2 * len(ESCAPING_IDS))
+    after = tree(outside) - {p for p in tree(outside) if p.startswith(pytester.path.name + "/")}
+    assert after - before == set()
+    assert not Path("/tmp/llmops-absolute").exists()
+    written = {p for p in tree(pytester.path) if (pytester.path / p).is_file()} - {"test_ids.py", "cases.jsonl"}
+    assert {name.split("/")[0] for name in written} == {"llm_recordings", "__llm_snapshots__"}
+    assert len([name for name in written if name.startswith("llm_recordings/test_ids.py/")]) == 2 * len(ESCAPING_IDS)
+    entries = yaml.safe_load((pytester.path / "__llm_snapshots__" / "test_ids.yaml").read_text())
+    assert sorted(entries) == sorted([f"test_id[{i}]" for i in ESCAPING_IDS] + [f"test_case[{i}]" for i in ESCAPING_IDS])
+    pytester.runpytest(*args, "--llm-record-mode", "replay").assert_outcomes(passed=2 * len(ESCAPING_IDS))
+
+
+@pytest.mark.parametrize("name", ["../secret", "sub/../../secret", "{root}/secret", "link"])
+def test_template_names_cannot_leave_the_prompts_folder(pytester: pytest.Pytester, name: str) -> None:
+    (pytester.path / "secret.jinja").write_text("sk-not-for-prompts")
+    (pytester.path / "prompts" / "sub").mkdir(parents=True)
+    (pytester.path / "prompts" / "link.jinja").symlink_to(pytester.path / "secret.jinja")
+    name = name.format(root=pytester.path)
+    pytester.makepyfile(test_names=f"""
+        def test_it(llm, prompt):
+            llm.complete(prompt({name!r}))
+    """)
+    result = pytester.runpytest("--llm-model", "echo", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        f"PromptError: template {name!r} leaves the prompts folder {pytester.path}/prompts: "
+        "templates may only include templates inside it"
+    ])
+    assert "sk-not-for-prompts" not in result.stdout.str()
+
+
+def test_a_judge_template_outside_the_prompts_folder_is_refused(pytester: pytest.Pytester) -> None:
+    (pytester.path / "secret.jinja").write_text("sk-not-for-prompts {{ output }}")
+    pytester.makepyfile(test_names="""
+        import pytest
+
+        @pytest.mark.llm_judge(rubric="Polite", template="../secret")
+        def test_it(judge):
+            judge.check("hello")
+    """)
+    result = pytester.runpytest("--llm-model", "echo", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["PromptError: template '../secret' leaves the prompts folder *"])
+
+
+@pytest.mark.parametrize(
+    ("template", "unsafe"),
+    [
+        ("{{ ''.__class__.__mro__ }}", "'__class__' of 'str'"),
+        ("{{ cycler.__init__.__globals__.os.popen('touch pwned').read() }}", "'__init__' of 'type'"),
+        ("{{ lipsum|attr('__globals__') }}", "'__globals__' of 'function'"),
+        ("{{ article.__class__.__base__.__subclasses__() }}", "'__class__' of 'str'"),
+    ],
+    ids=["mro", "os-popen", "attr-filter", "subclasses"],
+)
+def test_templates_render_in_the_sandbox(pytester: pytest.Pytester, template: str, unsafe: str) -> None:
+    (pytester.path / "prompts").mkdir()
+    (pytester.path / "prompts" / "evil.jinja").write_text(f"Summarise:\n{template}\n")
+    pytester.makepyfile(test_sandbox="""
+        def test_it(llm, prompt):
+            llm.complete(prompt("evil", article="A short article."))
+    """)
+    result = pytester.runpytest("--llm-model", "echo", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        f"PromptError: prompt 'evil': SecurityError: access to attribute {unsafe} object is unsafe. "
+        f"({pytester.path}/prompts/evil.jinja, line 2)"
+    ])
+    assert not (pytester.path / "pwned").exists()
