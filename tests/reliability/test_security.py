@@ -10,6 +10,7 @@ in Jinja2's sandbox.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any, Callable
@@ -81,10 +82,29 @@ def artifacts(root: Path) -> dict[str, bytes]:
     return found
 
 
-@pytest.fixture
-def full_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-             scripted_server: Callable[..., ScriptedServer]) -> dict[str, bytes]:
-    """A full suite (model, golden, judge, every report format, recordings, snapshots), twice."""
+def assert_no_secret(files: dict[str, bytes]) -> None:
+    kinds = {name.split("/")[0] for name in files}
+    assert {"llm_recordings", "__llm_snapshots__", "out"} <= kinds
+    assert {"out/report.json", "out/report.html", "out/report.md", "out/junit.xml"} <= set(files)
+    leaks = {name for name, data in files.items() if KEY.encode() in data or b"Bearer sk-" in data}
+    assert leaks == set()
+
+
+def assert_inert(files: dict[str, bytes]) -> None:
+    page = files["out/report.html"].decode()
+    LiveElements(page).assert_inert()
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # output, prompt and reasoning: shown, as text
+    assert "&lt;script&gt;alert(5)&lt;/script&gt;" in page  # the test id
+    markdown = files["out/report.md"].decode()
+    assert not re.search(r"(?<!\\)<", markdown)  # every "<" escaped
+    junit = ElementTree.fromstring(files["out/junit.xml"])
+    assert not [element for element in junit.iter() if element.tag in ("script", "img", "svg", "a")]
+
+
+def test_a_full_run_leaks_no_secret_and_shows_untrusted_text_as_text(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, scripted_server: Callable[..., ScriptedServer]
+) -> None:
+    """Model calls, golden, judge, every report format, recordings and snapshots; live, then replayed."""
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     server = scripted_server(answer)
     (pytester.path / "prompts").mkdir()
@@ -94,31 +114,15 @@ def full_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
             "--llm-prices", "shop-bot = 1 2", "--llm-prices", "judge-1 = 1 2", "-p", "no:cacheprovider",
             "--llm-report-json", "out/report.json", "--llm-report-html", "out/report.html",
             "--llm-report-md", "out/report.md", "--junitxml", "out/junit.xml")
-    first = pytester.runpytest(*args, "--llm-snapshot-update")
-    first.assert_outcomes(passed=5, failed=1, errors=1)
+    pytester.runpytest(*args, "--llm-snapshot-update").assert_outcomes(passed=5, failed=1, errors=1)
+    live = artifacts(pytester.path)
+    assert_no_secret(live)
+    assert_inert(live)
     # Replayed, the same verdicts: a secret the server echoed was redacted before any test saw it.
-    second = pytester.runpytest(*args, "--llm-record-mode", "replay")
-    second.assert_outcomes(passed=5, failed=1, errors=1)
-    return artifacts(pytester.path)
-
-
-def test_no_key_or_authorization_header_in_any_artifact(full_run: dict[str, bytes]) -> None:
-    kinds = {name.split("/")[0] for name in full_run}
-    assert {"llm_recordings", "__llm_snapshots__", "out"} <= kinds
-    assert {"out/report.json", "out/report.html", "out/report.md", "out/junit.xml"} <= set(full_run)
-    leaks = {name for name, data in full_run.items() if KEY.encode() in data or b"Bearer sk-" in data}
-    assert leaks == set()
-
-
-def test_untrusted_text_is_inert_in_every_report(full_run: dict[str, bytes]) -> None:
-    page = full_run["out/report.html"].decode()
-    LiveElements(page).assert_inert()
-    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # output, prompt and reasoning: shown, as text
-    assert "&lt;script&gt;alert(5)&lt;/script&gt;" in page  # the test id
-    markdown = full_run["out/report.md"].decode()
-    assert "<script" not in markdown and "<img" not in markdown
-    junit = ElementTree.fromstring(full_run["out/junit.xml"])
-    assert not [element for element in junit.iter() if element.tag in ("script", "img", "svg", "a")]
+    pytester.runpytest(*args, "--llm-record-mode", "replay").assert_outcomes(passed=5, failed=1, errors=1)
+    replayed = artifacts(pytester.path)
+    assert_no_secret(replayed)
+    assert_inert(replayed)
 
 
 ESCAPING_IDS = ["../../escaped", "/tmp/llmops-absolute", "a/../../../b", "~/home", "C:/Windows"]
