@@ -103,10 +103,10 @@ CATALOGUE: dict[str, BadInput] = {
          "bad arguments to @pytest.mark.llm: got an unexpected keyword argument 'colour'"),
     ),
     "invalid marker value": BadInput(
-        {"test_bad.py": "import pytest\n\n@pytest.mark.llm(tempurature=0.2)\n"
-                        "def test_it(llm):\n    llm.complete('hi')\n"},
+        {"test_bad.py": "import pytest\n\n@pytest.mark.golden(metric='rougeL', samples=0)\n"
+                        "def test_it(llm, golden):\n    golden.check_samples(llm.map(['hi']))\n"},
         ("*ERROR at setup of test_it*",
-         "bad arguments to @pytest.mark.llm: got an unexpected keyword argument 'tempurature'"),
+         "bad @pytest.mark.golden on test_bad.py::test_it: samples= must be an integer >= 1, not 0"),
     ),
     "invalid setting on the command line": BadInput(
         {"test_bad.py": "def test_it(llm):\n    llm.complete('hi')\n"},

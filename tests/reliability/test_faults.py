@@ -216,6 +216,7 @@ def test_an_overloaded_server_is_kept_under_its_limit_or_retried(
     server = katan("--max-inflight", "4", "--latency-ms", "300")
     write_cases(pytester, 16)
     pytester.makepyfile(test_suite=DATASET_SUITE)
+    pytester.makeconftest(RETRY_LOG)
     # llm_concurrency at the server's limit: it is never overloaded, so no retry is needed.
     run_against(pytester, server.url, "--llm-concurrency", "4", "--llm-max-retries", "0", "--llm-record-mode", "off"
                 ).assert_outcomes(passed=16)
@@ -229,6 +230,10 @@ def test_an_overloaded_server_is_kept_under_its_limit_or_retried(
     # ...and the SDK's retries with backoff absorb it.
     run_against(pytester, server.url, "--llm-concurrency", "16", "--llm-max-retries", "8", "--llm-record-mode", "off"
                 ).assert_outcomes(passed=16)
+    made = retries(pytester)
+    assert made  # only this run retried (the others had no retries to make)
+    print(f"\n16 cases, max-inflight 4, llm_concurrency 16, 8 retries: {len(made)} retries "
+          f"(at most {max(n for n, _ in made)} for one call)")
 
 
 @pytest.mark.slow
