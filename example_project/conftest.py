@@ -23,3 +23,13 @@ def tickets() -> dict[str, dict[str, Any]]:
 def assistant(llm, prompt) -> SupportAssistant:
     """The app with the test's model (recorded and replayed) and prompt renderer (versioned)."""
     return SupportAssistant(model=llm, prompts=prompt)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _transformers_imported_once(llm_settings):
+    """Work around a pytest-llmops problem: importing transformers from two threads at once
+    fails ("cannot import name 'AutoModelForCausalLM'"), which happens when a dataset's live
+    calls load the local model in a worker thread while a test loads the embedding model.
+    Replay mode makes no live call, so it skips this import."""
+    if llm_settings.record_mode != "replay":
+        from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer  # noqa: F401
