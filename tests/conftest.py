@@ -17,6 +17,19 @@ def no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 
+# Third-party plugins that inner runs never need. pytester restores sys.modules after each
+# in-process run, so a plugin that imports its library at session end (hypothesis does) is
+# imported and assertion-rewritten again for every inner run: seconds each.
+UNNEEDED_PLUGINS = ("hypothesispytest", "anyio", "benchmark", "randomly")
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester, with inner runs (in-process and subprocess) freed of unneeded plugins."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", " ".join(f"-p no:{name}" for name in UNNEEDED_PLUGINS))
+    return pytester
+
+
 @pytest.fixture
 def katan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., KatanServer]]:
     """Start ``llm-katan`` servers with the given CLI flags; all are stopped afterwards."""
