@@ -21,6 +21,7 @@ from pytest_llmops.models.base import (
     Request,
     messages_from,
 )
+from pytest_llmops.models.lazy import LazyBackend
 from pytest_llmops.models.pricing import cost_usd
 
 
@@ -223,15 +224,18 @@ class LLM:
         return self._seen(request, completion)
 
     def _timed(self, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
-        start = time.perf_counter()
+        """Generations (or the failure, once per request) and the seconds the model took."""
         try:
+            if isinstance(self.backend, LazyBackend):
+                self.backend.loaded  # noqa: B018 - load outside the timed span: latency is the model's
+            start = time.perf_counter()
             generations: list[Generation | BaseException] = list(self.backend.generate(requests))
+            return generations, time.perf_counter() - start
         except ModelCallError as error:
-            generations = [error] * len(requests)
+            failure = error
         except Exception as error:  # a backend bug or a broken server: still an infrastructure error
-            wrapped = ModelCallError(f"{self.spec}: {type(error).__name__}: {error}")
-            generations = [wrapped] * len(requests)
-        return generations, time.perf_counter() - start
+            failure = ModelCallError(f"{self.spec}: {type(error).__name__}: {error}")
+        return [failure] * len(requests), 0.0
 
     def _completion(self, generation: Generation, elapsed: float, versions: tuple[PromptVersion, ...]) -> Completion:
         provider = getattr(self.backend, "provider", None)

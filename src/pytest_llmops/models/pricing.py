@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 from typing import Mapping
 
@@ -24,8 +25,12 @@ def cost_usd(
     if model in overrides:
         per_input, per_output = overrides[model]
         return (prompt_tokens * per_input + completion_tokens * per_output) / 1_000_000
-    per_input, per_output = _table_price(model, provider)
+    with _TABLE_LOCK:  # the first lookup imports the table; concurrent calls wait for it
+        per_input, per_output = _table_price(model, provider)
     return (prompt_tokens * per_input + completion_tokens * per_output) / 1_000_000
+
+
+_TABLE_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=None)
