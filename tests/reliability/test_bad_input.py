@@ -8,7 +8,7 @@ silent PASS, and no Python traceback may reach the user.
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import pytest
@@ -22,44 +22,52 @@ ECHO = ("--llm-model", "echo", "-p", "no:cacheprovider")
 
 @dataclass(frozen=True)
 class BadInput:
-    """One row: the files of a suite, its command line, how it must end, and what it must say."""
+    """One row: the files of a suite, its command line and what it must say (as one ERROR, or a usage error)."""
 
     files: dict[str, str]
     lines: tuple[str, ...]
-    outcomes: dict[str, int] = field(default_factory=lambda: {"errors": 1})
     args: tuple[str, ...] = ()
     usage_error: bool = False
     #: Run before the suite (e.g. a first run that records what the row then corrupts).
     prepare: Callable[[pytest.Pytester], None] | None = None
 
 
+CALLS = "def test_it(llm):\n    llm.complete('hi')\n"
+
+
+def renders(template: str, /, **variables: str) -> str:
+    """A test module whose one test renders ``template`` and calls the model with it."""
+    arguments = "".join(f", {key}={value!r}" for key, value in variables.items())
+    return f"def test_it(llm, prompt):\n    llm.complete(prompt({template!r}{arguments}))\n"
+
+
 CATALOGUE: dict[str, BadInput] = {
     "malformed template": BadInput(
-        {"prompts/greet.jinja": "Hello {{ name }\n", "test_bad.py": "def test_it(llm, prompt):\n    llm.complete(prompt('greet', name='Ann'))\n"},
+        {"prompts/greet.jinja": "Hello {{ name }\n", "test_bad.py": renders("greet", name="Ann")},
         ("*ERROR at call of test_it*",
          "PromptError: */prompts/greet.jinja, line 1: template syntax error: unexpected '}'"),
     ),
     "undefined variable": BadInput(
         {"prompts/greet.jinja": "---\nversion: 2\n---\nHello {{ name }}, from {{ shop }}\n",
-         "test_bad.py": "def test_it(llm, prompt):\n    llm.complete(prompt('greet', name='Ann'))\n"},
+         "test_bad.py": renders("greet", name="Ann")},
         ("*ERROR at call of test_it*",
          "PromptError: prompt 'greet': undefined variable: 'shop' is undefined (*/prompts/greet.jinja, line 4)"),
     ),
     "unknown template": BadInput(
-        {"prompts/greet.jinja": "Hello", "test_bad.py": "def test_it(llm, prompt):\n    llm.complete(prompt('gret'))\n"},
+        {"prompts/greet.jinja": "Hello", "test_bad.py": renders("gret")},
         ("*ERROR at call of test_it*",
          "PromptError: unknown prompt template 'gret'; templates found: greet, judge_pairwise, judge_score"),
     ),
     "include outside the prompts folder": BadInput(
         {"secret.jinja": "sk-do-not-read", "prompts/greet.jinja": "{% include '../secret' %}",
-         "test_bad.py": "def test_it(llm, prompt):\n    llm.complete(prompt('greet'))\n"},
+         "test_bad.py": renders("greet")},
         ("*ERROR at call of test_it*",
          "PromptError: prompt 'greet' (*/prompts/greet.jinja, line 1): template '../secret' leaves the prompts "
          "folder */prompts: templates may only include templates inside it"),
     ),
     "corrupt snapshot": BadInput(
         {"prompts/greet.jinja": "Hello", "__llm_snapshots__/test_bad.yaml": "test_it: [unclosed\n",
-         "test_bad.py": "def test_it(llm, prompt):\n    llm.complete(prompt('greet'))\n"},
+         "test_bad.py": renders("greet")},
         ("*ERROR at setup of test_it*",
          "corrupt snapshot file */__llm_snapshots__/test_bad.yaml: not valid YAML: *"),
     ),
@@ -109,13 +117,13 @@ CATALOGUE: dict[str, BadInput] = {
          "bad @pytest.mark.golden on test_bad.py::test_it: samples= must be an integer >= 1, not 0"),
     ),
     "invalid setting on the command line": BadInput(
-        {"test_bad.py": "def test_it(llm):\n    llm.complete('hi')\n"},
+        {"test_bad.py": CALLS},
         ("ERROR: pytest-llmops: invalid value '3' for --llm-temperature: expected a number from 0 to 2.",),
         args=("--llm-temperature", "3"),
         usage_error=True,
     ),
     "invalid setting in the ini file": BadInput(
-        {"tox.ini": "[pytest]\nllm_record_mode = sometimes\n", "test_bad.py": "def test_it(llm):\n    llm.complete('hi')\n"},
+        {"tox.ini": "[pytest]\nllm_record_mode = sometimes\n", "test_bad.py": CALLS},
         ("ERROR: pytest-llmops: invalid value 'sometimes' for llm_record_mode in tox.ini: "
          "expected one of replay, new, all, off.",),
         usage_error=True,
@@ -153,7 +161,7 @@ def test_bad_input_gets_a_clear_message(pytester: pytest.Pytester, row: BadInput
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines(list(row.lines))
     else:
-        result.assert_outcomes(**row.outcomes)
+        result.assert_outcomes(errors=1)
         result.stdout.fnmatch_lines(list(row.lines))
     output = result.stdout.str() + result.stderr.str()
     assert "Traceback" not in output and "site-packages" not in output

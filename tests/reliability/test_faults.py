@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -148,7 +147,8 @@ def test_an_outage_is_an_error_never_a_failure_and_is_counted_apart(
     (pytester.path / "cases.jsonl").write_text("\n".join(lines) + "\n")
     pytester.makepyfile(test_suite=OUTAGE_SUITE)
     result = run_against(
-        pytester, troubled_server.url, "--llm-max-retries", "1", "--llm-timeout", "1", "--junitxml", "junit.xml", *workers,
+        pytester, troubled_server.url, "--llm-max-retries", "1", "--llm-timeout", "1", "--junitxml", "junit.xml",
+        *workers,
         model="scripted",
     )
     result.assert_outcomes(passed=1, failed=1, errors=4)
@@ -197,7 +197,8 @@ def test_rate_limited_server_records_only_what_it_answered(
     pytester.makepyfile(test_suite=DATASET_SUITE)
     result = run_against(pytester, server.url, "--llm-max-retries", "1", "--llm-concurrency", "4")
     result.assert_outcomes(passed=5, errors=7)
-    result.stdout.fnmatch_lines([f"ModelCallError: openai:katan-echo at {server.url} answered HTTP 429: rate limit exceeded"])
+    result.stdout.fnmatch_lines([f"ModelCallError: openai:katan-echo at {server.url} answered HTTP 429: rate limit "
+                                 "exceeded"])
     rows = report(pytester)["tests"]
     passed = sorted(row["calls"][0]["request"]["messages"][-1]["content"] for row in rows if row["outcome"] == "passed")
     assert sorted(asked(r) for r in recordings(pytester)) == passed
@@ -206,7 +207,8 @@ def test_rate_limited_server_records_only_what_it_answered(
     server.stop()
     replay = run_against(pytester, server.url, "--llm-record-mode", "replay")
     replay.assert_outcomes(passed=5, errors=7)
-    replay.stdout.fnmatch_lines(["*no recording of this openai:katan-echo call*record it with: pytest --llm-record-mode=new*"])
+    replay.stdout.fnmatch_lines(["*no recording of this openai:katan-echo call*record it with: "
+                                 "pytest --llm-record-mode=new*"])
 
 
 @pytest.mark.slow
@@ -226,7 +228,8 @@ def test_an_overloaded_server_is_kept_under_its_limit_or_retried(
     outcomes = overloaded.parseoutcomes()
     assert outcomes.get("errors", 0) > 0 and outcomes.get("errors", 0) + outcomes.get("passed", 0) == 16
     assert "failed" not in outcomes
-    overloaded.stdout.fnmatch_lines([f"ModelCallError: openai:katan-echo at {server.url} answered HTTP 503: service overloaded"])
+    overloaded.stdout.fnmatch_lines([f"ModelCallError: openai:katan-echo at {server.url} answered HTTP 503: "
+                                     "service overloaded"])
     # ...and the SDK's retries with backoff absorb it.
     run_against(pytester, server.url, "--llm-concurrency", "16", "--llm-max-retries", "8", "--llm-record-mode", "off"
                 ).assert_outcomes(passed=16)

@@ -34,7 +34,8 @@ def test_1000_cases_on_4_workers_write_every_recording_and_snapshot_once(pyteste
     rows = [json.dumps({"id": f"q{n:03d}", "question": f"question {n}"}) for n in range(CASES)]
     (pytester.path / "cases.jsonl").write_text("\n".join(rows) + "\n")
     pytester.makepyfile(**{f"test_load_{m}": SUITE for m in range(MODULES)})
-    args = ("--llm-model", "echo", "-n", "4", "-p", "no:cacheprovider", "-p", "no:benchmark", "-q", "--llm-report-json", "report.json")
+    args = ("--llm-model", "echo", "-n", "4", "-p", "no:cacheprovider", "-p", "no:benchmark", "-q",
+            "--llm-report-json", "report.json")
 
     started = time.perf_counter()
     first = pytester.runpytest(*args, "--llm-snapshot-update")
