@@ -6,7 +6,6 @@ Each scorer lives in a leaf module (``overlap`` imports rouge-score and sacreble
 
 from __future__ import annotations
 
-import importlib
 import threading
 from types import ModuleType
 from typing import Any, Callable
@@ -14,6 +13,7 @@ from typing import Any, Callable
 import pytest
 
 from pytest_llmops.metrics.base import REQUIRED, Metric, MetricError
+from pytest_llmops.optional import MissingExtraError, import_optional
 
 RATIO = (0.0, 1.0)
 PERCENT = (0.0, 100.0)
@@ -45,10 +45,9 @@ class _Leaf:
 
 def _import(module: str, extra: str) -> ModuleType:
     try:
-        return importlib.import_module(f"pytest_llmops.metrics.{module}")
-    except ImportError as error:
-        install = f"pip install 'pytest-llmops[{extra}]'" if extra else f"pip install {error.name}"
-        raise MetricError(f"this metric needs {error.name!r}: {install}") from None
+        return import_optional(f"pytest_llmops.metrics.{module}", extra)
+    except MissingExtraError as error:
+        raise MetricError(str(error)) from None
 
 
 def _leaf(module: str, name: str) -> _Leaf:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
 from pytest_llmops.models.lazy import LazyBackend
+from pytest_llmops.optional import import_optional
 
 if TYPE_CHECKING:
     from pytest_llmops.models.base import Backend
@@ -18,18 +18,8 @@ if TYPE_CHECKING:
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
 
-class MissingExtraError(RuntimeError):
-    """An optional dependency of a backend is not installed."""
-
-
 def _leaf(module: str, extra: str) -> Any:
-    """Import a backend module, turning a missing library into what to install."""
-    try:
-        return importlib.import_module(f"pytest_llmops.models.{module}")
-    except ImportError as error:
-        raise MissingExtraError(
-            f"this backend needs {error.name!r}: pip install 'pytest-llmops[{extra}]'"
-        ) from None
+    return import_optional(f"pytest_llmops.models.{module}", extra)
 
 
 def _echo(name: str, settings: Settings) -> Backend:
