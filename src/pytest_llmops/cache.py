@@ -10,13 +10,11 @@ one is named in a warning (mode ``new``, then re-recorded) or an ERROR (mode ``r
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 from collections import deque
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pytest
 
+from pytest_llmops.files import write_atomic
 from pytest_llmops.models.base import Completion, ModelCallError, Request
 
 if TYPE_CHECKING:
@@ -132,16 +131,7 @@ class Recordings:
         text = redact_secrets(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         path = self.root / relpath
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-                    file.write(text)
-                os.replace(temp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
+            write_atomic(path, text)
         except OSError as error:
             raise ModelCallError(f"cannot write recording {self.shown(relpath)}: {error}") from None
         self.note(relpath, replayed=False)

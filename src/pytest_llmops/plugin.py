@@ -6,7 +6,7 @@ Only light modules are imported here; each fixture imports what it needs when a 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 

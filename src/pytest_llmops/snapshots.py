@@ -19,13 +19,13 @@ session: workers ship what each test used and staged on its teardown report.
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import pytest
+
+from pytest_llmops.files import write_atomic
 
 SNAPSHOT_DIR = "__llm_snapshots__"
 _HEADER = (
@@ -127,21 +127,6 @@ def dump_snapshot_file(entries: Mapping[str, TestSnapshot], module: str) -> str:
     body = yaml.dump(data, Dumper=Dumper, sort_keys=True, allow_unicode=True, width=1 << 30,
                      default_flow_style=False)
     return _HEADER.format(module=module) + body
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so no reader sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 # -- locations ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@ Each inner run is a subprocess: loading the model in two sessions of one process
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

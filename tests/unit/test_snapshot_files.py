@@ -14,8 +14,8 @@ from pytest_llmops.snapshots import (
     read_snapshot_file,
     snapshot_path_of,
     version_label,
-    write_atomic,
 )
+from pytest_llmops.files import write_atomic
 
 TRICKY_TEXTS = [
     "one line",

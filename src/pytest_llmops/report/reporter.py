@@ -14,7 +14,7 @@ from pytest_llmops.cache import redact_secrets
 from pytest_llmops.report.baseline import BaselineError, Tolerances, compare, load_baseline
 from pytest_llmops.report.budget import Budget, ShareLedger, new_ledger
 from pytest_llmops.report.data import build_report
-from pytest_llmops.report.files import append_text, write_atomic
+from pytest_llmops.files import append_text, write_atomic
 from pytest_llmops.report.html import render_html
 from pytest_llmops.report.json_report import render_json
 from pytest_llmops.report.markdown import render_markdown

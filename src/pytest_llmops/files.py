@@ -1,0 +1,37 @@
+"""Writing the files a run leaves behind (recordings, snapshots, reports) safely.
+
+A file is written to a temporary sibling and renamed over its target, so a killed process
+leaves every file whole or absent, never half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+# Read once, in the importing thread: os.umask can only be read by setting it.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8, ``\\n`` line ends), creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes it private; these files are shared
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append ``text`` to ``path`` (as ``$GITHUB_STEP_SUMMARY`` expects)."""
+    with path.open("a", encoding="utf-8", newline="\n") as stream:
+        stream.write(text)
