@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -9,6 +11,26 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from servers import KatanServer, ScriptedServer  # noqa: E402
+
+
+# In-process pytester runs restore sys.modules when they end, so whatever an inner run imported
+# is imported again by the next one. Extension modules cannot be (numpy: "cannot load module
+# more than once per process"; torch crashes): import them once, here, so every run shares them.
+SHARED_MODULES = (
+    "numpy",
+    "torch",
+    "tokenizers",
+    "safetensors",
+    "transformers",
+    "transformers.models.llama.modeling_llama",
+    "transformers.models.bert.modeling_bert",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in SHARED_MODULES:
+        if importlib.util.find_spec(name.partition(".")[0]) is not None:
+            importlib.import_module(name)
 
 
 @pytest.fixture(autouse=True)
