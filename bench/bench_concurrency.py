@@ -1,7 +1,7 @@
 """Dataset suites vs a plain sequential pytest suite: wall time of the same model calls.
 
 Remote: 100 cases, each one chat call to llm-katan on 127.0.0.1 answering after 300 ms, each
-checked with a contains and a ROUGE-L assertion. (a) a plain parametrized pytest suite calling
+checked with a contains and a ROUGE-L assertion (the plugin's golden metrics). (a) a plain parametrized pytest suite calling
 ``llm.complete`` test after test; (b) ``@pytest.mark.llm_dataset`` with default settings.
 
 Local: 16 cases on the built-in SmolLM2 model (short ``max_tokens``), one padded batch (default
@@ -27,32 +27,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from servers import KatanServer  # noqa: E402
 
+# The plugin's own metrics: its ROUGE-L gives rouge-score's figures without importing nltk.
 CHECKS = """
-    from rouge_score import rouge_scorer
+    import pytest
 
-    SCORER = rouge_scorer.RougeScorer(["rougeL"])
-
-    def check(expected, text):
-        assert expected in text
-        assert SCORER.score(expected, text)["rougeL"].recall >= 0.9
+    golden = pytest.mark.golden(metrics={"contains": 1, "rougeL": {"threshold": 0.9, "measure": "recall"}})
 """
 
 SEQUENTIAL = CHECKS + """
-    import json, pathlib, pytest
+    import json, pathlib
 
     ROWS = [json.loads(line) for line in (pathlib.Path(__file__).parent / "cases.jsonl").read_text().splitlines()]
 
+    @golden
     @pytest.mark.parametrize("row", ROWS, ids=[row["id"] for row in ROWS])
-    def test_reply(llm, row):
-        check(row["expected"], llm.complete(row["input"]).text)
+    def test_reply(llm, golden, row):
+        golden.check(llm.complete(row["input"]), reference=row["expected"])
 """
 
 DATASET = CHECKS + """
-    import pytest
-
+    @golden
     @pytest.mark.llm_dataset("cases.jsonl")
-    def test_reply(case):
-        check(case.expected, case.text)
+    def test_reply(case, golden):
+        golden.check(case.output, reference=case.expected)
 """
 
 LOCAL = """
