@@ -1,0 +1,21 @@
+"""The README documents every setting and switch the plugin declares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_llmops.settings import OPTIONS, SWITCHES
+
+README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.name)
+def test_every_setting_is_in_the_settings_table(option) -> None:
+    assert f"| `{option.name}` | `{option.flag}` |" in README
+
+
+@pytest.mark.parametrize("flag", [flag for flag, _ in SWITCHES])
+def test_every_switch_is_documented(flag: str) -> None:
+    assert f"| `{flag}` |" in README
