@@ -67,17 +67,16 @@ def build_llm(
     role: str = "model",
 ) -> LLM:
     """A client for ``spec``; a spec that cannot be loaded ERRORs the test with the reason."""
-    session: LLMSession = request.config.stash[SESSION_KEY]
     from pytest_llmops.models.registry import UnknownModelError
 
     try:
-        session.registry.get(spec)
+        client = client_for(request.node, spec, generation, observers, role)
     except UnknownModelError as error:
         problem = str(error)
     except (ModelCallError, RuntimeError, ValueError, OSError) as error:
         problem = f"cannot load model {spec!r}: {error}"
     else:
-        return client_for(request.node, spec, generation, observers, role)
+        return client
     fail_setup(request, problem)
 
 

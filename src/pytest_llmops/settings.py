@@ -19,46 +19,24 @@ DEVICES = ("auto", "cpu", "cuda")
 JUDGE_AGGREGATES = ("mean", "median", "majority")
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise ValueError
-    return value
+def _number(kind: type, low: float, high: float = float("inf"), *, above_low: bool = False) -> Callable[[str], Any]:
+    """A parser of ``kind`` values within ``[low, high]`` (``(low, high]`` with ``above_low``)."""
+
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if not low <= value <= high or (above_low and value == low):
+            raise ValueError
+        return value
+
+    return parse
 
 
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise ValueError
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError
-    return value
-
-
-def _temperature(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 2.0:
-        raise ValueError
-    return value
+_positive_float = _number(float, 0, above_low=True)
+_non_negative_float = _number(float, 0)
+_positive_int = _number(int, 1)
+_non_negative_int = _number(int, 0)
+_fraction = _number(float, 0, 1)
+_temperature = _number(float, 0, 2)
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:

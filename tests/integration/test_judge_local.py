@@ -10,17 +10,10 @@ import json
 
 import pytest
 
+from inner import RECORDS_CONFTEST
+
 pytest_plugins = ["pytester"]
 
-RECORD_TO_FILE = """
-import json
-
-def pytest_runtest_logreport(report):
-    record = getattr(report, "llmops_record", None)
-    if record is not None:
-        with open("records.jsonl", "a") as file:
-            file.write(json.dumps(record) + "\\n")
-"""
 
 # Outputs a human marked good or bad for "answers the question correctly".
 LABELS = [
@@ -35,7 +28,7 @@ LABELS = [
 
 @pytest.mark.slow
 def test_a_local_judge_gives_a_probability_weighted_verdict(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(RECORD_TO_FILE)
+    pytester.makeconftest(RECORDS_CONFTEST)
     pytester.makepyfile(
         """
         import pytest

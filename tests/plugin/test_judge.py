@@ -9,20 +9,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from inner import RECORDS_CONFTEST
 from servers import ScriptedServer
 
 pytest_plugins = ["pytester"]
 
-# The inner suites write every test's record (as it travels on the report) to records.jsonl.
-RECORDS_CONFTEST = """
-import json
-
-def pytest_runtest_logreport(report):
-    record = getattr(report, "llmops_record", None)
-    if record is not None:
-        with open("records.jsonl", "a") as file:
-            file.write(json.dumps(record) + "\\n")
-"""
 
 ServerFactory = Callable[..., ScriptedServer]
 

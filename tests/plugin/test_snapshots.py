@@ -11,20 +11,12 @@ import pytest
 
 from pytest_llmops.snapshots import read_snapshot_file
 
+from inner import RECORDS_CONFTEST
+
 pytest_plugins = ["pytester"]
 
 ECHO = ("--llm-model", "echo", "--llm-record-mode", "off", "-p", "no:cacheprovider")
 
-# The inner run appends every test record it reports, so drift on records can be checked.
-CONFTEST = """
-import json
-
-def pytest_runtest_logreport(report):
-    record = getattr(report, "llmops_record", None)
-    if record is not None:
-        with open("records.jsonl", "a") as file:
-            file.write(json.dumps(record) + "\\n")
-"""
 
 # Each test renders its prompt, asks the echo model, and checks (or records) its reference
 # output through the store the golden-output fixture uses.
@@ -57,7 +49,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     write(pytester, "prompts/summarize.jinja", "---\nversion: 3\n---\nsystem:\n{% include 'tone' %}\nuser:\n{{ article }}\n")
     write(pytester, "prompts/tone.jinja", "Be neutral.")
     write(pytester, "prompts/translate.jinja", "Translate to French: {{ text }}")
-    pytester.makeconftest(CONFTEST)
+    pytester.makeconftest(RECORDS_CONFTEST)
     pytester.makepyfile(test_mod=TESTS)
     return pytester
 
