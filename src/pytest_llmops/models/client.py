@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Mapping, Protocol, Sequence, Union
+from typing import Any, ContextManager, Iterable, Mapping, Protocol, Sequence, Union
 
 from pytest_llmops.cache import redact_secrets
 from pytest_llmops.models.base import (
@@ -59,6 +60,7 @@ class CallScheduler:
         self.concurrency = concurrency
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._batch_turns: dict[int, threading.Lock] = {}
 
     @property
     def pool(self) -> ThreadPoolExecutor:
@@ -66,6 +68,14 @@ class CallScheduler:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="llmops-call")
             return self._pool
+
+    def turn_of(self, backend: Backend) -> ContextManager[object]:
+        """Held while a batching backend runs a batch: batches run one at a time anyway, and time
+        spent waiting for the previous one is not the model's latency."""
+        if not backend.batches:
+            return contextlib.nullcontext()
+        with self._lock:
+            return self._batch_turns.setdefault(id(backend), threading.Lock())
 
     def shutdown(self) -> None:
         if self._pool is not None:
@@ -228,9 +238,10 @@ class LLM:
         try:
             if isinstance(self.backend, LazyBackend):
                 self.backend.loaded  # noqa: B018 - load outside the timed span: latency is the model's
-            start = time.perf_counter()
-            generations: list[Generation | BaseException] = list(self.backend.generate(requests))
-            return generations, time.perf_counter() - start
+            with self._scheduler.turn_of(self.backend):
+                start = time.perf_counter()
+                generations: list[Generation | BaseException] = list(self.backend.generate(requests))
+                return generations, time.perf_counter() - start
         except ModelCallError as error:
             failure = error
         except Exception as error:  # a backend bug or a broken server: still an infrastructure error
