@@ -168,6 +168,28 @@ def test_a_broken_judge_server_is_an_error_not_a_failure(
     result.stdout.fnmatch_lines([message])
 
 
+@pytest.mark.parametrize(
+    "marker", ['criterion="factual_consistency"', 'rubric="At least as helpful", mode="pairwise"']
+)
+def test_a_judgement_that_needs_a_reference_and_gets_none_is_an_error(
+    suite: pytest.Pytester, scripted_server: ServerFactory, marker: str
+) -> None:
+    server = scripted_server(["Score: 5"])
+    suite.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.llm_judge({marker})
+        def test_it(judge):
+            judge.check("Paris is in France.")
+        """
+    )
+    result = run(suite, server)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*judge:* needs a reference: judge.check(output, reference=...)*"])
+    assert server.requests == []
+
+
 def test_votes_are_sampled_with_different_seeds_and_aggregated(suite: pytest.Pytester, scripted_server: ServerFactory) -> None:
     by_seed = {0: 5, 1: 1, 2: 4, 3: 1}
     server = scripted_server(lambda body: json.dumps({"reasoning": f"seed {body['seed']}", "score": by_seed[body["seed"]]}))

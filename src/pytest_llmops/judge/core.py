@@ -207,7 +207,7 @@ class Judge:
 
     def _grade(self, config: JudgeConfig, output: str, question: str | None, reference: str | None) -> Verdict:
         if config.needs_reference and reference is None:
-            raise ValueError(f"{config.metric}: mode {config.mode!r} needs reference=...")
+            raise JudgeError(f"{config.metric} needs a reference: judge.check(output, reference=...)")
         seeds = [config.seed + i for i in range(config.votes)]
         if config.mode == "pairwise":
             prompts = (
