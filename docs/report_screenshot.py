@@ -1,5 +1,5 @@
-"""Regenerate docs/report.png: run a small demo suite twice (baseline, then a change), write the
-HTML report and screenshot it in headless Chromium.
+"""Regenerate docs/report.png: run a small demo suite twice (baseline, then a prompt edit), write
+the HTML report and screenshot it in headless Chromium.
 
     python docs/report_screenshot.py            # needs `chromium` (apt-get install -y chromium)
 """
@@ -14,11 +14,9 @@ import tempfile
 from pathlib import Path
 
 SUITE = '''
-import os
 import pytest
 from pytest_llmops.results import Score
 
-PREFIX = os.environ.get("DEMO_PREFIX", "")
 CASES = {
     "refund": ("How do I get a refund for order 1042?", "Open Orders, choose order 1042 and press Refund."),
     "shipping": ("When will order 2231 arrive?", "Order 2231 ships today and arrives in 2 days."),
@@ -33,9 +31,9 @@ def overlap(output, reference):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_support_reply(llm, llm_record, case):
+def test_support_reply(llm, llm_record, prompt, case):
     question, reference = CASES[case]
-    out = llm.complete(PREFIX + reference if case != "invoice" else question)
+    out = llm.complete(prompt("reply", text=reference if case != "invoice" else question))
     value = round(overlap(out.text, reference), 3)
     llm_record.add_score(Score("overlap", value, 0.6, value >= 0.6, output=out.text, reference=reference))
     verdict = 0.9 if value >= 0.6 else 0.3
@@ -52,12 +50,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         (work / "test_demo.py").write_text(SUITE)
+        template = work / "prompts" / "reply.jinja"
+        template.parent.mkdir()
+        template.write_text("{{ text }}")
         args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--llm-model", "echo",
                 "--llm-record-mode", "off", "--llm-prices", "echo = 150 600"]
         subprocess.run([*args, "--llm-report-json", "base.json"], cwd=work, check=False)
-        changed = {**os.environ, "DEMO_PREFIX": "Sure! "}
+        template.write_text("---\nversion: 2\n---\nSure! {{ text }}")
         subprocess.run([*args, "--llm-baseline", "base.json", "--llm-report-html", "report.html"],
-                       cwd=work, env=changed, check=False)
+                       cwd=work, check=False)
         page = work / "report.html"
         html = page.read_text()
         cut = html.index("<details>", html.index("<details>") + 1)  # show the second test's details

@@ -21,6 +21,7 @@ from pytest_llmops.session import SESSION_KEY
 
 if TYPE_CHECKING:
     from pytest_llmops.models.client import LLM, PromptInput
+    from pytest_llmops.results import TestRecord
 
 Outcome = Union[Completion, BaseException]
 PREFETCH_KEY = pytest.StashKey["CasePrefetch"]()
@@ -33,8 +34,9 @@ def case_row_of(item: pytest.Item) -> CaseRow | None:
     return row if isinstance(row, CaseRow) else None
 
 
-def prompt_for(row: CaseRow, config: pytest.Config) -> PromptInput:
-    """The prompt of ``row``: its template rendered with its inputs, or its input column."""
+def prompt_for(row: CaseRow, config: pytest.Config, record: TestRecord) -> PromptInput:
+    """The prompt of ``row``: its template rendered with its inputs (noted on ``record``), or
+    its input column."""
     name = row.dataset.prompt
     if name is None:
         value = row.inputs[row.dataset.input]
@@ -45,12 +47,14 @@ def prompt_for(row: CaseRow, config: pytest.Config) -> PromptInput:
                 f"{row.source}: column {row.dataset.input!r} must be a string or a list of chat "
                 f"messages ({type(error).__name__}: {error})"
             ) from None
-    from pytest_llmops.prompts import PromptError, prompt_library
+    from pytest_llmops.prompts import PromptError, note_rendered, prompt_library
 
     try:
-        return prompt_library(config).render(name, **row.inputs)
+        rendered = prompt_library(config).render(name, **row.inputs)
     except PromptError as error:
         raise DatasetError(f"case {row.id!r} at {row.source}: {error}") from None
+    note_rendered(record, rendered)
+    return rendered
 
 
 class CasePrefetch:
@@ -95,8 +99,9 @@ class CasePrefetch:
             if row is None:
                 continue
             try:
-                llm = item_llm(item, (RecordObserver(record_of(item)),))
-                prompt = prompt_for(row, self.config)
+                record = record_of(item)
+                llm = item_llm(item, (RecordObserver(record),))
+                prompt = prompt_for(row, self.config, record)
             except Exception:  # noqa: BLE001 - its test makes the call itself and reports why not
                 continue
             planned.append((item, llm, prompt))
@@ -142,7 +147,7 @@ def make_case(request: pytest.FixtureRequest) -> Case:
     record = record_of(request.node)
     if outcome is None:
         try:
-            prompt = prompt_for(row, request.config)
+            prompt = prompt_for(row, request.config, record)
         except DatasetError as error:
             problem = str(error)
         else:

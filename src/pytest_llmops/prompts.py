@@ -349,13 +349,18 @@ class PromptRenderer:
     def __call__(self, name: str, /, **variables: Any) -> RenderedPrompt:
         """Render template ``name`` with ``variables`` (all required ones; no defaults)."""
         rendered = self.library.render(name, **variables)
-        for version in rendered.versions:
-            self._record.add_prompt(version.to_dict())
+        note_rendered(self._record, rendered)
         return rendered
 
     def names(self) -> list[str]:
         """The names of every template this test can render."""
         return self.library.names()
+
+
+def note_rendered(record: TestRecord, rendered: RenderedPrompt) -> None:
+    """Note on ``record`` the template version ``rendered`` came from, and its text (the
+    snapshot keeps it, so a report can diff a changed prompt against it)."""
+    record.add_prompt(rendered.version.to_dict(), text=rendered.text)
 
 
 _LIBRARY_KEY = pytest.StashKey[PromptLibrary]()

@@ -9,6 +9,9 @@ from typing import Any, Mapping
 
 from pytest_llmops.models.base import Completion, Request
 
+# Between the texts of one template version rendered several times in one test.
+RENDER_SEPARATOR = "\n\n- - - next render - - -\n\n"
+
 
 @dataclass(frozen=True)
 class Score:
@@ -66,10 +69,21 @@ class TestRecord:
         with self._lock:
             self.scores.append(score.to_dict())
 
-    def add_prompt(self, prompt: dict[str, Any]) -> None:
+    def add_prompt(self, prompt: Mapping[str, Any], text: str | None = None) -> None:
+        """Note a template version this test used, once, with the ``text`` it rendered.
+
+        A version rendered again with other variables keeps each distinct text, in order,
+        joined by ``RENDER_SEPARATOR``.
+        """
         with self._lock:
-            if prompt not in self.prompts:
-                self.prompts.append(prompt)
+            known = next((p for p in self.prompts if (p["name"], p.get("hash")) == (prompt["name"], prompt.get("hash"))), None)
+            if known is None:
+                known = dict(prompt)
+                self.prompts.append(known)
+            if text is not None:
+                renders = known["text"].split(RENDER_SEPARATOR) if "text" in known else []
+                if text not in renders:
+                    known["text"] = RENDER_SEPARATOR.join([*renders, text])
 
     @property
     def used(self) -> bool:

@@ -7,10 +7,19 @@ entry per test (keyed by the test's name within the module, parameters included)
       prompts:
         summarize:
           hash: 5f1c2e9a0b7d3c41
+          text: |-
+            system:
+            Summarize in one sentence.
+
+            user:
+            The council met on Monday and approved the budget.
           version: '3'
       references:
         output: |
           The council approved the budget.
+
+A prompt's ``text`` is what the test rendered from it, so a report shows how a changed prompt
+differs from the one reviewed.
 
 Every process reads the files; only the controller writes them, once, at the end of the
 session: workers ship what each test used and staged on its teardown report.
@@ -41,7 +50,8 @@ class SnapshotError(Exception):
 
 @dataclass
 class TestSnapshot:
-    """One test's entry: the templates it used (name -> hash, version) and its references."""
+    """One test's entry: the templates it used (name -> hash, version, rendered text) and its
+    references."""
 
     __test__ = False
 
@@ -95,9 +105,12 @@ def _entry(path: Path, key: str, value: Any) -> TestSnapshot:
     for name, version in prompts.items():
         if not isinstance(version, dict) or not isinstance(version.get("hash"), str):
             raise _corrupt(path, f"entry {key!r}: prompt {name!r} needs a hash")
+        if version.get("text") is not None and not isinstance(version["text"], str):
+            raise _corrupt(path, f"entry {key!r}: prompt {name!r}: its text must be text")
         entry.prompts[str(name)] = {"hash": version["hash"]}
-        if version.get("version") is not None:
-            entry.prompts[str(name)]["version"] = str(version["version"])
+        for field_name in ("version", "text"):
+            if version.get(field_name) is not None:
+                entry.prompts[str(name)][field_name] = str(version[field_name])
     for name, text in references.items():
         if not isinstance(text, str):
             raise _corrupt(path, f"entry {key!r}: reference {name!r} must be text")
@@ -366,7 +379,12 @@ class SnapshotStore:
                 if entry is not None:
                     drift.append(f"{name}: new (not in the snapshot)")
             elif before["hash"] != used["hash"]:
-                marks[name] = {"snapshot": "changed", "changed_from": dict(before)}
+                marks[name] = {
+                    "snapshot": "changed",
+                    "changed_from": {k: v for k, v in before.items() if k != "text"},
+                }
+                if "text" in before:
+                    marks[name]["snapshot_text"] = before["text"]
                 drift.append(f"{name}: {version_label(before, used)} -> {version_label(used, before)}")
             else:
                 marks[name] = {"snapshot": "same"}
@@ -376,7 +394,7 @@ class SnapshotStore:
             "path": str(path),
             "key": test_key(item),
             "prompts": {
-                name: {k: p[k] for k in ("hash", "version") if p.get(k) is not None}
+                name: {k: p[k] for k in ("hash", "version", "text") if p.get(k) is not None}
                 for name, p in sorted(used_prompts.items())
             },
             "read": sorted(use.read),

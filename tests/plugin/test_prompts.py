@@ -76,7 +76,8 @@ def test_a_chat_template_reaches_the_model_with_its_settings_and_version(pyteste
     assert seen["request"]["settings"]["max_tokens"] == 64
     [version] = seen["versions"]
     assert version["name"] == "summarize" and version["version"] == "3" and len(version["hash"]) == 16
-    assert seen["record"] == [version]
+    rendered = "system:\nYou are a concise editor. Be neutral.\n\nuser:\nSummarise in one sentence:\nThe council met.\nuser:\nsay hi"
+    assert seen["record"] == [{**version, "text": rendered}]  # one entry: the render and the call
     assert "The council met." in seen["text"]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmops.results import RENDER_SEPARATOR
 from pytest_llmops.snapshots import read_snapshot_file
 
 from inner import RECORDS_CONFTEST
@@ -85,6 +86,8 @@ def test_the_first_run_records_prompt_versions_and_references(project: pytest.Py
     assert summary.references == {"output": "The council met.\nIt agreed."}
     assert "    output: |-\n      The council met.\n      It agreed.\n" in snapshot(project).read_text()
     assert "version" not in entries["test_translate"].prompts["translate"]
+    assert summary.prompts["summarize"]["text"] == "system:\nBe neutral.\n\nuser:\nThe council met.\nIt agreed."
+    assert entries["test_translate"].prompts["translate"]["text"] == "Translate to French: Good morning"
 
     again = run(project)
     again.assert_outcomes(passed=3)
@@ -111,7 +114,33 @@ def test_a_declared_version_change_is_reported_and_marked_on_the_record(project:
     assert summarize["snapshot"] == "changed"
     assert summarize["version"] == "4"
     assert summarize["changed_from"] == {"hash": old_hash, "version": "3"}
+    assert summarize["snapshot_text"] == "system:\nBe neutral.\n\nuser:\nThe council met.\nIt agreed."
+    assert summarize["text"] == "user:\nThe council met.\nIt agreed."
     assert records(project)["test_translate"]["prompts"][0]["snapshot"] == "same"
+
+
+def test_the_html_report_diffs_a_changed_prompt_against_its_snapshot(project: pytest.Pytester) -> None:
+    run(project).assert_outcomes(passed=3)
+    write(project, "prompts/translate.jinja", "Translate to German: {{ text }}")
+    run(project, "--llm-report-html", "report.html").assert_outcomes(failed=1, passed=2)  # its reference
+    page = (project.path / "report.html").read_text()
+    old, new = (read_snapshot_file(snapshot(project))["test_translate"].prompts["translate"]["hash"][:8],
+                records(project)["test_translate"]["prompts"][0]["hash"][:8])
+    diff = page.partition(f"Prompt translate: {old} → {new}, against its snapshot")[2].partition("</div>")[0]
+    assert diff.endswith('<div class="text">Translate to <del>French:</del><ins>German:</ins> Good morning')
+    assert page.count("against its snapshot") == 1  # the unchanged summarize prompt has none
+
+
+def test_each_distinct_render_of_a_prompt_is_kept(pytester: pytest.Pytester) -> None:
+    write(pytester, "prompts/greet.jinja", "Hello {{ name }}")
+    pytester.makepyfile(test_mod="""
+        def test_greetings(prompt):
+            for name in ("Ann", "Bob", "Ann"):
+                prompt("greet", name=name)
+    """)
+    run(pytester).assert_outcomes(passed=1)
+    [greet] = read_snapshot_file(snapshot(pytester))["test_greetings"].prompts.values()
+    assert greet["text"] == f"Hello Ann{RENDER_SEPARATOR}Hello Bob"
 
 
 def test_editing_an_included_template_changes_the_version(project: pytest.Pytester) -> None:

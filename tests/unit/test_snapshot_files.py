@@ -39,13 +39,13 @@ TRICKY_TEXTS = [
 
 
 def test_every_text_round_trips_exactly(tmp_path: Path) -> None:
-    entries = {f"test_{i}": TestSnapshot(references={"output": text}) for i, text in enumerate(TRICKY_TEXTS)}
+    entries = {
+        f"test_{i}": TestSnapshot(prompts={"p": {"hash": "h", "text": text}}, references={"output": text})
+        for i, text in enumerate(TRICKY_TEXTS)
+    }
     path = tmp_path / "test_mod.yaml"
     write_atomic(path, dump_snapshot_file(entries, "test_mod.py"))
-    loaded = read_snapshot_file(path)
-    assert {k: v.references["output"] for k, v in loaded.items()} == {
-        k: v.references["output"] for k, v in entries.items()
-    }
+    assert read_snapshot_file(path) == entries
 
 
 def test_multi_line_text_is_a_block_scalar_and_keys_are_sorted() -> None:
@@ -84,6 +84,7 @@ def test_empty_entries_are_not_written() -> None:
         ("test_a:\n  outputs: {}\n", "entry 'test_a' must be a mapping"),
         ("test_a:\n  prompts:\n    p: {version: '1'}\n", "entry 'test_a': prompt 'p' needs a hash"),
         ("test_a:\n  references:\n    output: [1, 2]\n", "entry 'test_a': reference 'output' must be text"),
+        ("test_a:\n  prompts:\n    p: {hash: h, text: [1]}\n", "entry 'test_a': prompt 'p': its text must be text"),
         ("test_a:\n  prompts: [p]\n", "prompts and references must be mappings"),
     ],
 )

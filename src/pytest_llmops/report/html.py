@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pytest_llmops.report.data import describe_score
 from pytest_llmops.report.terminal import money, seconds
+from pytest_llmops.snapshots import version_label
 
 CHART_WIDTH = 360
 CHART_HEIGHT = 150
@@ -149,7 +150,7 @@ def _test_view(test: Mapping[str, Any], comparison: Mapping[str, Any] | None) ->
         "min_margin": min(margins) if margins else None,
         "call_views": [{**c, "turns": rendered_prompt(c["request"])} for c in test["calls"]],
         "prompt_diffs": [
-            {"label": _prompt_label(p), "diff": word_diff(p["snapshot_text"], p["text"])}
+            {"label": _change_label(p), "diff": word_diff(p["snapshot_text"], p["text"])}
             for p in test["prompts"]
             if p["changed"] and "text" in p and "snapshot_text" in p
         ],
@@ -169,9 +170,10 @@ def _test_view(test: Mapping[str, Any], comparison: Mapping[str, Any] | None) ->
     }
 
 
-def _prompt_label(prompt: Mapping[str, Any]) -> str:
-    version = prompt.get("version") or str(prompt.get("hash", ""))[:8]
-    return f"{prompt['name']}@{version}" if version else str(prompt["name"])
+def _change_label(prompt: Mapping[str, Any]) -> str:
+    """``summarize: v3 → v4``, as the terminal's drift lines name the change."""
+    before = prompt.get("changed_from") or {}
+    return f"{prompt['name']}: {version_label(before, prompt)} → {version_label(prompt, before)}"
 
 
 def _output_diffs(scores: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
