@@ -9,6 +9,8 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
+from pytest_llmops.snapshots import read_snapshot_file
+
 from servers import ScriptedServer
 
 pytest_plugins = ["pytester"]
@@ -128,6 +130,8 @@ def test_prompt_template_renders_each_row_and_a_bad_row_errors_alone(pytester: p
         "*ERROR at setup of test_support[[]unasked[]]*",
         "case 'unasked' at cases/support.yaml:4: prompt 'reply': undefined variable: 'question' is undefined*",
     ])
+    [path] = (pytester.path / "__llm_snapshots__").glob("*.yaml")
+    assert read_snapshot_file(path)["test_refunds[r1]"].prompts["reply"]["text"] == "system:\nBe brief.\n\nuser:\nCustomer asks: Can I get a refund?"
 
 
 def test_k_and_collect_only_decide_which_calls_are_made(pytester: pytest.Pytester, scripted_server: Start) -> None:
