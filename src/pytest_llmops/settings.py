@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -54,20 +54,36 @@ def _text(text: str) -> str:
     return text.strip()
 
 
+def _assignments(lines: list[str] | str) -> Iterator[tuple[str, list[str]]]:
+    """``name = value ...`` lines (``;`` separates them on the command line), as name and values."""
+    if isinstance(lines, str):
+        lines = lines.replace(";", "\n").splitlines()
+    for line in lines:
+        if line.strip():
+            name, sep, values = line.partition("=")
+            if not sep or not name.strip():
+                raise ValueError
+            yield name.strip(), values.split()
+
+
 def _prices(lines: list[str] | str) -> dict[str, tuple[float, float]]:
     """Parse ``model = input_usd output_usd`` lines (USD per million tokens)."""
-    if isinstance(lines, str):
-        lines = [part for part in lines.replace(";", "\n").splitlines()]
     prices: dict[str, tuple[float, float]] = {}
-    for line in lines:
-        if not line.strip():
-            continue
-        model, sep, figures = line.partition("=")
-        numbers = figures.split()
-        if not sep or not model.strip() or len(numbers) != 2:
+    for model, numbers in _assignments(lines):
+        if len(numbers) != 2:
             raise ValueError
-        prices[model.strip()] = (_non_negative_float(numbers[0]), _non_negative_float(numbers[1]))
+        prices[model] = (_non_negative_float(numbers[0]), _non_negative_float(numbers[1]))
     return prices
+
+
+def _drops(lines: list[str] | str) -> dict[str, float]:
+    """Parse ``metric = drop`` lines."""
+    drops: dict[str, float] = {}
+    for metric, numbers in _assignments(lines):
+        if len(numbers) != 1:
+            raise ValueError
+        drops[metric] = _non_negative_float(numbers[0])
+    return drops
 
 
 @dataclass(frozen=True)
@@ -135,6 +151,10 @@ OPTIONS: tuple[Option, ...] = (
            _positive_float, "a number of USD > 0"),
     Option("llm_max_score_drop", "Baseline gate: largest allowed drop of a test's mean score "
            "per metric (beyond its samples' standard error).", _non_negative_float, "a number >= 0"),
+    Option("llm_max_score_drop_by_metric", "Baseline gate: the largest allowed drop for some "
+           "metrics, one `metric = drop` line each (e.g. `chrf = 2` on its 0-100 scale); a metric "
+           "key with its label (`rougeL[summary]`) comes before the metric's name.", _drops,
+           "lines of `metric = <number >= 0>`", ini_type="linelist"),
     Option("llm_max_cost_increase", "Baseline gate: largest allowed relative rise of the cost of "
            "the calls (0.2 = +20%).", _non_negative_float, "a number >= 0"),
     Option("llm_max_latency_increase", "Baseline gate: largest allowed relative rise of the p95 "
@@ -181,6 +201,7 @@ class Settings:
     baseline: str | None = None
     budget_usd: float | None = None
     max_score_drop: float = 0.05
+    max_score_drop_by_metric: dict[str, float] = field(default_factory=dict)
     max_cost_increase: float | None = None
     max_latency_increase: float | None = None
 

@@ -118,6 +118,10 @@ def test_settings_resolve_cli_then_env_then_ini(pytester: pytest.Pytester, monke
         (["--llm-record-mode", "sometimes"], "", "*--llm-record-mode: expected one of replay, new, all, off*"),
         ([], "llm_concurrency = many", "*invalid value 'many' for llm_concurrency in tox.ini: expected an integer >= 1*"),
         ([], "llm_prices = gpt-x 1 2", "*llm_prices in tox.ini: expected lines of `model = *"),
+        (["--llm-max-score-drop-by-metric", "chrf"], "",
+         "*--llm-max-score-drop-by-metric: expected lines of `metric = <number >= 0>`*"),
+        ([], "llm_max_score_drop_by_metric = chrf = -1",
+         "*llm_max_score_drop_by_metric in tox.ini: expected lines of `metric = <number >= 0>`*"),
         (["--llm-temperature", "3"], "", "*--llm-temperature: expected a number from 0 to 2*"),
     ],
 )

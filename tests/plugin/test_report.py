@@ -219,6 +219,8 @@ def test_baseline_gate_fails_a_run_whose_tests_all_passed(pytester: pytest.Pytes
     tolerant = run_plan(pytester, worse, "--llm-baseline", "base.json", "--llm-max-score-drop", "0.25")
     assert tolerant.ret == pytest.ExitCode.OK
     tolerant.stdout.fnmatch_lines(["baseline gate passed"])
+    for flag in ("--llm-max-score-drop-by-metric", "rougeL = 0.25"), ("-o", "llm_max_score_drop_by_metric=rougeL = 0.25"):
+        assert run_plan(pytester, worse, "--llm-baseline", "base.json", *flag).ret == pytest.ExitCode.OK
 
 
 def test_baseline_gate_uses_the_samples_noise(pytester: pytest.Pytester) -> None:

@@ -117,6 +117,24 @@ def test_baseline_single_samples_use_the_tolerance() -> None:
     assert compare(before, after, Tolerances(max_score_drop=0.2), "base.json")["failed"] is False
 
 
+def test_baseline_tolerance_per_metric_key_then_metric_name() -> None:
+    def chrf_and_rouge(nodeid: str, chrf: float, summary: float, title: float) -> TestOutcome:
+        return outcome(nodeid, scores=[score("chrf", chrf, 40.0), score("rougeL", summary, label="summary"),
+                                       score("rougeL", title, label="title")])
+
+    before = build_report([chrf_and_rouge("t::a", 61.0, 0.80, 0.80)], RUN)
+    after = build_report([chrf_and_rouge("t::a", 59.5, 0.72, 0.72)], RUN)  # -1.5 chrF, -0.08 each rougeL
+    flat = compare(before, after, Tolerances(max_score_drop=0.05), "b")
+    assert [s["status"] for s in flat["scores"]] == ["regressed"] * 3
+    by_metric = {"chrf": 2.0, "rougeL": 0.01, "rougeL[summary]": 0.1}
+    scaled = compare(before, after, Tolerances(max_score_drop=0.05, max_score_drop_by_metric=by_metric), "b")
+    assert [(s["key"], s["allowed_drop"], s["status"]) for s in scaled["scores"]] == [
+        ("chrf", 2.0, "unchanged"), ("rougeL[summary]", 0.1, "unchanged"), ("rougeL[title]", 0.01, "regressed"),
+    ]
+    assert gate_lines(scaled) == ["t::a: rougeL[title] 0.8 -> 0.72 (-0.08; allowed 0.01)"]
+    assert scaled["tolerances"]["max_score_drop_by_metric"] == {"chrf": 2.0, "rougeL": 0.01, "rougeL[summary]": 0.1}
+
+
 def test_baseline_drop_within_the_samples_noise_passes() -> None:
     before = build_report([scored("t::a", 0.9, 0.5, 0.9, 0.5)], RUN)  # mean 0.7, noisy
     noisy = build_report([scored("t::a", 0.8, 0.4, 0.8, 0.4)], RUN)  # mean 0.6: -0.1, stderr ~0.16

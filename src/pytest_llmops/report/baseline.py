@@ -5,8 +5,9 @@ The rule (also in the README): scores are paired by test id and metric key. With
 same key, or the per-sample ``details["values"]`` of a repeated-sampling score), the drop is
 ``mean(b) - mean(c)`` (sign flipped for lower-is-better metrics) and its standard error is
 ``sqrt(var(b)/len(b) + var(c)/len(c))`` (sample variances; 0 for a single sample). A pair
-regresses when the drop exceeds ``max_score_drop`` AND ``NOISE_FACTOR`` standard errors, so a
-drop within the samples' noise does not fail the build; an improvement is the mirror image.
+regresses when the drop exceeds the metric's allowed drop (``max_score_drop``, or its entry in
+``max_score_drop_by_metric``) AND ``NOISE_FACTOR`` standard errors, so a drop within the
+samples' noise does not fail the build; an improvement is the mirror image.
 Cost (of every call, replayed ones at their recorded price) and p95 model-call latency are
 compared over the tests present in both runs, against relative tolerances.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -37,10 +38,19 @@ class Tolerances:
     max_score_drop: float = 0.05
     max_cost_increase: float | None = None
     max_latency_increase: float | None = None
+    max_score_drop_by_metric: Mapping[str, float] = field(default_factory=dict)
+
+    def allowed_drop(self, key: str) -> float:
+        """The drop allowed for metric ``key`` (``rougeL[summary]``: that key, then ``rougeL``)."""
+        for name in (key, key.partition("[")[0]):
+            if name in self.max_score_drop_by_metric:
+                return self.max_score_drop_by_metric[name]
+        return self.max_score_drop
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "max_score_drop": self.max_score_drop,
+            "max_score_drop_by_metric": dict(sorted(self.max_score_drop_by_metric.items())),
             "max_cost_increase": self.max_cost_increase,
             "max_latency_increase": self.max_latency_increase,
             "noise_factor": NOISE_FACTOR,
@@ -83,7 +93,7 @@ def compare(baseline: Mapping[str, Any], report: Mapping[str, Any], tolerances: 
     cost = _cost_change(paired, before, after, tolerances.max_cost_increase)
     latency = _latency_change(paired, before, after, tolerances.max_latency_increase)
     regressions = [
-        {"nodeid": s["nodeid"], "what": "score", "detail": _describe_score_change(s, tolerances)}
+        {"nodeid": s["nodeid"], "what": "score", "detail": _describe_score_change(s)}
         for s in scores
         if s["status"] == "regressed"
     ]
@@ -116,10 +126,11 @@ def _score_changes(
         change = _mean(c) - _mean(b)
         drop = -change if higher_is_better else change
         stderr = math.sqrt(_variance(b) / len(b) + _variance(c) / len(c))
+        allowed = tolerances.allowed_drop(key)
         status = "unchanged"
-        if drop > tolerances.max_score_drop and drop > NOISE_FACTOR * stderr:
+        if drop > allowed and drop > NOISE_FACTOR * stderr:
             status = "regressed"
-        elif -drop > tolerances.max_score_drop and -drop > NOISE_FACTOR * stderr:
+        elif -drop > allowed and -drop > NOISE_FACTOR * stderr:
             status = "improved"
         changes.append({
             "nodeid": nodeid,
@@ -128,6 +139,7 @@ def _score_changes(
             "current": {"mean": _mean(c), "n": len(c)},
             "change": change,
             "stderr": stderr,
+            "allowed_drop": allowed,
             "higher_is_better": higher_is_better,
             "status": status,
         })
@@ -169,13 +181,13 @@ def _variance(values: Sequence[float]) -> float:
     return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
-def _describe_score_change(change: Mapping[str, Any], tolerances: Tolerances) -> str:
+def _describe_score_change(change: Mapping[str, Any]) -> str:
     b, c = change["baseline"], change["current"]
     noise = f", noise {NOISE_FACTOR:g}x{change['stderr']:.3g}" if change["stderr"] else ""
     samples = f" (n={b['n']}->{c['n']})" if b["n"] > 1 or c["n"] > 1 else ""
     return (
         f"{change['key']} {b['mean']:.3g} -> {c['mean']:.3g}{samples} "
-        f"({change['change']:+.3g}; allowed {tolerances.max_score_drop:g}{noise})"
+        f"({change['change']:+.3g}; allowed {change['allowed_drop']:g}{noise})"
     )
 
 

@@ -76,7 +76,8 @@ class RunReporter:
         # A prompt may quote a secret of the environment (an API key): no report shows it.
         report = self.report = json.loads(redact_secrets(json.dumps(report)))
         if self.baseline is not None:
-            tolerances = Tolerances(settings.max_score_drop, settings.max_cost_increase, settings.max_latency_increase)
+            tolerances = Tolerances(settings.max_score_drop, settings.max_cost_increase,
+                                    settings.max_latency_increase, settings.max_score_drop_by_metric)
             report["baseline"] = compare(self.baseline, report, tolerances, settings.baseline or "")
         self._write(report)
         self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)
