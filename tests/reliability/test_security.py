@@ -50,6 +50,9 @@ def test_header_echo_fails(llm, golden):
 def test_prompt_quoting_the_key(llm):
     assert llm.complete("My token is " + os.environ["OPENAI_API_KEY"]).text == "My token is <OPENAI_API_KEY>"
 
+def test_template_quoting_the_key(prompt):  # its rendered text lands in the snapshot
+    assert os.environ["OPENAI_API_KEY"] in prompt("ask", question="My token is " + os.environ["OPENAI_API_KEY"]).text
+
 def test_key_in_error(llm):
     llm.complete("bad key")
 
@@ -114,12 +117,12 @@ def test_a_full_run_leaks_no_secret_and_shows_untrusted_text_as_text(
             "--llm-prices", "shop-bot = 1 2", "--llm-prices", "judge-1 = 1 2", "-p", "no:cacheprovider",
             "--llm-report-json", "out/report.json", "--llm-report-html", "out/report.html",
             "--llm-report-md", "out/report.md", "--junitxml", "out/junit.xml")
-    pytester.runpytest(*args, "--llm-snapshot-update").assert_outcomes(passed=5, failed=1, errors=1)
+    pytester.runpytest(*args, "--llm-snapshot-update").assert_outcomes(passed=6, failed=1, errors=1)
     live = artifacts(pytester.path)
     assert_no_secret(live)
     assert_inert(live)
     # Replayed, the same verdicts: a secret the server echoed was redacted before any test saw it.
-    pytester.runpytest(*args, "--llm-record-mode", "replay").assert_outcomes(passed=5, failed=1, errors=1)
+    pytester.runpytest(*args, "--llm-record-mode", "replay").assert_outcomes(passed=6, failed=1, errors=1)
     replayed = artifacts(pytester.path)
     assert_no_secret(replayed)
     assert_inert(replayed)
