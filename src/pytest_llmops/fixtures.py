@@ -65,8 +65,11 @@ def build_llm(
     generation: GenerationSettings,
     observers: tuple[CallObserver, ...],
     role: str = "model",
+    *,
+    source: str,
 ) -> LLM:
-    """A client for ``spec``; a spec that cannot be loaded ERRORs the test with the reason."""
+    """A client for ``spec``; a spec that cannot be loaded ERRORs the test with the reason and
+    the ``source`` that set it (a marker or a setting)."""
     from pytest_llmops.models.registry import UnknownModelError
 
     try:
@@ -77,7 +80,7 @@ def build_llm(
         problem = f"cannot load model {spec!r}: {error}"
     else:
         return client
-    fail_setup(request, problem)
+    fail_setup(request, f"{problem}; set by {source}")
 
 
 def client_for(
@@ -113,13 +116,14 @@ def make_llm(request: pytest.FixtureRequest, record: TestRecord) -> LLM:
     """The ``llm`` fixture: settings, then the ``llm`` marker, then the call's own arguments."""
     settings: Settings = request.config.stash[SESSION_KEY].settings
     marked = marker_kwargs(request, "llm", _llm_marker)
+    source = "@pytest.mark.llm" if "model" in marked else "llm_model"
     spec = marked.pop("model", settings.model)
     try:
         generation = default_generation(settings).updated(**marked)
     except (TypeError, ValueError) as error:
         problem = f"bad @pytest.mark.llm settings: {error}"
     else:
-        return build_llm(request, spec, generation, (RecordObserver(record),))
+        return build_llm(request, spec, generation, (RecordObserver(record),), source=source)
     fail_setup(request, problem)
 
 

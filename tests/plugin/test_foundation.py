@@ -65,7 +65,7 @@ def test_marker_overrides_model_and_settings(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        ('model="nowhere:x"', "*unknown model spec 'nowhere:x'*known: echo:, hf:, local:, openai:*"),
+        ('model="nowhere:x"', "*unknown model spec 'nowhere:x'*known: echo:, hf:, local:, openai:); set by @pytest.mark.llm"),
         ("bogus=1", "*bad arguments to @pytest.mark.llm*unexpected keyword argument 'bogus'*"),
         ('"echo", "echo"', "*bad arguments to @pytest.mark.llm*too many positional arguments*"),
         ('model="hf:/no/such/model"', "*cannot load model 'hf:/no/such/model'*no model folder*"),
@@ -85,6 +85,34 @@ def test_bad_marker_or_model_is_an_error_naming_the_test(pytester: pytest.Pytest
     result = pytester.runpytest("--llm-model", "echo")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([message, "ERROR test_*::test_it*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--llm-model", "nowhere:x"], "*unknown model spec 'nowhere:x'*; set by llm_model"),
+        (["--llm-model", "echo", "--llm-judge-model", "nowhere:j"], "*unknown model spec 'nowhere:j'*; set by llm_judge_model"),
+        (["--llm-model", "nowhere:t"],
+         "*unknown model spec 'nowhere:t'*; set by llm_model (the tested model, as no judge model is set)"),
+    ],
+)
+def test_a_model_that_cannot_load_names_the_setting_that_chose_it(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_model(llm):
+            pass
+
+        @pytest.mark.llm_judge(rubric="Polite")
+        def test_judge(judge):
+            pass
+        """
+    )
+    result = pytester.runpytest(*args)
+    result.stdout.fnmatch_lines([message])
 
 
 def test_settings_resolve_cli_then_env_then_ini(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:

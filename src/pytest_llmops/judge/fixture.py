@@ -55,7 +55,7 @@ def make_judge(request: pytest.FixtureRequest, record: TestRecord) -> Judge:
     """Build the test's judge; a bad marker, a failed or broken calibration ERRORs the setup."""
     settings: Settings = request.config.stash[SESSION_KEY].settings
     marked = marker_kwargs(request, "llm_judge", judge_marker)
-    spec = marked.pop("model", None) or settings.judge_model or _tested_model(request, settings)
+    spec, source = _judge_model(request, marked.pop("model", None), settings)
     calibration = marked.pop("calibration", None)
     min_agreement = marked.pop("min_agreement", settings.judge_min_agreement)
     votes = marked.get("votes", settings.judge_votes)
@@ -74,7 +74,7 @@ def make_judge(request: pytest.FixtureRequest, record: TestRecord) -> Judge:
     generation = default_generation(settings).updated(
         temperature=config.temperature, seed=config.seed, max_tokens=config.max_tokens
     )
-    llm = build_llm(request, spec, generation, (RecordObserver(record),), role="judge")
+    llm = build_llm(request, spec, generation, (RecordObserver(record),), role="judge", source=source)
     from pytest_llmops.prompts import prompt_library
 
     judge = Judge(llm, config, prompt_library(request.config), record)
@@ -83,13 +83,18 @@ def make_judge(request: pytest.FixtureRequest, record: TestRecord) -> Judge:
     return judge
 
 
-def _tested_model(request: pytest.FixtureRequest, settings: Settings) -> str:
+def _judge_model(request: pytest.FixtureRequest, marked: Any, settings: Settings) -> tuple[str, str]:
+    """The judge's model spec and what set it: the marker, ``llm_judge_model``, else the tested model."""
+    if marked:
+        return str(marked), "@pytest.mark.llm_judge"
+    if settings.judge_model:
+        return settings.judge_model, "llm_judge_model"
     marker = request.node.get_closest_marker("llm")
     if marker is not None:
         model = marker.args[0] if marker.args else marker.kwargs.get("model")
         if model:
-            return str(model)
-    return settings.model
+            return str(model), "@pytest.mark.llm (the tested model, as no judge model is set)"
+    return settings.model, "llm_model (the tested model, as no judge model is set)"
 
 
 def _temperature(settings: Settings, votes: Any) -> float:
