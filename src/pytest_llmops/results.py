@@ -76,7 +76,8 @@ class TestRecord:
         joined by ``RENDER_SEPARATOR``.
         """
         with self._lock:
-            known = next((p for p in self.prompts if (p["name"], p.get("hash")) == (prompt["name"], prompt.get("hash"))), None)
+            key = (prompt["name"], prompt.get("hash"))
+            known = next((p for p in self.prompts if (p["name"], p.get("hash")) == key), None)
             if known is None:
                 known = dict(prompt)
                 self.prompts.append(known)

@@ -83,10 +83,10 @@ def make_judge(request: pytest.FixtureRequest, record: TestRecord) -> Judge:
     return judge
 
 
-def _judge_model(request: pytest.FixtureRequest, marked: Any, settings: Settings) -> tuple[str, str]:
+def _judge_model(request: pytest.FixtureRequest, marked_model: Any, settings: Settings) -> tuple[str, str]:
     """The judge's model spec and what set it: the marker, ``llm_judge_model``, else the tested model."""
-    if marked:
-        return str(marked), "@pytest.mark.llm_judge"
+    if marked_model:
+        return str(marked_model), "@pytest.mark.llm_judge"
     if settings.judge_model:
         return settings.judge_model, "llm_judge_model"
     marker = request.node.get_closest_marker("llm")
