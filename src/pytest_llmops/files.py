@@ -7,9 +7,14 @@ leaves every file whole or absent, never half-written.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
+import time
 from pathlib import Path
+
+# A temporary file older than this was left by a killed run: no live write takes so long.
+STALE_AFTER_S = 300
 
 # Read once, in the importing thread: os.umask can only be read by setting it.
 _UMASK = os.umask(0)
@@ -29,6 +34,15 @@ def write_atomic(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporaries of ``path`` that a killed run left behind (older than five minutes)."""
+    cutoff = time.time() - STALE_AFTER_S
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
 
 
 def append_text(path: Path, text: str) -> None:

@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping
 
 import pytest
 
-from pytest_llmops.files import write_atomic
+from pytest_llmops.files import remove_stale_temporaries, write_atomic
 
 SNAPSHOT_DIR = "__llm_snapshots__"
 _HEADER = (
@@ -424,6 +424,7 @@ class SnapshotStore:
             self._flush(path)
 
     def _flush(self, path: Path) -> None:
+        remove_stale_temporaries(path)
         try:
             before = read_snapshot_file(path)
         except SnapshotError as error:

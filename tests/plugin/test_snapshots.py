@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_llmops.files import STALE_AFTER_S
 from pytest_llmops.results import RENDER_SEPARATOR
 from pytest_llmops.snapshots import read_snapshot_file
 
@@ -141,6 +144,22 @@ def test_each_distinct_render_of_a_prompt_is_kept(pytester: pytest.Pytester) -> 
     run(pytester).assert_outcomes(passed=1)
     [greet] = read_snapshot_file(snapshot(pytester))["test_greetings"].prompts.values()
     assert greet["text"] == f"Hello Ann{RENDER_SEPARATOR}Hello Bob"
+
+
+def test_temporaries_a_killed_run_left_are_removed_by_the_next_write(project: pytest.Pytester) -> None:
+    run(project).assert_outcomes(passed=3)
+    folder = snapshot(project).parent
+    stale, fresh = folder / ".test_mod.yaml.k1ll3d.tmp", folder / ".test_mod.yaml.wr1t1ng.tmp"
+    stale_report, other = project.path / ".report.md.k1ll3d.tmp", folder / ".other.yaml.k1ll3d.tmp"
+    for leftover in (stale, fresh, stale_report, other):
+        leftover.write_text("half a file")
+    for leftover in (stale, stale_report, other):
+        os.utime(leftover, (time.time() - STALE_AFTER_S - 60,) * 2)
+
+    run(project, "--llm-report-md", "report.md").assert_outcomes(passed=3)
+    assert not stale.exists() and not stale_report.exists()
+    assert fresh.exists()  # may be another run's write in progress
+    assert other.exists()  # not a temporary of a file this run writes
 
 
 def test_editing_an_included_template_changes_the_version(project: pytest.Pytester) -> None:

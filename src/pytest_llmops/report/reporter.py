@@ -14,7 +14,7 @@ from pytest_llmops.cache import redact_secrets
 from pytest_llmops.report.baseline import BaselineError, Tolerances, compare, load_baseline
 from pytest_llmops.report.budget import Budget, ShareLedger, new_ledger
 from pytest_llmops.report.data import build_report
-from pytest_llmops.files import append_text, write_atomic
+from pytest_llmops.files import append_text, remove_stale_temporaries, write_atomic
 from pytest_llmops.report.html import render_html
 from pytest_llmops.report.json_report import render_json
 from pytest_llmops.report.markdown import render_markdown
@@ -90,7 +90,9 @@ class RunReporter:
                                      ("llm_report_html", settings.report_html, render_html),
                                      ("llm_report_md", settings.report_md, render_markdown)):
             if path:
-                write_atomic(_path(self.config, option, path), render(report))
+                target = _path(self.config, option, path)
+                remove_stale_temporaries(target)
+                write_atomic(target, render(report))
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary and _used_models(report):
             append_text(Path(step_summary), render_markdown(report))
