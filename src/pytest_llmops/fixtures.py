@@ -41,7 +41,7 @@ def marker_kwargs(request: pytest.FixtureRequest, name: str, signature: Callable
     fail_setup(request, problem)
 
 
-def _llm_marker(
+def llm_marker(
     model: str | None = None,
     *,
     temperature: float | None = None,
@@ -104,20 +104,27 @@ def client_for(
     )
 
 
+def tested_model(marked: dict[str, Any], settings: Settings) -> tuple[str, str]:
+    """The spec of the tested model (taken out of the ``llm`` marker's arguments ``marked``)
+    and what set it: the marker, else ``llm_model``."""
+    if "model" in marked:
+        return marked.pop("model"), "@pytest.mark.llm"
+    return settings.model, "llm_model"
+
+
 def item_llm(item: pytest.Item, observers: tuple[CallObserver, ...]) -> LLM:
     """What the ``llm`` fixture would give ``item``, built outside a fixture; raises on bad input."""
     settings: Settings = item.config.stash[SESSION_KEY].settings
-    marked = bind_marker(item, "llm", _llm_marker)
-    spec = marked.pop("model", settings.model)
+    marked = bind_marker(item, "llm", llm_marker)
+    spec, _ = tested_model(marked, settings)
     return client_for(item, spec, default_generation(settings).updated(**marked), observers)
 
 
 def make_llm(request: pytest.FixtureRequest, record: TestRecord) -> LLM:
     """The ``llm`` fixture: settings, then the ``llm`` marker, then the call's own arguments."""
     settings: Settings = request.config.stash[SESSION_KEY].settings
-    marked = marker_kwargs(request, "llm", _llm_marker)
-    source = "@pytest.mark.llm" if "model" in marked else "llm_model"
-    spec = marked.pop("model", settings.model)
+    marked = marker_kwargs(request, "llm", llm_marker)
+    spec, source = tested_model(marked, settings)
     try:
         generation = default_generation(settings).updated(**marked)
     except (TypeError, ValueError) as error:

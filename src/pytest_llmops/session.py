@@ -71,7 +71,7 @@ class LLMSession:
         error = getattr(report, "llmops_error", None)
         if report.failed and (report.when != "call" or error):
             outcome.outcome = "error"
-            outcome.error = error or _first_line(report.longreprtext)
+            outcome.error = error or _last_line(report.longreprtext)
         elif report.failed and outcome.outcome != "error":
             outcome.outcome = "failed"
         elif report.skipped and outcome.outcome == "passed":
@@ -81,7 +81,8 @@ class LLMSession:
         self.scheduler.shutdown()
 
 
-def _first_line(text: str) -> str:
+def _last_line(text: str) -> str:
+    """The last non-blank line of a failure's text: pytest ends it with the error itself."""
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
 

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmops.fixtures import build_llm, default_generation, fail_setup, marker_kwargs
+from pytest_llmops.fixtures import (
+    bind_marker,
+    build_llm,
+    default_generation,
+    fail_setup,
+    llm_marker,
+    marker_kwargs,
+    tested_model,
+)
 from pytest_llmops.judge.calibration import Calibration, CalibrationFileError
 from pytest_llmops.judge.config import JudgeConfig
 from pytest_llmops.judge.core import Judge, JudgeCalibrationError
@@ -89,12 +97,12 @@ def _judge_model(request: pytest.FixtureRequest, marked_model: Any, settings: Se
         return str(marked_model), "@pytest.mark.llm_judge"
     if settings.judge_model:
         return settings.judge_model, "llm_judge_model"
-    marker = request.node.get_closest_marker("llm")
-    if marker is not None:
-        model = marker.args[0] if marker.args else marker.kwargs.get("model")
-        if model:
-            return str(model), "@pytest.mark.llm (the tested model, as no judge model is set)"
-    return settings.model, "llm_model (the tested model, as no judge model is set)"
+    try:
+        marked_llm = bind_marker(request.node, "llm", llm_marker)
+    except TypeError:  # the `llm` fixture reports a bad marker; here it names no model
+        marked_llm = {}
+    spec, source = tested_model(marked_llm, settings)
+    return spec, f"{source} (the tested model, as no judge model is set)"
 
 
 def _temperature(settings: Settings, votes: Any) -> float:
