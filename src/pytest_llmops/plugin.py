@@ -94,9 +94,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         record = item.stash.get(RECORD_KEY, None)
         if record is not None and record.used:
             report.llmops_record = record.to_dict()
-            from pytest_llmops.report.junit import junit_properties
+            if getattr(item.config.option, "xmlpath", None):  # --junitxml
+                from pytest_llmops.report.junit import junit_properties
 
-            report.user_properties.extend(junit_properties(report.llmops_record))
+                report.user_properties.extend(junit_properties(report.llmops_record))
     return report
 
 

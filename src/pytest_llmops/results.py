@@ -35,11 +35,6 @@ class Score:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Score:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
 
 @dataclass
 class TestRecord:
@@ -98,17 +93,6 @@ class TestRecord:
             "prompts": list(self.prompts),
             "extra": dict(self.extra),
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TestRecord:
-        return cls(
-            nodeid=data["nodeid"],
-            calls=list(data.get("calls", ())),
-            scores=list(data.get("scores", ())),
-            prompts=list(data.get("prompts", ())),
-            extra=dict(data.get("extra", {})),
-        )
-
 
 class RecordObserver:
     """A :class:`~pytest_llmops.models.client.CallObserver` writing calls into a record."""

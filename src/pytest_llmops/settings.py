@@ -7,7 +7,6 @@ value raises :class:`pytest.UsageError` naming where the value came from and wha
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -92,7 +91,7 @@ class Option:
 
     name: str
     help: str
-    parse: Callable[[Any], Any] | None = _text
+    parse: Callable[[Any], Any] = _text
     accepted: str = "a non-empty string"
     env: str | None = None
     ini_type: str = "string"
@@ -205,9 +204,6 @@ class Settings:
     max_cost_increase: float | None = None
     max_latency_increase: float | None = None
 
-    def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
-
 
 def add_options(parser: pytest.Parser) -> None:
     """Declare every flag and ini key in one option group."""
@@ -230,7 +226,7 @@ def resolve(config: pytest.Config) -> Settings:
         if raw is None:
             continue
         try:
-            values[option.field] = option.parse(raw) if option.parse else raw
+            values[option.field] = option.parse(raw)
         except (ValueError, TypeError):
             raise pytest.UsageError(
                 f"pytest-llmops: invalid value {raw!r} for {where}: expected {option.accepted}."

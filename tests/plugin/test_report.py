@@ -127,6 +127,16 @@ def test_markdown_report_and_github_step_summary(pytester: pytest.Pytester, monk
     assert step_summary.read_text(encoding="utf-8") == "earlier step\n" + written
 
 
+def test_a_report_that_cannot_be_written_is_named_and_fails_the_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_ok(llm):\n    llm.complete('hi')\n")
+    (pytester.path / "blocker").write_text("a file, not a folder")
+    result = pytester.runpytest(*ARGS, "--llm-report-json", "blocker/report.json", "--llm-report-md", "summary.md")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["pytest-llmops: llm_report_json: cannot write */blocker/report.json: *"])
+    assert (pytester.path / "summary.md").read_text().startswith("## pytest-llmops report")  # the others still are
+
+
 def test_scores_cost_and_latency_in_junit_xml(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_suite=SUITE)
     pytester.runpytest(*ARGS, "--junitxml", "junit.xml").assert_outcomes(passed=2, failed=1)

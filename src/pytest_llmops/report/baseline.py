@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from pytest_llmops.report.data import SCHEMA, SCHEMA_VERSION, model_latencies, percentile, prompt_text
+from pytest_llmops.report.data import SCHEMA, SCHEMA_VERSION, call_cost, model_latencies, percentile, prompt_text
 
 #: How many standard errors a drop must exceed to count (about 97.7% one-sided).
 NOISE_FACTOR = 2.0
@@ -123,7 +124,8 @@ def _score_changes(
     for key in sorted(old.keys() & new.keys()):
         b, c = old[key]["values"], new[key]["values"]
         higher_is_better = new[key]["higher_is_better"]
-        change = _mean(c) - _mean(b)
+        mean_b, mean_c = statistics.fmean(b), statistics.fmean(c)
+        change = mean_c - mean_b
         drop = -change if higher_is_better else change
         stderr = math.sqrt(_variance(b) / len(b) + _variance(c) / len(c))
         allowed = tolerances.allowed_drop(key)
@@ -135,8 +137,8 @@ def _score_changes(
         changes.append({
             "nodeid": nodeid,
             "key": key,
-            "baseline": {"mean": _mean(b), "n": len(b)},
-            "current": {"mean": _mean(c), "n": len(c)},
+            "baseline": {"mean": mean_b, "n": len(b)},
+            "current": {"mean": mean_c, "n": len(c)},
             "change": change,
             "stderr": stderr,
             "allowed_drop": allowed,
@@ -170,15 +172,9 @@ def _samples(scores: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     return grouped
 
 
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values)
-
-
 def _variance(values: Sequence[float]) -> float:
-    if len(values) < 2:
-        return 0.0
-    mean = _mean(values)
-    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    """The sample variance; 0 for a single sample."""
+    return statistics.variance(values) if len(values) > 1 else 0.0
 
 
 def _describe_score_change(change: Mapping[str, Any]) -> str:
@@ -189,10 +185,6 @@ def _describe_score_change(change: Mapping[str, Any]) -> str:
         f"{change['key']} {b['mean']:.3g} -> {c['mean']:.3g}{samples} "
         f"({change['change']:+.3g}; allowed {change['allowed_drop']:g}{noise})"
     )
-
-
-def _call_cost(test: Mapping[str, Any]) -> float:
-    return test["totals"]["cost_usd"] + test["totals"]["saved_usd"]
 
 
 def _rose_beyond(before: float, after: float, limit: float | None) -> bool:
@@ -206,17 +198,17 @@ def _relative(before: float, after: float) -> float | None:
 def _cost_change(
     paired: Sequence[str], before: Mapping[str, Any], after: Mapping[str, Any], limit: float | None
 ) -> dict[str, Any]:
-    old = sum(_call_cost(before[n]) for n in paired)
-    new = sum(_call_cost(after[n]) for n in paired)
+    old = sum(call_cost(before[n]) for n in paired)
+    new = sum(call_cost(after[n]) for n in paired)
     tests = [
         {
             "nodeid": n,
-            "baseline_usd": _call_cost(before[n]),
-            "current_usd": _call_cost(after[n]),
-            "detail": f"cost ${_call_cost(before[n]):.4g} -> ${_call_cost(after[n]):.4g}",
+            "baseline_usd": call_cost(before[n]),
+            "current_usd": call_cost(after[n]),
+            "detail": f"cost ${call_cost(before[n]):.4g} -> ${call_cost(after[n]):.4g}",
         }
         for n in paired
-        if _rose_beyond(_call_cost(before[n]), _call_cost(after[n]), limit if limit is not None else 0.0)
+        if _rose_beyond(call_cost(before[n]), call_cost(after[n]), limit if limit is not None else 0.0)
     ]
     tests.sort(key=lambda t: (t["baseline_usd"] - t["current_usd"], t["nodeid"]))
     return {

@@ -55,7 +55,7 @@ def row_of(outcome: TestOutcome) -> dict[str, Any]:
         "prompts_changed": any(p["changed"] for p in prompts),
         "scores": scores,
         "calls": calls,
-        "totals": _totals(calls),
+        "totals": call_totals(calls),
         "extra": dict(record.get("extra", {})),
     }
 
@@ -115,7 +115,8 @@ def margin(score: Mapping[str, Any]) -> float | None:
     return difference if score.get("higher_is_better", True) else -difference
 
 
-def _totals(calls: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def call_totals(calls: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts, tokens, live cost, cost saved by replay and summed latency of ``calls``."""
     live = [c for c in calls if not c["cached"]]
     return {
         "calls": len(calls),
@@ -126,6 +127,11 @@ def _totals(calls: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "saved_usd": sum(c["cost_usd"] for c in calls if c["cached"]),
         "latency_s": sum(c["latency_s"] for c in calls),
     }
+
+
+def call_cost(test: Mapping[str, Any]) -> float:
+    """What a test's calls cost, replayed ones at their recorded price (comparable across runs)."""
+    return test["totals"]["cost_usd"] + test["totals"]["saved_usd"]
 
 
 def summarize(tests: Sequence[Mapping[str, Any]], budget_usd: float | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import re
 from importlib import resources
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from pytest_llmops.report.data import describe_score
+from pytest_llmops.report.data import call_cost, describe_score, model_latencies
 from pytest_llmops.report.terminal import money, seconds
 from pytest_llmops.snapshots import version_label
 
@@ -36,12 +36,13 @@ def render_html(report: Mapping[str, Any]) -> str:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
     environment.filters.update(money=money, seconds=seconds, score=describe_score)
+    baseline = _BaselineByTest(report.get("baseline"))
     template = environment.from_string(templates.joinpath("report.html.jinja").read_text("utf-8"))
     return template.render(
         report=report,
         summary=report["summary"],
         comparison=report.get("baseline"),
-        tests=[_test_view(t, report.get("baseline")) for t in report["tests"]],
+        tests=[_test_view(t, baseline) for t in report["tests"]],
         charts=charts(report),
         # The report's own code and style, not model text: trusted, inserted verbatim.
         script=Markup(script),
@@ -57,9 +58,9 @@ def charts(report: Mapping[str, Any]) -> dict[str, Any]:
     for test in tests:
         for score in test["scores"]:
             scores.setdefault(score["key"], []).append(float(score["value"]))
-    latencies = [c["latency_s"] for t in tests for c in t["calls"] if c["role"] != "judge"]
+    latencies = model_latencies(tests)
     costs = sorted(
-        ((t["totals"]["cost_usd"] + t["totals"]["saved_usd"], t["nodeid"]) for t in tests if t["calls"]),
+        ((call_cost(t), t["nodeid"]) for t in tests if t["calls"]),
         key=lambda pair: (-pair[0], pair[1]),
     )[:COST_BARS]
     return {
@@ -70,10 +71,10 @@ def charts(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def histogram(
-    values: Sequence[float], low: float | None, high: float | None, label: Callable[[float], str] = "{:.3g}".format
+    values: Sequence[float], low: float, high: float | None, label: Callable[[float], str] = "{:.3g}".format
 ) -> dict[str, Any]:
     """Bars of a histogram of ``values`` over ``BINS`` equal bins (widened to fit the data)."""
-    low = min([*values, low] if low is not None else values)
+    low = min([*values, low])
     high = max([*values, high] if high is not None else values)
     if high <= low:
         high = low + 1.0
@@ -142,7 +143,33 @@ def rendered_prompt(request: Mapping[str, Any]) -> list[dict[str, str]]:
     return [{"role": "prompt", "content": request.get("prompt") or ""}]
 
 
-def _test_view(test: Mapping[str, Any], comparison: Mapping[str, Any] | None) -> dict[str, Any]:
+class _BaselineByTest:
+    """The baseline comparison's parts, indexed by test id once for every test's view."""
+
+    def __init__(self, comparison: Mapping[str, Any] | None) -> None:
+        comparison = comparison or {}
+        self.compared = bool(comparison)
+        self.new = set(comparison.get("new_tests", ()))
+        self.regressed = {r["nodeid"] for r in comparison.get("regressions", ())}
+        self.improved = set(comparison.get("improved", ()))
+        self.scores: dict[str, list[Mapping[str, Any]]] = {}
+        self.prompt_changes: dict[str, list[Mapping[str, Any]]] = {}
+        for score in comparison.get("scores", ()):
+            self.scores.setdefault(score["nodeid"], []).append(score)
+        for change in comparison.get("prompt_changes", ()):
+            self.prompt_changes.setdefault(change["nodeid"], []).append(change)
+
+    def status(self, nodeid: str) -> str:
+        if not self.compared:
+            return ""
+        if nodeid in self.new:
+            return "new"
+        if nodeid in self.regressed:
+            return "regressed"
+        return "improved" if nodeid in self.improved else "same"
+
+
+def _test_view(test: Mapping[str, Any], baseline: _BaselineByTest) -> dict[str, Any]:
     nodeid = test["nodeid"]
     margins = [s["margin"] for s in test["scores"] if s["margin"] is not None]
     return {
@@ -160,12 +187,11 @@ def _test_view(test: Mapping[str, Any], comparison: Mapping[str, Any] | None) ->
             for s in test["scores"]
             if s["details"].get("reasoning")
         ],
-        "baseline_status": _baseline_status(nodeid, comparison),
-        "baseline_changes": [s for s in (comparison or {}).get("scores", ()) if s["nodeid"] == nodeid],
+        "baseline_status": baseline.status(nodeid),
+        "baseline_changes": baseline.scores.get(nodeid, []),
         "baseline_prompt_diffs": [
             {"call": c["call"], "diff": word_diff(c["baseline"], c["current"])}
-            for c in (comparison or {}).get("prompt_changes", ())
-            if c["nodeid"] == nodeid
+            for c in baseline.prompt_changes.get(nodeid, ())
         ],
     }
 
@@ -186,15 +212,3 @@ def _output_diffs(scores: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         seen.add((reference, output))
         diffs.append({"key": score["key"], "diff": word_diff(reference, output)})
     return diffs
-
-
-def _baseline_status(nodeid: str, comparison: Mapping[str, Any] | None) -> str:
-    if comparison is None:
-        return ""
-    if nodeid in comparison["new_tests"]:
-        return "new"
-    if any(r["nodeid"] == nodeid for r in comparison["regressions"]):
-        return "regressed"
-    if nodeid in comparison["improved"]:
-        return "improved"
-    return "same"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from pytest_llmops.report.data import metric_key
+from pytest_llmops.report.data import call_totals, metric_key
 
 
 def junit_properties(record: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -23,13 +23,13 @@ def junit_properties(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     properties += [(f"llmops.threshold.{key}", f"{value:.6g}") for key, value in thresholds.items()]
     calls = record.get("calls", ())
     if calls:
-        live = [c for c in calls if not c.get("cached")]
+        totals = call_totals(calls)
         properties += [
-            ("llmops.calls", str(len(calls))),
-            ("llmops.cached_calls", str(len(calls) - len(live))),
-            ("llmops.tokens_in", str(sum(c.get("prompt_tokens", 0) for c in calls))),
-            ("llmops.tokens_out", str(sum(c.get("completion_tokens", 0) for c in calls))),
-            ("llmops.cost_usd", f"{sum(c.get('cost_usd', 0.0) for c in live):.6g}"),
-            ("llmops.latency_s", f"{sum(c.get('latency_s', 0.0) for c in calls):.6g}"),
+            ("llmops.calls", str(totals["calls"])),
+            ("llmops.cached_calls", str(totals["cached_calls"])),
+            ("llmops.tokens_in", str(totals["prompt_tokens"])),
+            ("llmops.tokens_out", str(totals["completion_tokens"])),
+            ("llmops.cost_usd", f"{totals['cost_usd']:.6g}"),
+            ("llmops.latency_s", f"{totals['latency_s']:.6g}"),
         ]
     return properties

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
@@ -63,6 +64,7 @@ class RunReporter:
         self.baseline = baseline
         self.ledger = ledger
         self.report: dict[str, Any] | None = None
+        self.problems: list[str] = []
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         settings = self.session.settings
@@ -78,31 +80,41 @@ class RunReporter:
         if self.baseline is not None:
             tolerances = Tolerances(settings.max_score_drop, settings.max_cost_increase,
                                     settings.max_latency_increase, settings.max_score_drop_by_metric)
-            report["baseline"] = compare(self.baseline, report, tolerances, settings.baseline or "")
+            report["baseline"] = compare(self.baseline, report, tolerances, settings.baseline)
         self._write(report)
         self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)
-        if report["baseline"] and report["baseline"]["failed"] and session.exitstatus == pytest.ExitCode.OK:
+        gate_failed = report["baseline"] and report["baseline"]["failed"]
+        if (gate_failed or self.problems) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _write(self, report: dict[str, Any]) -> None:
+        """Write each report asked for; one that cannot be written is named, the others still are."""
         settings = self.session.settings
-        for option, path, render in (("llm_report_json", settings.report_json, render_json),
-                                     ("llm_report_html", settings.report_html, render_html),
-                                     ("llm_report_md", settings.report_md, render_markdown)):
+        markdown = functools.cache(lambda: render_markdown(report))
+        for option, path, render in (("llm_report_json", settings.report_json, lambda: render_json(report)),
+                                     ("llm_report_html", settings.report_html, lambda: render_html(report)),
+                                     ("llm_report_md", settings.report_md, markdown)):
             if path:
                 target = _path(self.config, option, path)
                 remove_stale_temporaries(target)
-                write_atomic(target, render(report))
+                self._attempt(option, target, lambda: write_atomic(target, render()))
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary and _used_models(report):
-            append_text(Path(step_summary), render_markdown(report))
+            self._attempt("GITHUB_STEP_SUMMARY", Path(step_summary), lambda: append_text(Path(step_summary), markdown()))
+
+    def _attempt(self, setting: str, target: Path, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except OSError as error:
+            self.problems.append(f"pytest-llmops: {setting}: cannot write {target}: {error.strerror or error}")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.report is None or not _used_models(self.report):
-            return
-        terminalreporter.write_sep("=", "pytest-llmops")
-        for line in render_terminal(self.report):
-            terminalreporter.write_line(line)
+        if self.report is not None and _used_models(self.report):
+            terminalreporter.write_sep("=", "pytest-llmops")
+            for line in render_terminal(self.report):
+                terminalreporter.write_line(line)
+        for problem in self.problems:
+            terminalreporter.write_line(problem, red=True)
 
     def pytest_unconfigure(self) -> None:
         if self.ledger is not None:
