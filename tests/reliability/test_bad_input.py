@@ -71,6 +71,12 @@ CATALOGUE: dict[str, BadInput] = {
         ("*ERROR at setup of test_it*",
          "corrupt snapshot file */__llm_snapshots__/test_bad.yaml: not valid YAML: *"),
     ),
+    "corrupt snapshot, read by a golden check": BadInput(
+        {"__llm_snapshots__/test_bad.yaml": "test_it: [unclosed\n",
+         "test_bad.py": "def test_it(golden):\n    golden.check('hi')\n"},
+        ("*ERROR at call of test_it*",
+         "GoldenError: corrupt snapshot file */__llm_snapshots__/test_bad.yaml: not valid YAML: *"),
+    ),
     "corrupt recording": BadInput(
         {"test_bad.py": "def test_it(llm):\n    llm.complete('hello')\n"},
         ("*ERROR at call of test_it*",

@@ -51,6 +51,8 @@ def test_cases_in_code() -> None:
     assert cases[0].good
     with pytest.raises(CalibrationFileError, match=r"judge.calibrate\(\) case 1: a case needs"):
         as_cases([{"text": "a"}], "judge.calibrate()")
+    with pytest.raises(CalibrationFileError, match=r"judge.calibrate\(\) was given no cases"):
+        as_cases([], "judge.calibrate()")
 
 
 def test_agreement_and_kappa() -> None:

@@ -108,6 +108,7 @@ def test_edit_ratio_equals_rapidfuzz() -> None:
         ("no_refusal", "As an AI language model, I cannot browse.", None, {}, 0.0),
         ("no_refusal", "I\u2019m sorry, but I can\u2019t help with that.", None, {}, 0.0),
         ("no_refusal", "Nope.", None, {"phrases": ["nope"]}, 0.0),
+        ("no_refusal", "I can\u2019t   do THAT, sorry.", None, {"phrases": ["I can\u2019t do that"]}, 0.0),
         ("refusal", "I can't help with that request.", None, {}, 1.0),
     ],
 )

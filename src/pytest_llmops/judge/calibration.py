@@ -155,7 +155,9 @@ class Calibration:
 
 
 def as_cases(items: Sequence[LabelledCase | Mapping[str, Any]], source: str) -> list[LabelledCase]:
-    """Cases given in code, as :class:`LabelledCase` or mappings."""
+    """Cases given in code, as :class:`LabelledCase` or mappings (at least one)."""
+    if not items:
+        raise CalibrationFileError(f"{source} was given no cases")
     return [
         item if isinstance(item, LabelledCase) else LabelledCase.from_mapping(item, f"{source} case {i}")
         for i, item in enumerate(items, 1)

@@ -51,11 +51,16 @@ REFUSAL_PHRASES: tuple[str, ...] = (
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 
+def _normal(text: str) -> str:
+    """Casefolded, straight apostrophes, single spaces, "can not" as "cannot"."""
+    text = " ".join(text.translate(_APOSTROPHES).casefold().split())
+    return re.sub(r"\bcan not\b", "cannot", text)
+
+
 def refusal_phrase(output: str, extra: Sequence[str] = ()) -> str | None:
-    """The first refusal phrase found in ``output``, or None."""
-    text = " ".join(output.translate(_APOSTROPHES).casefold().split())
-    text = re.sub(r"\bcan not\b", "cannot", text)
-    for phrase in (*REFUSAL_PHRASES, *(p.casefold() for p in extra)):
+    """The first refusal phrase found in ``output`` (the extra ones normalised alike), or None."""
+    text = _normal(output)
+    for phrase in (*REFUSAL_PHRASES, *map(_normal, extra)):
         if phrase in text:
             return phrase
     return None
