@@ -163,6 +163,38 @@ def test_last_failed_calls_only_the_failed_cases(pytester: pytest.Pytester, scri
     assert _asked(server) == ["question b"]
 
 
+def test_skipped_cases_are_not_called(pytester: pytest.Pytester, scripted_server: Start) -> None:
+    server = scripted_server(InFlight())
+    _cases(pytester, ["a"])
+    pytester.makepyfile(
+        """
+        import sys
+        import pytest
+
+        @pytest.mark.llm_dataset("cases/support.jsonl")
+        def test_run(case):
+            pass
+
+        @pytest.mark.skip(reason="not today")
+        @pytest.mark.llm_dataset("cases/support.jsonl")
+        def test_skipped(case):
+            pass
+
+        @pytest.mark.skipif(sys.platform != "nowhere", reason="not here")
+        @pytest.mark.llm_dataset("cases/support.jsonl")
+        def test_skipped_here(case):
+            pass
+
+        @pytest.mark.skipif(sys.platform == "nowhere", reason="runs here")
+        @pytest.mark.llm_dataset("cases/support.jsonl")
+        def test_not_skipped_here(case):
+            pass
+        """
+    )
+    pytester.runpytest(*_openai(server)).assert_outcomes(passed=2, skipped=2)
+    assert _asked(server) == ["question a", "question a"]  # test_run's prefetched, test_not_skipped_here's own
+
+
 @pytest.mark.parametrize(("flags", "cases", "bound"), [([], 8, 8), (["--llm-concurrency", "3"], 9, 3)])
 def test_calls_overlap_up_to_llm_concurrency(
     pytester: pytest.Pytester, scripted_server: Start, flags: list[str], cases: int, bound: int

@@ -226,6 +226,28 @@ def test_third_party_backend_registers_from_a_conftest(pytester: pytest.Pytester
     pytester.runpytest("--llm-model", "echo").assert_outcomes(passed=3)
 
 
+def test_a_backend_that_drops_answers_is_an_error_not_a_misfiled_answer(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        from pytest_llmops import Generation
+
+        class Forgetful:
+            batches = True
+            model = "forgetful"
+
+            def generate(self, requests):
+                return [Generation("only one", 1, 1, self.model)]
+
+        def pytest_llmops_register_backends(register):
+            register("forgetful", lambda name, settings: Forgetful(), "answers one request per batch")
+        """
+    )
+    pytester.makepyfile("def test_two(llm):\n    llm.map(['a', 'b'])\n")
+    result = pytester.runpytest("--llm-model", "forgetful:x", "--llm-record-mode", "off")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ModelCallError: forgetful:x: the backend answered 1 of 2 requests"])
+
+
 def test_price_override_costs_calls(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

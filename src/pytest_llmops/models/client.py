@@ -241,7 +241,10 @@ class LLM:
             with self._scheduler.turn_of(self.backend):
                 start = time.perf_counter()
                 generations: list[Generation | BaseException] = list(self.backend.generate(requests))
-                return generations, time.perf_counter() - start
+                elapsed = time.perf_counter() - start
+            if len(generations) != len(requests):  # answers paired by position: never misfile one
+                raise ModelCallError(f"{self.spec}: the backend answered {len(generations)} of {len(requests)} requests")
+            return generations, elapsed
         except ModelCallError as error:
             failure = error
         except Exception as error:  # a backend bug or a broken server: still an infrastructure error
