@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pytest_llmops.settings import Settings
 
 
-def fail_setup(request: pytest.FixtureRequest, message: str) -> NoReturn:
+def fail_setup(message: str) -> NoReturn:
     """Stop this test's setup with an ERROR that says what is wrong, without a traceback."""
     __tracebackhide__ = True
     pytest.fail(message, pytrace=False)
@@ -38,7 +38,7 @@ def marker_kwargs(request: pytest.FixtureRequest, name: str, signature: Callable
         return bind_marker(request.node, name, signature)
     except TypeError as error:
         problem = f"bad arguments to @pytest.mark.{name}: {error}"
-    fail_setup(request, problem)
+    fail_setup(problem)
 
 
 def llm_marker(
@@ -80,7 +80,7 @@ def build_llm(
         problem = f"cannot load model {spec!r}: {error}"
     else:
         return client
-    fail_setup(request, f"{problem}; set by {source}")
+    fail_setup(f"{problem}; set by {source}")
 
 
 def client_for(
@@ -131,7 +131,7 @@ def make_llm(request: pytest.FixtureRequest, record: TestRecord) -> LLM:
         problem = f"bad @pytest.mark.llm settings: {error}"
     else:
         return build_llm(request, spec, generation, (RecordObserver(record),), source=source)
-    fail_setup(request, problem)
+    fail_setup(problem)
 
 
 def make_prompt(request: pytest.FixtureRequest, record: TestRecord) -> PromptRenderer:
@@ -145,4 +145,4 @@ def make_prompt(request: pytest.FixtureRequest, record: TestRecord) -> PromptRen
         problem = str(error)
     else:
         return PromptRenderer(prompt_library(request.config), record)
-    fail_setup(request, problem)
+    fail_setup(problem)

@@ -460,4 +460,4 @@ def make_golden(request: pytest.FixtureRequest, record: TestRecord) -> Golden:
         problem = f"bad @pytest.mark.golden on {request.node.nodeid}: {error}"
     else:
         return Golden(request.node, record, registry, snapshot_store(request.config), plan)
-    fail_setup(request, problem)
+    fail_setup(problem)

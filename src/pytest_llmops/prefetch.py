@@ -147,7 +147,7 @@ def make_case(request: pytest.FixtureRequest) -> Case:
 
     row = getattr(request, "param", None)
     if not isinstance(row, CaseRow):
-        fail_setup(request, f"{request.node.nodeid}: the `case` fixture needs @pytest.mark.llm_dataset(...)")
+        fail_setup(f"{request.node.nodeid}: the `case` fixture needs @pytest.mark.llm_dataset(...)")
     prefetch = request.config.stash.get(PREFETCH_KEY, None)
     if prefetch is None:
         prefetch = request.config.stash[PREFETCH_KEY] = CasePrefetch(request.config)
@@ -161,7 +161,7 @@ def make_case(request: pytest.FixtureRequest) -> Case:
         else:
             outcome = make_llm(request, record).complete(prompt)
         if outcome is None:
-            fail_setup(request, problem)
+            fail_setup(problem)
     if isinstance(outcome, BaseException):
         raise outcome
     record.extra["case"] = {"id": row.id, "source": row.source}

@@ -78,7 +78,7 @@ def make_judge(request: pytest.FixtureRequest, record: TestRecord) -> Judge:
     try:
         config = JudgeConfig(**{**defaults, **marked})
     except (TypeError, ValueError) as error:
-        fail_setup(request, f"bad @pytest.mark.llm_judge: {error}")
+        fail_setup(f"bad @pytest.mark.llm_judge: {error}")
     generation = default_generation(settings).updated(
         temperature=config.temperature, seed=config.seed, max_tokens=config.max_tokens
     )
@@ -137,10 +137,9 @@ def _calibrated(request: pytest.FixtureRequest, judge: Judge, path: Path, min_ag
             )
     outcome = done[key]
     if isinstance(outcome, str):
-        fail_setup(request, outcome)
+        fail_setup(outcome)
     if not outcome.passed:
         fail_setup(
-            request,
             f"{judge.config.metric}: judge {judge.llm.spec} failed calibration, so it grades no tests: "
             f"{outcome.summary()}",
         )

@@ -15,7 +15,6 @@ from typing import Any, Iterator
 SCORE_KEYS = ("score", "rating", "grade", "final_score", "overall")
 REASONING_KEYS = ("reasoning", "explanation", "rationale", "reason", "justification", "analysis")
 PREFERENCE_KEYS = ("winner", "better", "preference", "choice", "verdict")
-PREFERENCES = ("A", "B", "tie")
 
 _NUMBER = r"(?P<num>-?\d+(?:\.\d+)?)"
 _OUT_OF = r"(?:\s*(?:/|out\s+of)\s*(?P<den>\d+(?:\.\d+)?))"

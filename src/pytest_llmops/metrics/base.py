@@ -65,10 +65,6 @@ class Metric:
     model_option: bool = False
     description: str = ""
 
-    @property
-    def direction(self) -> str:
-        return "higher is better" if self.higher_is_better else "lower is better"
-
     def resolve_options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
         """The defaults overridden by ``given``; unknown or missing options raise MetricError."""
         given = dict(given or {})

@@ -98,9 +98,6 @@ class MetricRegistry:
     def names(self) -> list[str]:
         return sorted(self._metrics)
 
-    def describe(self) -> list[Metric]:
-        return [self._metrics[name] for name in self.names]
-
     def get(self, name: str) -> Metric:
         metric = self._metrics.get(name) if isinstance(name, str) else None
         if metric is None:

@@ -124,10 +124,6 @@ class LLM:
         """What, besides the request, determines an answer: backend spec, model, server."""
         return {"spec": self.spec, **getattr(self.backend, "identity", {"model": self.backend.model})}
 
-    def with_settings(self, **settings: Any) -> LLM:
-        """A client for the same model with other default generation settings."""
-        return self._copy(defaults=self.defaults.updated(**settings))
-
     def with_observers(self, *observers: CallObserver, cache: CallCache | None = None, role: str | None = None) -> LLM:
         """A client that also reports to ``observers`` (and uses ``cache``, when given)."""
         return self._copy(

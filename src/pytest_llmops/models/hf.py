@@ -52,7 +52,6 @@ class TransformersBackend:
             torch.set_num_threads(1)
         self.device = pick_device(settings.device)
         self.model = model_name or path.name
-        self.identity = {"model": self.model}
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:

@@ -31,7 +31,6 @@ class OpenAIBackend:
             )
         self.model = model
         self.base_url = base_url or DEFAULT_OPENAI_URL
-        self.identity = {"model": model, "base_url": self.base_url}
         self._client = openai.OpenAI(
             api_key=api_key or _NO_KEY,
             base_url=base_url,

@@ -49,9 +49,6 @@ class BackendRegistry:
     def prefixes(self) -> list[str]:
         return sorted(self._entries)
 
-    def describe(self) -> list[BackendEntry]:
-        return [self._entries[p] for p in self.prefixes]
-
     def parse(self, spec: str) -> tuple[BackendEntry, str]:
         """Split ``prefix:name`` and find its backend, or raise :class:`UnknownModelError`."""
         prefix, _, name = spec.strip().partition(":")
