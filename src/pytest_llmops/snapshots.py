@@ -225,6 +225,7 @@ class SnapshotStore:
         self.is_worker = hasattr(config, "workerinput")
         self._files: dict[Path, dict[str, TestSnapshot] | SnapshotError] = {}
         self._deselected: list[pytest.Item] = []
+        self._exists: dict[Path, bool] = {}  # snapshot files found at collection (written only at the end)
         # controller side
         self._collected: dict[Path, set[str]] = {}
         self._results: dict[Path, dict[str, dict[str, Any]]] = {}
@@ -319,7 +320,7 @@ class SnapshotStore:
         A snapshot file beside them whose module is gone has no test at all.
         """
         collected: dict[Path, set[str]] = {}
-        exists: dict[Path, bool] = {}
+        exists = self._exists
         for item in [*session.items, *self._deselected]:
             path = self.snapshot_path(item)
             if exists.setdefault(path, path.is_file()):
@@ -364,7 +365,7 @@ class SnapshotStore:
         use = item.stash.get(_USE_KEY, None) or _ItemUse()
         path = self.snapshot_path(item)
         used_prompts = {p["name"]: p for p in (record.prompts if record else ()) if "hash" in p}
-        if not (used_prompts or use.read or use.write or path.is_file()):
+        if not (used_prompts or use.read or use.write or self._exists.get(path, False)):
             return None
         try:
             entry = self.entry(item)
@@ -426,7 +427,7 @@ class SnapshotStore:
     def _flush(self, path: Path) -> None:
         remove_stale_temporaries(path)
         try:
-            before = read_snapshot_file(path)
+            before = self._file(path)  # as the tests read it: each file is read once a session
         except SnapshotError as error:
             self.problems.append(f"not written: {error}")
             return
