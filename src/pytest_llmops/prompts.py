@@ -26,7 +26,7 @@ import jinja2.meta
 import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
-from pytest_llmops.models.base import ROLES, GenerationSettings, Message, PromptVersion
+from pytest_llmops.models.base import ROLES, Message, PromptVersion
 
 if TYPE_CHECKING:
     from pytest_llmops.results import TestRecord
@@ -297,10 +297,8 @@ def _front_matter(raw: str, path: Path) -> dict[str, Any]:
         value = meta.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
             raise PromptError(f"{path}: front matter {key}: {value!r} is not a valid value")
-    try:
-        GenerationSettings().updated(**{k: v for k, v in meta.items() if k in _SETTING_TYPES})
-    except (TypeError, ValueError) as error:
-        raise PromptError(f"{path}: front matter: {error}") from None
+    if isinstance(meta.get("stop"), list) and not all(isinstance(s, str) for s in meta["stop"]):
+        raise PromptError(f"{path}: front matter stop: {meta['stop']!r} must be text or a list of text")
     if meta.get("description") is not None and not isinstance(meta["description"], str):
         raise PromptError(f"{path}: front matter description must be text")
     return meta

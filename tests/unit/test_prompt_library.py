@@ -125,6 +125,7 @@ def test_front_matter_declares_version_description_and_settings(folder: Path) ->
         ("versoin: 3", r"unknown front matter key\(s\) versoin; known: version"),
         ("temperature: hot", r"front matter temperature: 'hot' is not a valid value"),
         ("max_tokens: true", r"front matter max_tokens: True is not a valid value"),
+        ("stop: [1, 2]", r"front matter stop: \[1, 2\] must be text or a list of text"),
         ("- a list", r"front matter must be a mapping"),
         ("key: [unclosed", r"front matter is not valid YAML"),
     ],
