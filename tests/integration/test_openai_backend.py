@@ -67,6 +67,24 @@ def test_settings_reach_the_server_and_key_is_sent_only_as_header(
     assert "sk-test-SECRET" not in repr(server.requests)
 
 
+def test_raw_prompt_logprobs_are_read(pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer]) -> None:
+    logprobs = {"tokens": ["Hi", "!"], "token_logprobs": [-0.1, -0.5], "top_logprobs": [{"Hi": -0.1, "Yo": -2.5}, {"!": -0.5}]}
+    server = scripted_server([(200, {"id": "c", "object": "text_completion", "created": 0, "model": "scripted",
+                                     "choices": [{"index": 0, "text": "Hi!", "finish_reason": "stop", "logprobs": logprobs}],
+                                     "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}})])
+    pytester.makepyfile(
+        """
+        def test_raw(llm):
+            out = llm.complete("Say hi", raw=True, top_logprobs=2)
+            assert [(t.token, t.logprob, t.top) for t in out.logprobs] == [
+                ("Hi", -0.1, (("Hi", -0.1), ("Yo", -2.5))), ("!", -0.5, (("!", -0.5),))
+            ]
+        """
+    )
+    run(pytester, server.url).assert_outcomes(passed=1)
+    assert server.requests[0]["logprobs"] == 2
+
+
 def test_cost_comes_from_the_price_table(pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer]) -> None:
     server = scripted_server(["one two three"], model="gpt-4o-mini")
     pytester.makepyfile(

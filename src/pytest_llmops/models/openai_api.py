@@ -96,7 +96,14 @@ class OpenAIBackend:
             kwargs["logprobs"] = request.settings.top_logprobs
         response = self._client.completions.create(prompt=request.prompt, **kwargs)
         choice = self._first_choice(response)
-        return self._generation(response, choice.text or "", choice.finish_reason, None)
+        logprobs = None
+        if choice.logprobs and choice.logprobs.tokens:  # the completions API's own shape
+            tops = choice.logprobs.top_logprobs or [None] * len(choice.logprobs.tokens)
+            logprobs = tuple(
+                TokenLogprob(token, logprob, tuple((top or {}).items()))
+                for token, logprob, top in zip(choice.logprobs.tokens, choice.logprobs.token_logprobs or (), tops)
+            )
+        return self._generation(response, choice.text or "", choice.finish_reason, logprobs)
 
     def _first_choice(self, response: Any) -> Any:
         if not getattr(response, "choices", None):
