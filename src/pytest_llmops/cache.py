@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pytest
 
-from pytest_llmops.files import write_atomic
+from pytest_llmops.files import shown, write_atomic
 from pytest_llmops.models.base import Completion, ModelCallError, Request
 
 if TYPE_CHECKING:
@@ -94,11 +94,7 @@ class Recordings:
 
     def shown(self, relpath: str) -> str:
         """A recording's path as a user should see it (relative to the rootdir when inside)."""
-        path = self.root / relpath
-        try:
-            return path.relative_to(self.rootdir).as_posix()
-        except ValueError:
-            return str(path)
+        return shown(self.root / relpath, self.rootdir)
 
     def read(self, relpath: str) -> Completion | None:
         """The completion recorded at ``relpath``; None when there is none."""

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import pytest
 
+from pytest_llmops.files import shown
+
 if TYPE_CHECKING:
     from pytest_llmops.models.base import Completion
 
@@ -113,10 +115,7 @@ def parametrize_cases(metafunc: pytest.Metafunc) -> None:
 
 
 def _label(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
+    return shown(path.resolve(), root.resolve())
 
 
 def load_cases(dataset: Dataset) -> list[CaseRow]:

@@ -45,6 +45,14 @@ def remove_stale_temporaries(path: Path) -> None:
                 leftover.unlink()
 
 
+def shown(path: Path, root: Path) -> str:
+    """``path`` as a user should see it: relative to ``root`` (the rootdir) when inside it."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def append_text(path: Path, text: str) -> None:
     """Append ``text`` to ``path`` (as ``$GITHUB_STEP_SUMMARY`` expects)."""
     with path.open("a", encoding="utf-8", newline="\n") as stream:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import pytest
 
+from pytest_llmops.files import shown
 from pytest_llmops.metrics.base import Measurement, MetricError
 from pytest_llmops.metrics.registry import MetricCheck, MetricRegistry, metric_registry
 from pytest_llmops.results import Score, TestRecord
@@ -325,7 +326,7 @@ class Golden:
         return [tuple(row) for row in zip(*columns)]
 
     def _missing(self, name: str) -> str:
-        path = self._show(self._store.snapshot_path(self._item))
+        path = self._snapshot_file()
         return (f"no reference {name!r} for this test in {path}.\n"
                 f"Record it (then review the file in your PR) with:\n"
                 f"    {self._command()}")
@@ -333,15 +334,12 @@ class Golden:
     def _command(self) -> str:
         return f"pytest {shlex.quote(self._item.nodeid)} --llm-snapshot-update"
 
-    def _show(self, path: Any) -> str:
-        try:
-            return path.relative_to(self._item.config.rootpath).as_posix()
-        except ValueError:
-            return str(path)
+    def _snapshot_file(self) -> str:
+        return shown(self._store.snapshot_path(self._item), self._item.config.rootpath)
 
     def _source_line(self, name: str, source: str) -> str:
         if source == "snapshot":
-            return f"reference {name!r} from {self._show(self._store.snapshot_path(self._item))}"
+            return f"reference {name!r} from {self._snapshot_file()}"
         if source == "recorded":
             return f"reference {name!r} (recorded by this run)"
         return "the given reference"

@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping
 
 import pytest
 
-from pytest_llmops.files import remove_stale_temporaries, write_atomic
+from pytest_llmops.files import remove_stale_temporaries, shown, write_atomic
 
 SNAPSHOT_DIR = "__llm_snapshots__"
 _HEADER = (
@@ -495,10 +495,7 @@ class SnapshotStore:
             terminalreporter.write_line(problem, red=True)
 
     def _show(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.config.rootpath).as_posix()
-        except ValueError:
-            return str(path)
+        return shown(path, self.config.rootpath)
 
 
 def _module_name(path: Path) -> str:
