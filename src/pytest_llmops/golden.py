@@ -214,11 +214,11 @@ class Golden:
         checks = self._checks(metric, threshold, metrics, options)
         text = _text(output, "output")
         ref, source = self._reference(name, reference, checks, text)
-        scores = self._score(checks, [text], ref, name)[0]
+        scores = self._score(checks, [text], ref, name, source)[0]
         updated = False
         if source == "snapshot" and self._store.update and not all(s.passed for s in scores):
             ref, updated = self._rerecord(name, text), True
-            scores = self._score(checks, [text], ref, name)[0]
+            scores = self._score(checks, [text], ref, name, source)[0]
         for score in scores:
             self._record.add_score(score)
         result = GoldenResult(name, text, ref, scores, updated)
@@ -240,11 +240,11 @@ class Golden:
         confidence = self._plan.confidence if confidence is None else confidence
         _check_confidence(confidence)
         ref, source = self._reference(name, reference, checks, texts[0])
-        per_sample = self._score(checks, texts, ref, name)
+        per_sample = self._score(checks, texts, ref, name, source)
         updated = False
         if source == "snapshot" and self._store.update and _count(per_sample) < need:
             ref, updated = self._rerecord(name, texts[0]), True
-            per_sample = self._score(checks, texts, ref, name)
+            per_sample = self._score(checks, texts, ref, name, source)
         passes = _count(per_sample)
         result = SampleResult(name, tuple(texts), ref, tuple(per_sample), passes, need,
                               wilson_interval(passes, len(texts), confidence), confidence, updated)
@@ -313,15 +313,17 @@ class Golden:
         return text
 
     def _score(self, checks: Sequence[MetricCheck], texts: list[str], reference: str | None,
-               name: str) -> list[tuple[Score, ...]]:
-        """One tuple of Scores (one per metric) per text."""
+               name: str, source: str) -> list[tuple[Score, ...]]:
+        """One tuple of Scores (one per metric) per text; a metric that cannot score names the
+        reference it was given (a hand-edited snapshot, say)."""
         references = [reference] * len(texts)
         columns = []
         for check in checks:
             try:
                 measured = check.measure_many(texts, references)
             except MetricError as error:
-                raise GoldenError(f"metric {check.name!r}: {error}") from None
+                against = f" against {self._source_line(name, source)}" if source == "snapshot" else ""
+                raise GoldenError(f"metric {check.name!r}{against}: {error}") from None
             columns.append([_score(check, m, t, reference, name) for m, t in zip(measured, texts)])
         return [tuple(row) for row in zip(*columns)]
 

@@ -308,7 +308,7 @@ def test_misused_checks_are_errors_not_failures(pytester: pytest.Pytester) -> No
         "*GoldenError: unknown metric 'blue' (did you mean 'bleu'?)*",
         "*GoldenError: the output must be text or a Completion, not int*",
         "*GoldenError: this test already checked its stored reference 'output': give each check its own name=*",
-        "*GoldenError: metric 'json_equal': json_equal: the reference is not valid JSON*",
+        "*GoldenError: metric 'json_equal': the reference is not valid JSON*",
         "*GoldenError: metric 'perplexity': perplexity needs a model that scores log-likelihoods (local or "
         "hf:<path>); 'echo' does not*",
     ])

@@ -77,6 +77,14 @@ CATALOGUE: dict[str, BadInput] = {
         ("*ERROR at call of test_it*",
          "GoldenError: corrupt snapshot file */__llm_snapshots__/test_bad.yaml: not valid YAML: *"),
     ),
+    "snapshot reference a metric cannot read": BadInput(
+        {"__llm_snapshots__/test_bad.yaml": "test_it:\n  references:\n    output: not json\n",
+         "test_bad.py": "import pytest\n\n@pytest.mark.golden(metric='json_equal')\n"
+                        "def test_it(golden):\n    golden.check('{}')\n"},
+        ("*ERROR at call of test_it*",
+         "GoldenError: metric 'json_equal' against reference 'output' from __llm_snapshots__/test_bad.yaml: "
+         "the reference is not valid JSON: *"),
+    ),
     "corrupt recording": BadInput(
         {"test_bad.py": "def test_it(llm):\n    llm.complete('hello')\n"},
         ("*ERROR at call of test_it*",

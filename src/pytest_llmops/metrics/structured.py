@@ -61,7 +61,7 @@ def json_equal(output: str, reference: str | None, *, fields: Sequence[str] | No
     document) whose values in the output equal the reference's."""
     expected, problem = parse(reference or "", allow_fence=True)
     if problem:
-        raise MetricError(f"json_equal: the reference is {problem}")
+        raise MetricError(f"the reference is {problem}")
     actual, problem = parse(output, allow_fence)
     if problem:
         return Measurement(0.0, {"error": problem})
