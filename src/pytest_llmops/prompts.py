@@ -111,6 +111,7 @@ class PromptLibrary:
         self.folder = Path(folder)
         self.roots = tuple(r.resolve() for r in (self.folder, fallback) if r is not None)
         self._templates: dict[str, _Template] = {}
+        self._canonical: dict[str, str] = {}  # a requested name -> the template it found
         self._versions: dict[str, PromptVersion] = {}
         self._marker = f"\x00turn-{secrets.token_hex(8)}:"
         self._env = SandboxedEnvironment(
@@ -182,10 +183,13 @@ class PromptLibrary:
     # -- loading -------------------------------------------------------------------------
 
     def _template(self, name: str) -> _Template:
-        path, root = self._locate(name)
-        canonical = path.relative_to(root).with_suffix("").as_posix()
-        if canonical not in self._templates:
-            self._templates[canonical] = _read(canonical, path)
+        canonical = self._canonical.get(name)
+        if canonical is None:  # found once: a judge renders its template for every vote
+            path, root = self._locate(name)
+            canonical = path.relative_to(root).with_suffix("").as_posix()
+            if canonical not in self._templates:
+                self._templates[canonical] = _read(canonical, path)
+            self._canonical[name] = canonical  # only once read: other threads may look it up
         return self._templates[canonical]
 
     def _locate(self, name: str) -> tuple[Path, Path]:
