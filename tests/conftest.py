@@ -16,7 +16,10 @@ from servers import KatanServer, ScriptedServer  # noqa: E402
 # In-process pytester runs restore sys.modules when they end, so whatever an inner run imported
 # is imported again by the next one. Extension modules cannot be (numpy: "cannot load module
 # more than once per process"; torch crashes): import them once, here, so every run shares them.
+# openai too: a call an inner run abandoned at its deadline may still be inside the SDK while the
+# next run imports it afresh, and pydantic then fails to build the SDK's models.
 SHARED_MODULES = (
+    "openai",
     "numpy",
     "torch",
     "tokenizers",

@@ -85,12 +85,18 @@ class ScriptedServer:
     """An OpenAI-compatible server that answers chat and completion calls from a script.
 
     ``answers`` are served in order (the last one repeats); ``requests`` keeps every request
-    body received, so tests can check what the client sent.
+    body received, so tests can check what the client sent; ``headers`` go on every answer.
     """
 
-    def __init__(self, answers: Sequence[Answer] | Callable[[dict[str, Any]], Answer], model: str = "scripted") -> None:
+    def __init__(
+        self,
+        answers: Sequence[Answer] | Callable[[dict[str, Any]], Answer],
+        model: str = "scripted",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.answers = answers
         self.model = model
+        self.headers = dict(headers or {})
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -147,6 +153,8 @@ class ScriptedServer:
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in server.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -162,3 +170,30 @@ class ScriptedServer:
                   "logprobs": None}
         return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": self.model,
                 "choices": [choice], "usage": usage}
+
+
+class InFlight:
+    """A scripted answer: the last user turn back, after ``delay``; it counts calls in flight.
+
+    The first calls are held until ``hold`` of them are in flight at once (or 10 s pass), so a
+    client that overlaps its calls reaches exactly its bound, whatever the machine's speed.
+    """
+
+    def __init__(self, hold: int = 1, delay: float = 0.0, fail_on: str | None = None) -> None:
+        self.hold, self.delay, self.fail_on = hold, delay, fail_on
+        self.now = self.most = 0
+        self._changed = threading.Condition()
+
+    def __call__(self, body: dict[str, Any]) -> Any:
+        text = body["messages"][-1]["content"]
+        with self._changed:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self.most >= self.hold, timeout=10)
+        time.sleep(self.delay)
+        with self._changed:
+            self.now -= 1
+        if self.fail_on and self.fail_on in text:
+            return 500, {"error": {"message": "the model fell over"}}
+        return text

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pytest
 
+from pytest_llmops.calls.redact import redact_secrets
 from pytest_llmops.files import shown, write_atomic
 from pytest_llmops.models.base import Completion, ModelCallError, Request
 
@@ -30,9 +31,8 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 SESSION_FOLDER = "_session"
-# Identity fields and environment variables with names like these hold secrets.
+# Identity fields with names like these hold secrets.
 _SECRET_NAME = re.compile(r"api[_-]?key|auth|token|secret|password|credential|cookie", re.IGNORECASE)
-_SECRET_ENV = re.compile(r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(_|$)", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^\w.+=@-]+")
 # Completion fields worth keeping; cached/role/prompt versions come from the replaying call.
 _RECORDED_FIELDS = (
@@ -63,14 +63,6 @@ def _public(identity: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def redact_secrets(text: str) -> str:
-    """Replace the value of every secret-looking environment variable found in ``text``."""
-    for name, value in os.environ.items():
-        if len(value) >= 8 and _SECRET_ENV.search(name):
-            text = text.replace(json.dumps(value)[1:-1], f"<{name}>")
-    return text
 
 
 class Recordings:

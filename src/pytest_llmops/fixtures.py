@@ -96,10 +96,10 @@ def client_for(
         spec,
         session.registry.get(spec),
         generation,
-        session.scheduler,
+        session.pipeline,
         prices=session.settings.prices,
         cache=session.cache_for(node),
-        observers=(*session.call_observers, *observers),
+        observers=observers,
         role=role,
     )
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterator
 import pytest
 
 from pytest_llmops import settings as settings_module
-from pytest_llmops.cache import redact_secrets
+from pytest_llmops.calls.redact import redact_secrets
 from pytest_llmops.models.base import ModelCallError
 from pytest_llmops.results import TestRecord
 from pytest_llmops.session import SESSION_KEY, LLMSession

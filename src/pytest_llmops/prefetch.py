@@ -10,16 +10,18 @@ waits only for its own answer, and a failed call errors only its own test.
 
 from __future__ import annotations
 
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING, Sequence, Union
 
 import pytest
 
 from pytest_llmops.datasets import Case, CaseRow, DatasetError
+from pytest_llmops.errors import CallCancelled
 from pytest_llmops.models.base import Completion, messages_from
 from pytest_llmops.session import SESSION_KEY
 
 if TYPE_CHECKING:
+    from pytest_llmops.calls.pipeline import Call
     from pytest_llmops.models.client import LLM, PromptInput
     from pytest_llmops.results import TestRecord
 
@@ -79,7 +81,10 @@ class CasePrefetch:
             return None
         del item.stash[_PENDING_KEY]  # a rerun of the test calls afresh
         future, index = pending
-        return future.result()[index]
+        try:
+            return future.result()[index]
+        except CancelledError:
+            return CallCancelled("the run is ending: this case's call was dropped")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self) -> None:
@@ -108,26 +113,28 @@ class CasePrefetch:
         return planned
 
     def _submit(self, planned: list[tuple[pytest.Item, LLM, PromptInput]]) -> None:
-        scheduler = self.config.stash[SESSION_KEY].scheduler
-        batches: dict[int, list[tuple[pytest.Item, LLM, PromptInput]]] = {}
+        """Each call to the pipeline on its own; calls of a batching backend in shared chunks."""
+        pipeline = self.config.stash[SESSION_KEY].pipeline
+        batches: dict[int, list[tuple[pytest.Item, Call]]] = {}
 
-        def send(chunk: list[tuple[pytest.Item, LLM, PromptInput]]) -> None:
-            from pytest_llmops.models.client import complete_each
-
-            future = scheduler.pool.submit(complete_each, [(llm, prompt) for _, llm, prompt in chunk])
+        def send(chunk: list[tuple[pytest.Item, Call]]) -> None:
+            future = pipeline.submit([call for _, call in chunk])
             self._futures.append(future)
-            for index, (item, _, _) in enumerate(chunk):
+            for index, (item, _) in enumerate(chunk):
                 item.stash[_PENDING_KEY] = (future, index)
 
-        for call in planned:
-            backend = call[1].backend
-            if not backend.batches:
-                send([call])
+        for item, llm, prompt in planned:
+            try:
+                call = llm.call(prompt)
+            except Exception:  # noqa: BLE001 - its test makes the call itself and reports why not
                 continue
-            batch = batches.setdefault(id(backend), [])
-            batch.append(call)
-            if len(batch) == scheduler.concurrency:
-                send(batches.pop(id(backend)))
+            if not llm.backend.batches:
+                send([(item, call)])
+                continue
+            batch = batches.setdefault(id(llm.backend), [])
+            batch.append((item, call))
+            if len(batch) == pipeline.concurrency:
+                send(batches.pop(id(llm.backend)))
         for batch in batches.values():
             send(batch)
 

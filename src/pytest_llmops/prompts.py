@@ -362,7 +362,7 @@ class PromptRenderer:
 def note_rendered(record: TestRecord, rendered: RenderedPrompt) -> None:
     """Note on ``record`` the template version ``rendered`` came from, and its text (the
     snapshot keeps it, so a report can diff a changed prompt against it; secrets redacted)."""
-    from pytest_llmops.cache import redact_secrets
+    from pytest_llmops.calls.redact import redact_secrets
 
     record.add_prompt(rendered.version.to_dict(), text=redact_secrets(rendered.text))
 

@@ -100,9 +100,6 @@ class RecordObserver:
     def __init__(self, record: TestRecord) -> None:
         self.record = record
 
-    def before(self, request: Request) -> None:
-        pass
-
     def after(self, request: Request, completion: Completion) -> None:
         self.record.add_call(request, completion)
         for version in completion.prompt_versions:

@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmops.models.client import CallScheduler
+from pytest_llmops.calls.budget import Budget, new_ledger, remove_ledger
+from pytest_llmops.calls.pipeline import CallPipeline, CallStats
 from pytest_llmops.settings import Settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pytest_llmops.cache import Recordings
-    from pytest_llmops.models.client import CallCache, CallObserver
+    from pytest_llmops.models.client import CallCache
     from pytest_llmops.models.registry import BackendRegistry
 
 
@@ -35,11 +38,17 @@ class LLMSession:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.scheduler = CallScheduler(settings.concurrency)
         self.outcomes: dict[str, TestOutcome] = {}
+        self._worker_stats: dict[str, dict[str, int]] = {}
         self._registry: BackendRegistry | None = None
-        #: Observers of every client's calls, before the test's own (the budget, when set).
-        self.call_observers: tuple[CallObserver, ...] = ()
+        self.ledger, self._owns_ledger = _ledger(config, settings)
+        budget = Budget(settings.budget_usd, self.ledger) if settings.budget_usd is not None and self.ledger else None
+        self.pipeline = CallPipeline(
+            concurrency=settings.concurrency,
+            timeout_s=settings.timeout,
+            max_retries=settings.max_retries,
+            budget=budget,
+        )
         from pytest_llmops.cache_plugin import recordings_for
 
         self.recordings: Recordings | None = recordings_for(config, settings, lambda: self.outcomes)
@@ -77,8 +86,46 @@ class LLMSession:
         elif report.skipped and outcome.outcome == "passed":
             outcome.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        """The run is over (or stopped by ``-x``, ``--maxfail``, Ctrl-C): no call is waited for."""
+        self.pipeline.cancel()
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[_CALL_STATS] = self.pipeline.stats.to_dict()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A worker's call figures, kept by worker id: xdist may report one worker twice."""
+        stats = getattr(node, "workeroutput", {}).get(_CALL_STATS)
+        if stats is not None:
+            self._worker_stats[node.workerinput["workerid"]] = stats
+
+    def call_stats(self) -> CallStats:
+        """The run's model-call figures: this process's and every xdist worker's."""
+        return CallStats.merged([self.pipeline.stats.to_dict(), *self._worker_stats.values()])
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        stats = self.call_stats()
+        if stats.attempts:
+            terminalreporter.write_line(f"pytest-llmops {stats.summary()}")
+
     def close(self) -> None:
-        self.scheduler.shutdown()
+        self.pipeline.cancel()
+        if self.ledger is not None and self._owns_ledger:
+            remove_ledger(self.ledger)
+
+
+def _ledger(config: pytest.Config, settings: Settings) -> tuple[Path | None, bool]:
+    """The budget's ledger (None without a budget), and whether this process created it."""
+    from pathlib import Path
+
+    if settings.budget_usd is None:
+        return None, False
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:
+        return Path(worker["llmops_budget_ledger"]), False
+    return new_ledger(), True
 
 
 def _last_line(text: str) -> str:
@@ -88,3 +135,4 @@ def _last_line(text: str) -> str:
 
 
 SESSION_KEY = pytest.StashKey[LLMSession]()
+_CALL_STATS = "llmops_call_stats"

@@ -114,7 +114,7 @@ def test_transient_errors_are_retried(pytester: pytest.Pytester, scripted_server
         ([(401, {"error": {"message": "bad key"}})], [], "*answered HTTP 401: bad key*"),
         (["!garbage"], ["--llm-max-retries", "0"], "*/v1 answered without choices: *not json*"),
         (["!close"], ["--llm-max-retries", "0"], "*connection failed*"),
-        ([("!hang", 5)], ["--llm-max-retries", "0", "--llm-timeout", "0.5"], "*timed out*"),
+        ([("!hang", 5)], ["--llm-max-retries", "0", "--llm-timeout", "0.5"], "*: no answer within 0.5 s (llm_timeout)"),
     ],
     ids=["500-after-retries", "401", "garbage", "closed-connection", "hang"],
 )

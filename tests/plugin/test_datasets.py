@@ -11,38 +11,11 @@ import pytest
 
 from pytest_llmops.snapshots import read_snapshot_file
 
-from servers import ScriptedServer
+from servers import InFlight, ScriptedServer
 
 pytest_plugins = ["pytester"]
 
 Start = Callable[..., ScriptedServer]
-
-
-class InFlight:
-    """A scripted answer: the last user turn back, after ``delay``; it counts calls in flight.
-
-    The first calls are held until ``hold`` of them are in flight at once (or 10 s pass), so a
-    client that overlaps its calls reaches exactly its bound, whatever the machine's speed.
-    """
-
-    def __init__(self, hold: int = 1, delay: float = 0.0, fail_on: str | None = None) -> None:
-        self.hold, self.delay, self.fail_on = hold, delay, fail_on
-        self.now = self.most = 0
-        self._changed = threading.Condition()
-
-    def __call__(self, body: dict[str, Any]) -> Any:
-        text = body["messages"][-1]["content"]
-        with self._changed:
-            self.now += 1
-            self.most = max(self.most, self.now)
-            self._changed.notify_all()
-            self._changed.wait_for(lambda: self.most >= self.hold, timeout=10)
-        time.sleep(self.delay)
-        with self._changed:
-            self.now -= 1
-        if self.fail_on and self.fail_on in text:
-            return 500, {"error": {"message": "the model fell over"}}
-        return text
 
 
 def _openai(server: ScriptedServer, *more: str) -> list[str]:

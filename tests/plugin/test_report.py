@@ -269,6 +269,10 @@ def test_unusable_baseline_is_a_usage_error(pytester: pytest.Pytester) -> None:
 
 
 BUDGETED = """
+import pytest
+
+pytestmark = pytest.mark.llm(max_tokens=4)
+
 def test_one(llm):
     llm.complete("one two three four")
 
@@ -278,20 +282,23 @@ def test_two(llm):
 def test_three(llm):
     llm.complete("one two three four")
 """
+# Each call costs $0.012 (4 words in and out) but may cost up to $0.042 before it is made: its
+# prompt's 18 bytes and a message's 16 as input tokens, 4 output tokens (max_tokens).
+MOST_COST = "$0.042"
 
 
-def test_budget_refuses_calls_once_spent(pytester: pytest.Pytester) -> None:
+def test_budget_refuses_a_call_that_could_pass_the_limit(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_budget=BUDGETED)
-    result = pytester.runpytest(*ARGS, "--llm-budget-usd", "0.02", "--llm-report-json", "r.json")
+    result = pytester.runpytest(*ARGS, "--llm-budget-usd", "0.06", "--llm-report-json", "r.json")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines([
         "*ERROR at call of test_three*",
-        "ModelCallError: LLM budget exhausted: live calls have cost $0.024 of the $0.02 allowed by llm_budget_usd; "
-        "this call was refused",
-        "budget: $0.0240 of $0.0200 spent; 1 tests refused",
+        f"ModelCallError: LLM budget exhausted: this call may cost up to {MOST_COST}, and $0.024 of the $0.06 "
+        "allowed by llm_budget_usd is spent or reserved; it was refused",
+        "budget: $0.0240 of $0.0600 spent; 1 tests refused",
     ])
     budget = read_json(pytester.path / "r.json")["summary"]["budget"]
-    assert budget == {"limit_usd": 0.02, "spent_usd": pytest.approx(0.024), "refused_tests": ["test_budget.py::test_three"]}
+    assert budget == {"limit_usd": 0.06, "spent_usd": pytest.approx(0.024), "refused_tests": ["test_budget.py::test_three"]}
 
 
 def test_budget_is_shared_by_xdist_workers(pytester: pytest.Pytester) -> None:
@@ -300,9 +307,11 @@ def test_budget_is_shared_by_xdist_workers(pytester: pytest.Pytester) -> None:
         import os, time
         import pytest
 
+        pytestmark = pytest.mark.llm(max_tokens=4)
+
         @pytest.mark.xdist_group("first")
         def test_first(llm):
-            llm.complete("one two three four")  # $0.012: the whole budget
+            llm.complete("one two three four")  # $0.012, of a $0.05 budget
             open({str(done)!r}, "w").close()
 
         @pytest.mark.xdist_group("second")
@@ -311,15 +320,15 @@ def test_budget_is_shared_by_xdist_workers(pytester: pytest.Pytester) -> None:
             while not os.path.exists({str(done)!r}):
                 assert time.monotonic() < deadline, "test_first never finished"
                 time.sleep(0.05)
-            llm.complete("one two three four")
+            llm.complete("one two three four")  # $0.012 + up to $0.042 > $0.05
     """)
-    result = pytester.runpytest_subprocess(*ARGS, "-n", "2", "--dist", "loadgroup", "--llm-budget-usd", "0.01")
+    result = pytester.runpytest_subprocess(*ARGS, "-n", "2", "--dist", "loadgroup", "--llm-budget-usd", "0.05")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([
         "*ERROR at call of test_second*",
-        "ModelCallError: LLM budget exhausted: live calls have cost $0.012 of the $0.01 allowed by llm_budget_usd; "
-        "this call was refused",
-        "budget: $0.0120 of $0.0100 spent; 1 tests refused",
+        f"ModelCallError: LLM budget exhausted: this call may cost up to {MOST_COST}, and $0.012 of the $0.05 "
+        "allowed by llm_budget_usd is spent or reserved; it was refused",
+        "budget: $0.0120 of $0.0500 spent; 1 tests refused",
     ])
 
 

@@ -56,31 +56,31 @@ def asked(recording: dict[str, Any]) -> str:
     return recording["key"]["request"]["messages"][-1]["content"]
 
 
-# The SDK logs each retry it makes ("Retrying request in 0.43 seconds (retry 1 of 6)"): the
+# The call pipeline logs each retry it makes ("retry 1 of openai:m in 0.430 s: ..."): the
 # inner suite writes them down, so the test sees how many retries and how much backoff it took.
 RETRY_LOG = """
 import logging
 
 class RetryLog(logging.Handler):
     def emit(self, record):
-        delay, retry, _ = record.args
+        retry, _, delay, _ = record.args
         with open("retries.log", "a") as log:
             log.write(f"{retry} {delay:.3f}\\n")
 
 HANDLER = RetryLog()
 
 def pytest_configure(config):
-    logger = logging.getLogger("openai._base_client")
+    logger = logging.getLogger("pytest_llmops.calls")
     logger.setLevel(logging.INFO)
     logger.addHandler(HANDLER)
 
 def pytest_unconfigure(config):
-    logging.getLogger("openai._base_client").removeHandler(HANDLER)
+    logging.getLogger("pytest_llmops.calls").removeHandler(HANDLER)
 """
 
 
 def retries(pytester: pytest.Pytester) -> list[tuple[int, float]]:
-    """``(retry number, backoff seconds)`` of every retry the SDK made."""
+    """``(retry number, backoff seconds)`` of every retry the call pipeline made."""
     path = pytester.path / "retries.log"
     lines = path.read_text().split() if path.exists() else []
     return [(int(n), float(s)) for n, s in zip(lines[::2], lines[1::2])]
@@ -157,7 +157,7 @@ def test_an_outage_is_an_error_never_a_failure_and_is_counted_apart(
         f"ModelCallError: openai:scripted at {server} answered HTTP 500: the model fell over Traceback: in worker 3",
         f"ModelCallError: openai:scripted at {server}: connection failed (*)",
         f"ModelCallError: openai:scripted at {server} answered without choices: *",
-        f"ModelCallError: openai:scripted at {server} timed out",
+        f"ModelCallError: openai:scripted at {server}: no answer within 1 s (llm_timeout)",
     ])
     rows = {row["nodeid"].split("[")[1].rstrip("]"): row for row in report(pytester)["tests"]}
     assert {name: row["outcome"] for name, row in rows.items()} == {
@@ -230,7 +230,7 @@ def test_an_overloaded_server_is_kept_under_its_limit_or_retried(
     assert "failed" not in outcomes
     overloaded.stdout.fnmatch_lines([f"ModelCallError: openai:katan-echo at {server.url} answered HTTP 503: "
                                      "service overloaded"])
-    # ...and the SDK's retries with backoff absorb it.
+    # ...and the pipeline's retries with backoff absorb it.
     run_against(pytester, server.url, "--llm-concurrency", "16", "--llm-max-retries", "8", "--llm-record-mode", "off"
                 ).assert_outcomes(passed=16)
     made = retries(pytester)
@@ -246,5 +246,5 @@ def test_a_slow_server_times_out_in_bounded_time(pytester: pytest.Pytester, kata
     pytester.makepyfile(test_suite=DATASET_SUITE)
     result = run_against(pytester, server.url, "--llm-timeout", "0.5", "--llm-max-retries", "1")
     result.assert_outcomes(errors=4)
-    result.stdout.fnmatch_lines([f"ModelCallError: openai:katan-echo at {server.url} timed out"])
+    result.stdout.fnmatch_lines([f"ModelCallError: openai:katan-echo at {server.url}: no answer within 0.5 s (llm_timeout)"])
     assert not (pytester.path / "llm_recordings").exists()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from html_check import LiveElements
 
 from pytest_llmops.report.baseline import Tolerances, compare, gate_lines
-from pytest_llmops.report.budget import Budget
+from pytest_llmops.calls.budget import Budget
+from pytest_llmops.errors import BudgetExceeded
 from pytest_llmops.report.data import build_report, percentile
 from pytest_llmops.report.html import render_html, word_diff
 from pytest_llmops.report.json_report import validate
@@ -222,16 +224,23 @@ def test_html_keeps_model_text_inert() -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_budget_is_shared_through_its_ledger(tmp_path: pytest.TempPathFactory) -> None:
+def test_budget_reservations_are_shared_through_its_ledger(tmp_path: Path) -> None:
     ledger = tmp_path / "budget.ledger"
     ledger.touch()
     here, elsewhere = Budget(0.05, ledger), Budget(0.05, ledger)  # two processes of one run
-    paid = Completion("x", "m", "echo", cost_usd=0.03)
-    here.before(Request())
-    here.after(Request(), paid)
-    elsewhere.before(Request())  # 0.03 of 0.05: allowed
-    elsewhere.after(Request(), paid)
-    elsewhere.after(Request(), Completion("x", "m", "echo", cost_usd=9.0, cached=True))  # replayed: free
-    with pytest.raises(ModelCallError, match=r"LLM budget exhausted: live calls have cost \$0.06 of the \$0.05"):
-        here.before(Request())
-    assert elsewhere.spent() == pytest.approx(0.06)
+    first = here.reserve(0.03)
+    with pytest.raises(BudgetExceeded, match=r"may cost up to \$0.03, and \$0.03 of the \$0.05 .* reserved; it was refused"):
+        elsewhere.reserve(0.03)  # the first call's reservation counts while it is in flight
+    here.settle(first, 0.01)  # it cost less than its bound: the rest is free again
+    elsewhere.settle(elsewhere.reserve(0.04), 0.04)
+    assert here.spent() == elsewhere.spent() == pytest.approx(0.05)
+    with pytest.raises(BudgetExceeded):
+        here.reserve(0.001)
+    assert here.reserve(0.0) == 0.0  # a free call never needs the budget
+
+
+def test_a_failed_call_gives_its_reservation_back(tmp_path: Path) -> None:
+    budget = Budget(1.0, tmp_path / "budget.ledger")
+    budget.settle(budget.reserve(0.9), 0.0)
+    assert budget.spent() == 0.0
+    budget.reserve(0.9)

@@ -9,7 +9,6 @@ which the plugin reports as an ERROR, never as a FAIL.
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _QUOTE_LENGTH = 300
-_MOST_THREADS = 8
 
 
 class JudgeError(ModelCallError):
@@ -181,7 +179,7 @@ class Judge:
             except JudgeAnswerError as error:
                 return str(error)
 
-        results = _parallel(predict, labelled)
+        results = self.llm.pipeline.gather(predict, labelled)
         calibration = Calibration(
             source=source,
             labels=tuple(case.good for case in labelled),
@@ -214,14 +212,14 @@ class Judge:
                 self._render(config, rubric=config.rubric_text, question=question, response_a=output, response_b=reference),
                 self._render(config, rubric=config.rubric_text, question=question, response_a=reference, response_b=output),
             )
-            votes = _parallel(lambda seed: self._pairwise_vote(config, prompts, seed), seeds)
+            votes = self.llm.pipeline.gather(lambda seed: self._pairwise_vote(config, prompts, seed), seeds)
             decision = decide_pairwise([v.outcome for v in votes])
         else:
             prompt = self._render(
                 config, rubric=config.rubric_text, criterion=config.criterion, output=output,
                 question=question, reference=reference, scale_low=config.scale.low, scale_high=config.scale.high,
             )
-            votes = _parallel(lambda seed: self._score_vote(config, prompt, seed), seeds)
+            votes = self.llm.pipeline.gather(lambda seed: self._score_vote(config, prompt, seed), seeds)
             decision = decide([v.value for v in votes], config.threshold, config.aggregate)
             prompts = (prompt,)
         threshold = 0.5 if config.mode == "pairwise" else config.threshold
@@ -250,7 +248,7 @@ class Judge:
         return Vote(value, seed, parsed.reasoning, completion.text, score=score, distribution=distribution)
 
     def _pairwise_vote(self, config: JudgeConfig, prompts: tuple[RenderedPrompt, RenderedPrompt], seed: int) -> Vote:
-        (first, first_answer), (second, second_answer) = _parallel(
+        (first, first_answer), (second, second_answer) = self.llm.pipeline.gather(
             lambda prompt: self._ask(config, prompt, seed, lambda c: parse_preference(c.text)), prompts
         )
         outcome = reconcile_orders(first[0], second[0])
@@ -344,11 +342,3 @@ def _disagreement(case: LabelledCase, result: Verdict | str) -> dict[str, Any]:
     else:
         entry.update(judged=None, error=result)
     return entry
-
-
-def _parallel(work: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
-    """``work`` over ``items`` in order; concurrently when there are several."""
-    if len(items) == 1:
-        return [work(items[0])]
-    with ThreadPoolExecutor(min(len(items), _MOST_THREADS), thread_name_prefix="llmops-judge") as pool:
-        return list(pool.map(work, items))

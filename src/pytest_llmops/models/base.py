@@ -6,14 +6,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
+from pytest_llmops.errors import ModelCallError as ModelCallError  # re-exported: backends raise it
+from pytest_llmops.errors import TransientCallError as TransientCallError
+
 ROLES = ("system", "user", "assistant")
-
-
-class ModelCallError(Exception):
-    """A model call failed for infrastructure reasons (server, network, timeout, budget).
-
-    The plugin reports a test that raises it as an ERROR, never as a quality FAIL.
-    """
 
 
 @dataclass(frozen=True)
@@ -182,8 +178,13 @@ class Completion:
 class Backend(Protocol):
     """A model backend. ``generate`` answers a batch of requests, in order.
 
-    Backends that cannot batch natively answer them one by one; the client runs batches of
-    those concurrently. Raise :class:`ModelCallError` for failures after retries.
+    Backends that cannot batch natively answer them one by one; the pipeline runs those
+    concurrently. Make one attempt and raise :class:`TransientCallError` for a failure worth
+    another (429, 5xx, a timeout; with the server's ``retry_after``): the pipeline retries it,
+    under ``llm_max_retries``. Raise :class:`ModelCallError` for any other failure.
+
+    Optional: ``in_process = True`` for a backend that computes in this process; the pipeline
+    then does not abandon its calls at ``llm_timeout`` (they would keep the CPU busy).
     """
 
     #: Resolved model name reported with each completion.

@@ -46,6 +46,7 @@ def _transformers(path: Path, settings: Settings, model_name: str) -> Backend:
         model_name,
         lambda: _leaf("hf", "hf").TransformersBackend(path, settings, model_name=model_name),
         batches=True,
+        in_process=True,
     )
 
 

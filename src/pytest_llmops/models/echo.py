@@ -19,6 +19,7 @@ class EchoBackend:
     """
 
     batches = False
+    in_process = True
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix

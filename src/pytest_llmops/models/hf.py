@@ -43,6 +43,7 @@ class TransformersBackend:
     """
 
     batches = True
+    in_process = True
 
     def __init__(self, path: str | Path, settings: Settings, *, model_name: str | None = None) -> None:
         path = Path(path).expanduser()

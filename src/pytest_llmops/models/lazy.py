@@ -21,11 +21,13 @@ class LazyBackend:
         load: Callable[[], Backend],
         *,
         batches: bool,
+        in_process: bool = False,
         identity: Mapping[str, Any] | None = None,
         provider: str | None = None,
     ) -> None:
         self.model = model
         self.batches = batches
+        self.in_process = in_process
         self.identity = dict(identity or {"model": model})
         self.provider = provider
         self._load = load

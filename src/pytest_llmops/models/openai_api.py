@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import os
+import time
 from typing import TYPE_CHECKING, Any, Sequence
 
 import openai
 
-from pytest_llmops.models.base import Generation, ModelCallError, Request, TokenLogprob
+from pytest_llmops.models.base import Generation, ModelCallError, Request, TokenLogprob, TransientCallError
 from pytest_llmops.models.builtin import DEFAULT_OPENAI_URL
 
 if TYPE_CHECKING:
@@ -18,7 +21,11 @@ _NO_KEY = "sk-no-key-needed"
 
 
 class OpenAIBackend:
-    """Chat and completions through ``openai.OpenAI``, with the SDK's own retries and backoff."""
+    """Chat and completions through ``openai.OpenAI``: one attempt per call.
+
+    The SDK's own retries are off: the call pipeline retries (``llm_max_retries``) what this
+    reports as a :class:`TransientCallError`, honouring the server's ``Retry-After``.
+    """
 
     batches = False
 
@@ -34,8 +41,10 @@ class OpenAIBackend:
         self._client = openai.OpenAI(
             api_key=api_key or _NO_KEY,
             base_url=base_url,
-            timeout=settings.timeout,
-            max_retries=settings.max_retries,
+            # The pipeline's deadline (llm_timeout) comes first; this only ends the thread of
+            # an attempt it abandoned.
+            timeout=settings.timeout + 1,
+            max_retries=0,
         )
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
@@ -47,14 +56,17 @@ class OpenAIBackend:
                 return self._chat(request)
             return self._text(request)
         except openai.APIStatusError as error:
-            raise ModelCallError(
+            message = (
                 f"openai:{self.model} at {self.base_url} answered HTTP {error.status_code}: "
                 f"{_one_line(_server_message(error))}"
-            ) from None
+            )
+            if error.status_code == 429 or error.status_code >= 500:
+                raise TransientCallError(message, retry_after=_retry_after(error.response)) from None
+            raise ModelCallError(message) from None
         except openai.APITimeoutError:
-            raise ModelCallError(f"openai:{self.model} at {self.base_url} timed out") from None
+            raise TransientCallError(f"openai:{self.model} at {self.base_url} timed out") from None
         except openai.APIConnectionError as error:
-            raise ModelCallError(
+            raise TransientCallError(
                 f"openai:{self.model} at {self.base_url}: connection failed ({_one_line(str(error.__cause__ or error))})"
             ) from None
         except openai.APIError as error:
@@ -130,6 +142,24 @@ def _server_message(error: openai.APIStatusError) -> str:
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return body["message"]
     return error.message
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds the server asked to wait (``retry-after-ms``, ``retry-after``: seconds or a date)."""
+    headers = getattr(response, "headers", None) or {}
+    milliseconds = headers.get("retry-after-ms")
+    with contextlib.suppress(TypeError, ValueError):
+        if milliseconds is not None:
+            return max(0.0, float(milliseconds) / 1000)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(value))
+    with contextlib.suppress(TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    return None
 
 
 def _one_line(text: str) -> str:

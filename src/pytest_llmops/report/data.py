@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from pytest_llmops.calls.budget import BUDGET_REFUSAL
+
 if TYPE_CHECKING:
     from pytest_llmops.session import TestOutcome
 
 SCHEMA = "pytest-llmops/report"
 SCHEMA_VERSION = 1
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed")
-#: Marker in the reason of a test refused by ``--llm-budget-usd`` (see :mod:`.budget`).
-BUDGET_REFUSAL = "LLM budget exhausted"
 WORST_TESTS = 5
 
 

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from pytest_llmops.cache import redact_secrets
+from pytest_llmops.calls.redact import redact_secrets
 from pytest_llmops.report.baseline import BaselineError, Tolerances, compare, load_baseline
-from pytest_llmops.report.budget import Budget, ShareLedger, new_ledger
 from pytest_llmops.report.data import build_report
 from pytest_llmops.files import append_text, remove_stale_temporaries, write_atomic
 from pytest_llmops.report.html import render_html
@@ -26,18 +25,11 @@ if TYPE_CHECKING:
 
 
 def configure(config: pytest.Config, session: LLMSession) -> None:
-    """Add the budget to the session's call observers; on the controller, register the writer."""
+    """On the controller, register the writer; on xdist, tell each worker the budget's ledger."""
     settings = session.settings
     worker = getattr(config, "workerinput", None)
-    ledger: Path | None = None
-    if settings.budget_usd is not None:
-        if worker is not None:
-            ledger = Path(worker["llmops_budget_ledger"])
-        else:
-            ledger = new_ledger()
-            if config.pluginmanager.hasplugin("xdist"):
-                config.pluginmanager.register(ShareLedger(ledger), "llmops-budget-ledger")
-        session.call_observers += (Budget(settings.budget_usd, ledger),)
+    if worker is None and session.ledger is not None and config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(ShareLedger(session.ledger), "llmops-budget-ledger")
     if worker is None:
         baseline = None
         if settings.baseline:
@@ -45,7 +37,7 @@ def configure(config: pytest.Config, session: LLMSession) -> None:
                 baseline = load_baseline(_path(config, "llm_baseline", settings.baseline))
             except BaselineError as error:
                 raise pytest.UsageError(f"pytest-llmops: llm_baseline: {error}") from None
-        config.pluginmanager.register(RunReporter(config, session, baseline, ledger), "llmops-report")
+        config.pluginmanager.register(RunReporter(config, session, baseline), "llmops-report")
 
 
 def _path(config: pytest.Config, option: str, value: str) -> Path:
@@ -58,11 +50,10 @@ def _path(config: pytest.Config, option: str, value: str) -> Path:
 class RunReporter:
     """Controller only: builds the report once the run is over, writes it, and gates on it."""
 
-    def __init__(self, config: pytest.Config, session: LLMSession, baseline: dict[str, Any] | None, ledger: Path | None) -> None:
+    def __init__(self, config: pytest.Config, session: LLMSession, baseline: dict[str, Any] | None) -> None:
         self.config = config
         self.session = session
         self.baseline = baseline
-        self.ledger = ledger
         self.report: dict[str, Any] | None = None
         self.problems: list[str] = []
 
@@ -116,11 +107,17 @@ class RunReporter:
         for problem in self.problems:
             terminalreporter.write_line(problem, red=True)
 
-    def pytest_unconfigure(self) -> None:
-        if self.ledger is not None:
-            self.ledger.unlink(missing_ok=True)
-
 
 def _used_models(report: dict[str, Any]) -> bool:
     summary = report["summary"]
     return bool(summary["calls"]["total"] or summary["metrics"] or report["baseline"] or summary["budget"])
+
+
+class ShareLedger:
+    """pytest-xdist hook: hand the controller's budget ledger path to each worker it starts."""
+
+    def __init__(self, ledger: Path) -> None:
+        self.ledger = ledger
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["llmops_budget_ledger"] = str(self.ledger)

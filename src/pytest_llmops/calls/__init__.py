@@ -1,0 +1,1 @@
+"""Every model call's one path: budget, concurrency bound, deadline, retries, cancellation."""

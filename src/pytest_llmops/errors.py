@@ -1,0 +1,60 @@
+"""The one error hierarchy: what went wrong decides how a test ends.
+
+- :class:`ConfigError`: a setting, marker or file given for the whole run is unusable; raised
+  as ``pytest.UsageError`` at start-up.
+- :class:`SetupError`: a test's own set-up is broken (a template, a golden reference, a
+  dataset row, a judge's configuration): the test is an ERROR, not a FAIL.
+- :class:`ModelCallError`: infrastructure (server, network, timeout, budget, cancellation):
+  an ERROR in every output, never a quality FAIL.
+
+A quality problem is an ``AssertionError``: the only thing that makes a test FAIL.
+"""
+
+from __future__ import annotations
+
+
+class LLMOpsError(Exception):
+    """Base of every error pytest-llmops raises on purpose."""
+
+
+class ConfigError(LLMOpsError):
+    """A run-wide setting cannot be used; the message names the setting."""
+
+
+class SetupError(LLMOpsError):
+    """A test's set-up (template, golden reference, dataset, judge configuration) is broken."""
+
+
+class ModelCallError(LLMOpsError):
+    """A model call failed for infrastructure reasons (server, network, timeout, budget).
+
+    The plugin reports a test that raises it as an ERROR, never as a quality FAIL.
+    """
+
+
+class TransientCallError(ModelCallError):
+    """A failure worth another attempt (HTTP 429 or 5xx, a timeout, a dropped connection).
+
+    ``retry_after`` is the wait in seconds the server asked for, when it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BudgetExceeded(ModelCallError):
+    """A live call was refused: it could cost more than what is left of ``llm_budget_usd``."""
+
+
+class CallCancelled(ModelCallError):
+    """A call was dropped because the run is ending (``-x``, ``--maxfail``, Ctrl-C)."""
+
+
+def error_kind(error: BaseException) -> str | None:
+    """``"infrastructure"`` or ``"setup"`` for errors that make a test an ERROR; None otherwise."""
+    if isinstance(error, ModelCallError):
+        return "infrastructure"
+    if isinstance(error, SetupError):
+        return "setup"
+    return None
