@@ -92,7 +92,7 @@ def run(folder: Path, *flags: str) -> tuple[float, float]:
     CPU time is printed too: on a busy machine the wall time stretches, CPU time much less.
     """
     command = [
-        sys.executable, "-m", "pytest", "-q", "-p", "pytest_llmops.plugin", "-p", "no:cacheprovider",
+        sys.executable, "-m", "pytest", "-q", "-p", "pytest_llmops._plugin.entry", "-p", "no:cacheprovider",
         "--llm-record-mode", "off", *flags,
     ]
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from pytest_llmops.models.base import GenerationSettings, Message, Request
-from pytest_llmops.models.builtin import BUILTINS
+from pytest_llmops._models.base import GenerationSettings, Message, Request
+from pytest_llmops._models.builtin import BUILTINS
 from pytest_llmops.settings import Settings
 
 QUESTIONS = [

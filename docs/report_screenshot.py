@@ -15,7 +15,7 @@ from pathlib import Path
 
 SUITE = '''
 import pytest
-from pytest_llmops.results import Score
+from pytest_llmops import Score
 
 CASES = {
     "refund": ("How do I get a refund for order 1042?", "Open Orders, choose order 1042 and press Refund."),

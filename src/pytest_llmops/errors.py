@@ -43,6 +43,10 @@ class TransientCallError(ModelCallError):
         self.retry_after = retry_after
 
 
+#: The start of the reason of a call refused by ``llm_budget_usd``.
+BUDGET_REFUSAL = "LLM budget exhausted"
+
+
 class BudgetExceeded(ModelCallError):
     """A live call was refused: it could cost more than what is left of ``llm_budget_usd``."""
 

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_llmops.metrics.base import Metric
-    from pytest_llmops.models.registry import BackendFactory
+    from pytest_llmops._models.client import LLM
+    from pytest_llmops._models.registry import BackendFactory
+    from pytest_llmops.metrics._base import Metric
 
 
 @pytest.hookspec
@@ -54,4 +55,18 @@ def pytest_llmops_run_summary(summary: dict[str, Any], config: pytest.Config) ->
     as read-only.
 
     .. versionadded:: 0.1
+    """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_llmops_case_client(item: pytest.Item, llm: LLM) -> LLM | None:
+    """Replace the client a dataset case's call is made with; return None to keep ``llm``.
+
+    The calls of ``@pytest.mark.llm_dataset`` cases are made before any of their tests' fixtures
+    exist (they run concurrently, ahead of the tests), so a conftest override of the ``llm``
+    fixture does not reach them: this hook does. ``llm`` is the client the ``llm`` fixture
+    would give ``item``; return, for example, ``llm.with_observers(my_observer)`` or a client
+    of your own. Called on the process that makes the call.
+
+    .. versionadded:: 0.2
     """

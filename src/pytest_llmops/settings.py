@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal
 
 import pytest
 
@@ -94,7 +94,7 @@ class Option:
     parse: Callable[[Any], Any] = _text
     accepted: str = "a non-empty string"
     env: str | None = None
-    ini_type: str = "string"
+    ini_type: Literal["string", "linelist"] = "string"
 
     @property
     def flag(self) -> str:
@@ -201,6 +201,9 @@ class Settings:
     budget_usd: float | None = None
     max_score_drop: float = 0.05
     max_score_drop_by_metric: dict[str, float] = field(default_factory=dict)
+    #: Not an option but a fact of this process: a pytest-xdist worker (in-process models then
+    #: use one CPU thread each).
+    worker: bool = False
     max_cost_increase: float | None = None
     max_latency_increase: float | None = None
 
@@ -218,9 +221,9 @@ def add_options(parser: pytest.Parser) -> None:
         group.addoption(flag, action="store_true", default=False, help=help)
 
 
-def resolve(config: pytest.Config) -> Settings:
+def resolve(config: pytest.Config, *, worker: bool = False) -> Settings:
     """Resolve CLI, then environment, then ini, into :class:`Settings`."""
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"worker": worker}
     for option in OPTIONS:
         raw, where = _raw_value(config, option)
         if raw is None:

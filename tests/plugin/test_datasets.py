@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
-from pytest_llmops.snapshots import read_snapshot_file
+from pytest_llmops._snapshots import read_snapshot_file
 
 from servers import InFlight, ScriptedServer
 
@@ -274,7 +274,7 @@ def test_recorded_cases_are_not_called(
 
 
 BATCH_COUNTING_CONFTEST = """
-    from pytest_llmops.models.echo import EchoBackend
+    from pytest_llmops._models.echo import EchoBackend
 
     SIZES = []
 

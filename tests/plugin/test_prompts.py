@@ -166,6 +166,6 @@ def test_a_suite_without_prompts_does_not_load_jinja(pytester: pytest.Pytester) 
 
         def test_nothing_loaded(llm_record):
             assert "jinja2" not in sys.modules
-            assert "pytest_llmops.prompts" not in sys.modules
+            assert "pytest_llmops._prompts" not in sys.modules
     """)
     pytester.runpytest_subprocess(*ECHO).assert_outcomes(passed=1)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from html_check import LiveElements
 
-from pytest_llmops.report.json_report import validate
+from pytest_llmops._report.json_report import validate
 
 # Echo calls cost known amounts: 4 words in and out of "one two three four" = $0.012.
 ARGS = ("--llm-model", "echo", "--llm-prices", "echo = 1000 2000", "--llm-record-mode", "off", "-p", "no:cacheprovider")
@@ -21,7 +21,7 @@ ARGS = ("--llm-model", "echo", "--llm-prices", "echo = 1000 2000", "--llm-record
 SUITE = """
 import pytest
 from pytest_llmops import Completion, Request
-from pytest_llmops.results import Score
+from pytest_llmops._results import Score
 
 
 def fixed_call(llm_record, latency, cost, cached=False):
@@ -98,7 +98,7 @@ def test_json_report_by_value(pytester: pytest.Pytester) -> None:
 
 def test_html_report_is_self_contained_and_escapes_model_text(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_xss="""
-        from pytest_llmops.results import Score
+        from pytest_llmops._results import Score
 
         EVIL = '<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>'
 
@@ -166,7 +166,7 @@ def _deterministic(report: dict[str, Any]) -> dict[str, Any]:
 def test_xdist_gives_the_same_report_as_a_serial_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_many="""
         import pytest
-        from pytest_llmops.results import Score
+        from pytest_llmops._results import Score
 
         @pytest.mark.parametrize("n", range(8))
         def test_case(llm, llm_record, n):
@@ -188,7 +188,7 @@ GATED = """
 import json, pathlib
 import pytest
 from pytest_llmops import Completion, Request
-from pytest_llmops.results import Score
+from pytest_llmops._results import Score
 
 PLAN = json.loads(pathlib.Path(__file__).with_name("plan.json").read_text())
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from pytest_llmops.files import STALE_AFTER_S
-from pytest_llmops.results import RENDER_SEPARATOR
-from pytest_llmops.snapshots import read_snapshot_file
+from pytest_llmops._files import STALE_AFTER_S
+from pytest_llmops._results import RENDER_SEPARATOR
+from pytest_llmops._snapshots import read_snapshot_file
 
 from inner import RECORDS_CONFTEST
 
@@ -26,11 +26,11 @@ ECHO = ("--llm-model", "echo", "--llm-record-mode", "off", "-p", "no:cacheprovid
 # output through the store the golden-output fixture uses.
 TESTS = """
 import pytest
-from pytest_llmops.snapshots import snapshot_store
+from pytest_llmops._plugin.session import session_of
 
 def answer(request, llm, prompt, name, **variables):
     out = llm.complete(prompt(name, **variables)).text
-    store = snapshot_store(request.config)
+    store = session_of(request.config).snapshots
     reference = store.reference(request.node)
     if reference is None:
         store.record_reference(request.node, "output", out)
@@ -283,11 +283,11 @@ def test_a_corrupt_file_is_named_and_never_overwritten(project: pytest.Pytester)
 def test_a_path_like_parameter_id_stays_a_key_in_the_module_file(project: pytest.Pytester) -> None:
     write(project, "pkg/test_ids.py", textwrap.dedent("""
         import pytest
-        from pytest_llmops.snapshots import snapshot_store
+        from pytest_llmops._plugin.session import session_of
 
         @pytest.mark.parametrize("text", ["../escape", "/abs/path"], ids=["../x", "/etc/y"])
         def test_ids(request, text):
-            snapshot_store(request.config).record_reference(request.node, "output", text)
+            session_of(request.config).snapshots.record_reference(request.node, "output", text)
     """))
     run(project, "pkg").assert_outcomes(passed=2)
     files = sorted(p.relative_to(project.path).as_posix() for p in project.path.rglob("*.yaml"))
@@ -301,10 +301,10 @@ def test_a_path_like_parameter_id_stays_a_key_in_the_module_file(project: pytest
 def test_reference_names_and_texts_are_checked(project: pytest.Pytester) -> None:
     project.makepyfile(test_api="""
         import pytest
-        from pytest_llmops.snapshots import snapshot_store
+        from pytest_llmops._plugin.session import session_of
 
         def test_bad(request):
-            store = snapshot_store(request.config)
+            store = session_of(request.config).snapshots
             with pytest.raises(ValueError, match="reference name"):
                 store.record_reference(request.node, " ", "x")
             with pytest.raises(TypeError, match="must be text"):
@@ -322,12 +322,12 @@ def test_xdist_workers_lose_no_snapshot_entry(pytester: pytest.Pytester) -> None
     write(pytester, "prompts/echo.jinja", "---\nversion: 1\n---\nSay {{ n }}\nthen stop")
     pytester.makepyfile(test_many="""
         import pytest
-        from pytest_llmops.snapshots import snapshot_store
+        from pytest_llmops._plugin.session import session_of
 
         @pytest.mark.parametrize("n", range(40))
         def test_case(request, llm, prompt, n):
             out = llm.complete(prompt("echo", n=n))
-            snapshot_store(request.config).record_reference(request.node, "output", out.text)
+            session_of(request.config).snapshots.record_reference(request.node, "output", out.text)
     """)
     result = pytester.runpytest_subprocess(*ECHO, "-n", "2")
     result.assert_outcomes(passed=40)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pytest_llmops.report.json_report import validate
+from pytest_llmops._report.json_report import validate
 
 pytest_plugins = ["pytester"]
 

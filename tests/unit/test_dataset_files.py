@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmops.datasets import Dataset, DatasetError, load_cases
+from pytest_llmops._datasets import Dataset, DatasetError, load_cases
 
 
 def _load(tmp_path: Path, name: str, text: str, **options: str) -> list:

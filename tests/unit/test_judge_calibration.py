@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmops.judge.calibration import Calibration, CalibrationFileError, as_cases, load_cases
+from pytest_llmops._judge.calibration import Calibration, CalibrationFileError, as_cases, load_cases
 
 
 def test_jsonl_yaml_and_json_files_are_read(tmp_path: Path) -> None:

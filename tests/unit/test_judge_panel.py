@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pytest_llmops.judge.panel import (
+from pytest_llmops._judge.panel import (
     decide,
     decide_pairwise,
     expected_score,
@@ -14,8 +14,8 @@ from pytest_llmops.judge.panel import (
     score_distribution,
     strict_majority,
 )
-from pytest_llmops.judge.parsing import Scale
-from pytest_llmops.models.base import TokenLogprob
+from pytest_llmops._judge.parsing import Scale
+from pytest_llmops._models.base import TokenLogprob
 
 
 def test_mean_and_median_compare_with_the_threshold() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmops.judge.parsing import Scale, UnparsableAnswer, parse_preference, parse_score
+from pytest_llmops._judge.parsing import Scale, UnparsableAnswer, parse_preference, parse_score
 
 FIVE = Scale(1, 5)
 

@@ -12,9 +12,9 @@ import sacrebleu
 from rapidfuzz.distance import Levenshtein
 from rouge_score import rouge_scorer
 
-from pytest_llmops.golden import wilson_interval
+from pytest_llmops._golden import wilson_interval
 from pytest_llmops.metrics import REQUIRED, Measurement, Metric, MetricError, MetricRegistry, score_many
-from pytest_llmops.textdiff import diff_lines, shorten, word_diff
+from pytest_llmops._textdiff import diff_lines, shorten, word_diff
 
 WORDS = "The the cat's dog running runs ran on a mat 12 3.5 river, river. Über naïve -- (x)".split()
 
@@ -206,9 +206,9 @@ def test_a_registered_metric_and_first_registration_wins() -> None:
     def register_all(register) -> None:  # type: ignore[no-untyped-def]
         register(Metric("words", words, higher_is_better=False, threshold=10, options={"per": 1}))
         register(Metric("exact", lambda o, r: 0.5, threshold=1.0))
-        from pytest_llmops.metrics import builtin
+        from pytest_llmops.metrics import _builtin as builtin
 
-        builtin.pytest_llmops_register_metrics(register)
+        builtin.BuiltinMetrics().pytest_llmops_register_metrics(register)
 
     registry = MetricRegistry.collect(register_all)
     assert registry.check("words", options={"per": 2}).measure("a b c d", None).value == 2.0
@@ -253,7 +253,7 @@ def test_diff_lines_trim_long_texts() -> None:
 
 def test_importing_the_metrics_loads_no_scoring_library() -> None:
     code = (
-        "import sys, pytest_llmops.metrics, pytest_llmops.golden\n"
+        "import sys, pytest_llmops.metrics, pytest_llmops._golden\n"
         "from pytest_llmops.metrics import MetricRegistry\n"
         "r = MetricRegistry.builtin(); r.check('contains').measure('abc', 'b'); r.check('json_valid')\n"
         "heavy = ['torch', 'transformers', 'numpy', 'sacrebleu', 'rouge_score', 'rapidfuzz', 'nltk', 'jsonschema']\n"

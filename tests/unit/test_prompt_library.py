@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmops.models.base import Message
-from pytest_llmops.prompts import PromptError, PromptLibrary
+from pytest_llmops._models.base import Message
+from pytest_llmops._prompts import PromptError, PromptLibrary
 
 
 def write(folder: Path, name: str, text: str) -> Path:

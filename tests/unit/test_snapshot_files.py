@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmops.snapshots import (
+from pytest_llmops._snapshots import (
     SnapshotError,
     TestSnapshot,
     dump_snapshot_file,
@@ -15,7 +15,7 @@ from pytest_llmops.snapshots import (
     snapshot_path_of,
     version_label,
 )
-from pytest_llmops.files import write_atomic
+from pytest_llmops._files import write_atomic
 
 TRICKY_TEXTS = [
     "one line",

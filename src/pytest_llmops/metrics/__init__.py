@@ -5,8 +5,8 @@ Importing this package loads no scoring library; each metric imports its own on 
 
 from __future__ import annotations
 
-from pytest_llmops.metrics.base import REQUIRED, Measurement, Metric, MetricError
-from pytest_llmops.metrics.registry import MetricCheck, MetricRegistry, metric_registry, score_many
+from pytest_llmops.metrics._base import REQUIRED, Measurement, Metric, MetricError
+from pytest_llmops.metrics._registry import MetricCheck, MetricRegistry, score_many
 
 __all__ = [
     "REQUIRED",
@@ -15,6 +15,5 @@ __all__ = [
     "MetricCheck",
     "MetricError",
     "MetricRegistry",
-    "metric_registry",
     "score_many",
 ]

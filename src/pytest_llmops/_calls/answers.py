@@ -1,0 +1,26 @@
+"""A backend's answer checked field by field before anything uses or records it."""
+
+from __future__ import annotations
+
+from pytest_llmops.errors import ModelCallError
+from pytest_llmops._models.base import Generation
+
+
+def check_generation(generation: object, spec: str) -> Generation:
+    """``generation`` when every field has the type the plugin relies on; else a one-line ERROR."""
+    if not isinstance(generation, Generation):
+        raise ModelCallError(f"{spec}: the backend answered a {type(generation).__name__}, not a Generation")
+    problems = []
+    if not isinstance(generation.text, str):
+        problems.append(f"text is a {type(generation.text).__name__}")
+    for field in ("prompt_tokens", "completion_tokens"):
+        value = getattr(generation, field)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            problems.append(f"{field} is {value!r}, not a count")
+    if not isinstance(generation.model, str) or not generation.model:
+        problems.append(f"model is {generation.model!r}, not a name")
+    if generation.finish_reason is not None and not isinstance(generation.finish_reason, str):
+        problems.append(f"finish_reason is a {type(generation.finish_reason).__name__}")
+    if problems:
+        raise ModelCallError(f"{spec}: unusable answer: {'; '.join(problems)}")
+    return generation

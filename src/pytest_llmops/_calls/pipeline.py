@@ -1,0 +1,427 @@
+"""The one path of every model call: the ``llm`` fixture, dataset prefetch, judge votes,
+calibration cases and pairwise orders all go through :meth:`CallPipeline.run`.
+
+validate the request -> replay (a hit returns at once: no budget, no slot, no network) ->
+reserve budget -> wait for a slot of the one bound (``llm_concurrency``) -> one attempt under
+a wall-clock deadline (``llm_timeout``), retried here (``llm_max_retries``, backoff honouring
+``Retry-After``) -> validate the answer -> cost, redact -> record -> observers.
+
+:meth:`CallPipeline.cancel` (the run is ending: ``-x``, ``--maxfail``, Ctrl-C) drops queued
+calls and stops waiting for those in flight; an abandoned attempt ends on a daemon thread that
+nobody waits for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import random
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+
+import tenacity
+
+from pytest_llmops._calls.answers import check_generation
+from pytest_llmops._calls.redact import redact_secrets
+from pytest_llmops.errors import CallCancelled, ModelCallError, SetupError, TransientCallError
+from pytest_llmops._models.base import Backend, Completion, Generation, Request
+from pytest_llmops._models.client import Call, Outcome
+from pytest_llmops._models.lazy import LazyBackend
+
+if TYPE_CHECKING:
+    from pytest_llmops._calls.budget import Budget
+    from pytest_llmops._models.client import LLM
+
+_log = logging.getLogger("pytest_llmops.calls")
+T = TypeVar("T")
+
+#: The longest wait between attempts, whatever a server's ``Retry-After`` asks for.
+MOST_BACKOFF_S = 30.0
+_FIRST_BACKOFF_S = 0.5
+# Bytes a chat message adds around its content (role, separators): a generous bound.
+_MESSAGE_OVERHEAD = 16
+
+
+@dataclass
+class CallStats:
+    """What the pipeline did: live attempts, retries, attempts past ``llm_timeout``, attempts in
+    flight when the run stopped, and the most attempts in flight at once."""
+
+    attempts: int = 0
+    retries: int = 0
+    timed_out: int = 0
+    abandoned: int = 0
+    most_in_flight: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def merged(cls, parts: Iterable[Mapping[str, int]]) -> CallStats:
+        """The run's figures from each process's: counts add up, the peak is the highest."""
+        total = cls()
+        for part in parts:
+            for name in ("attempts", "retries", "timed_out", "abandoned"):
+                setattr(total, name, getattr(total, name) + part.get(name, 0))
+            total.most_in_flight = max(total.most_in_flight, part.get("most_in_flight", 0))
+        return total
+
+    def summary(self) -> str:
+        line = f"model calls: {self.attempts} attempts, {self.retries} retries"
+        if self.timed_out:
+            line += f", {self.timed_out} timed out (llm_timeout)"
+        if self.abandoned:
+            line += f", {self.abandoned} abandoned when the run stopped"
+        return line
+
+
+class _Slots:
+    """The one bound: at most ``size`` attempts in flight; a wait ends early on cancellation."""
+
+    def __init__(self, size: int, stats: CallStats) -> None:
+        self.size = size
+        self._busy = 0
+        self._stats = stats
+        self._changed = threading.Condition()
+        self._cancelled = False
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._changed:
+            while self._busy >= self.size and not self._cancelled:
+                self._changed.wait()
+            if self._cancelled:
+                raise CallCancelled("the run is ending: this queued call was dropped")
+            self._busy += 1
+            self._stats.attempts += 1
+            self._stats.most_in_flight = max(self._stats.most_in_flight, self._busy)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy -= 1
+                self._changed.notify()
+
+    def cancel(self) -> None:
+        with self._changed:
+            self._cancelled = True
+            self._changed.notify_all()
+
+
+class _Backoff(tenacity.wait.wait_base):
+    """Exponential backoff with jitter; a server's ``Retry-After`` when it asks for longer."""
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        wait = _FIRST_BACKOFF_S * 2 ** (retry_state.attempt_number - 1) * random.uniform(0.5, 1.0)
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        asked = getattr(error, "retry_after", None)
+        if asked is not None:
+            wait = max(wait, asked)
+        return min(wait, MOST_BACKOFF_S)
+
+
+class CallPipeline:
+    """Owned by the run's session; shared by every client, so its bound and budget are the run's."""
+
+    def __init__(self, *, concurrency: int, timeout_s: float, max_retries: int, budget: Budget | None = None) -> None:
+        self.concurrency = concurrency
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.budget = budget
+        self.stats = CallStats()
+        self._slots = _Slots(concurrency, self.stats)
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._waits: set[threading.Event] = set()
+        self._turns: dict[int, threading.Lock] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._on_pool = threading.local()
+
+    # -- running calls ---------------------------------------------------------------------
+
+    def run(self, calls: Sequence[Call]) -> list[Outcome]:
+        """The outcome of each call, in order: its Completion, or the error that is its alone.
+
+        Calls to one batching backend share padded batches of up to ``llm_concurrency``
+        prompts; the others run concurrently, each in a slot of the bound.
+        """
+        outcomes: list[Outcome | None] = [None] * len(calls)
+        live: dict[int, list[int]] = {}
+        for index, call in enumerate(calls):
+            try:
+                check_settings(call.request)
+                outcomes[index] = self._replayed(call)
+            except Exception as error:  # noqa: BLE001 - handed back to this call's caller
+                outcomes[index] = error
+                continue
+            if outcomes[index] is None:
+                backend = call.client.backend
+                live.setdefault(id(backend) if backend.batches else -1 - index, []).append(index)
+        chunks = [
+            group[start : start + self.concurrency] for group in live.values() for start in range(0, len(group), self.concurrency)
+        ]
+        for chunk, results in zip(chunks, self.gather(lambda c: self._live([calls[i] for i in c]), chunks)):
+            for index, outcome in zip(chunk, results):
+                outcomes[index] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def submit(self, calls: Sequence[Call]) -> Future[list[Outcome]]:
+        """Start ``calls`` on the pipeline's threads (dataset prefetch); the future holds the outcomes."""
+        return self._threads().submit(self.run, calls)
+
+    def gather(self, work: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
+        """``work`` over ``items``, in order, concurrently on the pipeline's threads.
+
+        Inline on a pipeline thread already: there are no nested pools, and the calls inside
+        ``work`` are bounded by the slots wherever they run.
+        """
+        if len(items) <= 1 or getattr(self._on_pool, "yes", False):
+            return [work(item) for item in items]
+        futures = [self._threads().submit(work, item) for item in items]
+        return [future.result() for future in futures]
+
+    def bounded(self, backend: Backend) -> Backend:
+        """``backend`` for a model-backed metric: each of its calls (``log_likelihood``, ...)
+        takes a slot of the one bound and the backend's turn, like any model call."""
+        return _Bounded(self, backend)
+
+    def cancel(self) -> None:
+        """The run is ending: drop queued calls, stop waiting for those in flight (once)."""
+        if self._cancelled.is_set():
+            return
+        self._cancelled.set()
+        self._slots.cancel()
+        with self._lock:
+            self.stats.abandoned += len(self._waits)
+            for wait in self._waits:
+                wait.set()
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- the stages ------------------------------------------------------------------------
+
+    def _replayed(self, call: Call) -> Completion | None:
+        cache = call.client.cache
+        replay = cache.lookup(call.client.identity, call.request) if cache is not None else None
+        if replay is None:
+            return None
+        replay = dataclasses.replace(
+            replay, cached=True, role=call.client.role, prompt_versions=call.versions or replay.prompt_versions
+        )
+        return self._observed(call, replay)
+
+    def _live(self, chunk: Sequence[Call]) -> list[Outcome]:
+        """Answers to calls of one client's backend (one batch, or a single call)."""
+        client = chunk[0].client
+        outcomes: list[Outcome | None] = [None] * len(chunk)
+        reserved = [0.0] * len(chunk)
+        for index, call in enumerate(chunk):
+            try:
+                reserved[index] = self._reserve(call)
+            except ModelCallError as error:
+                outcomes[index] = error
+        going = [index for index, outcome in enumerate(outcomes) if outcome is None]
+        if going:
+            try:
+                generations, elapsed = self._attempts(client, [chunk[i].request for i in going])
+            except ModelCallError as error:
+                generations, elapsed = [error] * len(going), 0.0
+            for index, generation in zip(going, generations):
+                outcomes[index] = self._finished(chunk[index], generation, elapsed, reserved[index])
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _reserve(self, call: Call) -> float:
+        if self.budget is None:
+            return 0.0
+        if self._cancelled.is_set():
+            raise CallCancelled("the run is ending: this queued call was dropped")
+        return self.budget.reserve(call.client.price(prompt_token_bound(call.request), call.request.settings.max_tokens))
+
+    def _attempts(self, client: LLM, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
+        backend = client.backend
+        if isinstance(backend, LazyBackend):
+            backend.loaded  # noqa: B018 - load before the deadline and the timed span: latency is the model's
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_retries + 1),
+            retry=tenacity.retry_if_exception_type(TransientCallError),
+            wait=_Backoff(),
+            sleep=self._sleep,
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+        return retrying(self._attempt, client, requests)
+
+    def _attempt(self, client: LLM, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
+        backend = client.backend
+        with self._slots.held(), self._turn_of(backend):
+            start = time.perf_counter()
+            try:
+                generations: list[Generation | BaseException] = list(self._within_deadline(client, requests))
+            except ModelCallError:
+                raise
+            except Exception as error:  # a backend bug or a broken server: still infrastructure
+                raise ModelCallError(f"{client.spec}: {type(error).__name__}: {error}") from None
+            elapsed = time.perf_counter() - start
+        if len(generations) != len(requests):  # answers are paired by position: never misfile one
+            raise ModelCallError(f"{client.spec}: the backend answered {len(generations)} of {len(requests)} requests")
+        return generations, elapsed
+
+    def _within_deadline(self, client: LLM, requests: list[Request]) -> Sequence[Generation]:
+        """``generate`` on a daemon thread, waited for at most ``llm_timeout`` seconds.
+
+        An in-process backend runs here: abandoning it would leave it busy on the CPU.
+        """
+        backend = client.backend
+        if getattr(backend, "in_process", False):
+            return backend.generate(requests)
+        finished = threading.Event()
+        answer: dict[str, Any] = {}
+
+        def attempt() -> None:
+            try:
+                answer["generations"] = backend.generate(requests)
+            except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
+                answer["error"] = error
+            finally:
+                finished.set()
+
+        with self._lock:
+            self._waits.add(finished)
+        try:
+            threading.Thread(target=attempt, name="llmops-attempt", daemon=True).start()
+            finished.wait(self.timeout_s)
+        finally:
+            with self._lock:
+                self._waits.discard(finished)
+        if "error" in answer:
+            raise answer["error"]
+        if "generations" in answer:
+            return answer["generations"]
+        if self._cancelled.is_set():  # counted by cancel()
+            raise CallCancelled(f"{client.spec}: the run is ending: stopped waiting for this call")
+        with self._lock:
+            self.stats.timed_out += 1
+        raise TransientCallError(f"{client.where}: no answer within {self.timeout_s:g} s (llm_timeout)")
+
+    def _finished(self, call: Call, generation: Generation | BaseException, elapsed: float, reserved: float) -> Outcome:
+        """A live answer checked, costed, redacted, recorded and observed; or its error."""
+        cost = 0.0
+        try:
+            if isinstance(generation, BaseException):
+                raise generation
+            checked = check_generation(generation, call.client.spec)
+            cost = call.client.price(checked.prompt_tokens, checked.completion_tokens, checked.model)
+            completion = Completion(
+                # A server may echo the API key (a debugging proxy showing the request's
+                # headers): redacted here, so the test, its snapshot and reports see what a
+                # replay would.
+                text=redact_secrets(checked.text),
+                model=checked.model,
+                backend=call.client.spec.partition(":")[0],
+                prompt_tokens=checked.prompt_tokens,
+                completion_tokens=checked.completion_tokens,
+                latency_s=elapsed,
+                cost_usd=cost,
+                finish_reason=checked.finish_reason,
+                prompt_versions=call.versions,
+                logprobs=checked.logprobs,
+                role=call.client.role,
+            )
+            if call.client.cache is not None:
+                call.client.cache.store(call.client.identity, call.request, completion)
+            return self._observed(call, completion)
+        except ModelCallError as error:
+            return error
+        except Exception as error:  # noqa: BLE001 - a failing cache or observer: this call's alone
+            return ModelCallError(f"{call.client.spec}: {type(error).__name__}: {error}")
+        finally:
+            if self.budget is not None:
+                self.budget.settle(reserved, cost)
+
+    def _observed(self, call: Call, completion: Completion) -> Completion:
+        for observer in call.client.observers:
+            observer.after(call.request, completion)
+        return completion
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _threads(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._cancelled.is_set():
+                raise CallCancelled("the run is ending: no new model calls")
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.concurrency, thread_name_prefix="llmops-call", initializer=self._mark_pool_thread
+                )
+            return self._pool
+
+    def _mark_pool_thread(self) -> None:
+        self._on_pool.yes = True
+
+    def _turn_of(self, backend: Backend) -> contextlib.AbstractContextManager[object]:
+        """Held while a batching backend runs a batch: its batches run one at a time anyway."""
+        if not backend.batches:
+            return contextlib.nullcontext()
+        with self._lock:
+            return self._turns.setdefault(id(backend), threading.Lock())
+
+    def _sleep(self, seconds: float) -> None:
+        if self._cancelled.wait(seconds):
+            raise CallCancelled("the run is ending: this call's retry was dropped")
+
+    def _count_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        """Every retry is counted and logged (``pytest_llmops._calls``): retry number, spec, wait, why."""
+        with self._lock:
+            self.stats.retries += 1
+        client = retry_state.args[0]
+        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        _log.info("retry %d of %s in %.3f s: %s", retry_state.attempt_number, client.spec, wait, error)
+
+
+class _Bounded:
+    """A backend whose every method call runs in a slot of the pipeline and the backend's turn."""
+
+    def __init__(self, pipeline: CallPipeline, backend: Backend) -> None:
+        self._pipeline = pipeline
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._backend, name)
+        if not callable(value):
+            return value
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            with self._pipeline._slots.held(), self._pipeline._turn_of(self._backend):
+                return value(*args, **kwargs)
+
+        return bounded
+
+
+def prompt_token_bound(request: Request) -> int:
+    """An upper bound of the request's prompt tokens: every token is at least one byte of it."""
+    if not request.is_chat:
+        return len((request.prompt or "").encode("utf-8", "surrogatepass")) + _MESSAGE_OVERHEAD
+    return sum(len(m.content.encode("utf-8", "surrogatepass")) + _MESSAGE_OVERHEAD for m in request.messages)
+
+
+def check_settings(request: Request) -> None:
+    """A request's generation settings, checked before it is sent; :class:`SetupError` names the bad one."""
+    s = request.settings
+    problems = []
+    if not isinstance(s.max_tokens, int) or isinstance(s.max_tokens, bool) or s.max_tokens < 1:
+        problems.append(f"max_tokens={s.max_tokens!r} (an integer >= 1)")
+    if not isinstance(s.temperature, (int, float)) or not 0 <= s.temperature <= 2:
+        problems.append(f"temperature={s.temperature!r} (a number from 0 to 2)")
+    if s.top_p is not None and (not isinstance(s.top_p, (int, float)) or not 0 < s.top_p <= 1):
+        problems.append(f"top_p={s.top_p!r} (a number in (0, 1])")
+    if s.seed is not None and (not isinstance(s.seed, int) or isinstance(s.seed, bool)):
+        problems.append(f"seed={s.seed!r} (an integer)")
+    if not all(isinstance(stop, str) and stop for stop in s.stop):
+        problems.append(f"stop={list(s.stop)!r} (non-empty strings)")
+    if problems:
+        raise SetupError(f"bad generation setting(s): {'; '.join(problems)}")

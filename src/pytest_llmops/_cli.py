@@ -1,0 +1,53 @@
+"""The plugin's one command-line entry point: ``python -m pytest_llmops <subcommand>``.
+
+Each subcommand is a function taking its parsed arguments and returning an exit code, added to
+:data:`SUBCOMMANDS` with the function that declares its arguments. Tests run with ``pytest``;
+this is for what happens around runs (checking a report, and later: history, review, merging).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+from pytest_llmops import __version__
+
+
+def _validate_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("report", type=Path, help="a JSON report written by --llm-report-json")
+
+
+def validate_report(arguments: argparse.Namespace) -> int:
+    """Check a JSON report against the report schema: 0 when it matches, 1 when it does not."""
+    from pytest_llmops._report.json_report import validate
+
+    path: Path = arguments.report
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        print(f"pytest-llmops: cannot read {path}: {error}")
+        return 1
+    problem = validate(report)
+    if problem is not None:
+        print(f"pytest-llmops: {path} does not match the report schema: {problem}")
+        return 1
+    print(f"{path}: a valid pytest-llmops report (schema version {report['schema_version']})")
+    return 0
+
+
+#: name -> (declare its arguments, run it, one line of help).
+SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {
+    "validate-report": (_validate_report_arguments, validate_report, "check a JSON report against its schema"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pytest_llmops", description="pytest-llmops outside a test run.")
+    parser.add_argument("--version", action="version", version=f"pytest-llmops {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="<subcommand>", required=True)
+    for name, (declare, _, summary) in SUBCOMMANDS.items():
+        declare(commands.add_parser(name, help=summary, description=summary))
+    arguments = parser.parse_args(argv)
+    return SUBCOMMANDS[arguments.command][1](arguments)

@@ -1,0 +1,168 @@
+"""Case files as tests: each row of a JSONL, CSV or YAML file becomes one pytest test.
+
+``@pytest.mark.llm_dataset("cases/support.jsonl", prompt="reply")`` on a test that takes the
+``case`` fixture parametrizes it with one :class:`CaseRow` per row, named by the row's id. The
+model calls of all selected cases are made ahead of the tests, concurrently (see
+:mod:`pytest_llmops._plugin.prefetch`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+from pytest_llmops.errors import SetupError
+
+if TYPE_CHECKING:
+    from pytest_llmops._models.base import Completion
+
+SUFFIXES = (".jsonl", ".csv", ".yaml", ".yml")
+
+
+class DatasetError(SetupError, ValueError):
+    """A case file that cannot be read; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Where the cases of a test come from and how a row becomes a prompt.
+
+    ``prompt`` names a template rendered with the row's inputs; without one, the row's
+    ``input`` column (a string or a list of chat messages) is the prompt.
+    """
+
+    path: Path
+    label: str  # the path as messages show it: relative to the rootdir when under it
+    prompt: str | None = None
+    input: str = "input"
+    id: str = "id"
+    expected: str = "expected"
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One row of a case file, as collected: the value ``case`` is parametrized with."""
+
+    dataset: Dataset
+    id: str
+    line: int
+    inputs: Mapping[str, Any]
+    expected: Any = None
+
+    @property
+    def source(self) -> str:
+        return f"{self.dataset.label}:{self.line}"
+
+    def __repr__(self) -> str:
+        return f"<case {self.id!r} at {self.source}>"
+
+
+@dataclass(frozen=True)
+class Case:
+    """What a dataset test receives: the row and the model's answer to it.
+
+    ``output`` is the Completion (made concurrently with the other cases' calls), ``inputs``
+    the row's columns but the id and the expected one, ``expected`` that column's value.
+    """
+
+    id: str
+    inputs: Mapping[str, Any]
+    expected: Any
+    output: Completion
+    source: str
+
+    @property
+    def text(self) -> str:
+        return self.output.text
+
+
+def load_cases(dataset: Dataset) -> list[CaseRow]:
+    """Read every row of ``dataset``'s file, checking ids and columns."""
+    path, shown = dataset.path, dataset.label
+    if path.suffix.lower() not in SUFFIXES:
+        raise DatasetError(f"{shown}: unknown case file type {path.suffix!r}; expected one of {', '.join(SUFFIXES)}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is no column name
+    except FileNotFoundError:
+        raise DatasetError(f"no case file at {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"cannot read case file {shown}: {error}") from None
+    reader = {".jsonl": _jsonl_rows, ".csv": _csv_rows}.get(path.suffix.lower(), _yaml_rows)
+    rows: list[CaseRow] = []
+    first_line: dict[str, int] = {}
+    for line, values in reader(shown, text):
+        row = _case_row(dataset, line, values)
+        if row.id in first_line:
+            raise DatasetError(f"{shown}:{line}: duplicate id {row.id!r} (first on line {first_line[row.id]})")
+        first_line[row.id] = line
+        rows.append(row)
+    if not rows:
+        raise DatasetError(f"{shown}: no cases")
+    return rows
+
+
+def _case_row(dataset: Dataset, line: int, values: Any) -> CaseRow:
+    where = f"{dataset.label}:{line}"
+    if not isinstance(values, dict):
+        raise DatasetError(f"{where}: a case must be a mapping of column to value, got {type(values).__name__}")
+    case_id = values.get(dataset.id)
+    if case_id is None or isinstance(case_id, (dict, list)) or not str(case_id).strip():
+        raise DatasetError(f"{where}: no {dataset.id!r} column (the case's id)")
+    if dataset.prompt is None and dataset.input not in values:
+        raise DatasetError(
+            f"{where}: no {dataset.input!r} column (the prompt, as no prompt template is named)"
+        )
+    inputs = {k: v for k, v in values.items() if k not in (dataset.id, dataset.expected)}
+    return CaseRow(dataset, str(case_id).strip(), line, inputs, values.get(dataset.expected))
+
+
+def _jsonl_rows(shown: str, text: str) -> Iterator[tuple[int, Any]]:
+    for line, content in enumerate(text.split("\n"), start=1):  # JSON text may hold U+2028
+        if not content.strip():
+            continue
+        try:
+            yield line, json.loads(content)
+        except json.JSONDecodeError as error:
+            raise DatasetError(f"{shown}:{line}: not valid JSON ({error.msg}, column {error.colno})") from None
+
+
+def _csv_rows(shown: str, text: str) -> Iterator[tuple[int, Any]]:
+    lines = list(io.StringIO(text, newline=""))  # split as csv does: on \n, \r\n and \r only
+    reader = csv.DictReader(lines, strict=True)
+    try:
+        if reader.fieldnames is None:  # reading the header; an empty file has none
+            return
+        end = reader.line_num
+        for values in reader:
+            # The first line of this record: csv skips empty lines before it.
+            start = next(n for n in range(end + 1, reader.line_num + 1) if lines[n - 1].strip("\r\n"))
+            end = reader.line_num
+            if None in values:
+                raise DatasetError(f"{shown}:{start}: more fields than the header has columns")
+            missing = [column for column, value in values.items() if value is None]
+            if missing:
+                raise DatasetError(f"{shown}:{start}: no value for column(s) {', '.join(missing)}")
+            yield start, values
+    except csv.Error as error:
+        raise DatasetError(f"{shown}:{reader.line_num}: not valid CSV ({error})") from None
+
+
+def _yaml_rows(shown: str, text: str) -> Iterator[tuple[int, Any]]:
+    import yaml
+
+    try:
+        document = yaml.compose(text, Loader=yaml.SafeLoader)
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or error
+        raise DatasetError(f"{shown}{line}: not valid YAML ({problem})") from None
+    if not isinstance(document, yaml.SequenceNode) or not isinstance(values, list):
+        raise DatasetError(f"{shown}: expected a list of cases (one mapping each) at the top level")
+    for node, row in zip(document.value, values):
+        yield node.start_mark.line + 1, row

@@ -1,0 +1,66 @@
+"""Writing the files a run leaves behind (recordings, snapshots, reports) safely.
+
+A file is written to a temporary sibling and renamed over its target, so a killed process
+leaves every file whole or absent, never half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import secrets
+import time
+from pathlib import Path
+
+# A temporary file older than this was left by a killed run: no live write takes so long.
+STALE_AFTER_S = 300
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8, ``\\n`` line ends), creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = _new_temporary(path)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _new_temporary(path: Path) -> tuple[int, str]:
+    """A new temporary sibling of ``path``, created with the mode a plain ``open`` would give
+    (0o666 less the umask, applied by the system: the umask is never read or changed)."""
+    for _ in range(100):
+        temporary = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporaries of ``path`` that a killed run left behind (older than five minutes)."""
+    cutoff = time.time() - STALE_AFTER_S
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+
+
+def shown(path: Path, root: Path) -> str:
+    """``path`` as a user should see it: relative to ``root`` (the rootdir) when inside it."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append ``text`` to ``path`` (as ``$GITHUB_STEP_SUMMARY`` expects)."""
+    with path.open("a", encoding="utf-8", newline="\n") as stream:
+        stream.write(text)

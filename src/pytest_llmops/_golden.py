@@ -1,0 +1,445 @@
+"""The ``golden`` fixture: score outputs against their references, record the scores, assert.
+
+A reference comes from the test (``reference=``, e.g. a dataset row's expected answer) or
+from the test module's snapshot file (:mod:`pytest_llmops._snapshots`), where
+``--llm-snapshot-update`` writes it. Every score lands on the test's record as a
+:class:`~pytest_llmops._results.Score` of kind ``golden``; a failed check raises an
+AssertionError that shows each metric against its threshold and a diff of output vs reference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shlex
+import textwrap
+from dataclasses import dataclass
+from statistics import NormalDist
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
+
+import pytest
+
+from pytest_llmops._files import shown
+from pytest_llmops.errors import SetupError
+from pytest_llmops.metrics._base import Measurement, MetricError
+from pytest_llmops.metrics._registry import MetricCheck, MetricRegistry
+from pytest_llmops._results import Score, TestRecord
+from pytest_llmops._textdiff import diff_lines, shorten
+
+DEFAULT_METRIC = "exact"
+DEFAULT_NAME = "output"
+DEFAULT_CONFIDENCE = 0.95
+
+
+class GoldenError(SetupError):
+    """A golden check was called wrongly (bad metric, threshold, options or arguments)."""
+
+
+class ReferenceStore(Protocol):
+    """Where stored references live: the run's snapshot store."""
+
+    update: bool
+
+    def snapshot_path(self, item: pytest.Item) -> Path: ...
+
+    def reference(self, item: pytest.Item, name: str = "output") -> str | None: ...
+
+    def record_reference(self, item: pytest.Item, name: str, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class GoldenPlan:
+    """What a golden check measures, and how samples are judged: validated once."""
+
+    checks: tuple[MetricCheck, ...]
+    samples: int | None = None
+    min_passes: int | None = None
+    confidence: float = DEFAULT_CONFIDENCE
+
+
+def plan_checks(
+    registry: MetricRegistry,
+    metric: Any = None,
+    threshold: Any = None,
+    metrics: Any = None,
+    options: Any = None,
+) -> tuple[MetricCheck, ...] | None:
+    """The metric checks asked for (None when none was named); bad ones raise GoldenError."""
+    try:
+        if metrics is not None:
+            if metric is not None or threshold is not None or options is not None:
+                raise GoldenError("give either metric= (with threshold= and options=) or metrics=, not both")
+            return _from_metrics(registry, metrics)
+        if metric is None:
+            if threshold is not None or options is not None:
+                raise GoldenError("threshold= and options= need a metric=")
+            return None
+        return (registry.check(metric, threshold, options),)
+    except MetricError as error:
+        raise GoldenError(str(error)) from None
+
+
+def _from_metrics(registry: MetricRegistry, metrics: Any) -> tuple[MetricCheck, ...]:
+    if isinstance(metrics, str) or not isinstance(metrics, (Mapping, list, tuple)) or not metrics:
+        raise GoldenError(
+            'metrics= takes a dict of metric names to thresholds (e.g. {"rougeL": 0.6, "chrf": 40}) '
+            f"or a list of names, not {metrics!r}"
+        )
+    if not isinstance(metrics, Mapping):
+        return tuple(registry.check(name) for name in metrics)
+    checks = []
+    for name, spec in metrics.items():
+        if isinstance(spec, Mapping):
+            options = dict(spec)
+            checks.append(registry.check(name, options.pop("threshold", None), options))
+        else:
+            checks.append(registry.check(name, spec))
+    return tuple(checks)
+
+
+def plan_from_marker(registry: MetricRegistry, marked: Mapping[str, Any]) -> GoldenPlan:
+    """The plan of ``@pytest.mark.golden(...)``; bad arguments raise GoldenError."""
+    checks = plan_checks(registry, marked.get("metric"), marked.get("threshold"), marked.get("metrics"),
+                         marked.get("options"))
+    samples, min_passes = marked.get("samples"), marked.get("min_passes")
+    confidence = marked.get("confidence", DEFAULT_CONFIDENCE)
+    if samples is not None and not _positive_int(samples):
+        raise GoldenError(f"samples= must be an integer >= 1, not {samples!r}")
+    if min_passes is not None:
+        if not _positive_int(min_passes):
+            raise GoldenError(f"min_passes= must be an integer >= 1, not {min_passes!r}")
+        if samples is not None and min_passes > samples:
+            raise GoldenError(f"min_passes={min_passes} is more than samples={samples}")
+    _check_confidence(confidence)
+    return GoldenPlan(checks or (registry.check(DEFAULT_METRIC),), samples, min_passes, float(confidence))
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _check_confidence(confidence: Any) -> None:
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise GoldenError(f"confidence= must be a number between 0 and 1 (e.g. 0.95), not {confidence!r}")
+
+
+def wilson_interval(passes: int, total: int, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
+    """The Wilson score interval of a pass rate: sound for few samples and rates near 0 or 1."""
+    if total <= 0:
+        return (0.0, 1.0)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    rate = passes / total
+    denominator = 1 + z * z / total
+    centre = (rate + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(rate * (1 - rate) / total + z * z / (4 * total * total)) / denominator
+    # At 0 or N passes the bound is exactly 0 or 1; rounding would leave a speck.
+    low = 0.0 if passes == 0 else max(0.0, centre - half)
+    high = 1.0 if passes == total else min(1.0, centre + half)
+    return (low, high)
+
+
+@dataclass(frozen=True)
+class GoldenResult:
+    """The scores of one golden check; ``result["rougeL"].value`` reads one."""
+
+    name: str
+    output: str
+    reference: str | None
+    scores: tuple[Score, ...]
+    updated: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return all(score.passed for score in self.scores)
+
+    def __getitem__(self, metric: str) -> Score:
+        for score in self.scores:
+            if score.metric == metric:
+                return score
+        raise KeyError(metric)
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """A k-of-N check of repeated samples: how many passed every metric, and the interval."""
+
+    name: str
+    outputs: tuple[str, ...]
+    reference: str | None
+    per_sample: tuple[tuple[Score, ...], ...]
+    passes: int
+    min_passes: int
+    interval: tuple[float, float]
+    confidence: float
+    updated: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.passes >= self.min_passes
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passes / len(self.outputs)
+
+
+class Golden:
+    """The ``golden`` fixture of one test (see :func:`pytest_llmops._plugin.entry.golden`)."""
+
+    def __init__(self, item: pytest.Item, record: TestRecord, registry: MetricRegistry, store: ReferenceStore,
+                 plan: GoldenPlan) -> None:
+        self._item = item
+        self._record = record
+        self._registry = registry
+        self._store = store
+        self._plan = plan
+        self._stored_names: set[str] = set()
+
+    @property
+    def samples(self) -> int | None:
+        """``samples=`` of the test's marker: how many outputs ``check_samples`` expects."""
+        return self._plan.samples
+
+    def check(self, output: Any, *, reference: Any = None, name: str = DEFAULT_NAME, metric: str | None = None,
+              threshold: float | None = None, metrics: Any = None, options: Mapping[str, Any] | None = None
+              ) -> GoldenResult:
+        """Score ``output`` (text or a Completion) and assert every metric meets its threshold.
+
+        The reference is ``reference=`` when given, else the stored reference ``name`` of this
+        test. ``metric=``/``threshold=``/``options=`` or ``metrics=`` replace the marker's.
+        """
+        __tracebackhide__ = True
+        checks = self._checks(metric, threshold, metrics, options)
+        text = _text(output, "output")
+        ref, source = self._reference(name, reference, checks, text)
+        scores = self._score(checks, [text], ref, name, source)[0]
+        updated = False
+        if source == "snapshot" and self._store.update and not all(s.passed for s in scores):
+            ref, updated = self._rerecord(name, text), True
+            scores = self._score(checks, [text], ref, name, source)[0]
+        for score in scores:
+            self._record.add_score(score)
+        result = GoldenResult(name, text, ref, scores, updated)
+        if not result.passed:
+            raise AssertionError(self._explain(result, source))
+        return result
+
+    def check_samples(self, outputs: Sequence[Any], *, reference: Any = None, name: str = DEFAULT_NAME,
+                      min_passes: int | None = None, confidence: float | None = None, metric: str | None = None,
+                      threshold: float | None = None, metrics: Any = None,
+                      options: Mapping[str, Any] | None = None) -> SampleResult:
+        """Score N samples of a non-deterministic output; pass when at least ``min_passes``
+        (default: the marker's, else all) pass every metric. Records every sample's scores and
+        the pass rate with its Wilson interval."""
+        __tracebackhide__ = True
+        checks = self._checks(metric, threshold, metrics, options)
+        texts = [_text(o, "sample") for o in _sequence(outputs)]
+        need = self._min_passes(len(texts), min_passes)
+        confidence = self._plan.confidence if confidence is None else confidence
+        _check_confidence(confidence)
+        ref, source = self._reference(name, reference, checks, texts[0])
+        per_sample = self._score(checks, texts, ref, name, source)
+        updated = False
+        if source == "snapshot" and self._store.update and _count(per_sample) < need:
+            ref, updated = self._rerecord(name, texts[0]), True
+            per_sample = self._score(checks, texts, ref, name, source)
+        passes = _count(per_sample)
+        result = SampleResult(name, tuple(texts), ref, tuple(per_sample), passes, need,
+                              wilson_interval(passes, len(texts), confidence), confidence, updated)
+        for score in _sample_scores(result):
+            self._record.add_score(score)
+        if not result.passed:
+            raise AssertionError(self._explain_samples(result, source))
+        return result
+
+    def score_many(self, metric: str, outputs: Sequence[Any], references: Sequence[Any] | None = None,
+                   **options: Any) -> list[Measurement]:
+        """Score a dataset in one batch (not recorded, not asserted): one Measurement per output."""
+        __tracebackhide__ = True
+        texts = [_text(o, "output") for o in outputs]
+        refs = None if references is None else [None if r is None else _text(r, "reference") for r in references]
+        try:
+            return self._registry.score_many(metric, texts, refs, **options)
+        except MetricError as error:
+            raise GoldenError(str(error)) from None
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _checks(self, metric: Any, threshold: Any, metrics: Any, options: Any) -> tuple[MetricCheck, ...]:
+        return plan_checks(self._registry, metric, threshold, metrics, options) or self._plan.checks
+
+    def _min_passes(self, total: int, given: int | None) -> int:
+        if total == 0:
+            raise GoldenError("check_samples needs at least one output")
+        expected = self._plan.samples
+        if expected is not None and total != expected:
+            raise GoldenError(f"check_samples got {total} outputs; @pytest.mark.golden(samples={expected}) expects "
+                              f"{expected} (e.g. llm.map([prompt] * golden.samples))")
+        need = given if given is not None else self._plan.min_passes or total
+        if not _positive_int(need) or need > total:
+            raise GoldenError(f"min_passes must be an integer from 1 to {total} (the number of outputs), not {need!r}")
+        return need
+
+    def _reference(self, name: str, given: Any, checks: Sequence[MetricCheck], output: str) -> tuple[str | None, str]:
+        """The reference and where it came from: ``given``, ``snapshot``, ``recorded`` or ``none``."""
+        __tracebackhide__ = True
+        if given is not None:
+            return _text(given, "reference"), "given"
+        if not any(check.needs_reference for check in checks):
+            return None, "none"
+        if not isinstance(name, str) or not name.strip():
+            raise GoldenError(f"name= must be non-empty text, not {name!r}")
+        if name in self._stored_names:
+            raise GoldenError(f"this test already checked its stored reference {name!r}: give each check its "
+                              f"own name=")
+        self._stored_names.add(name)
+        from pytest_llmops._snapshots import SnapshotError
+
+        try:
+            stored = self._store.reference(self._item, name)
+        except SnapshotError as error:  # the test's files are broken, not the output: an ERROR
+            raise GoldenError(str(error)) from None
+        if stored is not None:
+            return stored, "snapshot"
+        if self._store.update:
+            self._store.record_reference(self._item, name, output)
+            return output, "recorded"
+        pytest.fail(self._missing(name), pytrace=False)
+
+    def _rerecord(self, name: str, text: str) -> str:
+        self._store.record_reference(self._item, name, text)
+        return text
+
+    def _score(self, checks: Sequence[MetricCheck], texts: list[str], reference: str | None,
+               name: str, source: str) -> list[tuple[Score, ...]]:
+        """One tuple of Scores (one per metric) per text; a metric that cannot score names the
+        reference it was given (a hand-edited snapshot, say)."""
+        references = [reference] * len(texts)
+        columns = []
+        for check in checks:
+            try:
+                measured = check.measure_many(texts, references)
+            except MetricError as error:
+                against = f" against {self._source_line(name, source)}" if source == "snapshot" else ""
+                raise GoldenError(f"metric {check.name!r}{against}: {error}") from None
+            columns.append([_score(check, m, t, reference, name) for m, t in zip(measured, texts)])
+        return [tuple(row) for row in zip(*columns)]
+
+    def _missing(self, name: str) -> str:
+        path = self._snapshot_file()
+        return (f"no reference {name!r} for this test in {path}.\n"
+                f"Record it (then review the file in your PR) with:\n"
+                f"    {self._command()}")
+
+    def _command(self) -> str:
+        return f"pytest {shlex.quote(self._item.nodeid)} --llm-snapshot-update"
+
+    def _snapshot_file(self) -> str:
+        return shown(self._store.snapshot_path(self._item), self._item.config.rootpath)
+
+    def _source_line(self, name: str, source: str) -> str:
+        if source == "snapshot":
+            return f"reference {name!r} from {self._snapshot_file()}"
+        if source == "recorded":
+            return f"reference {name!r} (recorded by this run)"
+        return "the given reference"
+
+    def _explain(self, result: GoldenResult, source: str) -> str:
+        failed = [s for s in result.scores if not s.passed]
+        lines = [f"golden check {result.name!r} failed: "
+                 + ", ".join(f"{s.metric} {_figure(s.value)} {_relation(s)}" for s in failed)]
+        lines += _score_table(result.scores)
+        lines += _output_vs_reference(result.output, result.reference, self._source_line(result.name, source))
+        if source == "snapshot":
+            lines.append(f"if the new output is right, accept it: {self._command()}")
+        return "\n".join(lines)
+
+    def _explain_samples(self, result: SampleResult, source: str) -> str:
+        low, high = result.interval
+        lines = [f"golden samples {result.name!r} failed: {result.passes} of {len(result.outputs)} samples passed, "
+                 f"{result.min_passes} needed (pass rate {result.pass_rate:.0%}, "
+                 f"{result.confidence:.0%} Wilson interval {low:.0%}-{high:.0%})"]
+        for index, scores in enumerate(result.per_sample, 1):
+            verdict = "ok  " if all(s.passed for s in scores) else "FAIL"
+            cells = "  ".join(f"{s.metric} {_figure(s.value)}{'' if s.passed else '!'}" for s in scores)
+            lines.append(f"  sample {index:>2} {verdict} {cells}  {shorten(result.outputs[index - 1], 60)!r}")
+        worst = next(i for i, scores in enumerate(result.per_sample) if not all(s.passed for s in scores))
+        lines.append(f"sample {worst + 1}:")
+        lines += _score_table(result.per_sample[worst])
+        lines += _output_vs_reference(result.outputs[worst], result.reference, self._source_line(result.name, source))
+        return "\n".join(lines)
+
+
+def _score(check: MetricCheck, measured: Measurement, output: str, reference: str | None, name: str) -> Score:
+    assert check.threshold is not None
+    return Score(metric=check.name, value=measured.value, threshold=check.threshold,
+                 passed=check.passes(measured.value), higher_is_better=check.metric.higher_is_better,
+                 kind="golden", label=name, output=output, reference=reference, details=measured.details)
+
+
+def _count(per_sample: Sequence[Sequence[Score]]) -> int:
+    return sum(all(s.passed for s in scores) for scores in per_sample)
+
+
+def _sample_scores(result: SampleResult) -> list[Score]:
+    """Every sample's scores (``details["sample"]`` numbers them), then the pass rate of the k-of-N rule."""
+    total = len(result.outputs)
+    scores = [
+        dataclasses.replace(score, details={**score.details, "sample": index})
+        for index, sample in enumerate(result.per_sample, 1)
+        for score in sample
+    ]
+    scores.append(Score(
+        metric="samples_passed", value=result.pass_rate, threshold=result.min_passes / total, passed=result.passed,
+        kind="golden", label=result.name, reference=result.reference,
+        details={"samples": total, "passes": result.passes, "min_passes": result.min_passes,
+                 "confidence": result.confidence, "interval": list(result.interval)},
+    ))
+    return scores
+
+
+def _text(value: Any, what: str) -> str:
+    text = getattr(value, "text", value)
+    if not isinstance(text, str):
+        raise GoldenError(f"the {what} must be text or a Completion, not {type(value).__name__}")
+    return text
+
+
+def _sequence(outputs: Any) -> list[Any]:
+    if isinstance(outputs, (str, bytes)) or not isinstance(outputs, Sequence):
+        raise GoldenError(f"check_samples takes a list of outputs (e.g. from llm.map), not {type(outputs).__name__}")
+    return list(outputs)
+
+
+def _figure(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def _relation(score: Score) -> str:
+    sign = ">=" if score.higher_is_better else "<="
+    return f"(needs {sign} {_figure(score.threshold or 0.0)})"
+
+
+def _score_table(scores: Sequence[Score]) -> list[str]:
+    width = max(len(s.metric) for s in scores)
+    lines = []
+    for score in scores:
+        verdict = "ok" if score.passed else "FAIL"
+        lines.append(f"  {score.metric:<{width}}  {_figure(score.value):>8}  {_relation(score):<16}  {verdict}")
+        if not score.passed and score.details:
+            lines.append(f"  {'':<{width}}  {shorten(_details(score.details), 90)}")
+    return lines
+
+
+def _details(details: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}: {_figure(v) if isinstance(v, float) else v}" for k, v in details.items())
+
+
+def _output_vs_reference(output: str, reference: str | None, source: str) -> list[str]:
+    if reference is None:
+        lines = textwrap.wrap(output, width=100, max_lines=12, placeholder=" ...")
+        return ["output:", *("  " + line for line in lines)] if lines else ["output: (empty)"]
+    diff = diff_lines(reference, output)
+    if not diff:
+        return [f"output equals the {source}"]
+    return [f"output vs {source} ([-reference only-] {{+output only+}}):", *("  " + line for line in diff)]

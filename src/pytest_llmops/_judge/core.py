@@ -1,0 +1,345 @@
+"""The judge: asks a judge model to grade outputs and turns its answers into verdicts.
+
+Every verdict pins what produced it (judge model, temperature, seeds, template version,
+mode) and lands on the test's record as a ``kind="judge"`` score. An answer that cannot be
+read is asked again (with a reminder of the format) and finally raises :class:`JudgeError`,
+which the plugin reports as an ERROR, never as a FAIL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
+
+from pytest_llmops._judge.calibration import Calibration, LabelledCase, as_cases, load_cases
+from pytest_llmops._judge.config import TOP_LOGPROBS, JudgeConfig
+from pytest_llmops._judge.panel import (
+    OUTCOME_VALUES,
+    PanelDecision,
+    decide,
+    decide_pairwise,
+    expected_score,
+    reconcile_orders,
+    score_distribution,
+)
+from pytest_llmops._judge.parsing import UnparsableAnswer, parse_preference, parse_score
+from pytest_llmops._models.base import Completion, Message, ModelCallError, PromptVersion
+from pytest_llmops._results import Score
+
+if TYPE_CHECKING:
+    from pytest_llmops._models.client import LLM
+    from pytest_llmops._prompts import PromptLibrary, RenderedPrompt
+    from pytest_llmops._results import TestRecord
+
+T = TypeVar("T")
+_QUOTE_LENGTH = 300
+
+
+class JudgeError(ModelCallError):
+    """The judge could not grade (unreadable answers, failed calibration): an ERROR."""
+
+
+class JudgeAnswerError(JudgeError):
+    """The judge's answers could not be read, even after the retries."""
+
+
+class JudgeCalibrationError(JudgeError):
+    """The judge disagreed with human labels too often to be trusted with the rubric."""
+
+    def __init__(self, message: str, calibration: Calibration) -> None:
+        super().__init__(message)
+        self.calibration = calibration
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One judge answer (in pairwise mode, one pair of answers asked in both orders)."""
+
+    value: float
+    seed: int
+    reasoning: str
+    answer: str
+    score: float | None = None
+    outcome: str | None = None
+    orders: tuple[str, str] | None = None
+    distribution: dict[int, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        if self.distribution is not None:
+            data["distribution"] = {str(k): p for k, p in self.distribution.items()}
+        return data
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judge's decision on one output: normalised value, pass/fail, and why."""
+
+    metric: str
+    value: float
+    threshold: float
+    passed: bool
+    reasoning: str
+    votes: tuple[Vote, ...]
+    tie: bool = False
+    spread: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_score(self, output: str, reference: str | None) -> Score:
+        return Score(
+            metric=self.metric,
+            value=self.value,
+            threshold=self.threshold,
+            passed=self.passed,
+            kind="judge",
+            output=output,
+            reference=reference,
+            details=dict(self.details),
+        )
+
+    def explain(self) -> str:
+        """One paragraph for a failing check: what was decided, by whom, and why."""
+        judge = f"judge {self.details.get('judge_spec')}, {len(self.votes)} vote(s)"
+        if self.details.get("mode") == "pairwise":
+            outcome = "tie" if self.tie else ("new output better" if self.value > 0.5 else "reference better")
+            head = f"{self.metric}: {outcome} ({judge})"
+        elif self.tie:
+            head = f"{self.metric}: the panel tied ({judge}; median {self.value:.2f}, threshold {self.threshold:.2f})"
+        else:
+            head = f"{self.metric}: scored {self.value:.2f}, below the threshold {self.threshold:.2f} ({judge})"
+        return f"{head}\nreasoning: {self.reasoning or '(none given)'}"
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    """A rendered judge prompt with extra turns (a retry's reminder); keeps its versions."""
+
+    messages: tuple[Message, ...]
+    versions: tuple[PromptVersion, ...]
+    settings: Mapping[str, Any]
+
+
+class Judge:
+    """Grades outputs with a judge model: ``score`` returns a verdict, ``check`` asserts it.
+
+    Both take the output (text or Completion) and optionally the ``question`` and a
+    ``reference``; keyword changes (``rubric``, ``criterion``, ``threshold``, ``mode``,
+    ``votes``, ...) apply to that one call. ``calibrate`` checks the judge against labels.
+    """
+
+    def __init__(self, llm: LLM, config: JudgeConfig, library: PromptLibrary, record: TestRecord | None = None) -> None:
+        self.llm = llm
+        self.config = config
+        self._library = library
+        self._record = record
+
+    def __repr__(self) -> str:
+        return f"<Judge {self.llm.spec} {self.config.metric}>"
+
+    def score(self, output: str | Completion, *, question: str | None = None, reference: str | None = None, **changes: Any) -> Verdict:
+        """Grade ``output`` and record the verdict on the test, without asserting."""
+        config = self.config.updated(**changes) if changes else self.config
+        text = _text(output)
+        verdict = self._grade(config, text, question, reference)
+        if self._record is not None:
+            self._record.add_score(verdict.to_score(text, reference))
+        return verdict
+
+    def check(self, output: str | Completion, *, question: str | None = None, reference: str | None = None, **changes: Any) -> Verdict:
+        """Grade ``output``; fail the test when the verdict does not pass."""
+        __tracebackhide__ = True
+        verdict = self.score(output, question=question, reference=reference, **changes)
+        if not verdict.passed:
+            raise AssertionError(verdict.explain())
+        return verdict
+
+    def calibrate(
+        self,
+        cases: str | Path | Sequence[LabelledCase | Mapping[str, Any]],
+        *,
+        min_agreement: float = 0.8,
+        **changes: Any,
+    ) -> Calibration:
+        """Grade outputs a human labelled good or bad; raise :class:`JudgeCalibrationError`
+        when the judge agrees with fewer than ``min_agreement`` of them."""
+        config = self.config.updated(**changes) if changes else self.config
+        if isinstance(cases, (str, Path)):
+            source, labelled = str(cases), load_cases(Path(cases))
+        else:
+            source, labelled = "judge.calibrate()", as_cases(cases, "judge.calibrate()")
+
+        def predict(case: LabelledCase) -> Verdict | str:
+            try:
+                return self._grade(config, case.output, case.question, case.reference)
+            except JudgeAnswerError as error:
+                return str(error)
+
+        results = self.llm.pipeline.gather(predict, labelled)
+        calibration = Calibration(
+            source=source,
+            labels=tuple(case.good for case in labelled),
+            predictions=tuple(r.passed if isinstance(r, Verdict) else None for r in results),
+            min_agreement=min_agreement,
+            disagreements=tuple(
+                _disagreement(case, result)
+                for case, result in zip(labelled, results)
+                if not isinstance(result, Verdict) or result.passed != case.good
+            ),
+        )
+        if self._record is not None:
+            self._record.extra.setdefault("judge_calibration", []).append(
+                {"metric": config.metric, "judge": self.llm.spec, **calibration.to_dict()}
+            )
+        if not calibration.passed:
+            raise JudgeCalibrationError(
+                f"{config.metric}: judge {self.llm.spec} failed calibration: {calibration.summary()}", calibration
+            )
+        return calibration
+
+    # -- grading ---------------------------------------------------------------------------
+
+    def _grade(self, config: JudgeConfig, output: str, question: str | None, reference: str | None) -> Verdict:
+        if config.needs_reference and reference is None:
+            raise JudgeError(f"{config.metric} needs a reference: judge.check(output, reference=...)")
+        seeds = [config.seed + i for i in range(config.votes)]
+        if config.mode == "pairwise":
+            prompts: tuple[RenderedPrompt, ...] = (
+                self._render(config, rubric=config.rubric_text, question=question, response_a=output, response_b=reference),
+                self._render(config, rubric=config.rubric_text, question=question, response_a=reference, response_b=output),
+            )
+            orders = (prompts[0], prompts[1])
+            votes = self.llm.pipeline.gather(lambda seed: self._pairwise_vote(config, orders, seed), seeds)
+            decision = decide_pairwise([v.outcome or "tie" for v in votes])
+        else:
+            prompt = self._render(
+                config, rubric=config.rubric_text, criterion=config.criterion, output=output,
+                question=question, reference=reference, scale_low=config.scale.low, scale_high=config.scale.high,
+            )
+            votes = self.llm.pipeline.gather(lambda seed: self._score_vote(config, prompt, seed), seeds)
+            decision = decide([v.value for v in votes], config.threshold, config.aggregate)
+            prompts = (prompt,)
+        threshold = 0.5 if config.mode == "pairwise" else config.threshold
+        return Verdict(
+            metric=config.metric,
+            value=decision.value,
+            threshold=threshold,
+            passed=decision.passed,
+            reasoning=_closest(votes, decision).reasoning,
+            votes=tuple(votes),
+            tie=decision.tie,
+            spread=decision.spread,
+            details=self._details(config, votes, decision, prompts[0].versions[0], question),
+        )
+
+    def _render(self, config: JudgeConfig, **variables: Any) -> RenderedPrompt:
+        return self._library.render(config.template_name, **variables)
+
+    def _score_vote(self, config: JudgeConfig, prompt: RenderedPrompt, seed: int) -> Vote:
+        parsed, completion = self._ask(config, prompt, seed, lambda c: parse_score(c.text, config.scale))
+        distribution = None
+        if config.weighted and completion.logprobs and parsed.offset is not None:
+            distribution = score_distribution(completion.logprobs, completion.text, parsed.offset, config.scale)
+        score = expected_score(distribution) if distribution else parsed.score
+        value = config.scale.normalise(score) if distribution else parsed.normalised
+        return Vote(value, seed, parsed.reasoning, completion.text, score=score, distribution=distribution)
+
+    def _pairwise_vote(self, config: JudgeConfig, prompts: tuple[RenderedPrompt, RenderedPrompt], seed: int) -> Vote:
+        (first, first_answer), (second, second_answer) = self.llm.pipeline.gather(
+            lambda prompt: self._ask(config, prompt, seed, lambda c: parse_preference(c.text)), prompts
+        )
+        outcome = reconcile_orders(first[0], second[0])
+        value = OUTCOME_VALUES[outcome]
+        reasoning = " | ".join(r for r in (first[1], second[1]) if r)
+        answer = f"[new output as A] {first_answer.text}\n[new output as B] {second_answer.text}"
+        return Vote(value, seed, reasoning, answer, outcome=outcome, orders=(first[0], second[0]))
+
+    def _ask(self, config: JudgeConfig, prompt: RenderedPrompt, seed: int, read: Callable[[Completion], T]) -> tuple[T, Completion]:
+        """Call the judge and read its answer, asking again with a reminder when unreadable."""
+        current: RenderedPrompt | _Prompt = prompt
+        failures: list[tuple[str, str]] = []
+        for _ in range(config.retries + 1):
+            completion = self.llm.complete(
+                current,
+                temperature=config.temperature,
+                seed=seed,
+                max_tokens=config.max_tokens,
+                top_logprobs=TOP_LOGPROBS if config.weighted else None,
+            )
+            try:
+                return read(completion), completion
+            except UnparsableAnswer as problem:
+                failures.append((completion.text, str(problem)))
+                current = _Prompt(
+                    prompt.messages + (Message("assistant", completion.text or "(empty)"), Message("user", _reminder(config))),
+                    prompt.versions,
+                    prompt.settings,
+                )
+        raise JudgeAnswerError(_unreadable(self.llm.spec, config, failures))
+
+    def _details(
+        self, config: JudgeConfig, votes: Sequence[Vote], decision: PanelDecision, version: PromptVersion, question: str | None
+    ) -> dict[str, Any]:
+        weighted = any(v.distribution for v in votes)
+        return {
+            "reasoning": _closest(votes, decision).reasoning,
+            "votes": [v.to_dict() for v in votes],
+            "values": [v.value for v in votes],  # per-vote samples, for the baseline's noise estimate
+            "spread": decision.spread,
+            "tie": decision.tie,
+            "judge_spec": self.llm.spec,
+            "judge_model": self.llm.model,
+            "temperature": config.temperature,
+            "seed": config.seed,
+            "seeds": [v.seed for v in votes],
+            "max_tokens": config.max_tokens,
+            "template": version.to_dict(),
+            "mode": config.mode,
+            "scoring": "weighted" if weighted else "sampled",
+            "aggregate": "majority" if config.mode == "pairwise" else config.aggregate,
+            "scale": [config.scale.low, config.scale.high],
+            "rubric": config.rubric_text,
+            "criterion": config.criterion,
+            "question": question,
+        }
+
+
+def _text(output: str | Completion) -> str:
+    return output.text if isinstance(output, Completion) else str(output)
+
+
+def _closest(votes: Sequence[Vote], decision: PanelDecision) -> Vote:
+    """The vote nearest the decision (the first such, in seed order): its reasoning speaks for the panel."""
+    return min(votes, key=lambda v: abs(v.value - decision.value))
+
+
+def _reminder(config: JudgeConfig) -> str:
+    if config.mode == "pairwise":
+        form = '{"reasoning": "<one or two short sentences>", "winner": "A" or "B" or "tie"}'
+    else:
+        form = f'{{"reasoning": "<one or two short sentences>", "score": <an integer from {config.scale.low} to {config.scale.high}>}}'
+    return f"Your answer could not be read. Answer again with JSON only, in exactly this form:\n{form}"
+
+
+def _unreadable(spec: str, config: JudgeConfig, failures: list[tuple[str, str]]) -> str:
+    last_answer, last_problem = failures[-1]
+    quoted = " ".join(last_answer.split())
+    if len(quoted) > _QUOTE_LENGTH:
+        quoted = quoted[: _QUOTE_LENGTH - 3] + "..."
+    return (
+        f"{config.metric}: judge {spec} gave no readable answer in {len(failures)} attempt(s) "
+        f"({last_problem}); its last answer: {quoted!r}"
+    )
+
+
+def _disagreement(case: LabelledCase, result: Verdict | str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"output": case.output, "label": "good" if case.good else "bad"}
+    if isinstance(result, Verdict):
+        entry.update(judged="good" if result.passed else "bad", value=result.value, reasoning=result.reasoning)
+    else:
+        entry.update(judged=None, error=result)
+    return entry

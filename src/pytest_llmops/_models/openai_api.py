@@ -1,0 +1,167 @@
+"""The OpenAI backend: the official ``openai`` SDK against any OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import os
+import time
+from typing import TYPE_CHECKING, Any, Sequence, cast
+
+import openai
+
+from pytest_llmops._models.base import Generation, ModelCallError, Request, TokenLogprob, TransientCallError
+from pytest_llmops._models.builtin import DEFAULT_OPENAI_URL
+
+if TYPE_CHECKING:
+    from pytest_llmops.settings import Settings
+
+# A placeholder key for local servers that ignore it; never recorded anywhere.
+_NO_KEY = "sk-no-key-needed"
+
+
+class OpenAIBackend:
+    """Chat and completions through ``openai.OpenAI``: one attempt per call.
+
+    The SDK's own retries are off: the call pipeline retries (``llm_max_retries``) what this
+    reports as a :class:`TransientCallError`, honouring the server's ``Retry-After``.
+    """
+
+    batches = False
+
+    def __init__(self, model: str, settings: Settings) -> None:
+        base_url = settings.openai_base_url
+        api_key = os.environ.get("OPENAI_API_KEY")
+        if not api_key and not base_url:
+            raise ModelCallError(
+                f"openai:{model} needs OPENAI_API_KEY (or llm_openai_base_url for a local server)"
+            )
+        self.model = model
+        self.base_url = base_url or DEFAULT_OPENAI_URL
+        self._client = openai.OpenAI(
+            api_key=api_key or _NO_KEY,
+            base_url=base_url,
+            # The pipeline's deadline (llm_timeout) comes first; this only ends the thread of
+            # an attempt it abandoned.
+            timeout=settings.timeout + 1,
+            max_retries=0,
+        )
+
+    def generate(self, requests: Sequence[Request]) -> list[Generation]:
+        return [self._call(request) for request in requests]
+
+    def _call(self, request: Request) -> Generation:
+        try:
+            if request.is_chat:
+                return self._chat(request)
+            return self._text(request)
+        except openai.APIStatusError as error:
+            message = (
+                f"openai:{self.model} at {self.base_url} answered HTTP {error.status_code}: "
+                f"{_one_line(_server_message(error))}"
+            )
+            if error.status_code == 429 or error.status_code >= 500:
+                raise TransientCallError(message, retry_after=_retry_after(error.response)) from None
+            raise ModelCallError(message) from None
+        except openai.APITimeoutError:
+            raise TransientCallError(f"openai:{self.model} at {self.base_url} timed out") from None
+        except openai.APIConnectionError as error:
+            raise TransientCallError(
+                f"openai:{self.model} at {self.base_url}: connection failed ({_one_line(str(error.__cause__ or error))})"
+            ) from None
+        except openai.APIError as error:
+            raise ModelCallError(
+                f"openai:{self.model} at {self.base_url} failed: {_one_line(str(error))}"
+            ) from None
+
+    def _common(self, request: Request) -> dict[str, Any]:
+        s = request.settings
+        kwargs: dict[str, Any] = {"model": self.model, "temperature": s.temperature, "max_tokens": s.max_tokens}
+        if s.top_p is not None:
+            kwargs["top_p"] = s.top_p
+        if s.seed is not None:
+            kwargs["seed"] = s.seed
+        if s.stop:
+            kwargs["stop"] = list(s.stop)
+        return kwargs
+
+    def _chat(self, request: Request) -> Generation:
+        kwargs = self._common(request)
+        if request.settings.top_logprobs:
+            kwargs.update(logprobs=True, top_logprobs=request.settings.top_logprobs)
+        response = self._client.chat.completions.create(
+            messages=cast(Any, [m.to_dict() for m in request.messages]), **kwargs
+        )
+        choice = self._first_choice(response)
+        logprobs = None
+        content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
+        if content:
+            logprobs = tuple(
+                TokenLogprob(t.token, t.logprob, tuple((a.token, a.logprob) for a in t.top_logprobs or ()))
+                for t in content
+            )
+        return self._generation(response, choice.message.content or "", choice.finish_reason, logprobs)
+
+    def _text(self, request: Request) -> Generation:
+        kwargs = self._common(request)
+        if request.settings.top_logprobs:
+            kwargs["logprobs"] = request.settings.top_logprobs
+        response = self._client.completions.create(prompt=request.prompt, **kwargs)
+        choice = self._first_choice(response)
+        logprobs = None
+        if choice.logprobs and choice.logprobs.tokens:  # the completions API's own shape
+            tops = choice.logprobs.top_logprobs or [None] * len(choice.logprobs.tokens)
+            logprobs = tuple(
+                TokenLogprob(token, logprob, tuple((top or {}).items()))
+                for token, logprob, top in zip(choice.logprobs.tokens, choice.logprobs.token_logprobs or (), tops)
+            )
+        return self._generation(response, choice.text or "", choice.finish_reason, logprobs)
+
+    def _first_choice(self, response: Any) -> Any:
+        if not getattr(response, "choices", None):
+            raise ModelCallError(
+                f"openai:{self.model} at {self.base_url} answered without choices: {_one_line(repr(response))}"
+            )
+        return response.choices[0]
+
+    def _generation(self, response: Any, text: str, finish: str | None, logprobs: Any) -> Generation:
+        usage = response.usage
+        return Generation(
+            text=text,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            model=response.model or self.model,
+            finish_reason=finish,
+            logprobs=logprobs,
+        )
+
+
+def _server_message(error: openai.APIStatusError) -> str:
+    """The server's own words: the body's error message, without the SDK's prefix."""
+    body = error.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return error.message
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds the server asked to wait (``retry-after-ms``, ``retry-after``: seconds or a date)."""
+    headers = getattr(response, "headers", None) or {}
+    milliseconds = headers.get("retry-after-ms")
+    with contextlib.suppress(TypeError, ValueError):
+        if milliseconds is not None:
+            return max(0.0, float(milliseconds) / 1000)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(value))
+    with contextlib.suppress(TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= 200 else line[:197] + "..."

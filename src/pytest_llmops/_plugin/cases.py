@@ -1,0 +1,177 @@
+"""Dataset cases: one test per row, and their model calls made concurrently ahead of the tests.
+
+When the first case test sets up, every selected case of the run (``session.items``: after
+``-k``, ``-m``, ``--lf`` and other deselection) is planned: its prompt rendered and a client
+built for its own test, so each call goes through that test's cache and record. The calls go to
+the run's call pipeline, in test order (``llm_concurrency`` bounds them); calls of a batching
+backend share padded batches of up to ``llm_concurrency`` prompts. Each test then waits only for
+its own answer, and a failed call errors only its own test.
+
+The clients are built as the ``llm`` fixture would build them, but outside any fixture: a
+conftest override of ``llm`` does not reach them. Customise them with the
+``pytest_llmops_case_client`` hook.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import CancelledError
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence, Union
+
+import pytest
+
+from pytest_llmops._datasets import Case, CaseRow, Dataset, DatasetError, load_cases
+from pytest_llmops._files import shown
+from pytest_llmops._models.base import Completion, messages_from
+from pytest_llmops._plugin import keys, markers
+from pytest_llmops.errors import CallCancelled
+
+if TYPE_CHECKING:
+    from pytest_llmops._models.client import Call
+    from pytest_llmops._models.client import LLM, PromptInput
+    from pytest_llmops._plugin.session import LLMSession
+    from pytest_llmops._results import TestRecord
+
+Outcome = Union[Completion, BaseException]
+
+
+def parametrize_cases(metafunc: pytest.Metafunc) -> None:
+    """``pytest_generate_tests`` for a test marked ``llm_dataset``: one test per row."""
+    where = f"@pytest.mark.llm_dataset on {metafunc.definition.nodeid}"
+    try:
+        arguments = markers.bind_marker(metafunc.definition, markers.llm_dataset)
+    except TypeError as error:
+        raise pytest.Collector.CollectError(f"bad arguments to {where}: {error}") from None
+    if "case" not in metafunc.fixturenames:
+        raise pytest.Collector.CollectError(f"{where}: the test must take the `case` fixture")
+    path = metafunc.definition.path.parent / Path(arguments.pop("path"))
+    dataset = Dataset(path, shown(path.resolve(), metafunc.config.rootpath.resolve()), **arguments)
+    try:
+        rows = load_cases(dataset)
+    except DatasetError as error:
+        raise pytest.Collector.CollectError(f"{where}: {error}") from None
+    metafunc.parametrize("case", rows, ids=[row.id for row in rows], indirect=True)
+
+
+def case_row_of(item: pytest.Item) -> CaseRow | None:
+    callspec = getattr(item, "callspec", None)
+    row = callspec.params.get("case") if callspec is not None else None
+    return row if isinstance(row, CaseRow) else None
+
+
+class CasePrefetch:
+    """The run's case calls in flight; started by the first case test that sets up.
+
+    Under pytest-xdist a worker does not know which tests it will be sent: each case then calls
+    when its test sets up, and the workers give the parallelism.
+    """
+
+    def __init__(self, session: LLMSession) -> None:
+        self.session = session
+        self.started = session.worker
+
+    def prompt_for(self, row: CaseRow, record: TestRecord) -> PromptInput:
+        """The prompt of ``row``: its template rendered with its inputs (noted on ``record``),
+        or its input column."""
+        name = row.dataset.prompt
+        if name is None:
+            value = row.inputs[row.dataset.input]
+            try:
+                return messages_from(value)
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                raise DatasetError(
+                    f"{row.source}: column {row.dataset.input!r} must be a string or a list of chat "
+                    f"messages ({type(error).__name__}: {error})"
+                ) from None
+        from pytest_llmops._prompts import PromptError, note_rendered
+
+        try:
+            rendered = self.session.prompts.render(name, **row.inputs)
+        except PromptError as error:
+            raise DatasetError(f"case {row.id!r} at {row.source}: {error}") from None
+        note_rendered(record, rendered)
+        return rendered
+
+    def take(self, item: pytest.Item, items: Sequence[pytest.Item]) -> Outcome | None:
+        """``item``'s prefetched outcome (waiting for it), or None: the test calls itself."""
+        if not self.started:
+            self.started = True
+            self._submit(self._plan(items))
+        pending = item.stash.get(keys.PREFETCHED, None)
+        if pending is None:
+            return None
+        del item.stash[keys.PREFETCHED]  # a rerun of the test calls afresh
+        future, index = pending
+        try:
+            return future.result()[index]
+        except CancelledError:
+            return CallCancelled("the run is ending: this case's call was dropped")
+
+    def _plan(self, items: Sequence[pytest.Item]) -> list[tuple[pytest.Item, Call]]:
+        from pytest_llmops._plugin.clients import item_llm
+
+        planned = []
+        for item in items:
+            row = case_row_of(item)
+            if row is None or _may_be_skipped(item):
+                continue
+            try:
+                record = self.session.record_of(item)
+                llm = item_llm(item, record)
+                planned.append((item, llm.call(self.prompt_for(row, record))))
+            except Exception:  # noqa: BLE001 - its test makes the call itself and reports why not
+                continue
+        return planned
+
+    def _submit(self, planned: list[tuple[pytest.Item, Call]]) -> None:
+        """Each call to the pipeline on its own; calls of a batching backend in shared chunks."""
+        pipeline = self.session.pipeline
+        batches: dict[int, list[tuple[pytest.Item, Call]]] = {}
+
+        def send(chunk: list[tuple[pytest.Item, Call]]) -> None:
+            future = pipeline.submit([call for _, call in chunk])
+            for index, (item, _) in enumerate(chunk):
+                item.stash[keys.PREFETCHED] = (future, index)
+
+        for item, call in planned:
+            backend = call.client.backend
+            if not backend.batches:
+                send([(item, call)])
+                continue
+            batch = batches.setdefault(id(backend), [])
+            batch.append((item, call))
+            if len(batch) == pipeline.concurrency:
+                send(batches.pop(id(backend)))
+        for batch in batches.values():
+            send(batch)
+
+
+def _may_be_skipped(item: pytest.Item) -> bool:
+    """Whether a skip mark might skip ``item``: it is not prefetched (no paid call for a test that
+    never runs); if it does run, it makes its call at set-up."""
+    xfail = item.get_closest_marker("xfail")
+    return bool(item.get_closest_marker("skip") or item.get_closest_marker("skipif")
+                or (xfail is not None and xfail.kwargs.get("run") is False))
+
+
+def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
+    """The ``case`` fixture: this row's answer, prefetched, or called now when it could not be."""
+    from pytest_llmops._plugin.clients import make_llm
+
+    row = getattr(request, "param", None)
+    if not isinstance(row, CaseRow):
+        markers.fail_setup(f"{request.node.nodeid}: the `case` fixture needs @pytest.mark.llm_dataset(...)")
+    prefetch = session.cases
+    outcome = prefetch.take(request.node, request.session.items)
+    record = session.record_of(request.node)
+    if outcome is None:
+        try:
+            prompt = prefetch.prompt_for(row, record)
+        except DatasetError as error:
+            markers.fail_setup(str(error))
+        outcome = make_llm(request, record, case=True).complete(prompt)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    record.extra["case"] = {"id": row.id, "source": row.source}
+    return Case(row.id, dict(row.inputs), row.expected, outcome, row.source)
+

@@ -1,0 +1,106 @@
+"""The model clients the fixtures, the judge and dataset cases use: settings, then markers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_llmops._models.base import GenerationSettings, ModelCallError
+from pytest_llmops._plugin import markers
+from pytest_llmops._plugin.session import LLMSession, session_of
+from pytest_llmops._results import RecordObserver, TestRecord
+
+if TYPE_CHECKING:
+    from pytest_llmops._models.client import LLM, CallObserver
+    from pytest_llmops.settings import Settings
+
+
+def default_generation(settings: Settings) -> GenerationSettings:
+    return GenerationSettings(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
+
+
+def build_llm(
+    request: pytest.FixtureRequest,
+    spec: str,
+    generation: GenerationSettings,
+    observers: tuple[CallObserver, ...],
+    role: str = "model",
+    *,
+    source: str,
+) -> LLM:
+    """A client for ``spec``; a spec that cannot be loaded ERRORs the test with the reason and
+    the ``source`` that set it (a marker or a setting)."""
+    from pytest_llmops._models.registry import UnknownModelError
+
+    try:
+        return client_for(request.node, spec, generation, observers, role)
+    except UnknownModelError as error:
+        problem = str(error)
+    except (ModelCallError, RuntimeError, ValueError, OSError) as error:
+        problem = f"cannot load model {spec!r}: {error}"
+    markers.fail_setup(f"{problem}; set by {source}")
+
+
+def client_for(
+    node: pytest.Item,
+    spec: str,
+    generation: GenerationSettings,
+    observers: tuple[CallObserver, ...],
+    role: str = "model",
+) -> LLM:
+    """A client for ``spec`` serving ``node`` (its cache); raises if the spec cannot be loaded."""
+    from pytest_llmops._models.client import LLM
+
+    session: LLMSession = session_of(node.config)
+    return LLM(
+        spec,
+        session.backends.get(spec),
+        generation,
+        session.pipeline,
+        prices=session.settings.prices,
+        cache=session.cache_for(node),
+        observers=observers,
+        role=role,
+    )
+
+
+def tested_model(marked: dict[str, object], settings: Settings) -> tuple[str, str]:
+    """The spec of the tested model (taken out of the ``llm`` marker's arguments ``marked``)
+    and what set it: the marker, else ``llm_model``."""
+    if "model" in marked:
+        return str(marked.pop("model")), "@pytest.mark.llm"
+    return settings.model, "llm_model"
+
+
+def item_llm(item: pytest.Item, record: TestRecord) -> LLM:
+    """A dataset case's client for ``item``, built outside a fixture; raises on bad input.
+
+    What the ``llm`` fixture's defaults would give, then ``pytest_llmops_case_client``.
+    """
+    settings = session_of(item.config).settings
+    marked = markers.bind_marker(item, markers.llm)
+    spec, _ = tested_model(marked, settings)
+    llm = client_for(item, spec, default_generation(settings).updated(**marked), (RecordObserver(record),))
+    return _case_client(item, llm)
+
+
+def make_llm(request: pytest.FixtureRequest, record: TestRecord, *, case: bool = False) -> LLM:
+    """The ``llm`` fixture: settings, then the ``llm`` marker, then the call's own arguments.
+
+    ``case``: the client of a dataset case that makes its call at set-up.
+    """
+    settings = session_of(request.config).settings
+    marked = markers.marker_kwargs(request, markers.llm)
+    spec, source = tested_model(marked, settings)
+    try:
+        generation = default_generation(settings).updated(**marked)
+    except (TypeError, ValueError) as error:
+        markers.fail_setup(f"bad @pytest.mark.llm settings: {error}")
+    llm = build_llm(request, spec, generation, (RecordObserver(record),), source=source)
+    return _case_client(request.node, llm) if case else llm
+
+
+def _case_client(item: pytest.Item, llm: LLM) -> LLM:
+    replaced = item.config.hook.pytest_llmops_case_client(item=item, llm=llm)
+    return llm if replaced is None else replaced

@@ -1,0 +1,78 @@
+"""pytest entry point of pytest-llmops: hook wiring only.
+
+Every hook object is registered here, at configure time, and unregistered at unconfigure (as
+pytest's junitxml does). The run's state lives in :class:`~.session.LLMSession`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_llmops._plugin import markers
+from pytest_llmops._plugin.session import SESSION_KEY, LLMSession
+from pytest_llmops._plugin.xdist import XdistChannel, is_worker
+
+_PREFIX = "llmops-"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_llmops import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    from pytest_llmops import settings
+
+    settings.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from pytest_llmops import settings
+    from pytest_llmops._models import builtin as builtin_backends
+    from pytest_llmops._plugin import fixtures, outcomes
+    from pytest_llmops._plugin.cases import CasePrefetch
+    from pytest_llmops.metrics._builtin import BuiltinMetrics
+
+    markers.register_markers(config)
+    worker = is_worker(config)
+    session = config.stash[SESSION_KEY] = LLMSession(config, settings.resolve(config, worker=worker))
+    session.cases = CasePrefetch(session)
+    plugins: dict[str, object] = {
+        "session": session,
+        "fixtures": fixtures,
+        "outcomes": outcomes.OutcomeHooks(session),
+        "builtin-backends": builtin_backends,
+        "builtin-metrics": BuiltinMetrics(one_thread=worker),
+        "snapshots": session.snapshots,
+    }
+    if not worker:
+        from pytest_llmops._plugin.reporting import run_reporter
+
+        plugins["report"] = run_reporter(session)
+        if session.recordings is not None:
+            from pytest_llmops._plugin.recordings import RecordingsReport
+
+            plugins["recordings"] = RecordingsReport(session, session.recordings)
+        if config.pluginmanager.hasplugin("xdist"):
+            plugins["xdist"] = XdistChannel(session)
+    for name, plugin in plugins.items():
+        config.pluginmanager.register(plugin, _PREFIX + name)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        return
+    session.close()
+    for name, plugin in list(config.pluginmanager.list_name_plugin()):
+        if name and name.startswith(_PREFIX):
+            config.pluginmanager.unregister(plugin)
+    del config.stash[SESSION_KEY]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("llm_dataset") is not None:
+        from pytest_llmops._plugin.cases import parametrize_cases
+
+        parametrize_cases(metafunc)

@@ -1,0 +1,111 @@
+"""The ``judge`` fixture: settings, then ``@pytest.mark.llm_judge``, then calibration."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmops._plugin import markers
+from pytest_llmops._plugin.clients import build_llm, default_generation, tested_model
+from pytest_llmops._judge.calibration import Calibration, CalibrationFileError
+from pytest_llmops._judge.config import JudgeConfig
+from pytest_llmops._judge.core import Judge, JudgeCalibrationError
+from pytest_llmops._models.base import ModelCallError
+from pytest_llmops._results import RecordObserver
+from pytest_llmops._plugin.session import session_of
+
+if TYPE_CHECKING:
+    from pytest_llmops._results import TestRecord
+    from pytest_llmops.settings import Settings
+
+#: A sampled panel needs some randomness to be a panel at all.
+PANEL_TEMPERATURE = 0.7
+
+
+
+def make_judge(request: pytest.FixtureRequest, record: TestRecord) -> Judge:
+    """Build the test's judge; a bad marker, a failed or broken calibration ERRORs the setup."""
+    session = session_of(request.config)
+    settings = session.settings
+    marked = markers.marker_kwargs(request, markers.llm_judge)
+    spec, source = _judge_model(request, marked.pop("model", None), settings)
+    calibration = marked.pop("calibration", None)
+    min_agreement = marked.pop("min_agreement", settings.judge_min_agreement)
+    votes = marked.get("votes", settings.judge_votes)
+    defaults = {
+        "votes": votes,
+        "aggregate": settings.judge_aggregate,
+        "retries": settings.judge_retries,
+        "temperature": _temperature(settings, votes),
+        "seed": settings.seed if settings.seed is not None else 0,
+        "max_tokens": settings.max_tokens,
+    }
+    try:
+        config = JudgeConfig(**{**defaults, **marked})
+    except (TypeError, ValueError) as error:
+        markers.fail_setup(f"bad @pytest.mark.llm_judge: {error}")
+    generation = default_generation(settings).updated(
+        temperature=config.temperature, seed=config.seed, max_tokens=config.max_tokens
+    )
+    llm = build_llm(request, spec, generation, (RecordObserver(record),), role="judge", source=source)
+    judge = Judge(llm, config, session.prompts, record)
+    if calibration is not None:
+        _calibrated(request, judge, _calibration_path(request, calibration), min_agreement, record)
+    return judge
+
+
+def _judge_model(request: pytest.FixtureRequest, marked_model: Any, settings: Settings) -> tuple[str, str]:
+    """The judge's model spec and what set it: the marker, ``llm_judge_model``, else the tested model."""
+    if marked_model:
+        return str(marked_model), "@pytest.mark.llm_judge"
+    if settings.judge_model:
+        return settings.judge_model, "llm_judge_model"
+    try:
+        marked_llm = markers.bind_marker(request.node, markers.llm)
+    except TypeError:  # the `llm` fixture reports a bad marker; here it names no model
+        marked_llm = {}
+    spec, source = tested_model(marked_llm, settings)
+    return spec, f"{source} (the tested model, as no judge model is set)"
+
+
+def _temperature(settings: Settings, votes: Any) -> float:
+    if settings.judge_temperature is not None:
+        return settings.judge_temperature
+    return PANEL_TEMPERATURE if isinstance(votes, int) and votes > 1 else 0.0
+
+
+def _calibration_path(request: pytest.FixtureRequest, name: str) -> Path:
+    """``name`` beside the test file, else under the rootdir."""
+    beside = request.path.parent / name
+    return beside if beside.exists() else request.config.rootpath / name
+
+
+def _calibrated(request: pytest.FixtureRequest, judge: Judge, path: Path, min_agreement: float, record: TestRecord) -> None:
+    """Run (once per session and judge) the calibration the marker asks for; ERROR below the bar."""
+    done = session_of(request.config).calibrations
+    content = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    key = (judge.llm.spec, judge.config, str(path), content, min_agreement)
+    if key not in done:
+        try:
+            done[key] = judge.calibrate(path, min_agreement=min_agreement)
+        except JudgeCalibrationError as error:
+            done[key] = error.calibration
+        except (CalibrationFileError, ModelCallError) as error:
+            done[key] = f"{judge.config.metric}: cannot calibrate the judge: {error}"
+    else:
+        outcome = done[key]
+        if isinstance(outcome, Calibration):
+            record.extra.setdefault("judge_calibration", []).append(
+                {"metric": judge.config.metric, "judge": judge.llm.spec, **outcome.to_dict()}
+            )
+    outcome = done[key]
+    if isinstance(outcome, str):
+        markers.fail_setup(outcome)
+    if not outcome.passed:
+        markers.fail_setup(
+            f"{judge.config.metric}: judge {judge.llm.spec} failed calibration, so it grades no tests: "
+            f"{outcome.summary()}",
+        )

@@ -1,0 +1,27 @@
+"""Every per-test key of the plugin: what one test carries in its ``item.stash``."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Union
+
+import pytest
+
+if TYPE_CHECKING:
+    from pytest_llmops._models.base import Completion
+    from pytest_llmops._recordings import TestRecordings
+    from pytest_llmops._results import TestRecord
+    from pytest_llmops._snapshots import ItemUse
+
+    Outcome = Union[Completion, BaseException]
+
+#: The test's record of calls, scores and prompt versions (carried on its report).
+RECORD = pytest.StashKey["TestRecord"]()
+#: The test's view of the recordings, shared by all its clients (calls are numbered per test).
+RECORDINGS = pytest.StashKey["TestRecordings"]()
+#: The snapshot references the test read and staged.
+SNAPSHOT_USE = pytest.StashKey["ItemUse"]()
+#: The kind of error ("infrastructure", "setup") that ended the test's call phase.
+CALL_ERROR = pytest.StashKey[str]()
+#: The test's prefetched case call: its batch's future and its place in it.
+PREFETCHED = pytest.StashKey["tuple[Future[list[Outcome]], int]"]()

@@ -1,0 +1,108 @@
+"""The run report's writer (controller only): builds the report, writes it, gates on it."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import pytest
+
+from pytest_llmops._calls.redact import redact_secrets
+from pytest_llmops._report.baseline import BaselineError, Tolerances, compare, load_baseline
+from pytest_llmops._report.data import build_report
+from pytest_llmops._files import append_text, remove_stale_temporaries, write_atomic
+from pytest_llmops._report.html import render_html
+from pytest_llmops._report.json_report import render_json
+from pytest_llmops._report.markdown import render_markdown
+from pytest_llmops._report.terminal import render_terminal
+
+if TYPE_CHECKING:
+    from pytest_llmops._plugin.session import LLMSession
+
+
+def run_reporter(session: LLMSession) -> RunReporter:
+    """The controller's report writer; an unreadable baseline is a usage error, at start-up."""
+    baseline = None
+    if session.settings.baseline:
+        try:
+            baseline = load_baseline(_path(session.config, "llm_baseline", session.settings.baseline))
+        except BaselineError as error:
+            raise pytest.UsageError(f"pytest-llmops: llm_baseline: {error}") from None
+    return RunReporter(session.config, session, baseline)
+
+
+def _path(config: pytest.Config, option: str, value: str) -> Path:
+    """A path given on the command line is relative to where pytest was started; one from the
+    ini file is relative to the rootdir (the ini file's folder), as the prompts folder is."""
+    given_here = config.getoption(option, None) is not None
+    return (config.invocation_params.dir if given_here else config.rootpath) / value
+
+
+class RunReporter:
+    """Controller only: builds the report once the run is over, writes it, and gates on it."""
+
+    def __init__(self, config: pytest.Config, session: LLMSession, baseline: dict[str, Any] | None) -> None:
+        self.config = config
+        self.session = session
+        self.baseline = baseline
+        self.report: dict[str, Any] | None = None
+        self.problems: list[str] = []
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        settings = self.session.settings
+        run = {
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "model": settings.model,
+            "judge_model": settings.judge_model,
+            "record_mode": settings.record_mode,
+        }
+        report = build_report(self.session.outcomes.values(), run, settings.budget_usd)
+        # A prompt may quote a secret of the environment (an API key): no report shows it.
+        report = self.report = json.loads(redact_secrets(json.dumps(report)))
+        if self.baseline is not None:
+            tolerances = Tolerances(settings.max_score_drop, settings.max_cost_increase,
+                                    settings.max_latency_increase, settings.max_score_drop_by_metric)
+            report["baseline"] = compare(self.baseline, report, tolerances, str(settings.baseline))
+        self._write(report)
+        self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)
+        gate_failed = report["baseline"] and report["baseline"]["failed"]
+        if (gate_failed or self.problems) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _write(self, report: dict[str, Any]) -> None:
+        """Write each report asked for; one that cannot be written is named, the others still are."""
+        settings = self.session.settings
+        markdown = functools.cache(lambda: render_markdown(report))
+        for option, path, render in (("llm_report_json", settings.report_json, lambda: render_json(report)),
+                                     ("llm_report_html", settings.report_html, lambda: render_html(report)),
+                                     ("llm_report_md", settings.report_md, markdown)):
+            if path:
+                target = _path(self.config, option, path)
+                remove_stale_temporaries(target)
+                self._attempt(option, target, lambda: write_atomic(target, render()))
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary and _used_models(report):
+            self._attempt("GITHUB_STEP_SUMMARY", Path(step_summary), lambda: append_text(Path(step_summary), markdown()))
+
+    def _attempt(self, setting: str, target: Path, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except OSError as error:
+            self.problems.append(f"pytest-llmops: {setting}: cannot write {target}: {error.strerror or error}")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.report is not None and _used_models(self.report):
+            terminalreporter.write_sep("=", "pytest-llmops")
+            for line in render_terminal(self.report):
+                terminalreporter.write_line(line)
+        for problem in self.problems:
+            terminalreporter.write_line(problem, red=True)
+
+
+def _used_models(report: dict[str, Any]) -> bool:
+    summary = report["summary"]
+    return bool(summary["calls"]["total"] or summary["metrics"] or report["baseline"] or summary["budget"])

@@ -1,0 +1,214 @@
+"""The one owner of a run's state, on every process (the controller and each xdist worker).
+
+It holds the settings, the call pipeline and its budget, the backend and metric registries,
+the prompt library, the snapshot store, the recordings, the dataset prefetch, the judge
+calibrations already run, and every test's outcome; the hook objects of ``entry`` read it.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmops._calls.budget import Budget, new_ledger, remove_ledger
+from pytest_llmops._calls.pipeline import CallPipeline, CallStats
+from pytest_llmops._plugin import keys
+from pytest_llmops._plugin.run_rule import RunRule
+from pytest_llmops._plugin.xdist import is_worker, send_to_controller, worker_input
+from pytest_llmops._results import TestOutcome, TestRecord
+from pytest_llmops.settings import Settings
+
+if TYPE_CHECKING:
+    from pytest_llmops._judge.calibration import Calibration
+    from pytest_llmops._models.client import CallCache
+    from pytest_llmops._models.registry import BackendRegistry
+    from pytest_llmops._plugin.cases import CasePrefetch
+    from pytest_llmops._plugin.snapshots import SnapshotStore
+    from pytest_llmops._prompts import PromptLibrary
+    from pytest_llmops._recordings import Recordings
+    from pytest_llmops.metrics import MetricRegistry
+
+_LEDGER = "budget_ledger"
+
+
+class LLMSession:
+    """Created at configure time on every process; registered as a plugin by ``entry``."""
+
+    #: The dataset prefetch (set by ``entry``: it builds clients, which read the session).
+    cases: CasePrefetch
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.worker = is_worker(config)
+        self.outcomes: dict[str, TestOutcome] = {}
+        self.rule = RunRule(config)
+        #: Each xdist worker's part, by worker id (controller side).
+        self.worker_parts: dict[str, dict[str, Any]] = {}
+        #: Judge calibrations run this session: key -> the calibration, or why it could not run.
+        self.calibrations: dict[tuple[Any, ...], Calibration | str] = {}
+        self.ledger = self._ledger()
+        budget = Budget(settings.budget_usd, self.ledger) if settings.budget_usd is not None and self.ledger else None
+        self.pipeline = CallPipeline(
+            concurrency=settings.concurrency,
+            timeout_s=settings.timeout,
+            max_retries=settings.max_retries,
+            budget=budget,
+        )
+        self.recordings = self._recordings()
+
+    # -- what the session owns, built on first use ----------------------------------------
+
+    @functools.cached_property
+    def backends(self) -> BackendRegistry:
+        """Backends from every plugin and conftest, gathered on first use."""
+        from pytest_llmops._models.registry import BackendRegistry
+
+        return BackendRegistry.from_hooks(self.config, self.settings)
+
+    @functools.cached_property
+    def metrics(self) -> MetricRegistry:
+        """Metrics from every plugin and conftest; a ``model`` spec loads through the backends
+        and its calls go through the pipeline's bound."""
+        from pytest_llmops.metrics import MetricRegistry
+
+        return MetricRegistry.collect(
+            lambda register: self.config.hook.pytest_llmops_register_metrics(register=register),
+            lambda spec: self.pipeline.bounded(self.backends.get(spec)),
+        )
+
+    @functools.cached_property
+    def prompts(self) -> PromptLibrary:
+        """The library of the prompts folder (``llm_prompts_dir``, under the rootdir)."""
+        from pytest_llmops._prompts import PromptLibrary
+
+        return PromptLibrary(self.config.rootpath / Path(self.settings.prompts_dir))
+
+    @functools.cached_property
+    def snapshots(self) -> SnapshotStore:
+        from pytest_llmops._plugin.snapshots import SnapshotStore
+
+        return SnapshotStore(self)
+
+    def record_of(self, item: pytest.Item) -> TestRecord:
+        """The record of ``item``, created on first use."""
+        record = item.stash.get(keys.RECORD, None)
+        if record is None:
+            record = item.stash[keys.RECORD] = TestRecord(item.nodeid)
+        return record
+
+    def cache_for(self, item: pytest.Item) -> CallCache | None:
+        """The record/replay cache for ``item``'s calls (None: every call is live).
+
+        One view per test, shared by all its clients (model and judge), so identical requests
+        are numbered per test and a replay-mode miss names the test.
+        """
+        if self.recordings is None:
+            return None
+        view = item.stash.get(keys.RECORDINGS, None)
+        if view is None:
+            from pytest_llmops._recordings import TestRecordings
+
+            view = item.stash[keys.RECORDINGS] = TestRecordings(self.recordings, item)
+        return view
+
+    # -- the xdist channel's two ends -----------------------------------------------------
+
+    def worker_input(self) -> dict[str, Any]:
+        """What each xdist worker is told: the budget's ledger."""
+        return {_LEDGER: str(self.ledger)} if self.ledger is not None else {}
+
+    def call_stats(self) -> CallStats:
+        """The run's model-call figures: this process's and every xdist worker's."""
+        parts = [part["calls"] for part in self.worker_parts.values()]
+        return CallStats.merged([self.pipeline.stats.to_dict(), *parts])
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.rule.note_deselected(items)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Fold one phase's report into the test's outcome (controller side)."""
+        outcome = self.outcomes.setdefault(report.nodeid, TestOutcome(report.nodeid))
+        outcome.duration_s += report.duration
+        record = getattr(report, "llmops_record", None)
+        if record is not None:
+            outcome.record = record
+        error = getattr(report, "llmops_error", None)
+        if report.failed and (report.when != "call" or error):
+            outcome.outcome = "error"
+            outcome.error = error or _last_line(report.longreprtext)
+        elif report.failed and outcome.outcome != "error":
+            outcome.outcome = "failed"
+        elif report.skipped and outcome.outcome == "passed":
+            outcome.outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self) -> None:
+        """The run is over (or stopped by ``-x``, ``--maxfail``, Ctrl-C): no call is waited for.
+
+        On a worker, the session's part goes to the controller.
+        """
+        self.pipeline.cancel()
+        if self.worker:
+            send_to_controller(self.config, {
+                "calls": self.pipeline.stats.to_dict(),
+                "recordings": self.recordings.worker_part() if self.recordings is not None else None,
+                "snapshots": self.snapshots.worker_part(),
+            })
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        stats = self.call_stats()
+        if stats.attempts:
+            terminalreporter.write_line(f"pytest-llmops {stats.summary()}")
+
+    def close(self) -> None:
+        self.pipeline.cancel()
+        if self.ledger is not None and not self.worker:
+            remove_ledger(self.ledger)
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _ledger(self) -> Path | None:
+        """The budget's ledger (None without a budget): the controller creates it."""
+        if self.settings.budget_usd is None:
+            return None
+        if self.worker:
+            return Path(worker_input(self.config)[_LEDGER])
+        return new_ledger()
+
+    def _recordings(self) -> Recordings | None:
+        """The run's recordings (None when record/replay is off)."""
+        from pytest_llmops._plugin.recordings import PRUNE_FLAG
+
+        if self.settings.record_mode == "off":
+            if self.config.getoption("llm_recordings_prune", False):
+                raise pytest.UsageError(f"pytest-llmops: {PRUNE_FLAG} needs record/replay on, but llm_record_mode is off")
+            return None
+        from pytest_llmops._recordings import Recordings
+
+        root = Path(self.config.rootpath, Path(self.settings.recordings_dir).expanduser())
+        return Recordings(root, self.settings.record_mode, self.config.rootpath)
+
+
+def _last_line(text: str) -> str:
+    """The last non-blank line of a failure's text: pytest ends it with the error itself."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+SESSION_KEY = pytest.StashKey[LLMSession]()
+
+
+def session_of(config: pytest.Config) -> LLMSession:
+    """The run's session."""
+    return config.stash[SESSION_KEY]
+
+
+def prompt_library(config: pytest.Config) -> PromptLibrary:
+    """The run's library of the prompts folder: ``prompt_library(config).render(name, **variables)``."""
+    return session_of(config).prompts

@@ -1,0 +1,267 @@
+"""Compare a run with a baseline report, test by test, and decide whether it regressed.
+
+The rule (also in the README): scores are paired by test id and metric key. With ``b`` and
+``c`` the baseline's and this run's samples of one metric on one test (several scores with the
+same key, or the per-sample ``details["values"]`` of a repeated-sampling score), the drop is
+``mean(b) - mean(c)`` (sign flipped for lower-is-better metrics) and its standard error is
+``sqrt(var(b)/len(b) + var(c)/len(c))`` (sample variances; 0 for a single sample). A pair
+regresses when the drop exceeds the metric's allowed drop (``max_score_drop``, or its entry in
+``max_score_drop_by_metric``) AND ``NOISE_FACTOR`` standard errors, so a drop within the
+samples' noise does not fail the build; an improvement is the mirror image.
+Cost (of every call, replayed ones at their recorded price) and p95 model-call latency are
+compared over the tests present in both runs, against relative tolerances.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from pytest_llmops._report.data import SCHEMA, SCHEMA_VERSION, call_cost, model_latencies, percentile, prompt_text
+
+#: How many standard errors a drop must exceed to count (about 97.7% one-sided).
+NOISE_FACTOR = 2.0
+LISTED_TESTS = 10
+
+
+class BaselineError(ValueError):
+    """The baseline file cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How much worse a run may be than its baseline; ``None`` turns a check off."""
+
+    max_score_drop: float = 0.05
+    max_cost_increase: float | None = None
+    max_latency_increase: float | None = None
+    max_score_drop_by_metric: Mapping[str, float] = field(default_factory=dict)
+
+    def allowed_drop(self, key: str) -> float:
+        """The drop allowed for metric ``key`` (``rougeL[summary]``: that key, then ``rougeL``)."""
+        for name in (key, key.partition("[")[0]):
+            if name in self.max_score_drop_by_metric:
+                return self.max_score_drop_by_metric[name]
+        return self.max_score_drop
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_score_drop": self.max_score_drop,
+            "max_score_drop_by_metric": dict(sorted(self.max_score_drop_by_metric.items())),
+            "max_cost_increase": self.max_cost_increase,
+            "max_latency_increase": self.max_latency_increase,
+            "noise_factor": NOISE_FACTOR,
+        }
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    """Read and validate a JSON report written by ``--llm-report-json``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise BaselineError(f"cannot read baseline {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise BaselineError(f"baseline {path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise BaselineError(f"baseline {path} is not a pytest-llmops JSON report (no \"schema\": \"{SCHEMA}\")")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise BaselineError(
+            f"baseline {path} has report schema version {data.get('schema_version')!r}; "
+            f"this pytest-llmops reads version {SCHEMA_VERSION}"
+        )
+    from pytest_llmops._report.json_report import validate
+
+    problem = validate(data)
+    if problem:
+        raise BaselineError(f"baseline {path} does not match the report schema: {problem}")
+    return data
+
+
+def compare(baseline: Mapping[str, Any], report: Mapping[str, Any], tolerances: Tolerances, source: str) -> dict[str, Any]:
+    """The ``baseline`` section of ``report``: what changed since ``baseline`` and the verdict."""
+    before = {t["nodeid"]: t for t in baseline["tests"]}
+    after = {t["nodeid"]: t for t in report["tests"]}
+    paired = sorted(before.keys() & after.keys())
+    scores = [
+        change
+        for nodeid in paired
+        for change in _score_changes(nodeid, before[nodeid]["scores"], after[nodeid]["scores"], tolerances)
+    ]
+    cost = _cost_change(paired, before, after, tolerances.max_cost_increase)
+    latency = _latency_change(paired, before, after, tolerances.max_latency_increase)
+    regressions = [
+        {"nodeid": s["nodeid"], "what": "score", "detail": _describe_score_change(s)}
+        for s in scores
+        if s["status"] == "regressed"
+    ]
+    for name, section in (("cost", cost), ("latency", latency)):
+        if section["regressed"]:
+            regressions += [{"nodeid": t["nodeid"], "what": name, "detail": t["detail"]} for t in section["tests"]]
+    return {
+        "path": source,
+        "tolerances": tolerances.to_dict(),
+        "scores": scores,
+        "new_tests": sorted(after.keys() - before.keys()),
+        "removed_tests": sorted(before.keys() - after.keys()),
+        "prompt_changes": [c for n in paired for c in _prompt_changes(n, before[n], after[n])],
+        "cost": cost,
+        "latency": latency,
+        "regressions": regressions,
+        "improved": sorted({s["nodeid"] for s in scores if s["status"] == "improved"}),
+        "failed": any(s["status"] == "regressed" for s in scores) or cost["regressed"] or latency["regressed"],
+    }
+
+
+def _score_changes(
+    nodeid: str, before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]], tolerances: Tolerances
+) -> list[dict[str, Any]]:
+    old, new = _samples(before), _samples(after)
+    changes = []
+    for key in sorted(old.keys() & new.keys()):
+        b, c = old[key]["values"], new[key]["values"]
+        higher_is_better = new[key]["higher_is_better"]
+        mean_b, mean_c = statistics.fmean(b), statistics.fmean(c)
+        change = mean_c - mean_b
+        drop = -change if higher_is_better else change
+        stderr = math.sqrt(_variance(b) / len(b) + _variance(c) / len(c))
+        allowed = tolerances.allowed_drop(key)
+        status = "unchanged"
+        if drop > allowed and drop > NOISE_FACTOR * stderr:
+            status = "regressed"
+        elif -drop > allowed and -drop > NOISE_FACTOR * stderr:
+            status = "improved"
+        changes.append({
+            "nodeid": nodeid,
+            "key": key,
+            "baseline": {"mean": mean_b, "n": len(b)},
+            "current": {"mean": mean_c, "n": len(c)},
+            "change": change,
+            "stderr": stderr,
+            "allowed_drop": allowed,
+            "higher_is_better": higher_is_better,
+            "status": status,
+        })
+    return changes
+
+
+def _prompt_changes(nodeid: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The tested model's prompts that differ from the baseline's, call by call."""
+    old, new = (
+        [prompt_text(c["request"]) for c in test["calls"] if c["role"] != "judge"] for test in (before, after)
+    )
+    return [
+        {"nodeid": nodeid, "call": index, "baseline": a, "current": b}
+        for index, (a, b) in enumerate(zip(old, new))
+        if a != b
+    ]
+
+
+def _samples(scores: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    grouped: dict[str, dict[str, Any]] = {}
+    for score in scores:
+        entry = grouped.setdefault(score["key"], {"values": [], "higher_is_better": score["higher_is_better"]})
+        samples = score["details"].get("values")  # a repeated-sampling score keeps each sample's value
+        if isinstance(samples, list) and samples and all(isinstance(v, (int, float)) for v in samples):
+            entry["values"] += [float(v) for v in samples]
+        else:
+            entry["values"].append(float(score["value"]))
+    return grouped
+
+
+def _variance(values: Sequence[float]) -> float:
+    """The sample variance; 0 for a single sample."""
+    return statistics.variance(values) if len(values) > 1 else 0.0
+
+
+def _describe_score_change(change: Mapping[str, Any]) -> str:
+    b, c = change["baseline"], change["current"]
+    noise = f", noise {NOISE_FACTOR:g}x{change['stderr']:.3g}" if change["stderr"] else ""
+    samples = f" (n={b['n']}->{c['n']})" if b["n"] > 1 or c["n"] > 1 else ""
+    return (
+        f"{change['key']} {b['mean']:.3g} -> {c['mean']:.3g}{samples} "
+        f"({change['change']:+.3g}; allowed {change['allowed_drop']:g}{noise})"
+    )
+
+
+def _rose_beyond(before: float, after: float, limit: float | None) -> bool:
+    return limit is not None and after > before * (1 + limit) and after > before
+
+
+def _relative(before: float, after: float) -> float | None:
+    return (after - before) / before if before else None
+
+
+def _cost_change(
+    paired: Sequence[str], before: Mapping[str, Any], after: Mapping[str, Any], limit: float | None
+) -> dict[str, Any]:
+    old = sum(call_cost(before[n]) for n in paired)
+    new = sum(call_cost(after[n]) for n in paired)
+    tests: list[dict[str, Any]] = [
+        {
+            "nodeid": n,
+            "baseline_usd": call_cost(before[n]),
+            "current_usd": call_cost(after[n]),
+            "detail": f"cost ${call_cost(before[n]):.4g} -> ${call_cost(after[n]):.4g}",
+        }
+        for n in paired
+        if _rose_beyond(call_cost(before[n]), call_cost(after[n]), limit if limit is not None else 0.0)
+    ]
+    tests.sort(key=lambda t: (t["baseline_usd"] - t["current_usd"], t["nodeid"]))
+    return {
+        "baseline_usd": old,
+        "current_usd": new,
+        "relative": _relative(old, new),
+        "limit": limit,
+        "regressed": _rose_beyond(old, new, limit),
+        "tests": tests[:LISTED_TESTS],
+    }
+
+
+def _latency_change(
+    paired: Sequence[str], before: Mapping[str, Any], after: Mapping[str, Any], limit: float | None
+) -> dict[str, Any]:
+    old_calls = model_latencies(before[n] for n in paired)
+    new_calls = model_latencies(after[n] for n in paired)
+    old = percentile(old_calls, 0.95) if old_calls else 0.0
+    new = percentile(new_calls, 0.95) if new_calls else 0.0
+    tests: list[dict[str, Any]] = []
+    for nodeid in paired:
+        b, c = model_latencies([before[nodeid]]), model_latencies([after[nodeid]])
+        if b and c and _rose_beyond(max(b), max(c), limit if limit is not None else 0.0):
+            tests.append({
+                "nodeid": nodeid,
+                "baseline_s": max(b),
+                "current_s": max(c),
+                "detail": f"slowest call {max(b):.3g}s -> {max(c):.3g}s",
+            })
+    tests.sort(key=lambda t: (t["baseline_s"] - t["current_s"], t["nodeid"]))
+    return {
+        "baseline_p95_s": old,
+        "current_p95_s": new,
+        "relative": _relative(old, new),
+        "limit": limit,
+        "regressed": _rose_beyond(old, new, limit),
+        "tests": tests[:LISTED_TESTS],
+    }
+
+
+def gate_lines(comparison: Mapping[str, Any]) -> list[str]:
+    """One line per reason the gate failed, naming the tests (for the terminal and Markdown)."""
+    lines = []
+    cost, latency = comparison["cost"], comparison["latency"]
+    if cost["regressed"]:
+        lines.append(
+            f"cost of the calls ${cost['baseline_usd']:.4g} -> ${cost['current_usd']:.4g} "
+            f"(allowed +{cost['limit']:.0%})"
+        )
+    if latency["regressed"]:
+        lines.append(
+            f"p95 latency {latency['baseline_p95_s']:.3g}s -> {latency['current_p95_s']:.3g}s "
+            f"(allowed +{latency['limit']:.0%})"
+        )
+    lines += [f"{r['nodeid']}: {r['detail']}" for r in comparison["regressions"]]
+    return lines

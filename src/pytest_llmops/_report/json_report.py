@@ -1,0 +1,31 @@
+"""The JSON report: the report dict as written, and its JSON Schema (``report.schema.json``)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any, Mapping
+
+
+def render_json(report: Mapping[str, Any]) -> str:
+    """Stable, diff-friendly JSON: sorted keys, two-space indent, a final newline."""
+    return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+@functools.lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The JSON Schema of the report (draft 2020-12)."""
+    text = resources.files("pytest_llmops._report").joinpath("report.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def validate(report: Mapping[str, Any]) -> str | None:
+    """``None`` when ``report`` matches the schema, else the first problem and where it is."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(report))
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
+    return f"at {where}: {error.message}"

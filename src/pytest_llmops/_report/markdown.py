@@ -1,0 +1,90 @@
+"""The Markdown summary: for ``$GITHUB_STEP_SUMMARY`` and pull-request comments.
+
+Only test ids, metric names, figures and one-line reasons appear here (no model output), and
+every cell is escaped so a test id or an error message cannot break the table or inject HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping, Sequence
+
+from pytest_llmops._report.baseline import gate_lines
+from pytest_llmops._report.terminal import money, seconds
+
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#!~])")
+
+
+def cell(value: object) -> str:
+    """``value`` as one Markdown table cell: one line, Markdown and HTML characters escaped."""
+    text = " ".join(str(value).split())
+    return _SPECIAL.sub(r"\\\1", text)
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    summary = report["summary"]
+    tests, calls, tokens, cost, latency = (
+        summary["tests"], summary["calls"], summary["tokens"], summary["cost_usd"], summary["latency_s"]
+    )
+    comparison = report.get("baseline")
+    verdict = ""
+    if comparison is not None:
+        verdict = " — baseline gate **FAILED**" if comparison["failed"] else " — baseline gate passed"
+    lines = [f"## pytest-llmops report{verdict}", ""]
+    lines += table(
+        ["tests", "passed", "failed", "error", "skipped", "calls (replayed)", "tokens in / out",
+         "live cost", "saved by replay", "latency p50 / p95 / max"],
+        [[tests["total"], tests["passed"], tests["failed"], tests["error"], tests["skipped"],
+          f"{calls['total']} ({calls['cached']})", f"{tokens['prompt']:,} / {tokens['completion']:,}",
+          money(cost["live"]), money(cost["saved"]),
+          f"{seconds(latency['p50'])} / {seconds(latency['p95'])} / {seconds(latency['max'])}"]],
+    )
+    budget = summary["budget"]
+    if budget is not None:
+        lines += ["", f"Budget: {money(budget['spent_usd'])} of {money(budget['limit_usd'])} spent; "
+                      f"{len(budget['refused_tests'])} tests refused."]
+    if summary["metrics"]:
+        lines += ["", "### Metrics", ""]
+        lines += table(
+            ["metric", "scores", "pass rate", "mean", "min", "max"],
+            [[key, m["count"], f"{m['pass_rate']:.0%}", f"{m['mean']:.3f}", f"{m['min']:.3f}", f"{m['max']:.3f}"]
+             for key, m in summary["metrics"].items()],
+        )
+    if summary["worst_tests"]:
+        lines += ["", "### Worst tests", ""]
+        lines += table(["test", "outcome", "why"],
+                       [[t["nodeid"], t["outcome"], t["reason"]] for t in summary["worst_tests"]])
+    if comparison is not None:
+        lines += ["", *_baseline(comparison)]
+    return "\n".join(lines) + "\n"
+
+
+def _baseline(comparison: Mapping[str, Any]) -> list[str]:
+    cost, latency = comparison["cost"], comparison["latency"]
+    changed = [s for s in comparison["scores"] if s["status"] != "unchanged"]
+    lines = [
+        f"### Against the baseline ({cell(comparison['path'])})",
+        "",
+        f"{len(changed)} score changes beyond tolerance, {len(comparison['new_tests'])} new tests, "
+        f"{len(comparison['removed_tests'])} removed. Cost {money(cost['baseline_usd'])} → "
+        f"{money(cost['current_usd'])}; p95 latency {seconds(latency['baseline_p95_s'])} → "
+        f"{seconds(latency['current_p95_s'])}.",
+    ]
+    if comparison["failed"]:
+        lines += ["", "**Regressions:**", ""] + [f"- {cell(line)}" for line in gate_lines(comparison)]
+    if changed:
+        lines += [""] + table(
+            ["test", "metric", "baseline", "now", "change", "status"],
+            [[s["nodeid"], s["key"], f"{s['baseline']['mean']:.3f}", f"{s['current']['mean']:.3f}",
+              f"{s['change']:+.3f}", s["status"]] for s in changed],
+        )
+    for title, names in (("New tests", comparison["new_tests"]), ("Removed tests", comparison["removed_tests"])):
+        if names:
+            lines += ["", f"{title}: " + ", ".join(cell(n) for n in names)]
+    return lines

@@ -1,0 +1,75 @@
+"""The terminal section printed at the end of a run: totals, metrics, worst tests, baseline."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from pytest_llmops._report.baseline import gate_lines
+
+
+def money(usd: float) -> str:
+    return f"${usd:.4f}" if usd < 100 else f"${usd:,.2f}"
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}s" if value >= 1 else f"{value * 1000:.3g}ms"
+
+
+def render_terminal(report: Mapping[str, Any]) -> list[str]:
+    """The section's lines, without the ``===`` header."""
+    summary = report["summary"]
+    tests, calls, tokens, cost, latency = (
+        summary["tests"], summary["calls"], summary["tokens"], summary["cost_usd"], summary["latency_s"]
+    )
+    counted = ", ".join(f"{tests[name]} {name}" for name in ("passed", "failed", "error", "skipped", "xfailed") if tests[name])
+    lines = [
+        f"tests: {tests['total']} ({counted or 'none'}); {tests['with_model']} called a model",
+        f"calls: {calls['total']} ({calls['live']} live, {calls['cached']} replayed; "
+        f"{calls['judge']} by judges); tokens {tokens['prompt']:,} in / {tokens['completion']:,} out",
+        f"cost: {money(cost['live'])} live, {money(cost['saved'])} saved by replay",
+        f"latency: p50 {seconds(latency['p50'])}  p95 {seconds(latency['p95'])}  max {seconds(latency['max'])}"
+        f"  ({latency['count']} model calls)",
+    ]
+    budget = summary["budget"]
+    if budget is not None:
+        refused = f"; {len(budget['refused_tests'])} tests refused" if budget["refused_tests"] else ""
+        lines.append(f"budget: {money(budget['spent_usd'])} of {money(budget['limit_usd'])} spent{refused}")
+    if summary["metrics"]:
+        width = max(len(key) for key in summary["metrics"])
+        lines.append(f"{'metric':<{width}}  {'n':>4}  {'pass':>5}  {'mean':>7}")
+        for key, metric in summary["metrics"].items():
+            lines.append(f"{key:<{width}}  {metric['count']:>4}  {metric['pass_rate']:>5.0%}  {metric['mean']:>7.3f}")
+    if summary["prompts_changed"]:
+        lines.append(f"prompts changed in {len(summary['prompts_changed'])} tests")
+    if summary["worst_tests"]:
+        lines.append("worst tests:")
+        lines += [f"  {t['outcome'].upper():<7} {t['nodeid']}  {t['reason']}" for t in summary["worst_tests"]]
+    comparison = report.get("baseline")
+    if comparison is not None:
+        lines += baseline_lines(comparison)
+    return lines
+
+
+def baseline_lines(comparison: Mapping[str, Any]) -> list[str]:
+    scores = comparison["scores"]
+    regressed = sum(1 for s in scores if s["status"] == "regressed")
+    cost, latency = comparison["cost"], comparison["latency"]
+    lines = [
+        f"baseline {comparison['path']}: {regressed} score regressions, {len(comparison['improved'])} tests "
+        f"improved, {len(comparison['new_tests'])} new, {len(comparison['removed_tests'])} removed",
+        f"  cost {money(cost['baseline_usd'])} -> {money(cost['current_usd'])}{_relative(cost['relative'])}; "
+        f"p95 latency {seconds(latency['baseline_p95_s'])} -> {seconds(latency['current_p95_s'])}"
+        f"{_relative(latency['relative'])}",
+    ]
+    if comparison["failed"]:
+        lines.append("baseline gate FAILED:")
+        lines += [f"  REGRESSED {line}" for line in gate_lines(comparison)]
+    else:
+        lines.append("baseline gate passed")
+    return lines
+
+
+def _relative(value: float | None) -> str:
+    return "" if value is None else f" ({value:+.0%})"

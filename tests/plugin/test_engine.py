@@ -1,0 +1,103 @@
+"""The run engine's seams: ERRORs counted as errors everywhere (JUnit included), the hook that
+customises dataset clients, the xdist channel, and an import that changes nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+from typing import Any, Callable
+
+import junitparser
+import pytest
+
+from pytest_llmops._plugin.xdist import CHANNEL, XdistChannel
+from servers import ScriptedServer
+
+Start = Callable[..., ScriptedServer]
+
+def test_a_junit_consumer_counts_call_phase_model_errors_as_errors(pytester: pytest.Pytester, scripted_server: Start) -> None:
+    server = scripted_server(lambda body: (400, {"error": {"message": "model says no"}})
+                             if "hello" in body["messages"][-1]["content"] else "fine")
+    pytester.makepyfile(test_suite="""
+        def test_error(llm):
+            llm.complete("hello")
+
+        def test_failure():
+            assert 1 == 2
+
+        def test_fine(llm):
+            assert llm.complete("fine").text == "fine"
+    """)
+    flags = ["--llm-model", "openai:scripted", "--llm-openai-base-url", server.url, "--llm-record-mode", "off",
+             "--llm-max-retries", "0", "-p", "no:cacheprovider", "--junitxml", "junit.xml", "--llm-report-json", "r.json"]
+    result = pytester.runpytest(*flags)
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    xml = junitparser.JUnitXml.fromfile(str(pytester.path / "junit.xml"))
+    suite = next(iter(xml))
+    assert (suite.tests, suite.failures, suite.errors) == (3, 1, 1)
+    results = {case.name: [type(r).__name__ for r in case.result] for case in suite}
+    assert results == {"test_error": ["Error"], "test_failure": ["Failure"], "test_fine": []}
+    summary = json.loads((pytester.path / "r.json").read_text())["summary"]["tests"]
+    assert (summary["error"], summary["failed"], summary["passed"]) == (1, 1, 1)
+    # The one-line reason by default; the traceback when the user asks for it.
+    result.stdout.fnmatch_lines(["ModelCallError: openai:scripted at * answered HTTP 400: model says no"])
+    assert "Traceback" not in result.stdout.str() and "test_suite.py:2" not in result.stdout.str()
+    long = pytester.runpytest(*flags, "--tb=long")
+    long.assert_outcomes(passed=1, failed=1, errors=1)
+    long.stdout.fnmatch_lines(["*llm.complete(\"hello\")*", "*ModelCallError: openai:scripted at * answered HTTP 400*"])
+
+
+def test_the_case_client_hook_reaches_the_prefetched_calls(pytester: pytest.Pytester) -> None:
+    (pytester.path / "cases.jsonl").write_text('{"id": "a", "input": "one"}\n{"id": "b", "input": "two"}\n')
+    pytester.makeconftest("""
+        import pytest
+
+        class Seen:
+            def after(self, request, completion):
+                with open("seen.txt", "a") as seen:
+                    seen.write(completion.text + "\\n")
+
+        @pytest.fixture
+        def llm(llm):  # an override of `llm`: dataset cases never see it
+            raise AssertionError("not used by cases")
+
+        def pytest_llmops_case_client(item, llm):
+            return llm.with_observers(Seen())
+    """)
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.llm_dataset("cases.jsonl")
+        def test_case(case):
+            assert case.output.text == case.inputs["input"]
+    """)
+    pytester.runpytest("--llm-model", "echo", "--llm-record-mode", "off").assert_outcomes(passed=2)
+    assert sorted((pytester.path / "seen.txt").read_text().split()) == ["one", "two"]
+
+
+def test_a_worker_reported_down_twice_is_merged_once() -> None:
+    session = types.SimpleNamespace(worker_parts={}, worker_input=lambda: {"budget_ledger": "/tmp/l"})
+    channel = XdistChannel(session)  # type: ignore[arg-type]
+    node = types.SimpleNamespace(workerinput={"workerid": "gw0"}, workeroutput={CHANNEL: {"calls": {"attempts": 3}}})
+    channel.pytest_configure_node(node)
+    assert node.workerinput[CHANNEL] == {"budget_ledger": "/tmp/l"}
+    channel.pytest_testnodedown(node, None)
+    channel.pytest_testnodedown(node, None)  # xdist does this on Ctrl-C
+    assert session.worker_parts == {"gw0": {"calls": {"attempts": 3}}}
+
+
+def test_importing_the_plugin_changes_nothing_in_the_process() -> None:
+    script = """
+import os, pkgutil, importlib, sys
+os.umask(0o027)
+import pytest_llmops
+assert "asyncio" not in sys.modules and "pytest_llmops._judge.core" not in sys.modules, "import pytest_llmops is not free"
+for module in pkgutil.walk_packages(pytest_llmops.__path__, "pytest_llmops."):
+    if module.name.rsplit(".", 1)[-1] not in ("__main__", "_hf", "hf", "openai_api", "_semantic", "_perplexity", "gguf_cache"):
+        importlib.import_module(module.name)
+print(oct(os.umask(0)))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "0o27"
