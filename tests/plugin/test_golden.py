@@ -12,12 +12,19 @@ from rouge_score import rouge_scorer
 pytest_plugins = ["pytester"]
 
 # Every record as the controller receives it, one JSON line each (under xdist too).
+# The controller's copy only: a process is an xdist worker when its config says so (not the
+# environment, which an outer run under xdist sets for every inner run too).
 RECORDS_CONFTEST = """
-import json, os, pathlib
+import json, pathlib
+
+ON_WORKER = []
+
+def pytest_configure(config):
+    ON_WORKER.append(hasattr(config, "workerinput"))
 
 def pytest_runtest_logreport(report):
     record = getattr(report, "llmops_record", None)
-    if record is not None and not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller's copy only
+    if record is not None and not ON_WORKER[-1]:
         with open(pathlib.Path(__file__).parent / "records.jsonl", "a") as out:
             out.write(json.dumps(record) + "\\n")
 """

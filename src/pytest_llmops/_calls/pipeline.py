@@ -71,12 +71,16 @@ class CallStats:
         return total
 
     def summary(self) -> str:
-        line = f"model calls: {self.attempts} attempts, {self.retries} retries"
+        line = f"model calls: {_count(self.attempts, 'attempt')}, {_count(self.retries, 'retry', 'retries')}"
         if self.timed_out:
             line += f", {self.timed_out} timed out (llm_timeout)"
         if self.abandoned:
             line += f", {self.abandoned} abandoned when the run stopped"
         return line
+
+
+def _count(number: int, one: str, many: str | None = None) -> str:
+    return f"{number} {one if number == 1 else many or one + 's'}"
 
 
 class _Slots:
