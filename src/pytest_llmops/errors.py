@@ -18,7 +18,14 @@ class LLMOpsError(Exception):
 
 
 class ConfigError(LLMOpsError):
-    """A run-wide setting cannot be used; the message names the setting."""
+    """A run-wide setting, flag or file cannot be used; the message names it.
+
+    Raised while the plugin configures itself, and turned into the ``pytest.UsageError``
+    pytest stops with at start-up, once.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"pytest-llmops: {message}")
 
 
 class SetupError(LLMOpsError):

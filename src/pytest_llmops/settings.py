@@ -2,7 +2,7 @@
 
 Each :class:`Option` gives one ``--llm-*`` flag and one ``llm_*`` ini key sharing a help
 string. :func:`resolve` turns them into a frozen :class:`Settings` at configure time; a bad
-value raises :class:`pytest.UsageError` naming where the value came from and what is accepted.
+value raises :class:`~pytest_llmops.errors.ConfigError` (a usage error at start-up) naming where the value came from and what is accepted.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal
 
 import pytest
+
+from pytest_llmops.errors import ConfigError
 
 RECORD_MODES = ("replay", "new", "all", "off")
 DEVICES = ("auto", "cpu", "cuda")
@@ -231,9 +233,7 @@ def resolve(config: pytest.Config, *, worker: bool = False) -> Settings:
         try:
             values[option.field] = option.parse(raw)
         except (ValueError, TypeError):
-            raise pytest.UsageError(
-                f"pytest-llmops: invalid value {raw!r} for {where}: expected {option.accepted}."
-            ) from None
+            raise ConfigError(f"invalid value {raw!r} for {where}: expected {option.accepted}.") from None
     return Settings(**values)
 
 

@@ -28,6 +28,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from pytest_llmops.errors import ConfigError
+
+    try:
+        _configure(config)
+    except ConfigError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def _configure(config: pytest.Config) -> None:
     from pytest_llmops import settings
     from pytest_llmops._models import builtin as builtin_backends
     from pytest_llmops._plugin import fixtures, outcomes

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
+from pytest_llmops.errors import ConfigError
+
 from pytest_llmops._calls.redact import redact_secrets
 from pytest_llmops._report.baseline import BaselineError, Tolerances, compare, load_baseline
 from pytest_llmops._report.data import build_report
@@ -31,7 +33,7 @@ def run_reporter(session: LLMSession) -> RunReporter:
         try:
             baseline = load_baseline(_path(session.config, "llm_baseline", session.settings.baseline))
         except BaselineError as error:
-            raise pytest.UsageError(f"pytest-llmops: llm_baseline: {error}") from None
+            raise ConfigError(f"llm_baseline: {error}") from None
     return RunReporter(session.config, session, baseline)
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_llmops.errors import ConfigError
+
 from pytest_llmops._calls.budget import Budget, new_ledger, remove_ledger
 from pytest_llmops._calls.pipeline import CallPipeline, CallStats
 from pytest_llmops._plugin import keys
@@ -187,7 +189,7 @@ class LLMSession:
 
         if self.settings.record_mode == "off":
             if self.config.getoption("llm_recordings_prune", False):
-                raise pytest.UsageError(f"pytest-llmops: {PRUNE_FLAG} needs record/replay on, but llm_record_mode is off")
+                raise ConfigError(f"{PRUNE_FLAG} needs record/replay on, but llm_record_mode is off")
             return None
         from pytest_llmops._recordings import Recordings
 

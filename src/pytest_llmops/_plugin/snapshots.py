@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Generator, Mapping
 
 import pytest
 
+
 from pytest_llmops._files import remove_stale_temporaries, shown, write_atomic
 from pytest_llmops._plugin import keys
 from pytest_llmops._snapshots import (
@@ -128,7 +129,7 @@ class SnapshotStore:
             try:
                 entry = self.entry(item)
             except SnapshotError as error:
-                raise pytest.UsageError(f"--llm-changed-prompts: {error}") from None
+                raise pytest.UsageError(f"pytest-llmops: --llm-changed-prompts: {error}") from None
             affected = entry is not None and any(changed(v, n) for n, v in entry.prompts.items())
             (kept if affected else dropped).append(item)
         if dropped:
