@@ -18,8 +18,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-from filelock import FileLock
-
 from pytest_llmops.errors import BUDGET_REFUSAL, BudgetExceeded
 # Float sums of settled costs drift by a few ulps: a call that fits exactly still fits.
 _SLACK = 1e-12
@@ -30,6 +28,8 @@ class Budget:
 
     def __init__(self, limit_usd: float, ledger: Path) -> None:
         self.limit_usd = limit_usd
+        from filelock import FileLock  # only for a run with a budget
+
         self.ledger = ledger
         self._file_lock = FileLock(f"{ledger}.lock")
         self._lock = threading.Lock()

@@ -23,8 +23,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-import tenacity
-
 from pytest_llmops._calls.answers import check_generation
 from pytest_llmops._calls.redact import redact_secrets
 from pytest_llmops.errors import CallCancelled, ModelCallError, SetupError, TransientCallError
@@ -33,6 +31,8 @@ from pytest_llmops._models.client import Call, Outcome
 from pytest_llmops._models.lazy import LazyBackend
 
 if TYPE_CHECKING:
+    import tenacity
+
     from pytest_llmops._calls.budget import Budget
     from pytest_llmops._models.client import LLM
 
@@ -116,7 +116,7 @@ class _Slots:
             self._changed.notify_all()
 
 
-class _Backoff(tenacity.wait.wait_base):
+class _Backoff:
     """Exponential backoff with jitter; a server's ``Retry-After`` when it asks for longer."""
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
@@ -246,6 +246,8 @@ class CallPipeline:
         return self.budget.reserve(call.client.price(prompt_token_bound(call.request), call.request.settings.max_tokens))
 
     def _attempts(self, client: LLM, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
+        import tenacity  # only once a call is live: loading the plugin stays cheap
+
         backend = client.backend
         if isinstance(backend, LazyBackend):
             backend.loaded  # noqa: B018 - load before the deadline and the timed span: latency is the model's

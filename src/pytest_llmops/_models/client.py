@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, TypeVar, Union, runtime_checkable
 
@@ -160,6 +159,8 @@ class LLM:
 
     async def acomplete(self, prompt: PromptInput, *, raw: bool = False, **settings: Any) -> Completion:
         """``complete`` for asyncio code; many may be gathered at once."""
+        import asyncio
+
         call = self.call(prompt, raw=raw, **settings)
         (outcome,) = await asyncio.wrap_future(self.pipeline.submit([call]))
         if isinstance(outcome, BaseException):
