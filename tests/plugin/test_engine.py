@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 import types
-from typing import Any, Callable
+from typing import Callable
 
 import junitparser
 import pytest

@@ -16,8 +16,7 @@ from pytest_llmops._report.html import render_html, word_diff
 from pytest_llmops._report.json_report import validate
 from pytest_llmops._report.markdown import cell, render_markdown
 from pytest_llmops._report.terminal import render_terminal
-from pytest_llmops._models.base import Completion, ModelCallError, Request
-from pytest_llmops._plugin.session import TestOutcome
+from pytest_llmops._results import TestOutcome
 
 RUN = {"model": "echo", "record_mode": "off", "created": "2024-01-01T00:00:00+00:00"}
 

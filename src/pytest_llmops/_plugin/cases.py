@@ -28,7 +28,7 @@ from pytest_llmops.errors import CallCancelled
 
 if TYPE_CHECKING:
     from pytest_llmops._models.client import Call
-    from pytest_llmops._models.client import LLM, PromptInput
+    from pytest_llmops._models.client import PromptInput
     from pytest_llmops._plugin.session import LLMSession
     from pytest_llmops._results import TestRecord
 

@@ -6,7 +6,7 @@ and JUnit XML (whose testcases are rewritten when pytest has written the file).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
