@@ -5,6 +5,9 @@ from __future__ import annotations
 from pytest_llmops.errors import ModelCallError
 from pytest_llmops._models.base import Generation
 
+#: No real call has more tokens than this: a larger count is a broken answer, not a cost.
+MOST_TOKENS = 100_000_000
+
 
 def check_generation(generation: object, spec: str) -> Generation:
     """``generation`` when every field has the type the plugin relies on; else a one-line ERROR."""
@@ -15,12 +18,18 @@ def check_generation(generation: object, spec: str) -> Generation:
         problems.append(f"text is a {type(generation.text).__name__}")
     for field in ("prompt_tokens", "completion_tokens"):
         value = getattr(generation, field)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            problems.append(f"{field} is {value!r}, not a count")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MOST_TOKENS:
+            problems.append(f"{field} is {_shown(value)}, not a count of tokens")
     if not isinstance(generation.model, str) or not generation.model:
-        problems.append(f"model is {generation.model!r}, not a name")
+        problems.append(f"model is {_shown(generation.model)}, not a name")
     if generation.finish_reason is not None and not isinstance(generation.finish_reason, str):
         problems.append(f"finish_reason is a {type(generation.finish_reason).__name__}")
     if problems:
         raise ModelCallError(f"{spec}: unusable answer: {'; '.join(problems)}")
     return generation
+
+
+def _shown(value: object, most: int = 60) -> str:
+    """A short one-line ``repr`` of a server's value (it may be long or span lines)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= most else text[: most - 3] + "..."

@@ -100,7 +100,7 @@ class OpenAIBackend:
                 TokenLogprob(t.token, t.logprob, tuple((a.token, a.logprob) for a in t.top_logprobs or ()))
                 for t in content
             )
-        return self._generation(response, choice.message.content or "", choice.finish_reason, logprobs)
+        return self._generation(response, _text_of(choice.message.content), choice.finish_reason, logprobs)
 
     def _text(self, request: Request) -> Generation:
         kwargs = self._common(request)
@@ -115,7 +115,7 @@ class OpenAIBackend:
                 TokenLogprob(token, logprob, tuple((top or {}).items()))
                 for token, logprob, top in zip(choice.logprobs.tokens, choice.logprobs.token_logprobs or (), tops)
             )
-        return self._generation(response, choice.text or "", choice.finish_reason, logprobs)
+        return self._generation(response, _text_of(choice.text), choice.finish_reason, logprobs)
 
     def _first_choice(self, response: Any) -> Any:
         if not getattr(response, "choices", None):
@@ -142,6 +142,25 @@ def _server_message(error: openai.APIStatusError) -> str:
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return body["message"]
     return error.message
+
+
+def _text_of(content: Any) -> Any:
+    """An answer's text: a string, nothing (``""``), or a list of text parts (some gateways
+    answer so) joined. Anything else is handed on as it is, for the answer check to refuse."""
+    if content is None:
+        return ""
+    if isinstance(content, list):
+        texts = [_part_text(part) for part in content]
+        if all(text is not None for text in texts):
+            return "".join(text for text in texts if text is not None)
+    return content
+
+
+def _part_text(part: Any) -> str | None:
+    """The text of one ``{"type": "text", "text": ...}`` part (a dict or the SDK's object)."""
+    kind = part.get("type") if isinstance(part, dict) else getattr(part, "type", None)
+    text = part.get("text") if isinstance(part, dict) else getattr(part, "text", None)
+    return text if kind == "text" and isinstance(text, str) else None
 
 
 def _retry_after(response: Any) -> float | None:
