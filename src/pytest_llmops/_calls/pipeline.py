@@ -263,7 +263,7 @@ class CallPipeline:
 
     def _attempt(self, client: LLM, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
         backend = client.backend
-        with self._slots.held(), self._turn_of(backend):
+        with self._slot_for(backend):
             start = time.perf_counter()
             try:
                 generations: list[Generation | BaseException] = list(self._within_deadline(client, requests))
@@ -368,6 +368,12 @@ class CallPipeline:
     def _mark_pool_thread(self) -> None:
         self._on_pool.yes = True
 
+    @contextlib.contextmanager
+    def _slot_for(self, backend: Backend) -> Iterator[None]:
+        """A slot of the one bound, then ``backend``'s turn: held by every piece of model work."""
+        with self._slots.held(), self._turn_of(backend):
+            yield
+
     def _turn_of(self, backend: Backend) -> contextlib.AbstractContextManager[object]:
         """Held while a batching backend runs a batch: its batches run one at a time anyway."""
         if not backend.batches:
@@ -402,7 +408,7 @@ class _Bounded:
             return value
 
         def bounded(*args: Any, **kwargs: Any) -> Any:
-            with self._pipeline._slots.held(), self._pipeline._turn_of(self._backend):
+            with self._pipeline._slot_for(self._backend):
                 return value(*args, **kwargs)
 
         return bounded

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, TypeVar, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, TypeVar, Union, cast
 
 from pytest_llmops._models.base import (
     Backend,
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 
-@runtime_checkable
 class RenderedPromptLike(Protocol):
     """What the client needs of a rendered prompt template."""
 
@@ -183,11 +182,13 @@ class LLM:
     def _request(self, prompt: PromptInput, raw: bool, overrides: Mapping[str, Any]) -> tuple[Request, tuple[PromptVersion, ...]]:
         versions: tuple[PromptVersion, ...] = ()
         template_settings: Mapping[str, Any] = {}
-        if isinstance(prompt, RenderedPromptLike):
-            versions, template_settings = prompt.versions, prompt.settings
-            messages = prompt.messages
+        # hasattr, not isinstance on the runtime-checkable Protocol: 50 ns, not 20 us, per call.
+        if hasattr(prompt, "versions") and hasattr(prompt, "messages"):
+            rendered = cast(RenderedPromptLike, prompt)
+            versions, template_settings = rendered.versions, rendered.settings
+            messages = rendered.messages
         else:
-            messages = messages_from(prompt)
+            messages = messages_from(cast("str | Sequence[Message | Mapping[str, Any]]", prompt))
         settings = self.defaults.updated(**template_settings).updated(**overrides)
         if raw:
             if len(messages) != 1 or messages[0].role != "user":

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from pytest_llmops.errors import ConfigError
-
 from pytest_llmops._calls.redact import redact_secrets
 from pytest_llmops._report.baseline import BaselineError, Tolerances, compare, load_baseline
 from pytest_llmops._report.data import build_report
@@ -21,6 +19,7 @@ from pytest_llmops._report.html import render_html
 from pytest_llmops._report.json_report import render_json
 from pytest_llmops._report.markdown import render_markdown
 from pytest_llmops._report.terminal import render_terminal
+from pytest_llmops.errors import ConfigError
 
 if TYPE_CHECKING:
     from pytest_llmops._plugin.session import LLMSession

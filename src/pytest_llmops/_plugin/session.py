@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmops.errors import ConfigError
-
 from pytest_llmops._calls.budget import Budget, new_ledger, remove_ledger
 from pytest_llmops._calls.pipeline import CallPipeline, CallStats
 from pytest_llmops._plugin import keys
 from pytest_llmops._plugin.run_rule import RunRule
 from pytest_llmops._plugin.xdist import is_worker, send_to_controller, worker_input
 from pytest_llmops._results import TestOutcome, TestRecord
+from pytest_llmops.errors import ConfigError
 from pytest_llmops.settings import Settings
 
 if TYPE_CHECKING:
