@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
+import re
 import secrets
 import time
 from pathlib import Path
 
 # A temporary file older than this was left by a killed run: no live write takes so long.
 STALE_AFTER_S = 300
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(data: object, *, indent: int | None = 2) -> str:
+    """``data`` as JSON text that UTF-8 can hold: readable non-ASCII text, and a lone surrogate
+    (a model's broken output) written as its ``\\udXXX`` escape, which reads back the same."""
+    text = json.dumps(data, indent=indent, ensure_ascii=False)
+    return _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -362,6 +362,6 @@ class PromptRenderer:
 def note_rendered(record: TestRecord, rendered: RenderedPrompt) -> None:
     """Note on ``record`` the template version ``rendered`` came from, and its text (the
     snapshot keeps it, so a report can diff a changed prompt against it; secrets redacted)."""
-    from pytest_llmops._calls.redact import redact_secrets
+    from pytest_llmops._redact import redact
 
-    record.add_prompt(rendered.version.to_dict(), text=redact_secrets(rendered.text))
+    record.add_prompt(rendered.version.to_dict(), text=redact(rendered.text))

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pytest
 
-from pytest_llmops._calls.redact import redact_secrets
-from pytest_llmops._files import shown, write_atomic
+from pytest_llmops._files import json_text, shown, write_atomic
+from pytest_llmops._redact import redact_data
 from pytest_llmops._models.base import Completion, ModelCallError, Request
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class Recordings:
         recorded = completion.to_dict()
         recorded["latency_s"] = round(recorded["latency_s"], 4)  # 0.1 ms: smaller diffs on re-record
         data = {"format": FORMAT, "key": key, "completion": {k: recorded[k] for k in _RECORDED_FIELDS}}
-        text = redact_secrets(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        text = json_text(redact_data(data))
         path = self.root / relpath
         try:
             write_atomic(path, text)
@@ -175,14 +175,16 @@ class TestRecordings:
 
     @staticmethod
     def _base(identity: Mapping[str, Any], request: Request) -> str:
-        return _CANONICAL.encode({"backend": _public(identity), "request": request.to_dict()})
+        """What names a call's file: its key as the recording keeps it (secrets replaced, so a
+        rotated token finds the same file)."""
+        return _CANONICAL.encode(redact_data({"backend": _public(identity), "request": request.to_dict()}))
 
     def _next(self, base: str) -> tuple[str, int]:
         """The file of the next sample of ``base`` in this test."""
         with self._lock:
             sample = self._samples.get(base, 0)
             self._samples[base] = sample + 1
-        digest = hashlib.sha256(f"{base}\n{sample}".encode()).hexdigest()[:24]
+        digest = hashlib.sha256(f"{base}\n{sample}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
         return f"{self.folder}/{digest}.json", sample
 
     def _missing(self, identity: Mapping[str, Any], request: Request, relpath: str) -> str:

@@ -46,6 +46,22 @@ def pytest_llmops_register_metrics(register: Callable[[Metric], None]) -> None:
 
 
 @pytest.hookspec
+def pytest_llmops_register_scrubbers(register: Callable[[Callable[[str], str]], None]) -> None:
+    """Register scrubbers: ``register(scrub)``, where ``scrub(text) -> text`` removes what your
+    tests send or get that no file or message may keep (customer data in prompts).
+
+    Every text the plugin keeps or shows goes through them, after the secrets are replaced:
+    recordings (their keys too: calls that differ only in what was scrubbed share a recording),
+    snapshots, reports and error messages. What is sent to the model is left as it is; the
+    answer a test gets is scrubbed, so a live run and its replay agree. Scrubbers run in the order registered; one that raises or returns something else than
+    text withholds that text (``<withheld: ...>``) rather than let it through. Called once per
+    session, when a text is first kept or shown (after collection).
+
+    .. versionadded:: 0.2
+    """
+
+
+@pytest.hookspec
 def pytest_llmops_run_summary(summary: dict[str, Any], config: pytest.Config) -> None:
     """Receive the finished run report, e.g. to export it (a dashboard, a metrics store).
 

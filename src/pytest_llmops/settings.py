@@ -77,6 +77,21 @@ def _prices(lines: list[str] | str) -> dict[str, tuple[float, float]]:
     return prices
 
 
+def _patterns(lines: list[str] | str) -> tuple[str, ...]:
+    """Regular expressions, one a line, each checked to compile."""
+    import re
+
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    patterns = tuple(line.strip() for line in lines if line.strip())
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error:
+            raise ValueError(pattern) from None
+    return patterns
+
+
 def _drops(lines: list[str] | str) -> dict[str, float]:
     """Parse ``metric = drop`` lines."""
     drops: dict[str, float] = {}
@@ -141,6 +156,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("llm_record_mode", "Record/replay of model calls: replay (CI: a missing recording is an "
            "ERROR), new (replay, record what is missing; the default), all (re-record) or off.",
            _choice(RECORD_MODES), "one of " + ", ".join(RECORD_MODES)),
+    Option("llm_scrub", "Text your tests send or get that no recording, snapshot, report or "
+           "message may keep (customer data): one regular expression a line, each match replaced "
+           "by <scrubbed>.", _patterns, "lines of valid regular expressions", ini_type="linelist"),
     Option("llm_prompts_dir", "Folder of prompt templates, relative to the rootdir."),
     Option("llm_recordings_dir", "Folder of recorded model calls, relative to the rootdir."),
     Option("llm_report_json", "Write the run report as JSON to this path.", accepted="a file path"),
@@ -194,6 +212,7 @@ class Settings:
     device: str = "auto"
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     record_mode: str = "new"
+    scrub: tuple[str, ...] = ()
     prompts_dir: str = "prompts"
     recordings_dir: str = "llm_recordings"
     report_json: str | None = None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from pytest_llmops._calls.answers import check_generation
-from pytest_llmops._calls.redact import redact_secrets
+from pytest_llmops._redact import redact
 from pytest_llmops.errors import CallCancelled, ModelCallError, SetupError, TransientCallError
 from pytest_llmops._models.base import Backend, Completion, Generation, Request
 from pytest_llmops._models.client import Call, Outcome
@@ -171,7 +171,7 @@ class CallPipeline:
         for chunk, results in zip(chunks, self.gather(lambda c: self._live([calls[i] for i in c]), chunks)):
             for index, outcome in zip(chunk, results):
                 outcomes[index] = outcome
-        return [outcome for outcome in outcomes if outcome is not None]
+        return [_redacted(outcome) for outcome in outcomes if outcome is not None]
 
     def submit(self, calls: Sequence[Call]) -> Future[list[Outcome]]:
         """Start ``calls`` on the pipeline's threads (dataset prefetch); the future holds the outcomes."""
@@ -325,8 +325,8 @@ class CallPipeline:
                 # A server may echo the API key (a debugging proxy showing the request's
                 # headers): redacted here, so the test, its snapshot and reports see what a
                 # replay would.
-                text=redact_secrets(checked.text),
-                model=checked.model,
+                text=redact(checked.text),
+                model=redact(checked.model),
                 backend=call.client.spec.partition(":")[0],
                 prompt_tokens=checked.prompt_tokens,
                 completion_tokens=checked.completion_tokens,
@@ -392,7 +392,7 @@ class CallPipeline:
         client = retry_state.args[0]
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
         error = retry_state.outcome.exception() if retry_state.outcome else None
-        _log.info("retry %d of %s in %.3f s: %s", retry_state.attempt_number, client.spec, wait, error)
+        _log.info("retry %d of %s in %.3f s: %s", retry_state.attempt_number, client.spec, wait, redact(str(error)))
 
 
 class _Bounded:
@@ -412,6 +412,13 @@ class _Bounded:
                 return value(*args, **kwargs)
 
         return bounded
+
+
+def _redacted(outcome: Outcome) -> Outcome:
+    """An error's message as it may be shown: a server may quote a secret in it."""
+    if isinstance(outcome, BaseException) and len(outcome.args) == 1 and isinstance(outcome.args[0], str):
+        outcome.args = (redact(outcome.args[0]),)
+    return outcome
 
 
 def prompt_token_bound(request: Request) -> int:

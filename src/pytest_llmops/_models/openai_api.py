@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Sequence, cast
 
 import openai
 
+from pytest_llmops._redact import one_line
 from pytest_llmops._models.base import Generation, ModelCallError, Request, TokenLogprob, TransientCallError
 from pytest_llmops._models.builtin import DEFAULT_OPENAI_URL
 
@@ -58,7 +59,7 @@ class OpenAIBackend:
         except openai.APIStatusError as error:
             message = (
                 f"openai:{self.model} at {self.base_url} answered HTTP {error.status_code}: "
-                f"{_one_line(_server_message(error))}"
+                f"{one_line(_server_message(error))}"
             )
             if error.status_code == 429 or error.status_code >= 500:
                 raise TransientCallError(message, retry_after=_retry_after(error.response)) from None
@@ -67,11 +68,11 @@ class OpenAIBackend:
             raise TransientCallError(f"openai:{self.model} at {self.base_url} timed out") from None
         except openai.APIConnectionError as error:
             raise TransientCallError(
-                f"openai:{self.model} at {self.base_url}: connection failed ({_one_line(str(error.__cause__ or error))})"
+                f"openai:{self.model} at {self.base_url}: connection failed ({one_line(str(error.__cause__ or error))})"
             ) from None
         except openai.APIError as error:
             raise ModelCallError(
-                f"openai:{self.model} at {self.base_url} failed: {_one_line(str(error))}"
+                f"openai:{self.model} at {self.base_url} failed: {one_line(str(error))}"
             ) from None
 
     def _common(self, request: Request) -> dict[str, Any]:
@@ -120,7 +121,7 @@ class OpenAIBackend:
     def _first_choice(self, response: Any) -> Any:
         if not getattr(response, "choices", None):
             raise ModelCallError(
-                f"openai:{self.model} at {self.base_url} answered without choices: {_one_line(repr(response))}"
+                f"openai:{self.model} at {self.base_url} answered without choices: {one_line(repr(response))}"
             )
         return response.choices[0]
 
@@ -181,6 +182,3 @@ def _retry_after(response: Any) -> float | None:
     return None
 
 
-def _one_line(text: str) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= 200 else line[:197] + "..."

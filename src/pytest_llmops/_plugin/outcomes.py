@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_llmops._calls.redact import redact_secrets
+from pytest_llmops._redact import redact
 from pytest_llmops._plugin import keys
 from pytest_llmops.errors import error_kind
 
@@ -38,7 +38,7 @@ class OutcomeHooks:
         kind = error_kind(error) if report.failed and error is not None else None
         if kind is not None:
             # A server may quote the API key in its error: redacted before any output sees it.
-            reason = redact_secrets(str(error))
+            reason = redact(str(error))
             report.llmops_error = reason  # type: ignore[attr-defined]
             if call.when == "call":
                 item.stash[keys.CALL_ERROR] = kind

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from pytest_llmops._calls.redact import redact_secrets
+from pytest_llmops._redact import redact_data
 from pytest_llmops._report.baseline import BaselineError, Tolerances, compare, load_baseline
 from pytest_llmops._report.data import build_report
 from pytest_llmops._files import append_text, remove_stale_temporaries, write_atomic
@@ -63,7 +62,7 @@ class RunReporter:
         }
         report = build_report(self.session.outcomes.values(), run, settings.budget_usd)
         # A prompt may quote a secret of the environment (an API key): no report shows it.
-        report = self.report = json.loads(redact_secrets(json.dumps(report)))
+        report = self.report = redact_data(report)
         if self.baseline is not None:
             tolerances = Tolerances(settings.max_score_drop, settings.max_cost_increase,
                                     settings.max_latency_increase, settings.max_score_drop_by_metric)

@@ -17,6 +17,7 @@ from pytest_llmops._calls.budget import Budget, new_ledger, remove_ledger
 from pytest_llmops._calls.pipeline import CallPipeline, CallStats
 from pytest_llmops._plugin import keys
 from pytest_llmops._plugin.run_rule import RunRule
+from pytest_llmops._redact import install as install_redactor
 from pytest_llmops._plugin.xdist import is_worker, send_to_controller, worker_input
 from pytest_llmops._results import TestOutcome, TestRecord
 from pytest_llmops.errors import ConfigError
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from pytest_llmops._plugin.snapshots import SnapshotStore
     from pytest_llmops._prompts import PromptLibrary
     from pytest_llmops._recordings import Recordings
+    from pytest_llmops._redact import Redactor
     from pytest_llmops.metrics import MetricRegistry
 
 _LEDGER = "budget_ledger"
@@ -60,6 +62,7 @@ class LLMSession:
             budget=budget,
         )
         self.recordings = self._recordings()
+        install_redactor(self._redactor)
 
     # -- what the session owns, built on first use ----------------------------------------
 
@@ -129,6 +132,11 @@ class LLMSession:
 
     # -- hooks ----------------------------------------------------------------------------
 
+    def pytest_sessionstart(self) -> None:
+        from pytest_llmops._plugin.log_redaction import redact_captured_logs
+
+        redact_captured_logs(self.config)  # pytest's logging plugin exists from here on
+
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.rule.note_deselected(items)
 
@@ -169,6 +177,7 @@ class LLMSession:
 
     def close(self) -> None:
         self.pipeline.cancel()
+        install_redactor(None)
         if self.ledger is not None and not self.worker:
             remove_ledger(self.ledger)
 
@@ -181,6 +190,17 @@ class LLMSession:
         if self.worker:
             return Path(worker_input(self.config)[_LEDGER])
         return new_ledger()
+
+    def _redactor(self) -> Redactor:
+        """The run's one rule for what may be kept or shown, built on first use (after the
+        conftests that register scrubbers have loaded)."""
+        import os
+
+        from pytest_llmops._redact import Redactor, pattern_scrubber
+
+        scrubbers = [pattern_scrubber(pattern) for pattern in self.settings.scrub]
+        self.config.hook.pytest_llmops_register_scrubbers(register=scrubbers.append)
+        return Redactor.for_run(os.environ, [self.settings.openai_base_url], scrubbers)
 
     def _recordings(self) -> Recordings | None:
         """The run's recordings (None when record/replay is off)."""

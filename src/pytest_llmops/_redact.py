@@ -1,0 +1,194 @@
+"""Secrets and scrubbed data out of everything the plugin keeps or shows: one rule, one place.
+
+The rule (the README's "Secrets" section says it to users):
+
+- A **secret** is the value of an environment variable whose name marks one (``*_API_KEY``,
+  ``*_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``, ``*_CREDENTIALS``, ...) when the value
+  looks like a credential: no whitespace, and 12 or more characters mixing two kinds (lower
+  case, upper case, digits, others) or 24 or more of any kind, and not the path of an existing
+  file. ``POSTGRES_PASSWORD=postgres`` or ``STATS_KEY=duration`` are words, not credentials.
+- **Credentials in a URL**, in any text: the user-info part (``user:pass@``) and the values of
+  query parameters that name a secret (``api-key=``, ``token=``, ``sig=``, ...); those of the
+  configured server URLs (8 characters or more) count as secrets too, wherever they show up.
+- A secret is replaced by ``<NAME>`` (its variable's name; ``<redacted>`` for URL parts) in
+  every form a text can carry it: raw, JSON-escaped (also as ``\\u`` escapes), URL-encoded and
+  HTML-escaped. Then the user's scrubbers run (``llm_scrub`` patterns, scrubbers registered by
+  ``pytest_llmops_register_scrubbers``).
+
+A run installs its :class:`Redactor` once (:func:`install`); every writer and every message
+goes through :func:`redact` before anything is cut short, written or shown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+Scrubber = Callable[[str], str]
+
+# Environment variables with names like these hold secrets (when their values look like one).
+_SECRET_NAME = re.compile(
+    r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(_|$)", re.IGNORECASE
+)
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@\"']+@")
+_SECRET_PARAMS = r"api[-_]?key|key|token|access[-_]?token|secret|password|passwd|sig|signature|auth|code"
+_URL_SECRET_PARAM = re.compile(rf"(?i)([?&;](?:{_SECRET_PARAMS})=)[^&#\s\"'<>]+")
+REDACTED = "<redacted>"
+_KINDS = (str.islower, str.isupper, str.isdigit)
+
+
+def looks_like_credential(value: str) -> bool:
+    """Whether a secret-named variable's value is a credential rather than an ordinary word."""
+    if len(value) < 12 or any(char.isspace() for char in value) or os.path.exists(value):
+        return False  # too short to tell from a word, a phrase, or where a secret is kept
+    kinds = {next((i for i, kind in enumerate(_KINDS) if kind(char)), len(_KINDS)) for char in value}
+    return len(kinds) >= 2 or len(value) >= 24
+
+
+def environment_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """Secret values of ``environ``, each with the name it is shown as."""
+    return {
+        value: f"<{name}>"
+        for name, value in sorted(environ.items())
+        if _SECRET_NAME.search(name) and looks_like_credential(value)
+    }
+
+
+def url_secrets(url: str) -> dict[str, str]:
+    """The password and secret query values of one URL, when long enough (8 characters) to
+    replace wherever they show up without touching ordinary words."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        found = [parts.password]
+    except ValueError:
+        return {}
+    secret_param = re.compile(rf"(?i)^(?:{_SECRET_PARAMS})$")
+    found += [value for name, value in parse_qsl(parts.query) if secret_param.match(name)]
+    return {value: REDACTED for value in found if value and len(value) >= 8}
+
+
+class Redactor:
+    """Replaces secrets in texts and data, then applies the user's scrubbers."""
+
+    def __init__(self, secrets: Mapping[str, str] | None = None, scrubbers: Sequence[Scrubber] = ()) -> None:
+        labels: dict[str, str] = {}
+        for value, label in (secrets or {}).items():
+            for form in _forms(value):
+                labels.setdefault(form, label)
+        self._labels = labels
+        ordered = sorted(labels, key=len, reverse=True)  # a longer form before its own prefix
+        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self._scrubbers = tuple(scrubbers)
+
+    @classmethod
+    def for_run(
+        cls, environ: Mapping[str, str], urls: Iterable[str | None] = (), scrubbers: Sequence[Scrubber] = ()
+    ) -> Redactor:
+        """The run's redactor: the environment's secrets, the servers' URL credentials, scrubbers."""
+        secrets = environment_secrets(environ)
+        for url in urls:
+            if url:
+                for value, label in url_secrets(url).items():
+                    secrets.setdefault(value, label)
+        return cls(secrets, scrubbers)
+
+    def text(self, text: str) -> str:
+        """``text`` with every secret replaced and every scrubber applied."""
+        if self._pattern is not None:
+            text = self._pattern.sub(lambda match: self._labels[match.group()], text)
+        if "://" in text:
+            text = _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
+        if "=" in text:
+            text = _URL_SECRET_PARAM.sub(rf"\1{REDACTED}", text)
+        for scrub in self._scrubbers:
+            text = _scrubbed(scrub, text)
+        return text
+
+    def data(self, value: Any) -> Any:
+        """``value`` (JSON-like data) with :meth:`text` applied to every string in it, keys too."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.data(key): self.data(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.data(item) for item in value]
+        return value
+
+
+def _forms(value: str) -> Iterator[str]:
+    """The ways a text may carry ``value``."""
+    import html
+    import json
+    from urllib.parse import quote, quote_plus
+
+    yield value
+    yield json.dumps(value)[1:-1]
+    yield json.dumps(value, ensure_ascii=False)[1:-1]
+    yield quote(value, safe="")
+    yield quote_plus(value, safe="")
+    yield html.escape(value)
+    yield html.escape(value, quote=False)
+
+
+def _scrubbed(scrub: Scrubber, text: str) -> str:
+    """One scrubber's result; a scrubber that fails withholds the text rather than leak it."""
+    name = getattr(scrub, "__qualname__", repr(scrub))
+    try:
+        result = scrub(text)
+    except Exception as error:  # noqa: BLE001 - a user's scrubber: its failure must not lose a report
+        return f"<withheld: scrubber {name} failed: {type(error).__name__}>"
+    if not isinstance(result, str):
+        return f"<withheld: scrubber {name} returned {type(result).__name__}, not text>"
+    return result
+
+
+def pattern_scrubber(pattern: str) -> Scrubber:
+    """A scrubber replacing each match of the regular expression ``pattern`` by ``<scrubbed>``."""
+    compiled = re.compile(pattern)
+
+    def scrub(text: str) -> str:
+        return compiled.sub("<scrubbed>", text)
+
+    scrub.__qualname__ = f"llm_scrub {pattern!r}"
+    return scrub
+
+
+def _from_environment() -> Redactor:
+    return Redactor.for_run(os.environ)
+
+
+_factory: Callable[[], Redactor] = _from_environment
+_installed: Redactor | None = None
+
+
+def install(factory: Callable[[], Redactor] | None) -> None:
+    """From now on every output of this process goes through the redactor ``factory`` builds
+    when first needed (None: the environment's secrets alone)."""
+    global _factory, _installed
+    _factory, _installed = factory or _from_environment, None
+
+
+def installed() -> Redactor:
+    global _installed
+    if _installed is None:
+        _installed = _factory()
+    return _installed
+
+
+def redact(text: str) -> str:
+    """``text`` as the plugin may keep or show it."""
+    return installed().text(text)
+
+
+def redact_data(value: Any) -> Any:
+    """JSON-like ``value`` as the plugin may keep or show it."""
+    return installed().data(value)
+
+
+def one_line(text: str, width: int = 200) -> str:
+    """``text`` redacted, then on one line, then cut to ``width``: never half a secret."""
+    line = " ".join(redact(str(text)).split())
+    return line if len(line) <= width else line[: width - 3] + "..."
