@@ -80,10 +80,10 @@ def builtin_metrics(*, one_thread: bool = False) -> list[Metric]:
     ]
     return [
         Metric("exact", _leaf("lexical", "exact"), threshold=1.0, bounds=RATIO, options={"strip": False},
-               description="1 when the output equals the reference"),
+               empty_reference=True, description="1 when the output equals the reference"),
         Metric("normalized", _leaf("lexical", "normalized"), threshold=1.0, bounds=RATIO,
                options={"ignore_case": True, "ignore_whitespace": True, "ignore_punctuation": True},
-               description="1 when equal once case, whitespace and punctuation are ignored"),
+               empty_reference=True, description="1 when equal once case, whitespace and punctuation are ignored"),
         Metric("contains", _leaf("lexical", "contains"), threshold=1.0, bounds=RATIO, reference_option="text",
                options={"text": None, "ignore_case": False}, check_options=_leaf("lexical", "check_texts"),
                description="share of `text` (default: the reference) found in the output"),
