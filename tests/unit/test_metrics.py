@@ -38,14 +38,20 @@ def registry() -> MetricRegistry:
 @pytest.mark.parametrize("kind", ["rouge1", "rouge2", "rougeL", "rougeLsum"])
 @pytest.mark.parametrize("stemmer", [False, True])
 def test_rouge_equals_rouge_score(kind: str, stemmer: bool) -> None:
-    outputs, references = _texts(1)
+    outputs, references = _texts(1)  # with "Über naïve": rouge-score's tokenizer asked for by name
     scorer = rouge_scorer.RougeScorer([kind], use_stemmer=stemmer)
     expected = [scorer.score(r, o)[kind] for o, r in zip(outputs, references)]
-    got = score_many(kind, outputs, references, stemmer=stemmer)
+    got = score_many(kind, outputs, references, stemmer=stemmer, tokenizer="rouge_score")
     assert [m.value for m in got] == [e.fmeasure for e in expected]
     assert [m.details["precision"] for m in got] == [e.precision for e in expected]
-    recall = score_many(kind, outputs, references, stemmer=stemmer, measure="recall")
+    recall = score_many(kind, outputs, references, stemmer=stemmer, measure="recall", tokenizer="rouge_score")
     assert [m.value for m in recall] == [e.recall for e in expected]
+    ascii_outputs = [o.replace("Über", "Uber").replace("naïve", "naive") for o in outputs]
+    ascii_references = [r.replace("Über", "Uber").replace("naïve", "naive") for r in references]
+    by_default = score_many(kind, ascii_outputs, ascii_references, stemmer=stemmer)
+    assert [m.value for m in by_default] == [scorer.score(r, o)[kind].fmeasure
+                                             for o, r in zip(ascii_outputs, ascii_references)]
+    assert {m.details["tokenizer"] for m in by_default} == {"rouge_score"}
 
 
 def test_rouge_known_value() -> None:
@@ -157,8 +163,10 @@ def test_direction_aware_thresholds(registry: MetricRegistry) -> None:
         ("ter", -1, None, "invalid threshold -1 for metric 'ter': expected a number >= 0"),
         ("chrf", "40", None, "invalid threshold '40' for metric 'chrf'"),
         ("bleu", True, None, "invalid threshold True"),
-        ("rougeL", None, {"stem": True}, "metric 'rougeL' has no option 'stem' (options: measure, stemmer)"),
+        ("rougeL", None, {"stem": True}, "metric 'rougeL' has no option 'stem' (options: measure, stemmer, tokenizer)"),
         ("rougeL", None, {"measure": "f1"}, "option 'measure' must be one of fmeasure, precision, recall"),
+        ("rouge1", None, {"tokenizer": "words"}, "option 'tokenizer' must be one of auto, rouge_score, unicode, characters"),
+        ("bleu", None, {"tokenize": "nonsense"}, "bad BLEU options"),
         ("not_contains", None, {}, "metric 'not_contains' needs the option 'text'"),
         ("regex", None, {"pattern": "(unclosed"}, "bad regular expression '(unclosed'"),
         ("regex", None, {"flags": "q"}, "unknown regex flag(s) 'q'"),
