@@ -22,11 +22,12 @@ WORDS = "The the cat's dog running runs ran on a mat 12 3.5 river, river. Über 
 def _texts(seed: int, count: int = 300) -> tuple[list[str], list[str]]:
     rng = random.Random(seed)
 
-    def text() -> str:
-        lines = [" ".join(rng.choices(WORDS, k=rng.randint(0, 14))) for _ in range(rng.randint(1, 3))]
+    def text(fewest: int) -> str:
+        lines = [" ".join(rng.choices(WORDS, k=rng.randint(fewest, 14))) for _ in range(rng.randint(1, 3))]
         return "\n".join(lines)
 
-    return [text() for _ in range(count)], [text() for _ in range(count)]
+    # An output may be empty; a reference may not (an empty one is an error, tested below).
+    return [text(0) for _ in range(count)], [text(1) for _ in range(count)]
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +38,20 @@ def registry() -> MetricRegistry:
 @pytest.mark.parametrize("kind", ["rouge1", "rouge2", "rougeL", "rougeLsum"])
 @pytest.mark.parametrize("stemmer", [False, True])
 def test_rouge_equals_rouge_score(kind: str, stemmer: bool) -> None:
-    outputs, references = _texts(1)
+    outputs, references = _texts(1)  # with "Über naïve": rouge-score's tokenizer asked for by name
     scorer = rouge_scorer.RougeScorer([kind], use_stemmer=stemmer)
     expected = [scorer.score(r, o)[kind] for o, r in zip(outputs, references)]
-    got = score_many(kind, outputs, references, stemmer=stemmer)
+    got = score_many(kind, outputs, references, stemmer=stemmer, tokenizer="rouge_score")
     assert [m.value for m in got] == [e.fmeasure for e in expected]
     assert [m.details["precision"] for m in got] == [e.precision for e in expected]
-    recall = score_many(kind, outputs, references, stemmer=stemmer, measure="recall")
+    recall = score_many(kind, outputs, references, stemmer=stemmer, measure="recall", tokenizer="rouge_score")
     assert [m.value for m in recall] == [e.recall for e in expected]
+    ascii_outputs = [o.replace("Über", "Uber").replace("naïve", "naive") for o in outputs]
+    ascii_references = [r.replace("Über", "Uber").replace("naïve", "naive") for r in references]
+    by_default = score_many(kind, ascii_outputs, ascii_references, stemmer=stemmer)
+    assert [m.value for m in by_default] == [scorer.score(r, o)[kind].fmeasure
+                                             for o, r in zip(ascii_outputs, ascii_references)]
+    assert {m.details["tokenizer"] for m in by_default} == {"rouge_score"}
 
 
 def test_rouge_known_value() -> None:
@@ -156,8 +163,10 @@ def test_direction_aware_thresholds(registry: MetricRegistry) -> None:
         ("ter", -1, None, "invalid threshold -1 for metric 'ter': expected a number >= 0"),
         ("chrf", "40", None, "invalid threshold '40' for metric 'chrf'"),
         ("bleu", True, None, "invalid threshold True"),
-        ("rougeL", None, {"stem": True}, "metric 'rougeL' has no option 'stem' (options: measure, stemmer)"),
+        ("rougeL", None, {"stem": True}, "metric 'rougeL' has no option 'stem' (options: measure, stemmer, tokenizer)"),
         ("rougeL", None, {"measure": "f1"}, "option 'measure' must be one of fmeasure, precision, recall"),
+        ("rouge1", None, {"tokenizer": "words"}, "option 'tokenizer' must be one of auto, rouge_score, unicode, characters"),
+        ("bleu", None, {"tokenize": "nonsense"}, "bad BLEU options"),
         ("not_contains", None, {}, "metric 'not_contains' needs the option 'text'"),
         ("regex", None, {"pattern": "(unclosed"}, "bad regular expression '(unclosed'"),
         ("regex", None, {"flags": "q"}, "unknown regex flag(s) 'q'"),
@@ -204,7 +213,8 @@ def test_a_registered_metric_and_first_registration_wins() -> None:
         return len(output.split()) / per
 
     def register_all(register) -> None:  # type: ignore[no-untyped-def]
-        register(Metric("words", words, higher_is_better=False, threshold=10, options={"per": 1}))
+        register(Metric("words", words, higher_is_better=False, threshold=10, uses_reference=False,
+                        options={"per": 1}))
         register(Metric("exact", lambda o, r: 0.5, threshold=1.0))
         from pytest_llmops.metrics import _builtin as builtin
 
@@ -264,3 +274,64 @@ def test_importing_the_metrics_loads_no_scoring_library() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # ROUGE-1/2/L without stemming skip rouge_score.rouge_scorer, whose nltk import costs seconds.
     assert result.stdout.split("\n")[:2] == ["[]", "[]"]
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("template", ["{}", "[1, {}]", '{{"score": {}}}', '```json\n{{"a": [{}]}}\n```'])
+def test_json_metrics_accept_only_standard_json(registry: MetricRegistry, constant: str, template: str) -> None:
+    text = template.format(constant)
+    fence = {"allow_fence": True}
+    valid = registry.check("json_valid", options=fence).measure(text, None)
+    assert valid == Measurement(0.0, {"error": f"not valid JSON: {constant} is not a JSON number"})
+    schema = registry.check("json_schema", options={"schema": {}, **fence}).measure(text, None)
+    assert schema.value == 0.0 and constant in schema.details["error"]
+    assert registry.check("json_equal", options=fence).measure(text, '{"score": 1}').value == 0.0
+    with pytest.raises(MetricError, match=f"the reference is not valid JSON: {constant} is not a JSON number"):
+        registry.check("json_equal").measure('{"score": 1}', text)
+    assert registry.check("json_valid").measure('{"text": "NaN", "n": 1e300}', None).value == 1.0
+
+
+REFERENCE_METRICS = ["contains", "regex", "json_equal", "rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf",
+                     "ter", "edit_ratio"]
+
+
+@pytest.mark.parametrize("metric", REFERENCE_METRICS)
+@pytest.mark.parametrize("reference", ["", "   ", "\n\t"])
+def test_an_empty_reference_is_an_error(registry: MetricRegistry, metric: str, reference: str) -> None:
+    check = registry.check(metric, 0)
+    with pytest.raises(MetricError, match=r"the reference is empty \(.*\): '\w+' against it would pass or fail"):
+        check.measure("any output at all", reference)
+    with pytest.raises(MetricError, match="the reference is empty"):
+        check.measure_many(["a", "b"], ["fine", reference])
+    with pytest.raises(MetricError, match=f"metric '{metric}' needs a reference and was given none"):
+        score_many(metric, ["any output"])
+
+
+@pytest.mark.parametrize("metric", ["exact", "normalized"])
+def test_an_empty_reference_means_an_empty_output_where_that_is_meaningful(registry: MetricRegistry,
+                                                                           metric: str) -> None:
+    check = registry.check(metric)
+    assert check.measure("", "").value == 1.0
+    assert check.measure("something", "").value == 0.0
+
+
+@pytest.mark.parametrize(
+    ("metric", "options", "message"),
+    [
+        ("contains", {"text": ""}, "option 'text' must be a non-empty string"),
+        ("contains", {"text": ["Paris", " "]}, "option 'text' must be a non-empty string"),
+        ("not_contains", {"text": ""}, "option 'text' must be a non-empty string"),
+        ("not_contains", {"text": []}, "option 'text' must be a non-empty string"),
+        ("regex", {"pattern": ""}, "option 'pattern' must be a non-empty regular expression"),
+        ("regex", {"pattern": "  "}, "option 'pattern' must be a non-empty regular expression"),
+    ],
+)
+def test_empty_texts_in_options_are_refused(registry: MetricRegistry, metric: str, options: dict,
+                                            message: str) -> None:
+    with pytest.raises(MetricError, match=message):
+        registry.check(metric, options=options)
+
+
+def test_options_standing_in_for_the_reference_need_none(registry: MetricRegistry) -> None:
+    assert registry.check("contains", options={"text": "Paris"}).measure("Paris", "").value == 1.0
+    assert registry.check("regex", options={"pattern": "P"}).measure("Paris", None).value == 1.0

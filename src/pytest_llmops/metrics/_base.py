@@ -49,7 +49,9 @@ class Metric:
     (``contains`` with ``text=``). ``bounds`` are the thresholds that make sense (``None``:
     unbounded); ``check_options`` rejects bad option values before any output is scored.
     ``model_option`` means the ``model`` option is a model spec, loaded and passed in as the
-    backend.
+    backend. ``empty_reference`` says an empty reference is a meaningful one (``exact``: the
+    output must be empty); otherwise a missing, empty or blank reference is a MetricError, as
+    it would make the check pass or fail whatever the output.
     """
 
     name: str
@@ -63,6 +65,7 @@ class Metric:
     check_options: Callable[[Mapping[str, Any]], None] | None = None
     score_batch: BatchScorer | None = None
     model_option: bool = False
+    empty_reference: bool = False
     description: str = ""
 
     def resolve_options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -89,6 +92,16 @@ class Metric:
         if not self.uses_reference:
             return False
         return not (self.reference_option and options.get(self.reference_option) is not None)
+
+    def check_reference(self, reference: str | None, options: Mapping[str, Any]) -> None:
+        """MetricError when this metric needs a reference and ``reference`` says nothing."""
+        if self.empty_reference or not self.needs_reference(options):
+            return
+        if reference is None:
+            raise MetricError(f"metric {self.name!r} needs a reference and was given none")
+        if not reference.strip():
+            raise MetricError(f"the reference is empty ({reference!r}): {self.name!r} against it would pass or "
+                              f"fail whatever the output (an empty `expected` cell in a case file?)")
 
     def check_threshold(self, threshold: Any) -> float:
         """``threshold`` (or the default) as a float, or MetricError saying what is accepted."""

@@ -64,7 +64,7 @@ def builtin_metrics(*, one_thread: bool = False) -> list[Metric]:
     ``one_thread``: this process is one of several (a pytest-xdist worker), so the embedding
     model uses one CPU thread.
     """
-    rouge_options = {"stemmer": False, "measure": "fmeasure"}
+    rouge_options = {"stemmer": False, "measure": "fmeasure", "tokenizer": "auto"}
     rouge_check = _leaf("overlap", "check_rouge")
     embedder = _Leaf("semantic", lambda m: m.Embedder(one_thread=one_thread), extra="hf")
     refusal_check = _leaf("refusal", "check_phrases")
@@ -80,10 +80,10 @@ def builtin_metrics(*, one_thread: bool = False) -> list[Metric]:
     ]
     return [
         Metric("exact", _leaf("lexical", "exact"), threshold=1.0, bounds=RATIO, options={"strip": False},
-               description="1 when the output equals the reference"),
+               empty_reference=True, description="1 when the output equals the reference"),
         Metric("normalized", _leaf("lexical", "normalized"), threshold=1.0, bounds=RATIO,
                options={"ignore_case": True, "ignore_whitespace": True, "ignore_punctuation": True},
-               description="1 when equal once case, whitespace and punctuation are ignored"),
+               empty_reference=True, description="1 when equal once case, whitespace and punctuation are ignored"),
         Metric("contains", _leaf("lexical", "contains"), threshold=1.0, bounds=RATIO, reference_option="text",
                options={"text": None, "ignore_case": False}, check_options=_leaf("lexical", "check_texts"),
                description="share of `text` (default: the reference) found in the output"),
@@ -103,7 +103,7 @@ def builtin_metrics(*, one_thread: bool = False) -> list[Metric]:
                description="share of `fields` (dotted paths; default: the whole document) equal to the reference's"),
         *rouges,
         Metric("bleu", _leaf("overlap", "bleu"), threshold=30.0, bounds=PERCENT,
-               options={"tokenize": "13a", "lowercase": False, "smooth_method": "exp"},
+               options={"tokenize": "auto", "lowercase": False, "smooth_method": "exp"},
                check_options=_leaf("overlap", "check_bleu"), description="sentence BLEU 0-100, sacrebleu"),
         Metric("chrf", _leaf("overlap", "chrf"), threshold=50.0, bounds=PERCENT,
                options={"word_order": 0, "lowercase": False}, check_options=_leaf("overlap", "check_chrf"),

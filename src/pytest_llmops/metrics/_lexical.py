@@ -74,11 +74,14 @@ def not_contains(output: str, reference: str | None, *, text: Any, ignore_case: 
 
 
 def check_texts(options: Mapping[str, Any]) -> None:
+    """``text`` is None (the reference), a string or a list of them; none empty, as every
+    output contains the empty string."""
     text = options["text"]
-    if text is None or isinstance(text, str):
+    if text is None:
         return
-    if not isinstance(text, (list, tuple)) or not text or not all(isinstance(t, str) for t in text):
-        raise MetricError(f"option 'text' must be a string or a non-empty list of strings, not {text!r}")
+    texts = [text] if isinstance(text, str) else text
+    if not isinstance(texts, (list, tuple)) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise MetricError(f"option 'text' must be a non-empty string or a non-empty list of them, not {text!r}")
 
 
 def _check_flags(flags: str) -> None:
@@ -109,5 +112,9 @@ def check_regex(options: Mapping[str, Any]) -> None:
     if not isinstance(options["flags"], str):
         raise MetricError(f"option 'flags' must be a string of letters like 'im', not {options['flags']!r}")
     _check_flags(options["flags"])
-    if options["pattern"] is not None:
-        _compile(options["pattern"], options["flags"])
+    pattern = options["pattern"]
+    if pattern is not None:
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise MetricError(f"option 'pattern' must be a non-empty regular expression (an empty one matches "
+                              f"every output), not {pattern!r}")
+        _compile(pattern, options["flags"])

@@ -39,11 +39,14 @@ class MetricCheck:
         return self.metric.needs_reference(self.options)
 
     def measure(self, output: str, reference: str | None) -> Measurement:
+        self.metric.check_reference(reference, self.options)
         return as_measurement(self.metric.score(output, reference, **self.call_options))
 
     def measure_many(self, outputs: Sequence[str], references: Sequence[str | None]) -> list[Measurement]:
         if len(outputs) != len(references):
             raise MetricError(f"{len(outputs)} outputs but {len(references)} references")
+        for reference in references:
+            self.metric.check_reference(reference, self.options)
         if self.metric.score_batch is not None:
             results = self.metric.score_batch(outputs, references, **self.call_options)
         else:

@@ -18,15 +18,28 @@ _FENCE = re.compile(r"\A\s*```[a-zA-Z0-9_-]*\s*\n(.*?)\n?```\s*\Z", re.DOTALL)
 _MISSING = object()
 
 
+class _NonStandardNumber(ValueError):
+    def __init__(self, constant: str) -> None:
+        super().__init__(constant)
+        self.constant = constant
+
+
+def _refuse_constant(constant: str) -> Any:
+    """Python's json reads NaN, Infinity and -Infinity; standard JSON (RFC 8259) has none of them."""
+    raise _NonStandardNumber(constant)
+
+
 def parse(text: str, allow_fence: bool) -> tuple[Any, str | None]:
-    """The JSON value of ``text`` and None, or None and why it is not JSON."""
+    """The JSON value of ``text`` and None, or None and why it is not standard JSON."""
     if allow_fence:
         fenced = _FENCE.match(text)
         text = fenced.group(1) if fenced else text
     try:
-        return json.loads(text), None
+        return json.loads(text, parse_constant=_refuse_constant), None
     except json.JSONDecodeError as error:
         return None, f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+    except _NonStandardNumber as error:
+        return None, f"not valid JSON: {error.constant} is not a JSON number"
 
 
 def json_valid(output: str, reference: str | None, *, allow_fence: bool = False) -> Measurement:
