@@ -101,10 +101,11 @@ def _neutralise(error: BaseException) -> None:
     (The traceback and its source lines are the test's own and stay as they are.)"""
     from pytest_llmops._report.text import needs_escaping, visible
 
+    chain: BaseException | None = error
     seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        message = str(error)
+    while chain is not None and id(chain) not in seen:
+        seen.add(id(chain))
+        message = str(chain)
         if needs_escaping(message):
-            error.args = (visible(message, lines=True),)
-        error = error.__cause__ or error.__context__
+            chain.args = (visible(message, lines=True),)
+        chain = chain.__cause__ or chain.__context__
