@@ -123,7 +123,7 @@ def test_markdown_report_and_github_step_summary(pytester: pytest.Pytester, monk
     written = (pytester.path / "summary.md").read_text(encoding="utf-8")
     assert written.startswith("## pytest-llmops report\n")
     assert "| rougeL | 2 | 50% | 0.600 | 0.400 | 0.800 |" in written
-    assert "| test\\_suite.py::test\\_fixed | failed | rougeL 0.4 \\< 0.6 |" in written
+    assert "| test\\_suite.py::test\\_fixed | failed | rougeL 0.4 &lt; 0.6 |" in written
     assert step_summary.read_text(encoding="utf-8") == "earlier step\n" + written
 
 
@@ -138,8 +138,9 @@ def test_a_report_that_cannot_be_written_is_named_and_fails_the_run(pytester: py
 
 
 def test_scores_cost_and_latency_in_junit_xml(pytester: pytest.Pytester) -> None:
+    """Per testcase under xunit1 (xunit2's, the default, are in tests/reliability/test_junit.py)."""
     pytester.makepyfile(test_suite=SUITE)
-    pytester.runpytest(*ARGS, "--junitxml", "junit.xml").assert_outcomes(passed=2, failed=1)
+    pytester.runpytest(*ARGS, "--junitxml", "junit.xml", "-o", "junit_family=xunit1").assert_outcomes(passed=2, failed=1)
     cases = {case.get("name"): case for case in ElementTree.parse(pytester.path / "junit.xml").iter("testcase")}
     properties = [(p.get("name"), p.get("value")) for p in cases["test_live"].iter("property")]
     assert ("llmops.score.rougeL", "0.8") in properties

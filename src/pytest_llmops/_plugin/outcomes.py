@@ -33,8 +33,10 @@ class OutcomeHooks:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
         error = call.excinfo.value if call.excinfo is not None else None
+        if error is not None:
+            _neutralise(error)
+        report = yield
         kind = error_kind(error) if report.failed and error is not None else None
         if kind is not None:
             # A server may quote the API key in its error: redacted before any output sees it.
@@ -72,18 +74,38 @@ class OutcomeHooks:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:
-        """After pytest's junitxml has written its file: the ERRORs it filed as failures."""
+        """After pytest's junitxml has written its file: the ERRORs it filed as failures, and
+        the scores where the file's family allows them."""
         xmlpath = getattr(self.session.config.option, "xmlpath", None)
         if self.session.worker or not xmlpath:
             return
         from pytest_llmops._files import write_atomic
-        from pytest_llmops._report.junit import errors_as_errors
+        from pytest_llmops._report.junit import finish_junit
 
         path = Path(xmlpath).expanduser()
+        family = self.session.config.getini("junit_family")
         try:
-            fixed = errors_as_errors(path.read_text(encoding="utf-8"))
+            fixed = finish_junit(path.read_text(encoding="utf-8"), family)
         except (OSError, SyntaxError):  # ElementTree's ParseError is a SyntaxError
             return  # no file (pytest could not write it) or not XML: pytest reported that
         if fixed is not None:
             write_atomic(path, fixed)
 
+
+
+
+def _neutralise(error: BaseException) -> None:
+    """A failure's message may quote untrusted text (model output, a server's error, judge
+    reasoning): each exception of the chain whose message holds a control character or a lone
+    surrogate gets it with visible escapes instead, before pytest shows or writes it anywhere.
+    (The traceback and its source lines are the test's own and stay as they are.)"""
+    from pytest_llmops._report.text import needs_escaping, visible
+
+    chain: BaseException | None = error
+    seen: set[int] = set()
+    while chain is not None and id(chain) not in seen:
+        seen.add(id(chain))
+        message = str(chain)
+        if needs_escaping(message):
+            chain.args = (visible(message, lines=True),)
+        chain = chain.__cause__ or chain.__context__

@@ -18,6 +18,7 @@ from pytest_llmops._report.html import render_html
 from pytest_llmops._report.json_report import render_json
 from pytest_llmops._report.markdown import render_markdown
 from pytest_llmops._report.terminal import render_terminal
+from pytest_llmops._report.text import visible
 from pytest_llmops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ class RunReporter:
             for line in render_terminal(self.report):
                 terminalreporter.write_line(line)
         for problem in self.problems:
-            terminalreporter.write_line(problem, red=True)
+            terminalreporter.write_line(visible(problem), red=True)
 
 
 def _used_models(report: dict[str, Any]) -> bool:

@@ -2,7 +2,8 @@
 
 Python prepares what the template draws (chart geometry, diffs, rendered prompts); the Jinja2
 template only lays it out, with autoescaping on. Model text is untrusted: it only ever reaches
-the page as escaped text, and a Content-Security-Policy allows no script but the report's own
+the page as escaped text (its control characters as visible escapes, see
+:mod:`pytest_llmops._report.text`), and a Content-Security-Policy allows no script but the report's own
 (pinned by its hash), no network and no plugins.
 """
 
@@ -17,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pytest_llmops._report.data import call_cost, describe_score, model_latencies
 from pytest_llmops._report.terminal import money, seconds
+from pytest_llmops._report.text import visible
 from pytest_llmops._snapshots import version_label
 
 CHART_WIDTH = 360
@@ -33,7 +35,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     templates = resources.files("pytest_llmops._report").joinpath("templates")
     script = templates.joinpath("report.js").read_text("utf-8")
     environment = jinja2.Environment(
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_shown
     )
     environment.filters.update(money=money, seconds=seconds, score=describe_score)
     baseline = _BaselineByTest(report.get("baseline"))
@@ -49,6 +51,14 @@ def render_html(report: Mapping[str, Any]) -> str:
         style=Markup(templates.joinpath("report.css").read_text("utf-8")),
         script_hash=base64.b64encode(hashlib.sha256(script.encode()).digest()).decode(),
     )
+
+
+def _shown(value: Any) -> Any:
+    """Every value the template prints: text with its control characters visible (and then
+    autoescaped); the report's own markup (``__html__``) as it is."""
+    if isinstance(value, str) and not hasattr(value, "__html__"):
+        return visible(value, lines=True)
+    return value
 
 
 def charts(report: Mapping[str, Any]) -> dict[str, Any]:

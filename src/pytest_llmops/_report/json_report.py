@@ -7,10 +7,13 @@ import json
 from importlib import resources
 from typing import Any, Mapping
 
+from pytest_llmops._report.text import well_formed
+
 
 def render_json(report: Mapping[str, Any]) -> str:
-    """Stable, diff-friendly JSON: sorted keys, two-space indent, a final newline."""
-    return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    """Stable, diff-friendly JSON: sorted keys, two-space indent, a final newline; UTF-8 safe
+    (a lone surrogate in any text is U+FFFD; control characters stay, as JSON escapes)."""
+    return well_formed(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)) + "\n"
 
 
 @functools.lru_cache(maxsize=1)

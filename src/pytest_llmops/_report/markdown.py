@@ -1,7 +1,9 @@
 """The Markdown summary: for ``$GITHUB_STEP_SUMMARY`` and pull-request comments.
 
-Only test ids, metric names, figures and one-line reasons appear here (no model output), and
-every cell is escaped so a test id or an error message cannot break the table or inject HTML.
+Only test ids, metric names, figures and one-line reasons appear here (no model output). Every
+untrusted value goes through :func:`cell`, so the summary is safe to post as a pull-request
+comment: a test id or an error message cannot break the table or a code span, inject HTML,
+make a link or an image, or @-mention anyone.
 """
 
 from __future__ import annotations
@@ -11,14 +13,26 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from pytest_llmops._report.baseline import gate_lines
 from pytest_llmops._report.terminal import money, seconds
+from pytest_llmops._report.text import visible
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#!~])")
+# Markdown's punctuation, backslash-escaped; "<", ">" and "&" become entities instead.
+_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#!~|])")
+_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# GitHub links these even when escaped (it reads the rendered text): @user, @org/team,
+# #123, e-mail addresses, http:// and www. URLs. A word joiner (U+2060, invisible) after
+# the "@", the "#" or the scheme's ":" breaks each pattern.
+_AUTOLINKED = re.compile(r"(@|#|:(?=//)|www(?=\.))", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
 
 
 def cell(value: object) -> str:
-    """``value`` as one Markdown table cell: one line, Markdown and HTML characters escaped."""
-    text = " ".join(str(value).split())
-    return _SPECIAL.sub(r"\\\1", text)
+    """``value`` as inert inline Markdown (a table cell, a list item): one line; control
+    characters visible; punctuation escaped; ``&``, ``<`` and ``>`` as entities; nothing a
+    pull-request comment would turn into a link, an image, a mention or HTML."""
+    text = visible(" ".join(str(value).split()))
+    text = _PUNCTUATION.sub(r"\\\1", text)
+    text = text.translate(_ENTITIES)
+    return _AUTOLINKED.sub(lambda match: match.group() + _WORD_JOINER, text)
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from pytest_llmops._report.baseline import gate_lines
+from pytest_llmops._report.text import visible
 
 
 def money(usd: float) -> str:
@@ -18,7 +19,12 @@ def seconds(value: float | None) -> str:
 
 
 def render_terminal(report: Mapping[str, Any]) -> list[str]:
-    """The section's lines, without the ``===`` header."""
+    """The section's lines, without the ``===`` header; test ids and reasons in them are
+    untrusted, so no line holds a control character (see :func:`visible`)."""
+    return [visible(line) for line in _lines(report)]
+
+
+def _lines(report: Mapping[str, Any]) -> list[str]:
     summary = report["summary"]
     tests, calls, tokens, cost, latency = (
         summary["tests"], summary["calls"], summary["tokens"], summary["cost_usd"], summary["latency_s"]
