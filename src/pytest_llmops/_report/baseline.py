@@ -261,11 +261,13 @@ def _describe_score_change(change: Mapping[str, Any]) -> str:
 
 
 def _rose_beyond(before: float, after: float, limit: float | None) -> bool:
-    """Whether ``after`` is more than ``limit`` (relative) above ``before``; a NaN or infinite
-    ``after`` always is (when there is a limit)."""
+    """Whether ``after`` is more than ``limit`` (relative) above ``before`` (with a limit): a NaN
+    or infinite ``after`` always is; against a NaN or infinite ``before`` a finite one never is."""
     if limit is None:
         return False
-    return not math.isfinite(after) or (after > before * (1 + limit) and after > before)
+    if not math.isfinite(after) or not math.isfinite(before):
+        return not math.isfinite(after)
+    return after > before * (1 + limit) and after > before
 
 
 def _relative(before: float, after: float) -> float | None:
