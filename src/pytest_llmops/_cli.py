@@ -8,7 +8,6 @@ this is for what happens around runs (checking a report, and later: history, rev
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -21,13 +20,18 @@ def _validate_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 def validate_report(arguments: argparse.Namespace) -> int:
     """Check a JSON report against the report schema: 0 when it matches, 1 when it does not."""
-    from pytest_llmops._report.json_report import validate
+    from pytest_llmops._report.json_report import parse_report, validate
 
     path: Path = arguments.report
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
+        report, literals = parse_report(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         print(f"pytest-llmops: cannot read {path}: {error}")
+        return 1
+    if literals:
+        print(f"pytest-llmops: {path} is not standard JSON: it holds the bare literal {literals[0]} "
+              f"({len(literals)} in all); a report spells a non-finite number as the string \"NaN\", "
+              f"\"Infinity\" or \"-Infinity\"")
         return 1
     problem = validate(report)
     if problem is not None:

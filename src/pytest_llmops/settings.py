@@ -7,6 +7,7 @@ value raises :class:`~pytest_llmops.errors.ConfigError` (a usage error at start-
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal
@@ -18,14 +19,19 @@ from pytest_llmops.errors import ConfigError
 RECORD_MODES = ("replay", "new", "all", "off")
 DEVICES = ("auto", "cpu", "cuda")
 JUDGE_AGGREGATES = ("mean", "median", "majority")
+MISSING_KINDS = ("metrics", "tests")
 
 
 def _number(kind: type, low: float, high: float = float("inf"), *, above_low: bool = False) -> Callable[[str], Any]:
-    """A parser of ``kind`` values within ``[low, high]`` (``(low, high]`` with ``above_low``)."""
+    """A parser of finite ``kind`` values within ``[low, high]`` (``(low, high]`` with ``above_low``).
+
+    ``inf`` and ``nan`` are refused: no timeout, price, budget or tolerance is infinite, and a
+    NaN compares false with everything, so it would turn a check off without saying so.
+    """
 
     def parse(text: str) -> Any:
         value = kind(text)
-        if not low <= value <= high or (above_low and value == low):
+        if not math.isfinite(value) or not low <= value <= high or (above_low and value == low):
             raise ValueError
         return value
 
@@ -45,6 +51,20 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
         if text not in choices:
             raise ValueError
         return text
+
+    return parse
+
+
+def _kinds(choices: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
+    """A parser of a comma- or space-separated subset of ``choices`` (``none``: the empty one)."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        given = set(text.replace(",", " ").split())
+        if given == {"none"}:
+            return ()
+        if not given or not given <= set(choices):
+            raise ValueError
+        return tuple(sorted(given))
 
     return parse
 
@@ -138,7 +158,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("llm_openai_base_url", "Base URL of an OpenAI-compatible server.",
            env="OPENAI_BASE_URL", accepted="a URL"),
     Option("llm_timeout", "Seconds before one model request times out.",
-           _positive_float, "a number of seconds > 0"),
+           _positive_float, "a finite number of seconds > 0"),
     Option("llm_max_retries", "Retries of a failed request (429, 5xx, timeouts) before ERROR.",
            _non_negative_int, "an integer >= 0"),
     Option("llm_concurrency", "Most model calls in flight at once.",
@@ -152,7 +172,7 @@ OPTIONS: tuple[Option, ...] = (
            _choice(DEVICES), "one of " + ", ".join(DEVICES)),
     Option("llm_prices", "Price overrides, one `model = input output` line each, "
            "USD per million tokens.", _prices,
-           "lines of `model = <input USD/Mtok> <output USD/Mtok>`", ini_type="linelist"),
+           "lines of `model = <input USD/Mtok> <output USD/Mtok>` (finite numbers >= 0)", ini_type="linelist"),
     Option("llm_record_mode", "Record/replay of model calls: replay (CI: a missing recording is an "
            "ERROR), new (replay, record what is missing; the default), all (re-record) or off.",
            _choice(RECORD_MODES), "one of " + ", ".join(RECORD_MODES)),
@@ -167,17 +187,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("llm_baseline", "A JSON report (e.g. from the main branch) to compare this run with.",
            accepted="a file path"),
     Option("llm_budget_usd", "Refuse live model calls once they have cost this many USD.",
-           _positive_float, "a number of USD > 0"),
+           _positive_float, "a finite number of USD > 0"),
     Option("llm_max_score_drop", "Baseline gate: largest allowed drop of a test's mean score "
-           "per metric (beyond its samples' standard error).", _non_negative_float, "a number >= 0"),
+           "per metric (beyond its samples' standard error).", _non_negative_float, "a finite number >= 0"),
     Option("llm_max_score_drop_by_metric", "Baseline gate: the largest allowed drop for some "
            "metrics, one `metric = drop` line each (e.g. `chrf = 2` on its 0-100 scale); a metric "
            "key with its label (`rougeL[summary]`) comes before the metric's name.", _drops,
-           "lines of `metric = <number >= 0>`", ini_type="linelist"),
+           "lines of `metric = <finite number >= 0>`", ini_type="linelist"),
     Option("llm_max_cost_increase", "Baseline gate: largest allowed relative rise of the cost of "
-           "the calls (0.2 = +20%).", _non_negative_float, "a number >= 0"),
+           "the calls (0.2 = +20%).", _non_negative_float, "a finite number >= 0"),
     Option("llm_max_latency_increase", "Baseline gate: largest allowed relative rise of the p95 "
-           "call latency (0.5 = +50%).", _non_negative_float, "a number >= 0"),
+           "call latency (0.5 = +50%).", _non_negative_float, "a finite number >= 0"),
+    Option("llm_fail_on_missing", "Baseline gate: what the baseline had and this run lacks that fails "
+           "the gate: metrics (a metric key a test no longer scores), tests (a test no longer collected, "
+           "or skipped now after passing), both (`metrics,tests`) or none (the default: only reported). "
+           "Deselected tests and tests outside the paths given never count.",
+           _kinds(MISSING_KINDS), "metrics, tests, `metrics,tests` or none"),
 )
 
 # Command-line switches (actions of one run, no ini key): (flag, help).
@@ -227,6 +252,7 @@ class Settings:
     worker: bool = False
     max_cost_increase: float | None = None
     max_latency_increase: float | None = None
+    fail_on_missing: tuple[str, ...] = ()
 
 
 def add_options(parser: pytest.Parser) -> None:

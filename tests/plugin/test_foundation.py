@@ -142,14 +142,14 @@ def test_settings_resolve_cli_then_env_then_ini(pytester: pytest.Pytester, monke
 @pytest.mark.parametrize(
     ("args", "ini", "message"),
     [
-        (["--llm-timeout", "-1"], "", "*invalid value '-1' for --llm-timeout: expected a number of seconds > 0*"),
+        (["--llm-timeout", "-1"], "", "*invalid value '-1' for --llm-timeout: expected a finite number of seconds > 0*"),
         (["--llm-record-mode", "sometimes"], "", "*--llm-record-mode: expected one of replay, new, all, off*"),
         ([], "llm_concurrency = many", "*invalid value 'many' for llm_concurrency in tox.ini: expected an integer >= 1*"),
         ([], "llm_prices = gpt-x 1 2", "*llm_prices in tox.ini: expected lines of `model = *"),
         (["--llm-max-score-drop-by-metric", "chrf"], "",
-         "*--llm-max-score-drop-by-metric: expected lines of `metric = <number >= 0>`*"),
+         "*--llm-max-score-drop-by-metric: expected lines of `metric = <finite number >= 0>`*"),
         ([], "llm_max_score_drop_by_metric = chrf = -1",
-         "*llm_max_score_drop_by_metric in tox.ini: expected lines of `metric = <number >= 0>`*"),
+         "*llm_max_score_drop_by_metric in tox.ini: expected lines of `metric = <finite number >= 0>`*"),
         (["--llm-temperature", "3"], "", "*--llm-temperature: expected a number from 0 to 2*"),
     ],
 )

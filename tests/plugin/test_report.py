@@ -217,7 +217,8 @@ def test_baseline_gate_fails_a_run_whose_tests_all_passed(pytester: pytest.Pytes
     result.assert_outcomes(passed=3)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
-        "baseline base.json: 1 score regressions, 0 tests improved, 1 new, 1 removed",
+        "baseline base.json: 1 score regressions, 0 tests improved, 1 new, 1 removed, 0 not run",
+        "  removed (no longer collected): test_gate.py::test_gate[[]gone[]]",
         "baseline gate FAILED:",
         "  REGRESSED test_gate.py::test_gate[a]: rougeL 0.9 -> 0.7 (-0.2; allowed 0.05)",
     ])

@@ -77,7 +77,7 @@ def test_aggregates_by_value() -> None:
     assert summary["latency_s"]["p95"] == pytest.approx(0.29)
     assert summary["latency_s"]["max"] == pytest.approx(0.3)
     assert summary["metrics"]["rougeL"] == {"count": 2, "passed": 1, "pass_rate": 0.5, "mean": pytest.approx(0.6),
-                                            "min": 0.4, "max": 0.8, "higher_is_better": True}
+                                            "min": 0.4, "max": 0.8, "higher_is_better": True, "non_finite": 0}
     assert summary["budget"] == {"limit_usd": 1.0, "spent_usd": pytest.approx(0.55), "refused_tests": []}
     assert [(w["nodeid"], w["reason"]) for w in summary["worst_tests"]] == [
         ("t.py::c", "ModelCallError: server down"),

@@ -60,13 +60,15 @@ class RunReporter:
             "model": settings.model,
             "judge_model": settings.judge_model,
             "record_mode": settings.record_mode,
+            "selection": self.session.rule.selection(self.session.outcomes).to_dict(),
         }
         report = build_report(self.session.outcomes.values(), run, settings.budget_usd)
         # A prompt may quote a secret of the environment (an API key): no report shows it.
         report = self.report = redact_data(report)
         if self.baseline is not None:
             tolerances = Tolerances(settings.max_score_drop, settings.max_cost_increase,
-                                    settings.max_latency_increase, settings.max_score_drop_by_metric)
+                                    settings.max_latency_increase, settings.max_score_drop_by_metric,
+                                    settings.fail_on_missing)
             report["baseline"] = compare(self.baseline, report, tolerances, str(settings.baseline))
         self._write(report)
         self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)

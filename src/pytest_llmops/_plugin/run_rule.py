@@ -1,4 +1,5 @@
-"""One rule for a complete run, used by every prune (snapshot entries and recordings).
+"""One rule for a complete run, used by every prune (snapshot entries and recordings) and by the
+baseline gate (to tell a test this run did not run from a removed one).
 
 A test that was skipped, xfailed, deselected, failed or errored did not run to its end: what it
 would use is kept. A run that stopped early (``-x``, ``--maxfail``, Ctrl-C) prunes nothing, and
@@ -7,23 +8,40 @@ tests picked by node id leave the rest of their module unknown.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 import pytest
 
+from pytest_llmops._report.selection import Selection
 from pytest_llmops._results import TestOutcome
 
 
 class RunRule:
-    """What this run did not run to its end; the session feeds it."""
+    """What this run collected and did not run to its end; the session feeds it, and under
+    pytest-xdist each worker's part is absorbed on the controller (which collects nothing)."""
 
     def __init__(self, config: pytest.Config) -> None:
+        self.config = config
         self.deselected: set[str] = set()
+        self.collected: set[str] = set()
         #: Tests named one by one (``path::test``) leave the rest of their module uncollected.
         self.picked = any("::" in arg for arg in config.args)
 
     def note_deselected(self, items: Iterable[pytest.Item]) -> None:
         self.deselected.update(item.nodeid for item in items)
+
+    def note_collected(self, items: Iterable[pytest.Item]) -> None:
+        self.collected.update(item.nodeid for item in items)
+
+    def worker_part(self) -> dict[str, list[str]]:
+        return {"deselected": sorted(self.deselected), "collected": sorted(self.collected)}
+
+    def absorb(self, part: Mapping[str, Any]) -> None:
+        """A worker's part (safe to absorb twice)."""
+        self.deselected.update(part.get("deselected", ()))
+        self.collected.update(part.get("collected", ()))
 
     @staticmethod
     def finished(outcome: TestOutcome | None) -> bool:
@@ -44,3 +62,21 @@ class RunRule:
         if self.picked:
             unfinished |= set(outcomes)
         return {nodeid.split("::", 1)[0] for nodeid in unfinished | self.deselected}
+
+    def selection(self, outcomes: Mapping[str, TestOutcome]) -> Selection:
+        """What the command line asked for, what it ignored, and the tests left out."""
+        option = self.config.option
+        return Selection(
+            asked=tuple(self._node_id(arg) for arg in self.config.args),
+            ignored=tuple(self._node_id(path) for path in getattr(option, "ignore", None) or ()),
+            ignored_globs=tuple(getattr(option, "ignore_glob", None) or ()),
+            deselected=frozenset(self.deselected),
+            not_reached=frozenset(self.collected - outcomes.keys()),
+        )
+
+    def _node_id(self, arg: str) -> str:
+        """A command-line path or node id (relative to where pytest started) as a node-id prefix
+        (relative to the rootdir, as pytest's node ids are; ``.`` for the rootdir itself)."""
+        path, sep, rest = arg.partition("::")
+        absolute = os.path.abspath(self.config.invocation_params.dir / path)
+        return Path(os.path.relpath(absolute, self.config.rootpath)).as_posix() + sep + rest

@@ -140,6 +140,9 @@ class LLMSession:
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.rule.note_deselected(items)
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.rule.note_collected(session.items)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Fold one phase's report into the test's outcome (controller side)."""
         outcome = self.outcomes.setdefault(report.nodeid, TestOutcome(report.nodeid))
@@ -168,6 +171,7 @@ class LLMSession:
                 "calls": self.pipeline.stats.to_dict(),
                 "recordings": self.recordings.worker_part() if self.recordings is not None else None,
                 "snapshots": self.snapshots.worker_part(),
+                "selection": self.rule.worker_part(),
             })
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -47,3 +47,4 @@ class XdistChannel:
         part = getattr(node, "workeroutput", {}).get(CHANNEL)
         if part is not None:
             self.session.worker_parts[node.workerinput["workerid"]] = part
+            self.session.rule.absorb(part.get("selection", {}))

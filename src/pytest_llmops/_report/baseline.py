@@ -10,11 +10,17 @@ regresses when the drop exceeds the metric's allowed drop (``max_score_drop``, o
 samples' noise does not fail the build; an improvement is the mirror image.
 Cost (of every call, replayed ones at their recorded price) and p95 model-call latency are
 compared over the tests present in both runs, against relative tolerances.
+
+A NaN or infinite value never passes: a score whose mean this run is not finite regressed, and
+so did a cost or latency that is not finite (when that check is on). A test that passed in the
+baseline and fails or errors now regressed. What the baseline had and this run lacks is named:
+metric keys a test no longer scores, tests no longer collected (*removed*), tests this run did
+not run (*not run*: see :mod:`~pytest_llmops._report.selection`), tests skipped now; with
+``fail_on_missing`` the missing metrics, or the removed and skipped tests, fail the gate too.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -22,10 +28,15 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from pytest_llmops._report.data import SCHEMA, SCHEMA_VERSION, call_cost, model_latencies, percentile, prompt_text
+from pytest_llmops._report.json_report import parse_report, validate
+from pytest_llmops._report.numbers import highest, is_number, number
+from pytest_llmops._report.selection import Selection
 
 #: How many standard errors a drop must exceed to count (about 97.7% one-sided).
 NOISE_FACTOR = 2.0
 LISTED_TESTS = 10
+#: Outcomes of a test that ran to a verdict (its missing metrics count as missing).
+VERDICTS = ("passed", "failed")
 
 
 class BaselineError(ValueError):
@@ -40,6 +51,9 @@ class Tolerances:
     max_cost_increase: float | None = None
     max_latency_increase: float | None = None
     max_score_drop_by_metric: Mapping[str, float] = field(default_factory=dict)
+    #: ``metrics``: a metric key a test no longer scores fails the gate; ``tests``: a removed
+    #: test, or one skipped now that passed in the baseline, fails it.
+    fail_on_missing: tuple[str, ...] = ()
 
     def allowed_drop(self, key: str) -> float:
         """The drop allowed for metric ``key`` (``rougeL[summary]``: that key, then ``rougeL``)."""
@@ -55,13 +69,15 @@ class Tolerances:
             "max_cost_increase": self.max_cost_increase,
             "max_latency_increase": self.max_latency_increase,
             "noise_factor": NOISE_FACTOR,
+            "fail_on_missing": list(self.fail_on_missing),
         }
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
-    """Read and validate a JSON report written by ``--llm-report-json``."""
+    """Read and validate a JSON report written by ``--llm-report-json``; NaN and Infinity, as
+    strings or as the bare literals of Python's ``json``, are read as those numbers."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data, _ = parse_report(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise BaselineError(f"cannot read baseline {path}: {error.strerror or error}") from None
     except ValueError as error:
@@ -73,8 +89,6 @@ def load_baseline(path: Path) -> dict[str, Any]:
             f"baseline {path} has report schema version {data.get('schema_version')!r}; "
             f"this pytest-llmops reads version {SCHEMA_VERSION}"
         )
-    from pytest_llmops._report.json_report import validate
-
     problem = validate(data)
     if problem:
         raise BaselineError(f"baseline {path} does not match the report schema: {problem}")
@@ -86,11 +100,25 @@ def compare(baseline: Mapping[str, Any], report: Mapping[str, Any], tolerances: 
     before = {t["nodeid"]: t for t in baseline["tests"]}
     after = {t["nodeid"]: t for t in report["tests"]}
     paired = sorted(before.keys() & after.keys())
+    selection = Selection.from_dict(report["run"].get("selection"))
+    absent = [(n, selection.why_not_run(n)) for n in sorted(before.keys() - after.keys())]
     scores = [
         change
         for nodeid in paired
         for change in _score_changes(nodeid, before[nodeid]["scores"], after[nodeid]["scores"], tolerances)
     ]
+    missing_metrics = [
+        {"nodeid": nodeid, "key": key}
+        for nodeid in paired
+        if after[nodeid]["outcome"] in VERDICTS
+        for key in sorted(_keys(before[nodeid]) - _keys(after[nodeid]))
+    ]
+    outcome_changes = [
+        {"nodeid": n, "baseline": "passed", "current": after[n]["outcome"], "error": after[n]["error"]}
+        for n in paired
+        if before[n]["outcome"] == "passed" and after[n]["outcome"] != "passed"
+    ]
+    removed = [nodeid for nodeid, why in absent if why is None]
     cost = _cost_change(paired, before, after, tolerances.max_cost_increase)
     latency = _latency_change(paired, before, after, tolerances.max_latency_increase)
     regressions = [
@@ -101,19 +129,50 @@ def compare(baseline: Mapping[str, Any], report: Mapping[str, Any], tolerances: 
     for name, section in (("cost", cost), ("latency", latency)):
         if section["regressed"]:
             regressions += [{"nodeid": t["nodeid"], "what": name, "detail": t["detail"]} for t in section["tests"]]
+    regressions += _missing_regressions(outcome_changes, missing_metrics, removed, tolerances.fail_on_missing)
     return {
         "path": source,
         "tolerances": tolerances.to_dict(),
         "scores": scores,
         "new_tests": sorted(after.keys() - before.keys()),
-        "removed_tests": sorted(before.keys() - after.keys()),
+        "removed_tests": removed,
+        "not_run_tests": [{"nodeid": nodeid, "why": why} for nodeid, why in absent if why is not None],
+        "missing_metrics": missing_metrics,
+        "outcome_changes": outcome_changes,
         "prompt_changes": [c for n in paired for c in _prompt_changes(n, before[n], after[n])],
         "cost": cost,
         "latency": latency,
         "regressions": regressions,
         "improved": sorted({s["nodeid"] for s in scores if s["status"] == "improved"}),
-        "failed": any(s["status"] == "regressed" for s in scores) or cost["regressed"] or latency["regressed"],
+        "failed": bool(regressions) or cost["regressed"] or latency["regressed"],
     }
+
+
+def _keys(test: Mapping[str, Any]) -> set[str]:
+    return {score["key"] for score in test["scores"]}
+
+
+def _missing_regressions(
+    outcome_changes: Sequence[Mapping[str, Any]],
+    missing_metrics: Sequence[Mapping[str, Any]],
+    removed: Sequence[str],
+    fail_on_missing: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Tests that fail or error now but passed before; with ``fail_on_missing``, what went missing."""
+    regressions = []
+    for change in outcome_changes:
+        ran = change["current"] in ("failed", "error")
+        if ran or "tests" in fail_on_missing:
+            why = f": {change['error']}" if change["error"] else ""
+            regressions.append({"nodeid": change["nodeid"], "what": "outcome" if ran else "missing_test",
+                                "detail": f"passed in the baseline, {change['current']} now{why}"})
+    if "metrics" in fail_on_missing:
+        regressions += [{"nodeid": m["nodeid"], "what": "missing_metric",
+                         "detail": f"{m['key']} scored in the baseline, not now"} for m in missing_metrics]
+    if "tests" in fail_on_missing:
+        regressions += [{"nodeid": n, "what": "missing_test", "detail": "in the baseline, no longer collected"}
+                        for n in removed]
+    return regressions
 
 
 def _score_changes(
@@ -129,11 +188,6 @@ def _score_changes(
         drop = -change if higher_is_better else change
         stderr = math.sqrt(_variance(b) / len(b) + _variance(c) / len(c))
         allowed = tolerances.allowed_drop(key)
-        status = "unchanged"
-        if drop > allowed and drop > NOISE_FACTOR * stderr:
-            status = "regressed"
-        elif -drop > allowed and -drop > NOISE_FACTOR * stderr:
-            status = "improved"
         changes.append({
             "nodeid": nodeid,
             "key": key,
@@ -143,9 +197,22 @@ def _score_changes(
             "stderr": stderr,
             "allowed_drop": allowed,
             "higher_is_better": higher_is_better,
-            "status": status,
+            "status": _score_status(mean_b, mean_c, drop, allowed, stderr),
         })
     return changes
+
+
+def _score_status(mean_b: float, mean_c: float, drop: float, allowed: float, stderr: float) -> str:
+    """A NaN or infinite mean now is a regression; one in the baseline only, an improvement."""
+    if not math.isfinite(mean_c):
+        return "regressed"
+    if not math.isfinite(mean_b):
+        return "improved"
+    if drop > allowed and drop > NOISE_FACTOR * stderr:
+        return "regressed"
+    if -drop > allowed and -drop > NOISE_FACTOR * stderr:
+        return "improved"
+    return "unchanged"
 
 
 def _prompt_changes(nodeid: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -165,22 +232,28 @@ def _samples(scores: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     for score in scores:
         entry = grouped.setdefault(score["key"], {"values": [], "higher_is_better": score["higher_is_better"]})
         samples = score["details"].get("values")  # a repeated-sampling score keeps each sample's value
-        if isinstance(samples, list) and samples and all(isinstance(v, (int, float)) for v in samples):
-            entry["values"] += [float(v) for v in samples]
+        if isinstance(samples, list) and samples and all(is_number(v) for v in samples):
+            entry["values"] += [number(v) for v in samples]
         else:
-            entry["values"].append(float(score["value"]))
+            entry["values"].append(number(score["value"]))
     return grouped
 
 
 def _variance(values: Sequence[float]) -> float:
-    """The sample variance; 0 for a single sample."""
-    return statistics.variance(values) if len(values) > 1 else 0.0
+    """The sample variance; 0 for a single sample (and NaN, not an error, for non-finite ones)."""
+    if len(values) < 2:
+        return 0.0
+    if not all(math.isfinite(v) for v in values):
+        return math.nan
+    return statistics.variance(values)
 
 
 def _describe_score_change(change: Mapping[str, Any]) -> str:
     b, c = change["baseline"], change["current"]
     noise = f", noise {NOISE_FACTOR:g}x{change['stderr']:.3g}" if change["stderr"] else ""
     samples = f" (n={b['n']}->{c['n']})" if b["n"] > 1 or c["n"] > 1 else ""
+    if not math.isfinite(c["mean"]):
+        return f"{change['key']} {b['mean']:.3g} -> {c['mean']:.3g}{samples} (not a finite score)"
     return (
         f"{change['key']} {b['mean']:.3g} -> {c['mean']:.3g}{samples} "
         f"({change['change']:+.3g}; allowed {change['allowed_drop']:g}{noise})"
@@ -188,11 +261,19 @@ def _describe_score_change(change: Mapping[str, Any]) -> str:
 
 
 def _rose_beyond(before: float, after: float, limit: float | None) -> bool:
-    return limit is not None and after > before * (1 + limit) and after > before
+    """Whether ``after`` is more than ``limit`` (relative) above ``before`` (with a limit): a NaN
+    or infinite ``after`` always is; against a NaN or infinite ``before`` a finite one never is."""
+    if limit is None:
+        return False
+    if not math.isfinite(after) or not math.isfinite(before):
+        return not math.isfinite(after)
+    return after > before * (1 + limit) and after > before
 
 
 def _relative(before: float, after: float) -> float | None:
-    return (after - before) / before if before else None
+    if not before or not math.isfinite(before) or not math.isfinite(after):
+        return None
+    return (after - before) / before
 
 
 def _cost_change(
@@ -210,7 +291,7 @@ def _cost_change(
         for n in paired
         if _rose_beyond(call_cost(before[n]), call_cost(after[n]), limit if limit is not None else 0.0)
     ]
-    tests.sort(key=lambda t: (t["baseline_usd"] - t["current_usd"], t["nodeid"]))
+    tests.sort(key=lambda t: (_ordering(t["baseline_usd"] - t["current_usd"]), t["nodeid"]))
     return {
         "baseline_usd": old,
         "current_usd": new,
@@ -219,6 +300,11 @@ def _cost_change(
         "regressed": _rose_beyond(old, new, limit),
         "tests": tests[:LISTED_TESTS],
     }
+
+
+def _ordering(difference: float) -> float:
+    """A difference to sort by, NaN (a non-finite figure) first: the worst is listed first."""
+    return -math.inf if math.isnan(difference) else difference
 
 
 def _latency_change(
@@ -231,14 +317,14 @@ def _latency_change(
     tests: list[dict[str, Any]] = []
     for nodeid in paired:
         b, c = model_latencies([before[nodeid]]), model_latencies([after[nodeid]])
-        if b and c and _rose_beyond(max(b), max(c), limit if limit is not None else 0.0):
+        if b and c and _rose_beyond(highest(b), highest(c), limit if limit is not None else 0.0):
             tests.append({
                 "nodeid": nodeid,
-                "baseline_s": max(b),
-                "current_s": max(c),
-                "detail": f"slowest call {max(b):.3g}s -> {max(c):.3g}s",
+                "baseline_s": highest(b),
+                "current_s": highest(c),
+                "detail": f"slowest call {highest(b):.3g}s -> {highest(c):.3g}s",
             })
-    tests.sort(key=lambda t: (t["baseline_s"] - t["current_s"], t["nodeid"]))
+    tests.sort(key=lambda t: (_ordering(t["baseline_s"] - t["current_s"]), t["nodeid"]))
     return {
         "baseline_p95_s": old,
         "current_p95_s": new,
@@ -265,3 +351,23 @@ def gate_lines(comparison: Mapping[str, Any]) -> list[str]:
         )
     lines += [f"{r['nodeid']}: {r['detail']}" for r in comparison["regressions"]]
     return lines
+
+
+def missing_lines(comparison: Mapping[str, Any]) -> list[str]:
+    """What the baseline had and this run lacks, by name (the gate's verdict aside)."""
+    lines = []
+    if comparison["removed_tests"]:
+        lines.append("removed (no longer collected): " + _listed(comparison["removed_tests"]))
+    if comparison["missing_metrics"]:
+        lines.append("metrics no longer scored: "
+                     + _listed([f"{m['nodeid']} {m['key']}" for m in comparison["missing_metrics"]]))
+    if comparison["outcome_changes"]:
+        lines.append("passed in the baseline, not now: "
+                     + _listed([f"{c['nodeid']} ({c['current']})" for c in comparison["outcome_changes"]]))
+    return lines
+
+
+def _listed(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:LISTED_TESTS])
+    more = len(names) - LISTED_TESTS
+    return f"{shown} and {more} more (all in the JSON report)" if more > 0 else shown

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from pytest_llmops._report.numbers import highest, lowest, number
 from pytest_llmops.errors import BUDGET_REFUSAL
 
 if TYPE_CHECKING:
@@ -66,8 +67,8 @@ def _call(call: Mapping[str, Any]) -> dict[str, Any]:
         "role": call.get("role", "model"),
         "model": call.get("model", ""),
         "backend": call.get("backend", ""),
-        "prompt_tokens": int(call.get("prompt_tokens", 0)),
-        "completion_tokens": int(call.get("completion_tokens", 0)),
+        "prompt_tokens": _count(call.get("prompt_tokens", 0)),
+        "completion_tokens": _count(call.get("completion_tokens", 0)),
         "latency_s": float(call.get("latency_s", 0.0)),
         "cost_usd": float(call.get("cost_usd", 0.0)),
         "cached": bool(call.get("cached", False)),
@@ -78,8 +79,16 @@ def _call(call: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _count(value: Any) -> int | float:
+    """A token count as an integer; a non-finite one stays a float (the report spells it)."""
+    value = float(value)
+    return int(value) if math.isfinite(value) else value
+
+
 def _score(score: Mapping[str, Any]) -> dict[str, Any]:
     row = dict(score)
+    # A NaN or infinite value is a broken score: it never counts as passed.
+    row["passed"] = bool(row.get("passed")) and math.isfinite(float(row["value"]))
     row.setdefault("higher_is_better", True)
     row.setdefault("label", None)
     row.setdefault("details", {})
@@ -111,6 +120,8 @@ def margin(score: Mapping[str, Any]) -> float | None:
     """How far a score is on the good side of its threshold (negative: it failed)."""
     if score.get("threshold") is None:
         return None
+    if not math.isfinite(float(score["value"])):
+        return math.nan  # a broken score is on neither side
     difference = float(score["value"]) - float(score["threshold"])
     return difference if score.get("higher_is_better", True) else -difference
 
@@ -131,7 +142,7 @@ def call_totals(calls: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def call_cost(test: Mapping[str, Any]) -> float:
     """What a test's calls cost, replayed ones at their recorded price (comparable across runs)."""
-    return test["totals"]["cost_usd"] + test["totals"]["saved_usd"]
+    return number(test["totals"]["cost_usd"]) + number(test["totals"]["saved_usd"])
 
 
 def summarize(tests: Sequence[Mapping[str, Any]], budget_usd: float | None = None) -> dict[str, Any]:
@@ -167,7 +178,7 @@ def summarize(tests: Sequence[Mapping[str, Any]], budget_usd: float | None = Non
 
 def model_latencies(tests: Iterable[Mapping[str, Any]]) -> list[float]:
     """Latencies of the calls to the tested models (judge calls are the harness, not the app)."""
-    return [c["latency_s"] for t in tests for c in t["calls"] if c["role"] != "judge"]
+    return [number(c["latency_s"]) for t in tests for c in t["calls"] if c["role"] != "judge"]
 
 
 def latency_summary(latencies: Sequence[float]) -> dict[str, Any]:
@@ -178,21 +189,28 @@ def latency_summary(latencies: Sequence[float]) -> dict[str, Any]:
         "mean": sum(latencies) / len(latencies),
         "p50": percentile(latencies, 0.50),
         "p95": percentile(latencies, 0.95),
-        "max": max(latencies),
+        "max": highest(latencies),
     }
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (0..1), linearly interpolated between closest ranks (numpy's default)."""
+    """The ``q`` quantile (0..1), linearly interpolated between closest ranks (numpy's default);
+    NaN when any value is (sorting NaN gives an arbitrary order)."""
+    if any(math.isnan(v) for v in values):
+        return math.nan
     ordered = sorted(values)
     position = (len(ordered) - 1) * q
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    fraction = position - low
+    if fraction == 0 or ordered[low] == ordered[high]:  # else inf * 0 or inf - inf: NaN
+        return ordered[low]
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
 
 
 def metric_summary(tests: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per metric key: how many scores, how many passed, pass rate, mean, min and max."""
+    """Per metric key: how many scores, how many passed, pass rate, mean, min and max, and how
+    many values were NaN or infinite (any NaN makes the mean, min and max NaN)."""
     values: dict[str, list[Mapping[str, Any]]] = {}
     for test in tests:
         for score in test["scores"]:
@@ -207,8 +225,9 @@ def metric_summary(tests: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, An
             "passed": passed,
             "pass_rate": passed / len(scores),
             "mean": sum(numbers) / len(numbers),
-            "min": min(numbers),
-            "max": max(numbers),
+            "min": lowest(numbers),
+            "max": highest(numbers),
+            "non_finite": sum(1 for n in numbers if not math.isfinite(n)),
             "higher_is_better": bool(scores[0]["higher_is_better"]),
         }
     return summary
@@ -220,10 +239,10 @@ def worst_tests(tests: Sequence[Mapping[str, Any]], limit: int = WORST_TESTS) ->
     candidates = []
     for test in tests:
         scored = [s for s in test["scores"] if s["margin"] is not None]
-        weakest = min(scored, key=lambda s: s["margin"], default=None)
+        weakest = min(scored, key=lambda s: _badness(s["margin"]), default=None)
         if test["outcome"] not in rank and weakest is None:
             continue
-        order = (rank.get(test["outcome"], 2), weakest["margin"] if weakest else 0.0, test["nodeid"])
+        order = (rank.get(test["outcome"], 2), _badness(weakest["margin"]) if weakest else 0.0, test["nodeid"])
         candidates.append((order, test, weakest))
     candidates.sort(key=lambda entry: entry[0])
     return [
@@ -234,6 +253,11 @@ def worst_tests(tests: Sequence[Mapping[str, Any]], limit: int = WORST_TESTS) ->
         }
         for _, test, weakest in candidates[:limit]
     ]
+
+
+def _badness(margin: float) -> float:
+    """A margin to sort by: a NaN margin (a broken score) sorts as the worst."""
+    return -math.inf if math.isnan(margin) else margin
 
 
 def describe_score(score: Mapping[str, Any]) -> str:

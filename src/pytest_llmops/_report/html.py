@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
+import math
 import re
 from importlib import resources
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from pytest_llmops._report.baseline import missing_lines
 from pytest_llmops._report.data import call_cost, describe_score, model_latencies
 from pytest_llmops._report.terminal import money, seconds
 from pytest_llmops._report.text import visible
@@ -44,6 +46,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         report=report,
         summary=report["summary"],
         comparison=report.get("baseline"),
+        missing=missing_lines(report["baseline"]) if report.get("baseline") else [],
         tests=[_test_view(t, baseline) for t in report["tests"]],
         charts=charts(report),
         # The report's own code and style, not model text: trusted, inserted verbatim.
@@ -70,7 +73,7 @@ def charts(report: Mapping[str, Any]) -> dict[str, Any]:
             scores.setdefault(score["key"], []).append(float(score["value"]))
     latencies = model_latencies(tests)
     costs = sorted(
-        ((call_cost(t), t["nodeid"]) for t in tests if t["calls"]),
+        ((call_cost(t), t["nodeid"]) for t in tests if t["calls"] and math.isfinite(call_cost(t))),
         key=lambda pair: (-pair[0], pair[1]),
     )[:COST_BARS]
     return {
@@ -83,14 +86,16 @@ def charts(report: Mapping[str, Any]) -> dict[str, Any]:
 def histogram(
     values: Sequence[float], low: float, high: float | None, label: Callable[[float], str] = "{:.3g}".format
 ) -> dict[str, Any]:
-    """Bars of a histogram of ``values`` over ``BINS`` equal bins (widened to fit the data)."""
-    low = min([*values, low])
-    high = max([*values, high] if high is not None else values)
+    """Bars of a histogram of ``values`` over ``BINS`` equal bins (widened to fit the data);
+    NaN and infinite values have no bin: ``left_out`` counts them."""
+    finite = [value for value in values if math.isfinite(value)]
+    low = min([*finite, low])
+    high = max([*finite, high] if high is not None else finite, default=low)
     if high <= low:
         high = low + 1.0
     width = (high - low) / BINS
     counts = [0] * BINS
-    for value in values:
+    for value in finite:
         counts[min(int((value - low) / width), BINS - 1)] += 1
     tallest = max(counts) or 1
     plot_height = CHART_HEIGHT - 30
@@ -100,7 +105,8 @@ def histogram(
         "height": CHART_HEIGHT,
         "low": label(low),
         "high": label(high),
-        "count": len(values),
+        "count": len(finite),
+        "left_out": len(values) - len(finite),
         "bars": [
             {
                 "x": round(10 + i * bar_width, 2),

@@ -1,4 +1,8 @@
-"""The JSON report: the report dict as written, and its JSON Schema (``report.schema.json``)."""
+"""The JSON report: the report dict as written, and its JSON Schema (``report.schema.json``).
+
+Standard JSON has no NaN or Infinity: a non-finite number is written as the string ``"NaN"``,
+``"Infinity"`` or ``"-Infinity"`` (see :mod:`~pytest_llmops._report.numbers`).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,27 @@ import json
 from importlib import resources
 from typing import Any, Mapping
 
+from pytest_llmops._report.numbers import NON_FINITE, json_safe
 from pytest_llmops._report.text import well_formed
 
 
 def render_json(report: Mapping[str, Any]) -> str:
     """Stable, diff-friendly JSON: sorted keys, two-space indent, a final newline; UTF-8 safe
     (a lone surrogate in any text is U+FFFD; control characters stay, as JSON escapes)."""
-    return well_formed(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)) + "\n"
+    text = json.dumps(json_safe(report), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return well_formed(text) + "\n"
+
+
+def parse_report(text: str) -> tuple[Any, list[str]]:
+    """A JSON report's data, and the bare ``NaN``/``Infinity`` literals it held (Python's
+    ``json`` writes them; standard JSON has none); those come back spelled as strings."""
+    literals: list[str] = []
+
+    def constant(name: str) -> float:
+        literals.append(name)
+        return NON_FINITE[name]
+
+    return json_safe(json.loads(text, parse_constant=constant)), literals
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from pytest_llmops._report.baseline import gate_lines
+from pytest_llmops._report.baseline import gate_lines, missing_lines
 from pytest_llmops._report.terminal import money, seconds
 from pytest_llmops._report.text import visible
 
@@ -86,7 +86,7 @@ def _baseline(comparison: Mapping[str, Any]) -> list[str]:
         f"### Against the baseline ({cell(comparison['path'])})",
         "",
         f"{len(changed)} score changes beyond tolerance, {len(comparison['new_tests'])} new tests, "
-        f"{len(comparison['removed_tests'])} removed. Cost {money(cost['baseline_usd'])} → "
+        f"{len(comparison['removed_tests'])} removed, {len(comparison['not_run_tests'])} not run. Cost {money(cost['baseline_usd'])} → "
         f"{money(cost['current_usd'])}; p95 latency {seconds(latency['baseline_p95_s'])} → "
         f"{seconds(latency['current_p95_s'])}.",
     ]
@@ -98,7 +98,7 @@ def _baseline(comparison: Mapping[str, Any]) -> list[str]:
             [[s["nodeid"], s["key"], f"{s['baseline']['mean']:.3f}", f"{s['current']['mean']:.3f}",
               f"{s['change']:+.3f}", s["status"]] for s in changed],
         )
-    for title, names in (("New tests", comparison["new_tests"]), ("Removed tests", comparison["removed_tests"])):
-        if names:
-            lines += ["", f"{title}: " + ", ".join(cell(n) for n in names)]
+    if comparison["new_tests"]:
+        lines += ["", "New tests: " + ", ".join(cell(n) for n in comparison["new_tests"])]
+    lines += [line for missing in missing_lines(comparison) for line in ("", cell(missing))]
     return lines

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
-from pytest_llmops._report.baseline import gate_lines
+from pytest_llmops._report.baseline import gate_lines, missing_lines
+from pytest_llmops._report.numbers import word
 from pytest_llmops._report.text import visible
 
 
 def money(usd: float) -> str:
+    if not math.isfinite(usd):
+        return f"${word(usd)}"
     return f"${usd:.4f}" if usd < 100 else f"${usd:,.2f}"
 
 
 def seconds(value: float | None) -> str:
     if value is None:
         return "-"
+    if not math.isfinite(value):
+        return f"{word(value)}s"
     return f"{value:.2f}s" if value >= 1 else f"{value * 1000:.3g}ms"
 
 
@@ -64,11 +70,13 @@ def baseline_lines(comparison: Mapping[str, Any]) -> list[str]:
     cost, latency = comparison["cost"], comparison["latency"]
     lines = [
         f"baseline {comparison['path']}: {regressed} score regressions, {len(comparison['improved'])} tests "
-        f"improved, {len(comparison['new_tests'])} new, {len(comparison['removed_tests'])} removed",
+        f"improved, {len(comparison['new_tests'])} new, {len(comparison['removed_tests'])} removed, "
+        f"{len(comparison['not_run_tests'])} not run",
         f"  cost {money(cost['baseline_usd'])} -> {money(cost['current_usd'])}{_relative(cost['relative'])}; "
         f"p95 latency {seconds(latency['baseline_p95_s'])} -> {seconds(latency['current_p95_s'])}"
         f"{_relative(latency['relative'])}",
     ]
+    lines += [f"  {line}" for line in missing_lines(comparison)]
     if comparison["failed"]:
         lines.append("baseline gate FAILED:")
         lines += [f"  REGRESSED {line}" for line in gate_lines(comparison)]

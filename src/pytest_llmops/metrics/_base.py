@@ -118,7 +118,8 @@ class Metric:
         return float(threshold)
 
     def passes(self, value: float, threshold: float) -> bool:
-        if math.isnan(value):
+        """Whether ``value`` meets ``threshold``; a NaN or infinite value is a broken score, never a pass."""
+        if not math.isfinite(value):
             return False
         return value >= threshold if self.higher_is_better else value <= threshold
 
