@@ -12,6 +12,7 @@ from typing import Callable
 import junitparser
 import pytest
 
+from pytest_llmops._plugin.run_rule import RunRule
 from pytest_llmops._plugin.xdist import CHANNEL, XdistChannel
 from servers import ScriptedServer
 
@@ -78,14 +79,16 @@ def test_the_case_client_hook_reaches_the_prefetched_calls(pytester: pytest.Pyte
 
 
 def test_a_worker_reported_down_twice_is_merged_once() -> None:
-    session = types.SimpleNamespace(worker_parts={}, worker_input=lambda: {"budget_ledger": "/tmp/l"})
+    rule = RunRule(types.SimpleNamespace(args=[]))  # type: ignore[arg-type]
+    session = types.SimpleNamespace(worker_parts={}, rule=rule, worker_input=lambda: {"budget_ledger": "/tmp/l"})
     channel = XdistChannel(session)  # type: ignore[arg-type]
-    node = types.SimpleNamespace(workerinput={"workerid": "gw0"}, workeroutput={CHANNEL: {"calls": {"attempts": 3}}})
+    node = types.SimpleNamespace(workerinput={"workerid": "gw0"}, workeroutput={CHANNEL: {"calls": {"attempts": 3}, "selection": {"deselected": ["t.py::x"]}}})
     channel.pytest_configure_node(node)
     assert node.workerinput[CHANNEL] == {"budget_ledger": "/tmp/l"}
     channel.pytest_testnodedown(node, None)
     channel.pytest_testnodedown(node, None)  # xdist does this on Ctrl-C
-    assert session.worker_parts == {"gw0": {"calls": {"attempts": 3}}}
+    assert session.worker_parts["gw0"]["calls"] == {"attempts": 3}
+    assert rule.deselected == {"t.py::x"}
 
 
 def test_importing_the_plugin_changes_nothing_in_the_process() -> None:

@@ -86,7 +86,7 @@ def test_scores_are_recorded_with_the_libraries_figures(pytester: pytest.Pyteste
         "metric": "rougeL", "value": rouge["rougeL"].fmeasure, "threshold": 0.5, "passed": True,
         "higher_is_better": True, "kind": "golden", "label": "output", "output": SUMMARY, "reference": REFERENCE,
         "details": {"precision": rouge["rougeL"].precision, "recall": rouge["rougeL"].recall,
-                    "fmeasure": rouge["rougeL"].fmeasure},
+                    "fmeasure": rouge["rougeL"].fmeasure, "tokenizer": "rouge_score"},
     }
     several = {s["metric"]: s for s in scores["test_several"]}
     assert several["rouge1"]["value"] == rouge["rouge1"].fmeasure
@@ -116,9 +116,9 @@ def test_a_failure_shows_metrics_thresholds_and_a_diff(pytester: pytest.Pytester
         "E       AssertionError: golden check 'output' failed: rougeL 0.6957 (needs >= 0.9), ter 27.27 (needs <= 10), "
         "contains 0.5 (needs >= 1)",
         "E         rougeL      0.6957  (needs >= 0.9)    FAIL",
-        "E                   precision: 0.6667, recall: 0.7273, fmeasure: 0.6957",
+        "E                   precision: 0.6667, recall: 0.7273, fmeasure: 0.6957, tokenizer: rouge_score",
         "E         ter          27.27  (needs <= 10)     FAIL",
-        "E                   edits: 3, reference_length: 11",
+        "E                   edits: 3, reference_length: 11, tokenizer: tercom",
         "E         contains       0.5  (needs >= 1)      FAIL",
         "E                   missing: ['mayor']",
         "E       output vs the given reference ([-reference only-] {+output only+}):",

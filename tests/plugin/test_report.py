@@ -225,7 +225,7 @@ def test_baseline_gate_fails_a_run_whose_tests_all_passed(pytester: pytest.Pytes
     assert "test_gate[b]" not in result.stdout.str().split("baseline gate FAILED:")[1]
     markdown = (pytester.path / "pr.md").read_text()
     assert "baseline gate **FAILED**" in markdown
-    assert "- test\\_gate.py::test\\_gate\\[a\\]: rougeL 0.9 -\\> 0.7 (-0.2; allowed 0.05)" in markdown
+    assert "- test\\_gate.py::test\\_gate\\[a\\]: rougeL 0.9 -&gt; 0.7 \\(-0.2; allowed 0.05\\)" in markdown
     assert "New tests: test\\_gate.py::test\\_gate\\[new\\]" in markdown
 
     tolerant = run_plan(pytester, worse, "--llm-baseline", "base.json", "--llm-max-score-drop", "0.25")
