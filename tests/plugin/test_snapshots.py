@@ -187,8 +187,12 @@ def test_update_rewrites_the_snapshot_and_the_drift_is_gone(project: pytest.Pyte
 
 def test_changed_prompts_runs_only_the_tests_they_affect(project: pytest.Pytester) -> None:
     run(project).assert_outcomes(passed=3)
-    nothing = run(project, "--llm-changed-prompts")
-    nothing.assert_outcomes(deselected=3)
+    for xdist in ([], ["-n", "2"]):  # nothing changed: nothing to run, and the CI step passes
+        nothing = run(project, "--llm-changed-prompts", *xdist)
+        nothing.assert_outcomes(deselected=0 if xdist else 3)  # xdist's controller counts none
+        assert nothing.ret == pytest.ExitCode.OK
+        nothing.stdout.fnmatch_lines(["pytest-llmops --llm-changed-prompts: no test uses a prompt template "
+                                      "that changed since its snapshot; nothing to run"])
 
     write(project, "prompts/translate.jinja", "Translate to German: {{ text }}")
     result = run(project, "--llm-changed-prompts", "-v")

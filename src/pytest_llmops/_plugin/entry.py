@@ -55,6 +55,10 @@ def _configure(config: pytest.Config) -> None:
         "builtin-metrics": BuiltinMetrics(one_thread=worker),
         "snapshots": session.snapshots,
     }
+    if config.getoption("llm_changed_prompts", False):
+        from pytest_llmops._plugin.changed_prompts import ChangedPrompts
+
+        plugins["changed-prompts"] = ChangedPrompts(session)
     if not worker:
         from pytest_llmops._plugin.reporting import run_reporter
 

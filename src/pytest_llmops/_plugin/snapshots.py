@@ -45,7 +45,6 @@ class SnapshotStore:
         self.session = session
         self.update: bool = bool(config.getoption("llm_snapshot_update", False))
         self.prune: bool = bool(config.getoption("llm_snapshot_prune", False))
-        self.changed_only: bool = bool(config.getoption("llm_changed_prompts", False))
         self.is_worker = session.worker
         self._files: dict[Path, dict[str, TestSnapshot] | SnapshotError] = {}
         self._deselected: list[pytest.Item] = []
@@ -107,34 +106,6 @@ class SnapshotStore:
         return loaded
 
     # -- collection ---------------------------------------------------------------------
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        """``--llm-changed-prompts``: keep only tests whose snapshot names a changed template."""
-        if not self.changed_only:
-            return
-        from pytest_llmops._prompts import PromptError
-
-        library = self.session.prompts
-
-        def changed(version: Mapping[str, str], name: str) -> bool:
-            try:
-                return library.version(name).hash != version["hash"]
-            except PromptError:  # gone or broken: run the test, it reports the problem
-                return True
-
-        kept: list[pytest.Item] = []
-        dropped: list[pytest.Item] = []
-        for item in items:
-            try:
-                entry = self.entry(item)
-            except SnapshotError as error:
-                raise pytest.UsageError(f"pytest-llmops: --llm-changed-prompts: {error}") from None
-            affected = entry is not None and any(changed(v, n) for n, v in entry.prompts.items())
-            (kept if affected else dropped).append(item)
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = kept
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self._deselected.extend(items)
