@@ -33,7 +33,12 @@ def _run(pytester: pytest.Pytester, server: ScriptedServer) -> pytest.RunResult:
     (_answer(usage={"prompt_tokens": 7, "completion_tokens": -3, "total_tokens": 4}), "completion_tokens is -3, not a count of tokens"),
     (_answer(usage={"prompt_tokens": 10**15, "completion_tokens": 1, "total_tokens": 1}), "prompt_tokens is 1000000000000000, not a count"),
     (_answer(model=42), "model is 42, not a name"),
-], ids=["content-int", "content-dict", "content-image-part", "negative-tokens", "absurd-tokens", "model-int"])
+    (_answer(usage={"prompt_tokens": "7", "completion_tokens": 1, "total_tokens": 8}), "prompt_tokens is '7', not a count"),
+    (_answer(usage={"prompt_tokens": 7, "completion_tokens": 1.5, "total_tokens": 8}), "completion_tokens is 1.5, not a count"),
+    (_answer(usage={"prompt_tokens": 7, "completion_tokens": True, "total_tokens": 8}), "completion_tokens is True, not a count"),
+    (_answer(usage="seven"), "prompt_tokens is 'seven', not a count"),
+], ids=["content-int", "content-dict", "content-image-part", "negative-tokens", "absurd-tokens", "model-int",
+        "tokens-as-text", "tokens-fractional", "tokens-bool", "usage-not-an-object"])
 def test_a_broken_answer_is_an_error_and_is_not_recorded(
     pytester: pytest.Pytester, scripted_server: Start, answer: Any, reason: str
 ) -> None:
@@ -49,3 +54,19 @@ def test_content_given_as_text_parts_is_read_as_its_text(pytester: pytest.Pytest
     result.assert_outcomes(passed=1)
     [recording] = pytester.path.rglob("llm_recordings/**/*.json")
     assert json.loads(recording.read_text())["completion"]["text"] == "Paris is the capital."
+
+
+@pytest.mark.parametrize(("message", "text"), [
+    ({"content": None, "refusal": "I can't help with that."}, "I can't help with that."),
+    ({"content": None, "tool_calls": [{"id": "t1", "type": "function",
+                                       "function": {"name": "lookup", "arguments": "{}"}}]}, ""),
+], ids=["refusal-field", "tool-calls"])
+def test_null_content_beside_a_refusal_or_tool_calls_is_a_valid_answer(
+    pytester: pytest.Pytester, scripted_server: Start, message: dict[str, Any], text: str
+) -> None:
+    status, body = _answer()
+    body["choices"][0]["message"] = {"role": "assistant", **message}
+    pytester.makepyfile(f"def test_it(llm):\n    assert llm.complete('q').text == {text!r}\n")
+    result = pytester.runpytest("--llm-model", "openai:scripted", "--llm-openai-base-url",
+                                scripted_server([(status, body)]).url, "--llm-max-retries", "0", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

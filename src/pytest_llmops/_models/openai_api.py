@@ -90,9 +90,10 @@ class OpenAIBackend:
         kwargs = self._common(request)
         if request.settings.top_logprobs:
             kwargs.update(logprobs=True, top_logprobs=request.settings.top_logprobs)
-        response = self._client.chat.completions.create(
+        raw = self._client.chat.completions.with_raw_response.create(
             messages=cast(Any, [m.to_dict() for m in request.messages]), **kwargs
         )
+        response = raw.parse()
         choice = self._first_choice(response)
         logprobs = None
         content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
@@ -101,13 +102,18 @@ class OpenAIBackend:
                 TokenLogprob(t.token, t.logprob, tuple((a.token, a.logprob) for a in t.top_logprobs or ()))
                 for t in content
             )
-        return self._generation(response, _text_of(choice.message.content), choice.finish_reason, logprobs)
+        message = choice.message
+        text = _text_of(message.content)
+        if message.content is None and isinstance(getattr(message, "refusal", None), str):
+            text = message.refusal  # the model's answer is its refusal (structured outputs)
+        return self._generation(raw, response, text, choice.finish_reason, logprobs)
 
     def _text(self, request: Request) -> Generation:
         kwargs = self._common(request)
         if request.settings.top_logprobs:
             kwargs["logprobs"] = request.settings.top_logprobs
-        response = self._client.completions.create(prompt=request.prompt, **kwargs)
+        raw = self._client.completions.with_raw_response.create(prompt=request.prompt, **kwargs)
+        response = raw.parse()
         choice = self._first_choice(response)
         logprobs = None
         if choice.logprobs and choice.logprobs.tokens:  # the completions API's own shape
@@ -116,7 +122,7 @@ class OpenAIBackend:
                 TokenLogprob(token, logprob, tuple((top or {}).items()))
                 for token, logprob, top in zip(choice.logprobs.tokens, choice.logprobs.token_logprobs or (), tops)
             )
-        return self._generation(response, _text_of(choice.text), choice.finish_reason, logprobs)
+        return self._generation(raw, response, _text_of(choice.text), choice.finish_reason, logprobs)
 
     def _first_choice(self, response: Any) -> Any:
         if not getattr(response, "choices", None):
@@ -125,16 +131,31 @@ class OpenAIBackend:
             )
         return response.choices[0]
 
-    def _generation(self, response: Any, text: str, finish: str | None, logprobs: Any) -> Generation:
-        usage = response.usage
+    def _generation(self, raw: Any, response: Any, text: str, finish: str | None, logprobs: Any) -> Generation:
+        prompt_tokens, completion_tokens = _usage_as_sent(raw)
         return Generation(
             text=text,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             model=response.model or self.model,
             finish_reason=finish,
             logprobs=logprobs,
         )
+
+
+def _usage_as_sent(raw: Any) -> tuple[Any, Any]:
+    """The token counts as the server sent them: the SDK turns ``"12"`` into 12 without a word,
+    and the answer check must see a server that counts in strings."""
+    try:
+        body = raw.http_response.json()
+    except ValueError:
+        return 0, 0
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if usage is None:
+        return 0, 0
+    if not isinstance(usage, dict):
+        return usage, usage
+    return usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
 
 
 def _server_message(error: openai.APIStatusError) -> str:
