@@ -320,13 +320,13 @@ class CallPipeline:
             if isinstance(generation, BaseException):
                 raise generation
             checked = check_generation(generation, call.client.spec)
-            cost = call.client.price(checked.prompt_tokens, checked.completion_tokens, checked.model)
+            # A server may echo the API key (a debugging proxy showing the request's headers):
+            # redacted here, so the test, its snapshot, reports and warnings see what a replay would.
+            model = redact(checked.model)
+            cost = call.client.price(checked.prompt_tokens, checked.completion_tokens, model)
             completion = Completion(
-                # A server may echo the API key (a debugging proxy showing the request's
-                # headers): redacted here, so the test, its snapshot and reports see what a
-                # replay would.
                 text=redact(checked.text),
-                model=redact(checked.model),
+                model=model,
                 backend=call.client.spec.partition(":")[0],
                 prompt_tokens=checked.prompt_tokens,
                 completion_tokens=checked.completion_tokens,
