@@ -1,25 +1,109 @@
-"""What pins a judge's verdict: rubric, scale, votes, template, sampling; checked up front."""
+"""What pins a judge's verdict: rubric, scale, votes, template, sampling; checked up front.
+
+Every option a judge takes is checked here, once, whether it came from
+``@pytest.mark.llm_judge(...)`` or from a call (``judge.check(output, threshold=0.8)``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from pytest_llmops._judge.criteria import criterion as builtin_criterion
 from pytest_llmops._judge.panel import AGGREGATES
 from pytest_llmops._judge.parsing import Scale
+from pytest_llmops.errors import SetupError
 
 MODES = ("score", "pairwise")
 #: Alternatives asked for per token when weighting a score by its log-probabilities.
 TOP_LOGPROBS = 20
 PAIRWISE_RUBRIC = "Overall quality: the response is correct, helpful, relevant to the question and clearly written."
 _LABEL_LENGTH = 40
+#: Options that pick who judges and what it must agree with first, rather than how it grades.
+SETUP_OPTIONS = ("model", "calibration", "min_agreement")
+
+
+class JudgeOptionError(SetupError, ValueError):
+    """A judge option (marker, call argument) is unknown or has a value it cannot take."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_scale(value: Any) -> bool:
+    if isinstance(value, Scale):
+        return True
+    return (
+        isinstance(value, (tuple, list)) and len(value) == 2
+        and all(_is_int(end) for end in value) and value[0] < value[1]
+    )
+
+
+def _within(low: float, high: float) -> Callable[[Any], bool]:
+    return lambda value: _is_number(value) and low <= value <= high
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and value in choices
+
+
+#: Each option: the test its value must pass, and what it accepts (for the message).
+OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "rubric": (_is_text, "a non-empty string"),
+    "criterion": (_is_text, "a non-empty string naming a built-in criterion"),
+    "threshold": (_within(0, 1), "a finite number from 0 to 1 (the score is normalised)"),
+    "label": (_is_text, "a non-empty string"),
+    "mode": (_one_of(MODES), "one of " + ", ".join(MODES)),
+    "scale": (_is_scale, "a pair of integers (low, high) with low < high"),
+    "votes": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "aggregate": (_one_of(AGGREGATES), "one of " + ", ".join(AGGREGATES)),
+    "weighted": (lambda v: isinstance(v, bool), "True or False"),
+    "retries": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "template": (_is_text, "a template name"),
+    "pairwise_template": (_is_text, "a template name"),
+    "model": (_is_text, "a model spec"),
+    "temperature": (_within(0, 2), "a finite number from 0 to 2"),
+    "seed": (_is_int, "an integer"),
+    "max_tokens": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "calibration": (lambda v: _is_text(v) or isinstance(v, os.PathLike), "a path to a labelled set"),
+    "min_agreement": (_within(0, 1), "a number from 0 to 1"),
+}
+
+
+def option_problems(options: Mapping[str, Any]) -> Iterator[str]:
+    """What is wrong with each of ``options`` (None values are unset): unknown names, bad values."""
+    for name, value in options.items():
+        if name not in OPTIONS:
+            yield f"unknown option {name!r}; known: {', '.join(OPTIONS)}"
+        elif value is not None and not OPTIONS[name][0](value):
+            yield f"{name} must be {OPTIONS[name][1]}, got {value!r}"
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Raise :class:`JudgeOptionError` naming every bad option of ``options``."""
+    problems = list(option_problems(options))
+    if problems:
+        raise JudgeOptionError("; ".join(problems))
 
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    """One judge's settings. Invalid combinations raise ValueError with the reason."""
+    """One judge's settings; bad values raise :class:`JudgeOptionError` with the reasons.
+
+    The rubric (or criterion) may come later, with the call: :meth:`graded` requires it.
+    """
 
     rubric: str | None = None
     criterion: str | None = None
@@ -38,36 +122,27 @@ class JudgeConfig:
     max_tokens: int = 256
 
     def __post_init__(self) -> None:
-        if isinstance(self.scale, (tuple, list)):
+        check_options({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        if not isinstance(self.scale, Scale):
             object.__setattr__(self, "scale", Scale(*self.scale))
         problems = list(self._problems())
         if problems:
-            raise ValueError("; ".join(problems))
+            raise JudgeOptionError("; ".join(problems))
 
     def _problems(self) -> Iterator[str]:
         if self.rubric is not None and self.criterion is not None:
             yield "give a rubric or a criterion, not both"
         if self.criterion is not None:
-            builtin_criterion(self.criterion)  # raises with the list of known criteria
-        if self.mode not in MODES:
-            yield f"mode must be one of {', '.join(MODES)}, got {self.mode!r}"
-        elif self.mode == "score" and self.rubric is None and self.criterion is None:
-            yield "a judge needs rubric='...' or criterion='...' (fluency, coherence, relevance, ...)"
-        if isinstance(self.threshold, bool) or not 0 <= self.threshold <= 1:
-            yield f"threshold must be a number from 0 to 1 (the score is normalised), got {self.threshold!r}"
-        if isinstance(self.votes, bool) or not isinstance(self.votes, int) or self.votes < 1:
-            yield f"votes must be an integer >= 1, got {self.votes!r}"
-        if self.aggregate not in AGGREGATES:
-            yield f"aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}"
-        if not isinstance(self.retries, int) or self.retries < 0:
-            yield f"retries must be an integer >= 0, got {self.retries!r}"
+            try:
+                builtin_criterion(self.criterion)
+            except ValueError as error:  # names the known criteria
+                yield str(error)
         if self.weighted and not 0 <= self.scale.low < self.scale.high <= 9:
             yield f"weighted scores need a single-digit scale (0-9), got {self.scale}"
-        if not 0 <= self.temperature <= 2:
-            yield f"temperature must be from 0 to 2, got {self.temperature!r}"
 
     def updated(self, **changes: Any) -> JudgeConfig:
         """A copy with the non-None ``changes``; a new rubric replaces the criterion and back."""
+        check_options(changes)
         clean = {k: v for k, v in changes.items() if v is not None}
         if "rubric" in clean and "criterion" not in clean:
             clean["criterion"] = None
@@ -76,6 +151,16 @@ class JudgeConfig:
         if "rubric" in clean or "criterion" in clean:
             clean.setdefault("label", None)
         return dataclasses.replace(self, **clean)
+
+    def graded(self) -> JudgeConfig:
+        """This config, when it says what to grade against; else a :class:`JudgeOptionError`."""
+        if self.mode == "score" and self.rubric is None and self.criterion is None:
+            raise JudgeOptionError(
+                "the judge has no rubric: give rubric='...' or criterion='...' (fluency, coherence, "
+                "relevance, ...) to @pytest.mark.llm_judge(...) or to the call, "
+                "e.g. judge.check(output, rubric='Polite')"
+            )
+        return self
 
     @property
     def rubric_text(self) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from pytest_llmops._judge.calibration import Calibration, LabelledCase, as_cases, load_cases
-from pytest_llmops._judge.config import TOP_LOGPROBS, JudgeConfig
+from pytest_llmops._judge.config import SETUP_OPTIONS, TOP_LOGPROBS, JudgeConfig, JudgeOptionError, check_options
 from pytest_llmops._judge.panel import (
     OUTCOME_VALUES,
     PanelDecision,
@@ -24,7 +24,7 @@ from pytest_llmops._judge.panel import (
     reconcile_orders,
     score_distribution,
 )
-from pytest_llmops._judge.parsing import UnparsableAnswer, parse_preference, parse_score
+from pytest_llmops._judge.parsing import MOST_CHARACTERS, UnparsableAnswer, parse_preference, parse_score
 from pytest_llmops._models.base import Completion, Message, ModelCallError, PromptVersion
 from pytest_llmops._results import Score
 
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _QUOTE_LENGTH = 300
+#: Builds the judge for one call that names a model, a calibration or a least agreement.
+Variant = Callable[[JudgeConfig, Mapping[str, Any]], "Judge"]
 
 
 class JudgeError(ModelCallError):
@@ -130,22 +132,28 @@ class Judge:
     Both take the output (text or Completion) and optionally the ``question`` and a
     ``reference``; keyword changes (``rubric``, ``criterion``, ``threshold``, ``mode``,
     ``votes``, ...) apply to that one call. ``calibrate`` checks the judge against labels.
+    ``variant`` builds the judge of a call that names a ``model``, ``calibration`` or
+    ``min_agreement`` (the pytest fixture gives one); without it such a call is refused.
     """
 
-    def __init__(self, llm: LLM, config: JudgeConfig, library: PromptLibrary, record: TestRecord | None = None) -> None:
+    def __init__(
+        self, llm: LLM, config: JudgeConfig, library: PromptLibrary, record: TestRecord | None = None,
+        variant: Variant | None = None,
+    ) -> None:
         self.llm = llm
         self.config = config
         self._library = library
         self._record = record
+        self._variant = variant
 
     def __repr__(self) -> str:
         return f"<Judge {self.llm.spec} {self.config.metric}>"
 
     def score(self, output: str | Completion, *, question: str | None = None, reference: str | None = None, **changes: Any) -> Verdict:
         """Grade ``output`` and record the verdict on the test, without asserting."""
-        config = self.config.updated(**changes) if changes else self.config
+        judge = self._for_call(changes)
         text = _text(output)
-        verdict = self._grade(config, text, question, reference)
+        verdict = judge._grade(judge.config.graded(), text, question, reference)
         if self._record is not None:
             self._record.add_score(verdict.to_score(text, reference))
         return verdict
@@ -167,7 +175,11 @@ class Judge:
     ) -> Calibration:
         """Grade outputs a human labelled good or bad; raise :class:`JudgeCalibrationError`
         when the judge agrees with fewer than ``min_agreement`` of them."""
-        config = self.config.updated(**changes) if changes else self.config
+        check_options({"min_agreement": min_agreement})
+        judge = self._for_call(changes)
+        if judge is not self:
+            return judge.calibrate(cases, min_agreement=min_agreement)
+        config = self.config.graded()
         if isinstance(cases, (str, Path)):
             source, labelled = str(cases), load_cases(Path(cases))
         else:
@@ -200,6 +212,17 @@ class Judge:
                 f"{config.metric}: judge {self.llm.spec} failed calibration: {calibration.summary()}", calibration
             )
         return calibration
+
+    def _for_call(self, changes: Mapping[str, Any]) -> Judge:
+        """The judge of one call: ``changes`` (checked like the marker's) apply to it alone."""
+        check_options(changes)
+        setup = {k: v for k, v in changes.items() if k in SETUP_OPTIONS and v is not None}
+        config = self.config.updated(**{k: v for k, v in changes.items() if k not in SETUP_OPTIONS})
+        if not setup:
+            return self if config == self.config else Judge(self.llm, config, self._library, self._record, self._variant)
+        if self._variant is None:
+            raise JudgeOptionError(f"{', '.join(setup)}: this judge takes them only when it is built")
+        return self._variant(config, setup)
 
     # -- grading ---------------------------------------------------------------------------
 
@@ -275,7 +298,7 @@ class Judge:
             except UnparsableAnswer as problem:
                 failures.append((completion.text, str(problem)))
                 current = _Prompt(
-                    prompt.messages + (Message("assistant", completion.text or "(empty)"), Message("user", _reminder(config))),
+                    prompt.messages + (Message("assistant", completion.text[:MOST_CHARACTERS] or "(empty)"), Message("user", _reminder(config, str(problem)))),
                     prompt.versions,
                     prompt.settings,
                 )
@@ -317,12 +340,17 @@ def _closest(votes: Sequence[Vote], decision: PanelDecision) -> Vote:
     return min(votes, key=lambda v: abs(v.value - decision.value))
 
 
-def _reminder(config: JudgeConfig) -> str:
+def _reminder(config: JudgeConfig, problem: str) -> str:
+    """Ask again in the template's own format (JSON, "Score: N", a bare number...), which the
+    conversation above already states; only what the answer must hold is repeated."""
     if config.mode == "pairwise":
-        form = '{"reasoning": "<one or two short sentences>", "winner": "A" or "B" or "tie"}'
+        wanted = "which response is better: A, B or tie"
     else:
-        form = f'{{"reasoning": "<one or two short sentences>", "score": <an integer from {config.scale.low} to {config.scale.high}>}}'
-    return f"Your answer could not be read. Answer again with JSON only, in exactly this form:\n{form}"
+        wanted = f"a score from {config.scale.low} to {config.scale.high}"
+    return (
+        f"Your answer could not be read ({problem}). Answer again, with {wanted}, "
+        "in exactly the format the instructions above ask for."
+    )
 
 
 def _unreadable(spec: str, config: JudgeConfig, failures: list[tuple[str, str]]) -> str:

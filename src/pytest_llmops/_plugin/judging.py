@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import pytest
 
 from pytest_llmops._plugin import markers
-from pytest_llmops._plugin.clients import build_llm, default_generation, tested_model
+from pytest_llmops._plugin.clients import client_for, default_generation, tested_model
 from pytest_llmops._judge.calibration import Calibration, CalibrationFileError
-from pytest_llmops._judge.config import JudgeConfig
-from pytest_llmops._judge.core import Judge, JudgeCalibrationError
+from pytest_llmops._judge.config import JudgeConfig, JudgeOptionError, check_options
+from pytest_llmops._judge.core import Judge, JudgeCalibrationError, JudgeError
 from pytest_llmops._models.base import ModelCallError
 from pytest_llmops._results import RecordObserver
 from pytest_llmops._plugin.session import session_of
 
 if TYPE_CHECKING:
+    from pytest_llmops._models.client import LLM
     from pytest_llmops._results import TestRecord
     from pytest_llmops.settings import Settings
 
@@ -25,16 +27,32 @@ if TYPE_CHECKING:
 PANEL_TEMPERATURE = 0.7
 
 
-
 def make_judge(request: pytest.FixtureRequest, record: TestRecord) -> Judge:
-    """Build the test's judge; a bad marker, a failed or broken calibration ERRORs the setup."""
+    """Build the test's judge; a bad marker, a failed or broken calibration ERRORs the setup.
+
+    Without a marker the judge waits for its rubric: each call may give it (``rubric=``).
+    """
+    marked = markers.marker_kwargs(request, markers.llm_judge)
+    try:
+        return _build(request, record, marked, "@pytest.mark.llm_judge")
+    except JudgeOptionError as error:
+        where = "bad @pytest.mark.llm_judge" if request.node.get_closest_marker("llm_judge") else "judge"
+        problem = f"{where}: {error}"
+    except JudgeError as error:
+        problem = str(error)
+    markers.fail_setup(problem)
+
+
+def _build(request: pytest.FixtureRequest, record: TestRecord, options: dict[str, Any], where: str) -> Judge:
+    """The judge ``options`` describe, over the settings, calibrated when they name labels."""
+    check_options(options)
     session = session_of(request.config)
     settings = session.settings
-    marked = markers.marker_kwargs(request, markers.llm_judge)
-    spec, source = _judge_model(request, marked.pop("model", None), settings)
-    calibration = marked.pop("calibration", None)
-    min_agreement = marked.pop("min_agreement", settings.judge_min_agreement)
-    votes = marked.get("votes", settings.judge_votes)
+    options = dict(options)
+    spec, source = _judge_model(request, options.pop("model", None), settings, where)
+    calibration = options.pop("calibration", None)
+    min_agreement = options.pop("min_agreement", settings.judge_min_agreement)
+    votes = options.get("votes", settings.judge_votes)
     defaults = {
         "votes": votes,
         "aggregate": settings.judge_aggregate,
@@ -43,24 +61,45 @@ def make_judge(request: pytest.FixtureRequest, record: TestRecord) -> Judge:
         "seed": settings.seed if settings.seed is not None else 0,
         "max_tokens": settings.max_tokens,
     }
-    try:
-        config = JudgeConfig(**{**defaults, **marked})
-    except (TypeError, ValueError) as error:
-        markers.fail_setup(f"bad @pytest.mark.llm_judge: {error}")
+    config = JudgeConfig(**{**defaults, **options})
     generation = default_generation(settings).updated(
         temperature=config.temperature, seed=config.seed, max_tokens=config.max_tokens
     )
-    llm = build_llm(request, spec, generation, (RecordObserver(record),), role="judge", source=source)
-    judge = Judge(llm, config, session.prompts, record)
+    llm = _client(request, spec, generation, record, source)
+
+    def variant(call_config: JudgeConfig, setup: Mapping[str, Any]) -> Judge:
+        asked = {**options, **_fields(call_config), "model": spec, "calibration": calibration,
+                 "min_agreement": min_agreement, **setup}
+        return _build(request, record, asked, "the judge call")
+
+    judge = Judge(llm, config, session.prompts, record, variant)
     if calibration is not None:
-        _calibrated(request, judge, _calibration_path(request, calibration), min_agreement, record)
+        _calibrated(request, judge, _calibration_path(request, str(calibration)), min_agreement, record)
     return judge
 
 
-def _judge_model(request: pytest.FixtureRequest, marked_model: Any, settings: Settings) -> tuple[str, str]:
-    """The judge's model spec and what set it: the marker, ``llm_judge_model``, else the tested model."""
+def _fields(config: JudgeConfig) -> dict[str, Any]:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+
+
+def _client(request: pytest.FixtureRequest, spec: str, generation: Any, record: TestRecord, source: str) -> LLM:
+    """The judge's client; a spec that cannot be loaded is a :class:`JudgeOptionError` naming ``source``."""
+    from pytest_llmops._models.registry import UnknownModelError
+
+    try:
+        return client_for(request.node, spec, generation, (RecordObserver(record),), role="judge")
+    except UnknownModelError as error:
+        problem = str(error)
+    except (ModelCallError, RuntimeError, ValueError, OSError) as error:
+        problem = f"cannot load model {spec!r}: {error}"
+    raise JudgeOptionError(f"{problem}; set by {source}")
+
+
+def _judge_model(request: pytest.FixtureRequest, marked_model: Any, settings: Settings, where: str) -> tuple[str, str]:
+    """The judge's model spec and what set it: ``where`` (marker, call), ``llm_judge_model``,
+    else the tested model."""
     if marked_model:
-        return str(marked_model), "@pytest.mark.llm_judge"
+        return str(marked_model), where
     if settings.judge_model:
         return settings.judge_model, "llm_judge_model"
     try:
@@ -84,7 +123,7 @@ def _calibration_path(request: pytest.FixtureRequest, name: str) -> Path:
 
 
 def _calibrated(request: pytest.FixtureRequest, judge: Judge, path: Path, min_agreement: float, record: TestRecord) -> None:
-    """Run (once per session and judge) the calibration the marker asks for; ERROR below the bar."""
+    """Run (once per session and judge) the calibration asked for; a :class:`JudgeError` below the bar."""
     done = session_of(request.config).calibrations
     content = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
     key = (judge.llm.spec, judge.config, str(path), content, min_agreement)
@@ -103,9 +142,9 @@ def _calibrated(request: pytest.FixtureRequest, judge: Judge, path: Path, min_ag
             )
     outcome = done[key]
     if isinstance(outcome, str):
-        markers.fail_setup(outcome)
+        raise JudgeError(outcome)
     if not outcome.passed:
-        markers.fail_setup(
+        raise JudgeError(
             f"{judge.config.metric}: judge {judge.llm.spec} failed calibration, so it grades no tests: "
             f"{outcome.summary()}",
         )

@@ -109,7 +109,8 @@ def marker_kwargs(request: pytest.FixtureRequest, marker: Callable[..., None]) -
     try:
         return bind_marker(request.node, marker)
     except TypeError as error:
-        problem = f"bad arguments to @pytest.mark.{marker.__name__}: {error}"
+        known = ", ".join(inspect.signature(marker).parameters)
+        problem = f"bad arguments to @pytest.mark.{marker.__name__}: {error}; it takes {known}"
     fail_setup(problem)
 
 
