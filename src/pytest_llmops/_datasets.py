@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
+from pytest_llmops._files import name_problem
 from pytest_llmops.errors import SetupError
 
 if TYPE_CHECKING:
@@ -109,15 +110,26 @@ def _case_row(dataset: Dataset, line: int, values: Any) -> CaseRow:
     where = f"{dataset.label}:{line}"
     if not isinstance(values, dict):
         raise DatasetError(f"{where}: a case must be a mapping of column to value, got {type(values).__name__}")
-    case_id = values.get(dataset.id)
-    if case_id is None or isinstance(case_id, (dict, list)) or not str(case_id).strip():
+    if dataset.id not in values:
         raise DatasetError(f"{where}: no {dataset.id!r} column (the case's id)")
+    case_id = _case_id(values[dataset.id], where)
     if dataset.prompt is None and dataset.input not in values:
         raise DatasetError(
             f"{where}: no {dataset.input!r} column (the prompt, as no prompt template is named)"
         )
     inputs = {k: v for k, v in values.items() if k not in (dataset.id, dataset.expected)}
-    return CaseRow(dataset, str(case_id).strip(), line, inputs, values.get(dataset.expected))
+    return CaseRow(dataset, case_id, line, inputs, values.get(dataset.expected))
+
+
+def _case_id(value: Any, where: str) -> str:
+    """A row's id as its test's id: a string or an integer that can name a test and a file."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise DatasetError(f"{where}: id {value!r} is a {type(value).__name__}: an id is a string or an integer")
+    case_id = str(value).strip()
+    problem = name_problem(case_id)
+    if problem is not None:
+        raise DatasetError(f"{where}: id {value!r} cannot name a test: it {problem}")
+    return case_id
 
 
 def _jsonl_rows(shown: str, text: str) -> Iterator[tuple[int, Any]]:
@@ -128,6 +140,8 @@ def _jsonl_rows(shown: str, text: str) -> Iterator[tuple[int, Any]]:
             yield line, json.loads(content)
         except json.JSONDecodeError as error:
             raise DatasetError(f"{shown}:{line}: not valid JSON ({error.msg}, column {error.colno})") from None
+        except ValueError as error:  # a number too long to read
+            raise DatasetError(f"{shown}:{line}: unreadable value ({error})") from None
 
 
 def _csv_rows(shown: str, text: str) -> Iterator[tuple[int, Any]]:
@@ -157,6 +171,8 @@ def _yaml_rows(shown: str, text: str) -> Iterator[tuple[int, Any]]:
     try:
         document = yaml.compose(text, Loader=yaml.SafeLoader)
         values = yaml.safe_load(text)
+    except ValueError as error:  # a number too long to read
+        raise DatasetError(f"{shown}: unreadable value ({error})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

@@ -18,6 +18,10 @@ from pathlib import Path
 # A temporary file older than this was left by a killed run: no live write takes so long.
 STALE_AFTER_S = 300
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: The most bytes one path component may have (ext4, APFS, NTFS and most others).
+MOST_NAME_BYTES = 255
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SEPARATOR = re.compile(r"[/\\]")
 
 
 def json_text(data: object, *, indent: int | None = 2) -> str:
@@ -68,6 +72,23 @@ def shown(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name one file or one test (None when it can): it is not text, is
+    blank, holds a control character or a path separator, or is longer than a file system allows."""
+    if not isinstance(name, str):
+        return f"is not text but {type(name).__name__}"
+    if not name.strip():
+        return "is empty"
+    for pattern, what in ((_CONTROL, "a control character"), (_SEPARATOR, "a path separator")):
+        found = pattern.search(name)
+        if found:
+            return f"holds {what} ({found.group()!r})"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MOST_NAME_BYTES:
+        return f"is {size} bytes long: a file name may have {MOST_NAME_BYTES}"
+    return None
 
 
 def append_text(path: Path, text: str) -> None:

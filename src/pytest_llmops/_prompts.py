@@ -25,7 +25,9 @@ import jinja2
 import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from pytest_llmops._files import name_problem
 from pytest_llmops._models.base import ROLES, Message, PromptVersion
+from pytest_llmops._models.generation import RULES, GenerationSettingError, checked
 from pytest_llmops.errors import SetupError
 
 if TYPE_CHECKING:
@@ -37,14 +39,7 @@ HASH_LENGTH = 16
 
 _ROLE_LINE = re.compile(r"^(system|user|assistant):[ \t]*$", re.MULTILINE)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.DOTALL | re.MULTILINE)
-_SETTING_TYPES: dict[str, tuple[type, ...]] = {
-    "temperature": (int, float),
-    "max_tokens": (int,),
-    "top_p": (int, float),
-    "seed": (int,),
-    "stop": (str, list),
-}
-_FRONT_MATTER_KEYS = ("version", "description", *_SETTING_TYPES)
+_FRONT_MATTER_KEYS = ("version", "description", *RULES)
 
 
 class PromptError(SetupError):
@@ -183,6 +178,7 @@ class PromptLibrary:
     # -- loading -------------------------------------------------------------------------
 
     def _template(self, name: str) -> _Template:
+        _check_name(name)
         canonical = self._canonical.get(name)
         if canonical is None:  # found once: a judge renders its template for every vote
             path, root = self._locate(name)
@@ -201,7 +197,7 @@ class PromptLibrary:
                         f"template {name!r} leaves the prompts folder {self.folder}: "
                         "templates may only include templates inside it"
                     )
-                if resolved.is_file() and resolved.suffix in TEMPLATE_SUFFIXES:
+                if _is_template(resolved):
                     return resolved, root
         found = ", ".join(self.names()) or f"none (no template files in {self.folder})"
         raise PromptError(f"unknown prompt template {name!r}; templates found: {found}")
@@ -251,6 +247,23 @@ class PromptLibrary:
         return tuple(messages), True
 
 
+def _check_name(name: object) -> None:
+    """A template name is a path of names inside the prompts folder: each part one file's name."""
+    parts = [part for part in name.split("/") if part] if isinstance(name, str) and name else [name]
+    for part in parts:
+        problem = name_problem(part)
+        if problem is not None:
+            subject = "it" if part == name else f"its part {part!r}"
+            raise PromptError(f"bad prompt template name {name!r}: {subject} {problem}")
+
+
+def _is_template(path: Path) -> bool:
+    try:
+        return path.is_file() and path.suffix in TEMPLATE_SUFFIXES
+    except OSError:  # too long once a suffix is added: no such file
+        return False
+
+
 class _Loader(jinja2.BaseLoader):
     """Loads templates through the library, so include/extends stay inside its folders."""
 
@@ -275,8 +288,17 @@ def _read(name: str, path: Path) -> _Template:
         raw=raw,
         version=None if version is None else str(version),
         description=meta.get("description"),
-        settings={k: v for k, v in meta.items() if k in _SETTING_TYPES},
+        settings=_settings(meta, path),
     )
+
+
+def _settings(meta: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """The generation settings of front matter ``meta``, checked; a key without a value is unset."""
+    given = {key: value for key, value in meta.items() if key in RULES and value is not None}
+    try:
+        return checked(given, f"{path}: front matter")
+    except GenerationSettingError as error:
+        raise PromptError(str(error)) from None
 
 
 def _front_matter(raw: str, path: Path) -> dict[str, Any]:
@@ -297,12 +319,6 @@ def _front_matter(raw: str, path: Path) -> dict[str, Any]:
             f"{path}: unknown front matter key(s) {', '.join(unknown)}; "
             f"known: {', '.join(_FRONT_MATTER_KEYS)}"
         )
-    for key, kinds in _SETTING_TYPES.items():
-        value = meta.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
-            raise PromptError(f"{path}: front matter {key}: {value!r} is not a valid value")
-    if isinstance(meta.get("stop"), list) and not all(isinstance(s, str) for s in meta["stop"]):
-        raise PromptError(f"{path}: front matter stop: {meta['stop']!r} must be text or a list of text")
     if meta.get("description") is not None and not isinstance(meta["description"], str):
         raise PromptError(f"{path}: front matter description must be text")
     return meta

@@ -7,6 +7,7 @@ value raises :class:`~pytest_llmops.errors.ConfigError` (a usage error at start-
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any, Callable, Iterator, Literal
 
 import pytest
 
+from pytest_llmops._models import generation
 from pytest_llmops.errors import ConfigError
 
 RECORD_MODES = ("replay", "new", "all", "off")
@@ -43,7 +45,6 @@ _non_negative_float = _number(float, 0)
 _positive_int = _number(int, 1)
 _non_negative_int = _number(int, 0)
 _fraction = _number(float, 0, 1)
-_temperature = _number(float, 0, 2)
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
@@ -142,6 +143,11 @@ class Option:
         return self.name.removeprefix("llm_")
 
 
+def _generation_option(name: str, setting: str, help: str) -> Option:
+    """An option holding generation setting ``setting``: read and checked by the one table."""
+    return Option(name, help, functools.partial(generation.from_text, setting), generation.RULES[setting].accepted)
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("llm_model", "Model spec for the `llm` fixture: local, echo, openai:<model>, hf:<path>."),
     Option("llm_judge_model", "Model spec of the judge (default: the tested model)."),
@@ -149,8 +155,8 @@ OPTIONS: tuple[Option, ...] = (
            _positive_int, "an integer >= 1"),
     Option("llm_judge_aggregate", "How judge votes are combined: mean, median or majority.",
            _choice(JUDGE_AGGREGATES), "one of " + ", ".join(JUDGE_AGGREGATES)),
-    Option("llm_judge_temperature", "Judge sampling temperature (default: 0 for one vote, 0.7 for several).",
-           _temperature, "a number from 0 to 2"),
+    _generation_option("llm_judge_temperature", "temperature",
+                       "Judge sampling temperature (default: 0 for one vote, 0.7 for several)."),
     Option("llm_judge_retries", "Times an unreadable judge answer is asked again before ERROR.",
            _non_negative_int, "an integer >= 0"),
     Option("llm_judge_min_agreement", "Least agreement with human labels a judge needs in calibration.",
@@ -163,11 +169,9 @@ OPTIONS: tuple[Option, ...] = (
            _non_negative_int, "an integer >= 0"),
     Option("llm_concurrency", "Most model calls in flight at once.",
            _positive_int, "an integer >= 1"),
-    Option("llm_temperature", "Default sampling temperature (0 is greedy).",
-           _temperature, "a number from 0 to 2"),
-    Option("llm_max_tokens", "Default most tokens a completion may have.",
-           _positive_int, "an integer >= 1"),
-    Option("llm_seed", "Default sampling seed.", int, "an integer"),
+    _generation_option("llm_temperature", "temperature", "Default sampling temperature (0 is greedy)."),
+    _generation_option("llm_max_tokens", "max_tokens", "Default most tokens a completion may have."),
+    _generation_option("llm_seed", "seed", "Default sampling seed."),
     Option("llm_device", "Device of in-process models.",
            _choice(DEVICES), "one of " + ", ".join(DEVICES)),
     Option("llm_prices", "Price overrides, one `model = input output` line each, "
@@ -280,6 +284,12 @@ def resolve(config: pytest.Config, *, worker: bool = False) -> Settings:
         except (ValueError, TypeError):
             raise ConfigError(f"invalid value {raw!r} for {where}: expected {option.accepted}.") from None
     return Settings(**values)
+
+
+def source_of(config: pytest.Config, name: str) -> str:
+    """Where option ``name`` got its value: its flag, its environment variable or its ini key."""
+    option = next(option for option in OPTIONS if option.name == name)
+    return _raw_value(config, option)[1] or f"{name} (its default)"
 
 
 def _raw_value(config: pytest.Config, option: Option) -> tuple[Any, str]:

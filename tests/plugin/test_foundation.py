@@ -90,10 +90,10 @@ def test_bad_marker_or_model_is_an_error_naming_the_test(pytester: pytest.Pytest
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--llm-model", "nowhere:x"], "*unknown model spec 'nowhere:x'*; set by llm_model"),
-        (["--llm-model", "echo", "--llm-judge-model", "nowhere:j"], "*unknown model spec 'nowhere:j'*; set by llm_judge_model"),
-        (["--llm-model", "nowhere:t"],
-         "*unknown model spec 'nowhere:t'*; set by llm_model (the tested model, as no judge model is set)"),
+        (["--llm-model", "openai:"], "*cannot load model 'openai:'*; set by llm_model"),
+        (["--llm-model", "echo", "--llm-judge-model", "openai:"], "*cannot load model 'openai:'*; set by llm_judge_model"),
+        (["--llm-model", "openai:"],
+         "*cannot load model 'openai:'*; set by llm_model (the tested model, as no judge model is set)"),
     ],
 )
 def test_a_model_that_cannot_load_names_the_setting_that_chose_it(

@@ -260,7 +260,8 @@ def test_completions_are_scored_by_their_text(pytester: pytest.Pytester) -> None
                             "(did you mean 'rougeL'*"),
         ('metric="rougeL", threshold=60', "*invalid threshold 60 for metric 'rougeL': expected a number from 0 to 1*"),
         ('metrics={"chrf": -5}', "*invalid threshold -5 for metric 'chrf': expected a number from 0 to 100*"),
-        ('metric="rougeL", treshold=0.5', "bad arguments to @pytest.mark.golden: got an unexpected keyword argument 'treshold'"),
+        ('metric="rougeL", treshold=0.5', "bad arguments to @pytest.mark.golden: got an unexpected keyword argument 'treshold' "
+                                        "(it takes metric, threshold, metrics, options, samples, min_passes, confidence)"),
         ('metric="rougeL", metrics={"chrf": 40}', "*give either metric= (with threshold= and options=) or metrics=*"),
         ('metrics="rougeL"', "*metrics= takes a dict of metric names to thresholds*"),
         ('metric="regex", options={"pattern": "("}', "*bad regular expression '('*"),

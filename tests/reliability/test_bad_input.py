@@ -123,7 +123,8 @@ CATALOGUE: dict[str, BadInput] = {
         {"test_bad.py": "import pytest\n\n@pytest.mark.llm(temperature=0.2, colour='red')\n"
                         "def test_it(llm):\n    llm.complete('hi')\n"},
         ("*ERROR at setup of test_it*",
-         "bad arguments to @pytest.mark.llm: got an unexpected keyword argument 'colour'"),
+         "bad arguments to @pytest.mark.llm: got an unexpected keyword argument 'colour' "
+         "(it takes model, temperature, max_tokens, top_p, seed, stop, top_logprobs)"),
     ),
     "invalid marker value": BadInput(
         {"test_bad.py": "import pytest\n\n@pytest.mark.golden(metric='rougeL', samples=0)\n"

@@ -17,6 +17,7 @@ import pytest
 from pytest_llmops import settings
 from pytest_llmops._cli import main
 from pytest_llmops._report.baseline import Tolerances, compare
+from pytest_llmops._models import generation
 from pytest_llmops._report.data import build_report
 from pytest_llmops._report.html import render_html
 from pytest_llmops._report.json_report import render_json, validate
@@ -29,8 +30,8 @@ pytest_plugins = ["pytester"]
 NON_FINITE = ("inf", "-inf", "nan", "Infinity", "NaN")
 NUMERIC_OPTIONS = [option for option in settings.OPTIONS if option.parse in {
     settings._positive_float, settings._non_negative_float, settings._positive_int, settings._non_negative_int,
-    settings._fraction, settings._temperature, int,
-}]
+    settings._fraction,
+} or getattr(option.parse, "func", None) is generation.from_text]  # a generation setting, read by the table
 
 
 @pytest.mark.parametrize("text", NON_FINITE)

@@ -137,10 +137,6 @@ import yaml
 @pytest.mark.parametrize("name", {ESCAPING_IDS!r}, ids=lambda name: name)
 def test_id(llm, golden, name):
     golden.check(llm.complete("hello " + name))
-
-@pytest.mark.llm_dataset("cases.jsonl")
-def test_case(case, golden):
-    golden.check(case.output)
 """
 
 
@@ -149,21 +145,21 @@ def tree(root: Path) -> set[str]:
 
 
 def test_test_ids_cannot_write_outside_their_folders(pytester: pytest.Pytester) -> None:
+    # Dataset ids like these are refused at collection (test_input_edges.py); parametrize ids reach the store.
     pytester.makepyfile(test_ids=IDS_SUITE)
-    (pytester.path / "cases.jsonl").write_text("\n".join(json.dumps({"id": i, "input": i}) for i in ESCAPING_IDS))
     outside = pytester.path.parent
     before = tree(outside) - {p for p in tree(outside) if p.startswith(pytester.path.name + "/")}
     args = ("--llm-model", "echo", "-p", "no:cacheprovider")
-    pytester.runpytest(*args, "--llm-snapshot-update").assert_outcomes(passed=2 * len(ESCAPING_IDS))
+    pytester.runpytest(*args, "--llm-snapshot-update").assert_outcomes(passed=len(ESCAPING_IDS))
     after = tree(outside) - {p for p in tree(outside) if p.startswith(pytester.path.name + "/")}
     assert after - before == set()
     assert not Path("/tmp/llmops-absolute").exists()
-    written = {p for p in tree(pytester.path) if (pytester.path / p).is_file()} - {"test_ids.py", "cases.jsonl"}
+    written = {p for p in tree(pytester.path) if (pytester.path / p).is_file()} - {"test_ids.py"}
     assert {name.split("/")[0] for name in written} == {"llm_recordings", "__llm_snapshots__"}
-    assert len([name for name in written if name.startswith("llm_recordings/test_ids.py/")]) == 2 * len(ESCAPING_IDS)
+    assert len([name for name in written if name.startswith("llm_recordings/test_ids.py/")]) == len(ESCAPING_IDS)
     entries = yaml.safe_load((pytester.path / "__llm_snapshots__" / "test_ids.yaml").read_text())
-    assert sorted(entries) == sorted(f"{test}[{i}]" for test in ("test_id", "test_case") for i in ESCAPING_IDS)
-    pytester.runpytest(*args, "--llm-record-mode", "replay").assert_outcomes(passed=2 * len(ESCAPING_IDS))
+    assert sorted(entries) == sorted(f"test_id[{i}]" for i in ESCAPING_IDS)
+    pytester.runpytest(*args, "--llm-record-mode", "replay").assert_outcomes(passed=len(ESCAPING_IDS))
 
 
 @pytest.mark.parametrize("name", ["../secret", "sub/../../secret", "{root}/secret", "link"])

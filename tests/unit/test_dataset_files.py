@@ -67,7 +67,7 @@ def test_csv_line_of_a_case_after_a_multiline_field(tmp_path: Path) -> None:
         ("c.jsonl", '{"id": "a", "input": "x"}\n{"name": "b", "input": "y"}\n',
          "c.jsonl:2: no 'id' column (the case's id)"),
         ("c.jsonl", '{"id": "a", "input": "x"}\n{"id": " ", "input": "y"}\n',
-         "c.jsonl:2: no 'id' column (the case's id)"),
+         "c.jsonl:2: id ' ' cannot name a test: it is empty"),
         ("c.jsonl", '{"id": "a", "input": "x"}\n\n{"id": "a", "input": "y"}\n',
          "c.jsonl:3: duplicate id 'a' (first on line 1)"),
         ("c.jsonl", '{"id": "a", "question": "x"}\n',

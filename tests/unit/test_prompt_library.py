@@ -113,7 +113,7 @@ def test_front_matter_declares_version_description_and_settings(folder: Path) ->
     lib = library(folder)
     rendered = lib.render("summarize", article="Text.")
     assert rendered.text == "Summarise: Text."
-    assert dict(rendered.settings) == {"temperature": 0.2, "max_tokens": 120, "stop": ["\n\n"]}
+    assert dict(rendered.settings) == {"temperature": 0.2, "max_tokens": 120, "stop": ("\n\n",)}
     assert rendered.version.version == "3"
     assert rendered.version.name == "summarize"
     assert lib.describe("summarize") == "Summarise a news article."
@@ -123,9 +123,9 @@ def test_front_matter_declares_version_description_and_settings(folder: Path) ->
     "front_matter, problem",
     [
         ("versoin: 3", r"unknown front matter key\(s\) versoin; known: version"),
-        ("temperature: hot", r"front matter temperature: 'hot' is not a valid value"),
-        ("max_tokens: true", r"front matter max_tokens: True is not a valid value"),
-        ("stop: [1, 2]", r"front matter stop: \[1, 2\] must be text or a list of text"),
+        ("temperature: hot", r"front matter: bad generation setting\(s\) temperature='hot' \(expected a number"),
+        ("max_tokens: true", r"front matter: bad generation setting\(s\) max_tokens=True \(expected an integer"),
+        ("stop: [1, 2]", r"front matter: bad generation setting\(s\) stop=\[1, 2\] \(expected a non-empty string"),
         ("- a list", r"front matter must be a mapping"),
         ("key: [unclosed", r"front matter is not valid YAML"),
     ],

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 
 from pytest_llmops._calls.answers import check_generation
 from pytest_llmops._redact import redact
-from pytest_llmops.errors import CallCancelled, ModelCallError, SetupError, TransientCallError
-from pytest_llmops._models.base import Backend, Completion, Generation, Request
+from pytest_llmops.errors import CallCancelled, ModelCallError, TransientCallError
+from pytest_llmops._models.base import Backend, Completion, Generation, GenerationSettings, Request
+from pytest_llmops._models.generation import checked
 from pytest_llmops._models.client import Call, Outcome
 from pytest_llmops._models.lazy import LazyBackend
 
@@ -429,18 +430,13 @@ def prompt_token_bound(request: Request) -> int:
 
 
 def check_settings(request: Request) -> None:
-    """A request's generation settings, checked before it is sent; :class:`SetupError` names the bad one."""
-    s = request.settings
-    problems = []
-    if not isinstance(s.max_tokens, int) or isinstance(s.max_tokens, bool) or s.max_tokens < 1:
-        problems.append(f"max_tokens={s.max_tokens!r} (an integer >= 1)")
-    if not isinstance(s.temperature, (int, float)) or not 0 <= s.temperature <= 2:
-        problems.append(f"temperature={s.temperature!r} (a number from 0 to 2)")
-    if s.top_p is not None and (not isinstance(s.top_p, (int, float)) or not 0 < s.top_p <= 1):
-        problems.append(f"top_p={s.top_p!r} (a number in (0, 1])")
-    if s.seed is not None and (not isinstance(s.seed, int) or isinstance(s.seed, bool)):
-        problems.append(f"seed={s.seed!r} (an integer)")
-    if not all(isinstance(stop, str) and stop for stop in s.stop):
-        problems.append(f"stop={list(s.stop)!r} (non-empty strings)")
-    if problems:
-        raise SetupError(f"bad generation setting(s): {'; '.join(problems)}")
+    """A request's generation settings, checked against the table before it is sent (a request
+    built by hand has passed no other check); :class:`SetupError` names the bad ones."""
+    settings = request.settings
+    given = {name: value for name, value in vars(settings).items() if value is not None or _required(name)}
+    checked(given, "the request's generation settings")
+
+
+def _required(name: str) -> bool:
+    """Whether setting ``name`` always has a value (its default is not None)."""
+    return getattr(GenerationSettings, name) is not None

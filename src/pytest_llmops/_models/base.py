@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
+from pytest_llmops._models.generation import checked
 from pytest_llmops.errors import ModelCallError as ModelCallError  # re-exported: backends raise it
 from pytest_llmops.errors import TransientCallError as TransientCallError
 
@@ -46,21 +47,13 @@ class GenerationSettings:
         # vars() rather than dataclasses.asdict: this runs on every call, replayed ones included.
         return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
 
-    def updated(self, **changes: Any) -> GenerationSettings:
-        """A copy with the given non-None settings applied; unknown names raise TypeError."""
-        if not changes:
+    def updated(self, where: str = "generation settings", /, **changes: Any) -> GenerationSettings:
+        """A copy with the set (non-None) ``changes`` applied, each checked against the table
+        of settings; :class:`GenerationSettingError` names ``where`` they were given."""
+        given = {name: value for name, value in changes.items() if value is not None}
+        if not given:
             return self
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise TypeError(
-                f"unknown generation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        clean = {k: v for k, v in changes.items() if v is not None}
-        if "stop" in clean:
-            stop = clean["stop"]
-            clean["stop"] = (stop,) if isinstance(stop, str) else tuple(stop)
-        return dataclasses.replace(self, **clean)
+        return dataclasses.replace(self, **checked(given, where))
 
 
 @dataclass(frozen=True)

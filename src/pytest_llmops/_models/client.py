@@ -189,7 +189,9 @@ class LLM:
             messages = rendered.messages
         else:
             messages = messages_from(cast("str | Sequence[Message | Mapping[str, Any]]", prompt))
-        settings = self.defaults.updated(**template_settings).updated(**overrides)
+        settings = self.defaults.updated("the prompt's front matter", **template_settings).updated(
+            "the call's arguments", **overrides
+        )
         if raw:
             if len(messages) != 1 or messages[0].role != "user":
                 raise ValueError("raw=True takes a single text prompt, not chat messages")

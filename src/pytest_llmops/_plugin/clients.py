@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_llmops._models.base import GenerationSettings, ModelCallError
+from pytest_llmops._models.generation import GenerationSettingError
 from pytest_llmops._plugin import markers
 from pytest_llmops._plugin.session import LLMSession, session_of
 from pytest_llmops._results import RecordObserver, TestRecord
@@ -18,6 +19,12 @@ if TYPE_CHECKING:
 
 def default_generation(settings: Settings) -> GenerationSettings:
     return GenerationSettings(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
+
+
+def marked_generation(node: pytest.Item, marked: dict[str, object], settings: Settings) -> GenerationSettings:
+    """The run's defaults with the ``llm`` marker's settings ``marked`` (its model taken out);
+    :class:`GenerationSettingError` names the marker and the test."""
+    return default_generation(settings).updated(f"@pytest.mark.llm on {node.nodeid}", **marked)
 
 
 def build_llm(
@@ -81,7 +88,7 @@ def item_llm(item: pytest.Item, record: TestRecord) -> LLM:
     settings = session_of(item.config).settings
     marked = markers.bind_marker(item, markers.llm)
     spec, _ = tested_model(marked, settings)
-    llm = client_for(item, spec, default_generation(settings).updated(**marked), (RecordObserver(record),))
+    llm = client_for(item, spec, marked_generation(item, marked, settings), (RecordObserver(record),))
     return _case_client(item, llm)
 
 
@@ -94,9 +101,9 @@ def make_llm(request: pytest.FixtureRequest, record: TestRecord, *, case: bool =
     marked = markers.marker_kwargs(request, markers.llm)
     spec, source = tested_model(marked, settings)
     try:
-        generation = default_generation(settings).updated(**marked)
-    except (TypeError, ValueError) as error:
-        markers.fail_setup(f"bad @pytest.mark.llm settings: {error}")
+        generation = marked_generation(request.node, marked, settings)
+    except GenerationSettingError as error:
+        markers.fail_setup(str(error))
     llm = build_llm(request, spec, generation, (RecordObserver(record),), source=source)
     return _case_client(request.node, llm) if case else llm
 

@@ -6,6 +6,9 @@ pytest's junitxml does). The run's state lives in :class:`~.session.LLMSession`.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import pytest
 
 from pytest_llmops._plugin import markers
@@ -28,10 +31,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    with _usage_errors():
+        _configure(config)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist starts its workers
+def pytest_sessionstart(session: pytest.Session) -> None:
+    llm_session = session.config.stash[SESSION_KEY]
+    if not llm_session.worker:  # the controller checks once for the whole run
+        with _usage_errors():
+            llm_session.check_model_specs()
+
+
+@contextlib.contextmanager
+def _usage_errors() -> Iterator[None]:
+    """A :class:`ConfigError` becomes the ``pytest.UsageError`` pytest stops with, once."""
     from pytest_llmops.errors import ConfigError
 
     try:
-        _configure(config)
+        yield
     except ConfigError as error:
         raise pytest.UsageError(str(error)) from None
 

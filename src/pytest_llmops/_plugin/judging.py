@@ -63,7 +63,7 @@ def _build(request: pytest.FixtureRequest, record: TestRecord, options: dict[str
     }
     config = JudgeConfig(**{**defaults, **options})
     generation = default_generation(settings).updated(
-        temperature=config.temperature, seed=config.seed, max_tokens=config.max_tokens
+        where, temperature=config.temperature, seed=config.seed, max_tokens=config.max_tokens
     )
     llm = _client(request, spec, generation, record, source)
 

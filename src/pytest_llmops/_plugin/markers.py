@@ -12,17 +12,20 @@ from typing import Any, Callable, Mapping, NoReturn, Sequence
 
 import pytest
 
+from pytest_llmops._models.generation import RULES
 
-def llm(
-    model: str | None = None,
-    *,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    stop: str | list[str] | None = None,
-) -> None:
+
+def llm(model: str | None = None, **settings: Any) -> None:
     """model spec and generation settings of the `llm` fixture for this test."""
+
+
+# The settings the marker takes are the table's: its help line and binding follow the table.
+llm.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+        *(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None) for name in RULES),
+    ]
+)
 
 
 def llm_dataset(
@@ -109,8 +112,8 @@ def marker_kwargs(request: pytest.FixtureRequest, marker: Callable[..., None]) -
     try:
         return bind_marker(request.node, marker)
     except TypeError as error:
-        known = ", ".join(inspect.signature(marker).parameters)
-        problem = f"bad arguments to @pytest.mark.{marker.__name__}: {error}; it takes {known}"
+        takes = ", ".join(inspect.signature(marker).parameters)
+        problem = f"bad arguments to @pytest.mark.{marker.__name__}: {error} (it takes {takes})"
     fail_setup(problem)
 
 

@@ -119,6 +119,27 @@ class LLMSession:
             view = item.stash[keys.RECORDINGS] = TestRecordings(self.recordings, item)
         return view
 
+    def check_model_specs(self) -> None:
+        """Every model spec the settings name (``llm_model``, ``llm_judge_model``) has a backend.
+
+        Run at session start, once the plugins and the rootdir's conftests have registered
+        theirs; a throwaway registry, as conftests found later may still register more.
+        """
+        from pytest_llmops._models.registry import BackendRegistry, UnknownModelError
+        from pytest_llmops.settings import source_of
+
+        registry = BackendRegistry.from_hooks(self.config, self.settings)
+        for name, spec in (("llm_model", self.settings.model), ("llm_judge_model", self.settings.judge_model)):
+            if spec is None:
+                continue
+            try:
+                registry.parse(spec)
+            except UnknownModelError:
+                known = ", ".join(f"{prefix}:" for prefix in registry.prefixes)
+                raise ConfigError(
+                    f"unknown model spec {spec!r} for {source_of(self.config, name)}: known prefixes are {known}"
+                ) from None
+
     # -- the xdist channel's two ends -----------------------------------------------------
 
     def worker_input(self) -> dict[str, Any]:
