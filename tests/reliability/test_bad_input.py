@@ -117,7 +117,7 @@ CATALOGUE: dict[str, BadInput] = {
         {"test_bad.py": "import pytest\n\n@pytest.mark.llm_judge(rubric='Polite', threshold=4)\n"
                         "def test_it(llm, judge):\n    judge.check(llm.complete('hi'))\n"},
         ("*ERROR at setup of test_it*",
-         "bad @pytest.mark.llm_judge: threshold must be a number from 0 to 1 (the score is normalised), got 4"),
+         "bad @pytest.mark.llm_judge: threshold must be a finite number from 0 to 1 (the score is normalised), got 4"),
     ),
     "invalid marker arguments": BadInput(
         {"test_bad.py": "import pytest\n\n@pytest.mark.llm(temperature=0.2, colour='red')\n"
