@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -78,7 +79,8 @@ class KatanServer:
 
 
 Answer = Any  # a str (the reply text), a (status, body) tuple, or a callable(request_json) -> either
-# Special answers: "!garbage" sends non-JSON, "!close" closes the connection, ("!hang", seconds) sleeps.
+# Special answers: "!garbage" sends non-JSON, "!close" closes the connection, ("!hang", seconds) sleeps,
+# ("!drip", seconds) sends the answer one byte every so many seconds.
 
 
 class ScriptedServer:
@@ -144,10 +146,25 @@ class ScriptedServer:
                     answer = "late"
                 if answer == "!garbage":
                     return self._send(200, b"<html>not json", "text/html")
+                if isinstance(answer, tuple) and answer[0] == "!drip":
+                    return self._drip(json.dumps(server._reply(self.path, body, "dripped")).encode(), answer[1])
                 if isinstance(answer, tuple):
                     status, payload = answer
                     return self._send(status, json.dumps(payload).encode())
                 self._send(200, json.dumps(server._reply(self.path, body, str(answer))).encode())
+
+            def _drip(self, data: bytes, every: float) -> None:
+                """The whole answer, one byte every ``every`` seconds: each read succeeds, the
+                answer never ends in time."""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                with contextlib.suppress(OSError):  # the client gave up
+                    for byte in data:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(every)
 
             def _send(self, status: int, data: bytes, kind: str = "application/json") -> None:
                 self.send_response(status)

@@ -4,6 +4,7 @@ field is an ERROR with a one-line reason, never a FAIL and never a recording."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Callable
 
 import pytest
@@ -70,3 +71,18 @@ def test_null_content_beside_a_refusal_or_tool_calls_is_a_valid_answer(
     result = pytester.runpytest("--llm-model", "openai:scripted", "--llm-openai-base-url",
                                 scripted_server([(status, body)]).url, "--llm-max-retries", "0", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_llm_timeout_bounds_an_attempt_against_a_server_that_drips_its_answer(
+    pytester: pytest.Pytester, scripted_server: Start
+) -> None:
+    """Every byte arrives before the SDK's read timeout: only a wall-clock deadline ends it."""
+    server = scripted_server([("!drip", 0.25)])  # ~300 bytes: 75 s for the whole answer
+    pytester.makepyfile("def test_it(llm):\n    llm.complete('q')\n")
+    started = time.monotonic()
+    result = pytester.runpytest("--llm-model", "openai:scripted", "--llm-openai-base-url", server.url,
+                                "--llm-max-retries", "0", "--llm-timeout", "1", "-p", "no:cacheprovider")
+    took = time.monotonic() - started
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*no answer within 1 s (llm_timeout)*"])
+    assert took < 20, f"the run took {took:.0f} s: the deadline did not end the attempt"
