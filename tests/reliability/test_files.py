@@ -238,3 +238,86 @@ def test_prune_never_follows_a_symlink_out_of_the_recordings_folder(pytester: py
         result.assert_outcomes(errors=1)
         result.stdout.fnmatch_lines(["*not writing recording llm_recordings/test_suite.py/*.json: a symlink leads it out of llm_recordings/"])
         assert sorted(p.name for p in outside.iterdir()) == [victim.name]
+
+
+# -- snapshots -----------------------------------------------------------------------------
+
+PROMPTED = "def test_{0}(prompt):\n    prompt('say', word='{0}')\n\n"
+SNAPSHOT_ARGS = ("--llm-record-mode", "off", "-p", "no:cacheprovider")
+
+
+def prompted(pytester: pytest.Pytester, *names: str) -> Path:
+    """A module whose tests render a template, and the path of its snapshot file."""
+    (pytester.path / "prompts").mkdir(exist_ok=True)
+    (pytester.path / "prompts" / "say.jinja").write_text("Say {{ word }}")
+    pytester.makepyfile(test_mod="".join(PROMPTED.format(name) for name in names))
+    return pytester.path / "__llm_snapshots__" / "test_mod.yaml"
+
+
+@pytest.mark.parametrize("args", [(), ("--llm-snapshot-update",), ("--llm-snapshot-update", "--llm-snapshot-prune")])
+def test_a_snapshot_file_of_a_newer_format_is_an_error_and_never_overwritten(pytester: pytest.Pytester, args: tuple[str, ...]) -> None:
+    path = prompted(pytester, "a")
+    path.parent.mkdir()
+    path.write_text("# snapshot format: 99\ntest_a:\n  future: {}\n")
+    result = pytester.runpytest(*SNAPSHOT_ARGS, "--llm-model", "echo", *args)
+    result.stdout.fnmatch_lines([
+        "*__llm_snapshots__/test_mod.yaml was written by a newer pytest-llmops (snapshot format 99; "
+        "this version reads 1): upgrade pytest-llmops; it is never overwritten*"
+    ])
+    assert path.read_text() == "# snapshot format: 99\ntest_a:\n  future: {}\n"
+
+
+def test_snapshot_files_name_their_format_when_written(pytester: pytest.Pytester) -> None:
+    path = prompted(pytester, "a")
+    pytester.runpytest(*SNAPSHOT_ARGS).assert_outcomes(passed=1)
+    assert "# snapshot format: 1\n" in path.read_text()
+
+
+def test_a_snapshot_write_that_fails_ends_the_run_naming_the_file(pytester: pytest.Pytester) -> None:
+    prompted(pytester, "a")
+    (pytester.path / "__llm_snapshots__").write_text("a file where the folder should be")
+    pytester.makepyfile(test_call="def test_call(llm):\n    llm.complete('hi')\n")
+    result = pytester.runpytest("--llm-model", "echo", "-p", "no:cacheprovider", "--llm-report-json", "report.json")
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*llmops snapshots*", "cannot write snapshot file __llm_snapshots__/test_mod.yaml: *"])
+    assert json.loads((pytester.path / "report.json").read_text())["summary"]["tests"]["passed"] == 2
+    assert recordings(pytester.path).keys() == {"hi"}
+
+
+FULL_DISK = """
+import resource, signal, sys
+import pytest
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+
+
+def test_a_snapshot_write_on_a_full_disk_ends_the_run_naming_the_file(pytester: pytest.Pytester) -> None:
+    path = prompted(pytester, *(f"t{n}" for n in range(40)))  # a snapshot file of some 4 KB
+    script = pytester.path / "full_disk.py"
+    script.write_text(FULL_DISK)
+    run = subprocess.run([sys.executable, str(script), *SNAPSHOT_ARGS], cwd=pytester.path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.stdout + run.stderr
+    assert "40 passed" in run.stdout
+    assert "cannot write snapshot file __llm_snapshots__/test_mod.yaml: File too large" in run.stdout
+    assert not path.exists() and not list(path.parent.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_two_processes_updating_one_snapshot_file_keep_both_entries(pytester: pytest.Pytester) -> None:
+    path = prompted(pytester, "a", "b")
+    # Each run waits after its test read the file, so the other run writes in between.
+    slow = "".join(f"def test_{name}_later():\n    time.sleep(1)\n\n" for name in ("a", "b"))
+    module = pytester.path / "test_mod.py"
+    module.write_text(f"import time\n\n{module.read_text()}\n\n{slow}")
+    command = [sys.executable, "-m", "pytest", *SNAPSHOT_ARGS, "--llm-snapshot-update", "-q"]
+    for _ in range(3):
+        path.unlink(missing_ok=True)
+        runs = [subprocess.Popen([*command, "-k", name], cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                for name in ("test_a", "test_b")]
+        outputs = [run.communicate(timeout=120)[0] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], outputs
+        entries = path.read_text()
+        assert "test_a:" in entries and "test_b:" in entries, entries
