@@ -63,14 +63,14 @@ def remove_stale_temporaries(path: Path) -> None:
 
 
 def newer_format(where: str, kind: str, found: object, newest: int) -> str | None:
-    """Why a file claiming format ``found`` is beyond this version (which reads formats 1 to
-    ``newest``), or None: an older plugin names the file and asks for an upgrade, and never
-    reads or overwrites what a newer one wrote."""
+    """Why a file claiming version ``found`` of ``kind`` (``recording format``) is beyond this
+    plugin, which reads 1 to ``newest`` (None: it is not). An older plugin names the file and
+    asks for an upgrade; it never reads or overwrites what a newer one wrote."""
     if not isinstance(found, int) or isinstance(found, bool) or found <= newest:
         return None
     readable = "1" if newest == 1 else f"1-{newest}"
     return (
-        f"{where} was written by a newer pytest-llmops ({kind} format {found}; this version "
+        f"{where} was written by a newer pytest-llmops ({kind} {found}; this version "
         f"reads {readable}): upgrade pytest-llmops"
     )
 

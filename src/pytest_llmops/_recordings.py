@@ -78,7 +78,7 @@ def read_index(path: Path, where: str) -> dict[str, list[str]]:
         return {}
     except (OSError, ValueError) as error:
         raise CorruptRecordingError(f"corrupt recordings index {where} ({error})") from None
-    newer = newer_format(where, "recording", data.get("format") if isinstance(data, dict) else None, FORMAT)
+    newer = newer_format(where, "recording format", data.get("format") if isinstance(data, dict) else None, FORMAT)
     if newer:
         raise NewerRecordingError(newer)
     tests = data.get("tests") if isinstance(data, dict) else None
@@ -263,7 +263,7 @@ def _completion(data: Any, where: str) -> Completion:
     a wrong type is corrupt here, not a crash later (in a metric or in the report)."""
     if not isinstance(data, dict):
         raise TypeError("a recording is a JSON object")
-    newer = newer_format(where, "recording", data.get("format"), FORMAT)
+    newer = newer_format(where, "recording format", data.get("format"), FORMAT)
     if newer:
         raise NewerRecordingError(newer)
     if not _is_count(data.get("format")) or data["format"] < 1:

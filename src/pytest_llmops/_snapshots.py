@@ -132,7 +132,7 @@ def _check_format(path: Path, text: str) -> None:
         match = _FORMAT_LINE.fullmatch(line)
         if match:
             found = int(match[1]) if match[1].isdigit() else match[1]
-            newer = newer_format(str(path), "snapshot", found, FORMAT)
+            newer = newer_format(str(path), "snapshot format", found, FORMAT)
             if newer:
                 raise SnapshotError(f"{newer}; it is never overwritten")
             if not (isinstance(found, int) and 1 <= found <= FORMAT):

@@ -321,3 +321,16 @@ def test_two_processes_updating_one_snapshot_file_keep_both_entries(pytester: py
         assert [run.returncode for run in runs] == [0, 0], outputs
         entries = path.read_text()
         assert "test_a:" in entries and "test_b:" in entries, entries
+
+
+def test_a_baseline_of_a_newer_report_schema_is_a_usage_error_naming_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_one="def test_call(llm):\n    llm.complete('hello')\n")
+    pytester.runpytest(*ECHO, "--llm-report-json", "base.json").assert_outcomes(passed=1)
+    base = pytester.path / "base.json"
+    base.write_text(base.read_text().replace('"schema_version": 1', '"schema_version": 99'))
+    result = pytester.runpytest(*ECHO, "--llm-baseline", "base.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([
+        f"*llm_baseline: {base} was written by a newer pytest-llmops (report schema version 99; "
+        "this version reads 1): upgrade pytest-llmops"
+    ])
