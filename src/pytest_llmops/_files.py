@@ -66,6 +66,24 @@ def remove_stale_temporaries(path: Path) -> None:
                 leftover.unlink()
 
 
+def newer_format(where: str, kind: str, found: object, newest: int) -> str | None:
+    """Why a file claiming version ``found`` of ``kind`` (``recording format``) is beyond this
+    plugin, which reads 1 to ``newest`` (None: it is not). An older plugin names the file and
+    asks for an upgrade; it never reads or overwrites what a newer one wrote."""
+    if not isinstance(found, int) or isinstance(found, bool) or found <= newest:
+        return None
+    readable = "1" if newest == 1 else f"1-{newest}"
+    return (
+        f"{where} was written by a newer pytest-llmops ({kind} {found}; this version "
+        f"reads {readable}): upgrade pytest-llmops"
+    )
+
+
+def leaves(path: Path, root: Path) -> bool:
+    """Whether ``path`` (under ``root``), its symlinks resolved, lands outside ``root``."""
+    return not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
+
+
 def shown(path: Path, root: Path) -> str:
     """``path`` as a user should see it: relative to ``root`` (the rootdir) when inside it."""
     try:

@@ -18,31 +18,33 @@ import re
 import threading
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import pytest
 
-from pytest_llmops._files import json_text, shown, write_atomic
-from pytest_llmops._redact import redact_data
+from pytest_llmops._files import json_text, leaves, newer_format, shown, write_atomic
+from pytest_llmops._redact import redact, redact_data
 from pytest_llmops._models.base import Completion, ModelCallError, Request
 
 if TYPE_CHECKING:
     from pytest_llmops._models.base import Message
 
-FORMAT = 1
+#: The format this version writes; it reads every format from 1 on. Format 2 added the
+#: per-module index (``_index.json``); a recording file itself is the same in both.
+FORMAT = 2
+INDEX = "_index.json"
 SESSION_FOLDER = "_session"
 # Identity fields with names like these hold secrets.
 _SECRET_NAME = re.compile(r"api[_-]?key|auth|token|secret|password|credential|cookie", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^\w.+=@-]+")
-# Completion fields worth keeping; cached/role/prompt versions come from the replaying call.
-_RECORDED_FIELDS = (
-    "text", "model", "backend", "prompt_tokens", "completion_tokens", "latency_s", "cost_usd",
-    "finish_reason", "logprobs",
-)
 
 
 class CorruptRecordingError(Exception):
     """A recording file that cannot be read back; the message names it."""
+
+
+class NewerRecordingError(CorruptRecordingError):
+    """A recording a newer pytest-llmops wrote: never replayed, never recorded over."""
 
 
 def module_folder(nodeid: str) -> str:
@@ -56,6 +58,51 @@ def _folder_of_module(module: str) -> str:
         return SESSION_FOLDER
     parts = [_UNSAFE.sub("_", part) for part in module.split("/") if part not in ("", ".")]
     return "/".join("__" if part == ".." else part for part in parts)
+
+
+def test_name(nodeid: str) -> str:
+    """A test's name within its module (``TestClass::test_x[p]``), as the index keys it (a
+    secret in a parameter id replaced, as everywhere in a written file)."""
+    return redact(nodeid.partition("::")[2] or nodeid)
+
+
+def read_index(path: Path, where: str) -> dict[str, list[str]]:
+    """The index ``path`` of a module folder: each test's recording file names ({} when absent).
+
+    A module's recordings are shared by request, so the index says which tests use a file: the
+    file may go only when none of them needs it.
+    """
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise CorruptRecordingError(f"corrupt recordings index {where} ({error})") from None
+    newer = newer_format(where, "recording format", data.get("format") if isinstance(data, dict) else None, FORMAT)
+    if newer:
+        raise NewerRecordingError(newer)
+    tests = data.get("tests") if isinstance(data, dict) else None
+    if not isinstance(tests, dict) or not all(
+        isinstance(names, list) and all(isinstance(name, str) for name in names) for names in tests.values()
+    ):
+        raise CorruptRecordingError(f"corrupt recordings index {where} (expected {{\"tests\": {{test: [file, ...]}}}})")
+    return {str(test): list(names) for test, names in tests.items()}
+
+
+def written_format(path: Path) -> int | None:
+    """The format a recording file claims (None when it cannot be read)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    found = data.get("format") if isinstance(data, dict) else None
+    return found if _is_count(found) else None
+
+
+def index_text(tests: Mapping[str, Iterable[str]]) -> str:
+    """An index's file text: tests and their files sorted, so it changes only when they do."""
+    entries = {test: sorted(set(names)) for test, names in sorted(tests.items()) if names}
+    return json_text({"format": FORMAT, "tests": entries})
 
 
 def _public(identity: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,21 +119,31 @@ class Recordings:
         self.root = root
         self.mode = mode
         self.rootdir = rootdir
-        self.used: set[str] = set()
+        #: The recordings each test (by node id) used this run.
+        self.used: dict[str, set[str]] = {}
         self.replayed = 0
         self.recorded = 0
         self._lock = threading.Lock()
 
     def worker_part(self) -> dict[str, Any]:
         """What an xdist worker tells the controller: the recordings it used, and its counts."""
-        return {"used": sorted(self.used), "replayed": self.replayed, "recorded": self.recorded}
+        used = {nodeid: sorted(relpaths) for nodeid, relpaths in self.used.items()}
+        return {"used": used, "replayed": self.replayed, "recorded": self.recorded}
 
     def shown(self, relpath: str) -> str:
         """A recording's path as a user should see it (relative to the rootdir when inside)."""
         return shown(self.root / relpath, self.rootdir)
 
-    def read(self, relpath: str) -> Completion | None:
-        """The completion recorded at ``relpath``; None when there is none."""
+    def read(self, relpath: str, nodeid: str) -> Completion | None:
+        """The completion recorded at ``relpath`` for test ``nodeid``; None when there is none."""
+        result = self.load(relpath)
+        if result is not None:
+            self.note(relpath, nodeid, replayed=True)
+        return result
+
+    def load(self, relpath: str) -> Completion | None:
+        """The completion at ``relpath`` (None: no file); raises :class:`CorruptRecordingError`
+        or, for a file a newer plugin wrote, :class:`NewerRecordingError`."""
         try:
             with open(os.path.join(self.root, relpath), "rb") as file:
                 raw = file.read()
@@ -95,35 +152,29 @@ class Recordings:
         except OSError as error:
             raise CorruptRecordingError(f"cannot read recording {self.shown(relpath)}: {error}") from None
         try:
-            data = json.loads(raw)
-            completion = data["completion"]
-            if data.get("format") != FORMAT or not all(
-                isinstance(completion[k], str) for k in ("text", "model", "backend")
-            ):
-                raise ValueError("not a recording of this plugin's format")
-            result = Completion.from_dict(completion)
+            return _completion(json.loads(raw.decode("utf-8")), self.shown(relpath))
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             reason = f"{type(error).__name__}: {error}"
             raise CorruptRecordingError(f"corrupt recording {self.shown(relpath)} ({reason})") from None
-        self.note(relpath, replayed=True)
-        return result
 
-    def write(self, relpath: str, key: dict[str, Any], completion: Completion) -> None:
+    def write(self, relpath: str, nodeid: str, key: dict[str, Any], completion: Completion) -> None:
         """Write one recording atomically: a killed process leaves every other file whole."""
         recorded = completion.to_dict()
         recorded["latency_s"] = round(recorded["latency_s"], 4)  # 0.1 ms: smaller diffs on re-record
-        data = {"format": FORMAT, "key": key, "completion": {k: recorded[k] for k in _RECORDED_FIELDS}}
+        data = {"format": FORMAT, "key": key, "completion": {k: recorded[k] for k in _FIELDS}}
         text = json_text(redact_data(data))
         path = self.root / relpath
+        if leaves(path, self.root):
+            raise ModelCallError(f"not writing recording {self.shown(relpath)}: a symlink leads it out of {self.shown('')}/")
         try:
             write_atomic(path, text)
         except OSError as error:
             raise ModelCallError(f"cannot write recording {self.shown(relpath)}: {error}") from None
-        self.note(relpath, replayed=False)
+        self.note(relpath, nodeid, replayed=False)
 
-    def note(self, relpath: str, *, replayed: bool) -> None:
+    def note(self, relpath: str, nodeid: str, *, replayed: bool) -> None:
         with self._lock:
-            self.used.add(relpath)
+            self.used.setdefault(nodeid, set()).add(relpath)
             if replayed:
                 self.replayed += 1
             else:
@@ -148,11 +199,13 @@ class TestRecordings:
         relpath, sample = self._next(base)
         mode = self.recordings.mode
         completion = None
-        if mode != "all":
+        if mode == "all":
+            self._refuse_newer(relpath)
+        else:
             try:
-                completion = self.recordings.read(relpath)
+                completion = self.recordings.read(relpath, self.node.nodeid)
             except CorruptRecordingError as error:
-                if mode == "replay":
+                if mode == "replay" or isinstance(error, NewerRecordingError):
                     raise ModelCallError(f"{self.node.nodeid}: {error}") from None
                 self.node.warn(pytest.PytestWarning(f"pytest-llmops: {error}; recording it again"))
             if completion is None and mode == "replay":
@@ -171,7 +224,16 @@ class TestRecordings:
         asked = request.to_dict()
         settings = asked.pop("settings")
         key = {"backend": _public(identity), "request": {**asked, "settings": settings}, "sample": sample}
-        self.recordings.write(relpath, key, completion)
+        self.recordings.write(relpath, self.node.nodeid, key, completion)
+
+    def _refuse_newer(self, relpath: str) -> None:
+        """Mode ``all`` records over every file, except one a newer plugin wrote."""
+        try:
+            self.recordings.load(relpath)
+        except NewerRecordingError as error:
+            raise ModelCallError(f"{self.node.nodeid}: {error}") from None
+        except CorruptRecordingError:
+            pass  # recorded over, as in mode ``all`` every file is
 
     @staticmethod
     def _base(identity: Mapping[str, Any], request: Request) -> str:
@@ -194,6 +256,71 @@ class TestRecordings:
             f"({_summary(request)}; looked for {self.recordings.shown(relpath)}) and "
             f"llm_record_mode is 'replay'; record it with: pytest --llm-record-mode=new '{nodeid}'"
         )
+
+
+def _completion(data: Any, where: str) -> Completion:
+    """The completion of a parsed recording file, every field checked: a hand-edited file with
+    a wrong type is corrupt here, not a crash later (in a metric or in the report)."""
+    if not isinstance(data, dict):
+        raise TypeError("a recording is a JSON object")
+    newer = newer_format(where, "recording format", data.get("format"), FORMAT)
+    if newer:
+        raise NewerRecordingError(newer)
+    if not _is_count(data.get("format")) or data["format"] < 1:
+        raise ValueError(f"format {data.get('format')!r} is not a recording format")
+    if not isinstance(data.get("key"), dict) or not isinstance(data.get("completion"), dict):
+        raise TypeError("a recording holds a 'key' and a 'completion' object")
+    completion = data["completion"]
+    for name, (check, wanted) in _FIELDS.items():
+        if name not in completion:
+            raise KeyError(f"the completion has no {name!r}")
+        if not check(completion[name]):
+            raise TypeError(f"the completion's {name!r} is {_kind(completion[name])}, not {wanted}")
+    return Completion.from_dict(completion)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_logprobs(value: Any) -> bool:
+    """None, or a list of ``{"token": text, "logprob": number, "top": [[text, number], ...]}``."""
+    if value is None:
+        return True
+    return isinstance(value, list) and all(
+        isinstance(token, dict)
+        and isinstance(token.get("token"), str)
+        and _is_number(token.get("logprob"))
+        and isinstance(token.get("top", []), list)
+        and all(
+            isinstance(top, list) and len(top) == 2 and isinstance(top[0], str) and _is_number(top[1])
+            for top in token.get("top", [])
+        )
+        for token in value
+    )
+
+
+# The completion fields a recording keeps, in file order, with what each must be; cached, role
+# and prompt versions come from the replaying call.
+_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "text": (lambda v: isinstance(v, str), "text"),
+    "model": (lambda v: isinstance(v, str), "text"),
+    "backend": (lambda v: isinstance(v, str), "text"),
+    "prompt_tokens": (_is_count, "a count"),
+    "completion_tokens": (_is_count, "a count"),
+    "latency_s": (_is_number, "a number"),
+    "cost_usd": (_is_number, "a number"),
+    "finish_reason": (lambda v: v is None or isinstance(v, str), "text or null"),
+    "logprobs": (_is_logprobs, "null or a list of tokens"),
+}
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} {json.dumps(value)[:40]}"
 
 
 def _summary(request: Request) -> str:

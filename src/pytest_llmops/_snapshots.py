@@ -27,18 +27,25 @@ process and writes them on the controller only, once, at the end of the session.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import pytest
 
+from pytest_llmops._files import newer_format
 
 SNAPSHOT_DIR = "__llm_snapshots__"
+#: The format this version writes and the newest it reads. It is named in the header (a comment,
+#: so no test name can collide with it); a file without one is format 1.
+FORMAT = 1
 _HEADER = (
     "# pytest-llmops snapshots of {module}: the prompt versions and reference outputs of each test.\n"
     "# Review changes like code. Rewrite with `pytest --llm-snapshot-update`.\n"
+    "# snapshot format: {format}\n"
 )
+_FORMAT_LINE = re.compile(r"# snapshot format: (\S+)[ \t]*\r?\n")
 _ENTRY_KEYS = ("prompts", "references")
 
 
@@ -77,10 +84,11 @@ def read_snapshot_file(path: Path) -> dict[str, TestSnapshot]:
 
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no file (a file in the folder's place fails the write)
         return {}
     except (OSError, UnicodeDecodeError) as error:
         raise SnapshotError(f"cannot read snapshot file {path}: {error}") from None
+    _check_format(path, text)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -116,6 +124,22 @@ def _entry(path: Path, key: str, value: Any) -> TestSnapshot:
     return entry
 
 
+def _check_format(path: Path, text: str) -> None:
+    """Refuse a file of a newer format (named in the header's leading comments)."""
+    for line in text.splitlines(keepends=True):
+        if not line.startswith("#"):
+            return
+        match = _FORMAT_LINE.fullmatch(line)
+        if match:
+            found = int(match[1]) if match[1].isdigit() else match[1]
+            newer = newer_format(str(path), "snapshot format", found, FORMAT)
+            if newer:
+                raise SnapshotError(f"{newer}; it is never overwritten")
+            if not (isinstance(found, int) and 1 <= found <= FORMAT):
+                raise _corrupt(path, f"snapshot format {match[1]!r} is not one this version wrote")
+            return
+
+
 def _corrupt(path: Path, problem: str) -> SnapshotError:
     return SnapshotError(
         f"corrupt snapshot file {path}: {problem}. Fix it or delete it; it is never overwritten."
@@ -137,7 +161,7 @@ def dump_snapshot_file(entries: Mapping[str, TestSnapshot], module: str) -> str:
     data = {key: entries[key].to_dict() for key in sorted(entries) if entries[key]}
     body = yaml.dump(data, Dumper=Dumper, sort_keys=True, allow_unicode=True, width=1 << 30,
                      default_flow_style=False)
-    return _HEADER.format(module=module) + body
+    return _HEADER.format(module=module, format=FORMAT) + body
 
 
 # -- locations ---------------------------------------------------------------------------

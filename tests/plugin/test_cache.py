@@ -29,10 +29,10 @@ def with_dump(body: str) -> str:
     return DUMP + textwrap.dedent(body)
 
 
-def recordings(root: Path) -> dict[str, dict[str, Any]]:
-    """Every recording file under ``root/llm_recordings``, parsed, by relative path."""
-    folder = root / "llm_recordings"
-    return {p.relative_to(folder).as_posix(): json.loads(p.read_text()) for p in sorted(folder.rglob("*.json"))}
+def recordings(root: Path, name: str = "llm_recordings") -> dict[str, dict[str, Any]]:
+    """Every recording file under ``root/llm_recordings`` (not the indexes), parsed, by relative path."""
+    folder = root / name
+    return {p.relative_to(folder).as_posix(): json.loads(p.read_text()) for p in sorted(folder.rglob("*.json")) if p.name != "_index.json"}
 
 
 def dumped(root: Path) -> list[dict[str, Any]]:
@@ -245,7 +245,7 @@ def test_no_secret_lands_in_any_written_file(pytester: pytest.Pytester, monkeypa
     pytester.runpytest(*args).assert_outcomes(passed=3)
     assert server.requests  # the key did travel to the server...
     written = [p for p in pytester.path.rglob("*") if p.is_file()]
-    assert len([p for p in written if p.suffix == ".json"]) == 3
+    assert len([p for p in written if p.suffix == ".json"]) == 4  # 3 recordings and their index
     assert not [p for p in written if b"sk-test-SECRET" in p.read_bytes()]  # ...and into no file
     keyed = [r for r in recordings(pytester.path).values() if r["key"]["backend"]["model"] == "keyed"]
     assert keyed[0]["key"]["backend"] == {"model": "keyed", "spec": "keyed:x"}
@@ -297,29 +297,23 @@ def test_corrupt_recording_is_named_rerecorded_in_new_and_an_error_in_replay(pyt
     assert json.loads(path.read_text())["completion"]["text"] == "hello"
 
 
-def test_unused_recordings_are_reported_and_pruned_only_where_every_test_ran(pytester: pytest.Pytester) -> None:
-    calls = {"test_keep": "kept", "test_drop": "dropped"}
+def test_unused_recordings_are_reported_and_pruned_test_by_test(pytester: pytest.Pytester) -> None:
+    calls = {"test_keep": "kept", "test_drop": "dropped", "test_red": "red"}
     pytester.makepyfile(
         test_a="".join(f"def {name}(llm):\n    llm.complete({text!r})\n\n" for name, text in calls.items()),
         test_b="def test_other(llm):\n    llm.complete('other module')\n",
     )
-    pytester.runpytest("--llm-model", "echo").assert_outcomes(passed=3)
+    pytester.runpytest("--llm-model", "echo").assert_outcomes(passed=4)
     by_text = {r["completion"]["text"]: name for name, r in recordings(pytester.path).items()}
+    index = json.loads((pytester.path / "llm_recordings" / "test_a.py" / "_index.json").read_text())
+    assert index == {"format": 2, "tests": {name: [by_text[text].split("/")[1]] for name, text in sorted(calls.items())}}
     (pytester.path / "llm_recordings" / "test_a.py" / ".0123.abc.tmp").write_text("{half a")  # a killed writer's
+    # test_drop is gone; test_red now fails before its call, so what it would use is kept.
     pytester.makepyfile(test_a="def test_keep(llm):\n    llm.complete('kept')\n\ndef test_red(llm):\n    assert 0\n")
 
-    kept = "kept the recordings of {} module(s) with tests that did not run to their end (skipped, xfailed, deselected, failed or errored): {}"
-    failing = pytester.runpytest("--llm-model", "echo", "--llm-recordings-prune", "test_a.py")
-    failing.stdout.fnmatch_lines([kept.format(1, "test_a.py")])
-    deselected = pytester.runpytest("--llm-model", "echo", "--llm-recordings-prune", "-k", "keep")
-    deselected.stdout.fnmatch_lines([kept.format(2, "test_a.py, test_b.py")])
-    picked = pytester.runpytest("--llm-model", "echo", "--llm-recordings-prune", "test_a.py::test_keep")
-    picked.stdout.fnmatch_lines([kept.format(1, "test_a.py")])
     stopped = pytester.runpytest("--llm-model", "echo", "--llm-recordings-prune", "-x", "test_a.py")
     stopped.stdout.fnmatch_lines(["not pruning: the run stopped early (-x or --maxfail)"])
-    assert len(recordings(pytester.path)) == 3
-
-    pytester.makepyfile(test_a="def test_keep(llm):\n    llm.complete('kept')\n")
+    assert len(recordings(pytester.path)) == 4
     report = pytester.runpytest("--llm-model", "echo", "test_a.py")
     report.stdout.fnmatch_lines(
         [
@@ -328,10 +322,13 @@ def test_unused_recordings_are_reported_and_pruned_only_where_every_test_ran(pyt
             f"  llm_recordings/{by_text['dropped']}",
         ]
     )
-    assert len(recordings(pytester.path)) == 3
+    assert len(recordings(pytester.path)) == 4
     pruned = pytester.runpytest("--llm-model", "echo", "--llm-recordings-prune", "test_a.py")
-    pruned.stdout.fnmatch_lines(["pruned 2 unused recording(s):"])
-    assert sorted(recordings(pytester.path)) == sorted([by_text["kept"], by_text["other module"]])
+    pruned.stdout.fnmatch_lines(
+        ["kept 1 unused recording(s) that tests which did not run to their end may need * in: test_a.py",
+         "pruned 2 unused recording(s):"]
+    )
+    assert sorted(recordings(pytester.path)) == sorted([by_text["kept"], by_text["red"], by_text["other module"]])
     assert not list((pytester.path / "llm_recordings").rglob("*.tmp"))
     assert "unused recording" not in pytester.runpytest("--llm-model", "echo").stdout.str()
 
@@ -362,7 +359,8 @@ def test_recordings_dir_setting(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_call(llm):\n    llm.complete('hi')\n")
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(["0 call(s) replayed, 1 recorded (mode new) in tests/cassettes/"])
-    assert len(list((pytester.path / "tests" / "cassettes").rglob("*.json"))) == 1
+    assert [p.name for p in (pytester.path / "tests" / "cassettes").rglob("*.json")].count("_index.json") == 1
+    assert len(recordings(pytester.path / "tests", "cassettes")) == 1
 
 
 MANY_CALLS = """

@@ -46,14 +46,14 @@ def test_a_broken_answer_is_an_error_and_is_not_recorded(
     result = _run(pytester, scripted_server([answer]))
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"ModelCallError: openai:scripted: unusable answer: {reason}*"])
-    assert not list(pytester.path.rglob("llm_recordings/**/*.json"))
+    assert not list(pytester.path.rglob("llm_recordings/**/[0-9a-f]*.json"))
 
 
 def test_content_given_as_text_parts_is_read_as_its_text(pytester: pytest.Pytester, scripted_server: Start) -> None:
     parts = [{"type": "text", "text": "Paris is "}, {"type": "text", "text": "the capital."}]
     result = _run(pytester, scripted_server([_answer(parts)]))
     result.assert_outcomes(passed=1)
-    [recording] = pytester.path.rglob("llm_recordings/**/*.json")
+    [recording] = pytester.path.rglob("llm_recordings/**/[0-9a-f]*.json")
     assert json.loads(recording.read_text())["completion"]["text"] == "Paris is the capital."
 
 

@@ -186,14 +186,14 @@ def test_bad_input_gets_a_clear_message(pytester: pytest.Pytester, row: BadInput
 def _record_then_cut(pytester: pytest.Pytester) -> None:
     """Record the suite's call, then cut its recording short (as a bad merge might)."""
     pytester.runpytest(*ECHO).assert_outcomes(passed=1)
-    [recording] = (pytester.path / "llm_recordings" / "test_bad.py").glob("*.json")
+    [recording] = (pytester.path / "llm_recordings" / "test_bad.py").glob("[0-9a-f]*.json")
     recording.write_text(recording.read_text()[:40])
 
 
 def test_a_corrupt_recording_is_re_recorded_with_a_warning_in_new_mode(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_bad="def test_it(llm):\n    assert llm.complete('hello').text == 'hello'\n")
     pytester.runpytest(*ECHO).assert_outcomes(passed=1)
-    [recording] = (pytester.path / "llm_recordings" / "test_bad.py").glob("*.json")
+    [recording] = (pytester.path / "llm_recordings" / "test_bad.py").glob("[0-9a-f]*.json")
     recording.write_text("[]")
     result = pytester.runpytest(*ECHO)
     result.assert_outcomes(passed=1, warnings=1)

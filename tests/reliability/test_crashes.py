@@ -60,7 +60,7 @@ ARGS = (
 def whole_recordings(root: Path) -> dict[str, str]:
     """Every recording file, each of which must be complete: the prompt it answered, by file."""
     found = {}
-    for path in sorted((root / "llm_recordings").rglob("*.json")):
+    for path in sorted((root / "llm_recordings").rglob("[0-9a-f]*.json")):
         recording = json.loads(path.read_text())
         assert recording["completion"]["text"] == recording["key"]["request"]["messages"][0]["content"]
         found[path.name] = recording["completion"]["text"]

@@ -49,7 +49,7 @@ def report(pytester: pytest.Pytester) -> dict[str, Any]:
 
 def recordings(pytester: pytest.Pytester) -> list[dict[str, Any]]:
     """Every recording written, parsed (a corrupt one fails the test here)."""
-    return [json.loads(p.read_text()) for p in sorted((pytester.path / "llm_recordings").rglob("*.json"))]
+    return [json.loads(p.read_text()) for p in sorted((pytester.path / "llm_recordings").rglob("[0-9a-f]*.json"))]
 
 
 def asked(recording: dict[str, Any]) -> str:

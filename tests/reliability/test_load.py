@@ -46,7 +46,7 @@ def test_1000_cases_on_4_workers_write_every_recording_and_snapshot_once(pyteste
     written = [line for line in first.stdout.lines if line.startswith("written: __llm_snapshots__/")]
     assert sorted(written) == [f"written: __llm_snapshots__/test_load_{m}.yaml ({CASES} tests)" for m in range(MODULES)]
 
-    recordings = files(pytester.path / "llm_recordings", "*.json")
+    recordings = files(pytester.path / "llm_recordings", "[0-9a-f]*.json")
     assert len(recordings) == MODULES * CASES
     keys = set()
     for name, raw in recordings.items():
@@ -73,6 +73,6 @@ def test_1000_cases_on_4_workers_write_every_recording_and_snapshot_once(pyteste
     second.assert_outcomes(passed=MODULES * CASES)
     second.stdout.fnmatch_lines([f"{MODULES * CASES} call(s) replayed, 0 recorded (mode replay) in llm_recordings/"])
     assert not [line for line in second.stdout.lines if line.startswith("written: ")]
-    assert files(pytester.path / "llm_recordings", "*.json") == recordings
+    assert files(pytester.path / "llm_recordings", "[0-9a-f]*.json") == recordings
     assert files(pytester.path / "__llm_snapshots__", "*.yaml") == snapshots
     print(f"\n{MODULES * CASES} cases on 4 workers, recording: {wall:.1f}s wall")

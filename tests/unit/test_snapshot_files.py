@@ -57,6 +57,7 @@ def test_multi_line_text_is_a_block_scalar_and_keys_are_sorted() -> None:
     assert text.splitlines() == [
         "# pytest-llmops snapshots of test_mod.py: the prompt versions and reference outputs of each test.",
         "# Review changes like code. Rewrite with `pytest --llm-snapshot-update`.",
+        "# snapshot format: 1",
         "test_a[x]:",
         "  prompts:",
         "    summarize:",
@@ -125,3 +126,31 @@ def test_version_labels() -> None:
     assert version_label({"hash": "0123456789abcdef"}) == "01234567"
     same = {"hash": "fedcba9876543210", "version": "3"}
     assert version_label({"hash": "0123456789abcdef", "version": "3"}, same) == "v3 (01234567)"
+
+
+@pytest.mark.parametrize("header", ["# snapshot format: 99\n", "# a comment\n# snapshot format: 2\n"])
+def test_a_snapshot_file_of_a_newer_format_is_refused_naming_it(tmp_path: Path, header: str) -> None:
+    path = tmp_path / "test_mod.yaml"
+    path.write_text(header + "test_a:\n  references:\n    output: x\n")
+    found = header.split(": ")[-1].strip()
+    with pytest.raises(SnapshotError) as raised:
+        read_snapshot_file(path)
+    assert str(raised.value) == (
+        f"{path} was written by a newer pytest-llmops (snapshot format {found}; this version reads 1): "
+        "upgrade pytest-llmops; it is never overwritten"
+    )
+
+
+@pytest.mark.parametrize("header", ["", "# snapshot format: 1\n", "# pytest-llmops snapshots of test_mod.py\n"])
+def test_snapshot_files_of_format_1_are_read(tmp_path: Path, header: str) -> None:
+    path = tmp_path / "test_mod.yaml"
+    path.write_text(header + "test_a:\n  references:\n    output: x\n")
+    assert read_snapshot_file(path)["test_a"].references == {"output": "x"}
+
+
+@pytest.mark.parametrize("found", ["0", "two", "-1"])
+def test_a_snapshot_format_that_is_no_version_is_corrupt(tmp_path: Path, found: str) -> None:
+    path = tmp_path / "test_mod.yaml"
+    path.write_text(f"# snapshot format: {found}\ntest_a: {{}}\n")
+    with pytest.raises(SnapshotError, match=f"corrupt snapshot file .*snapshot format '{found}'"):
+        read_snapshot_file(path)

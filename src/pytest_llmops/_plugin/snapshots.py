@@ -8,9 +8,13 @@ run to its end keeps its prompts and references.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
+import os
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generator, Mapping
+from typing import TYPE_CHECKING, Any, Generator, Iterator, Mapping
 
 import pytest
 
@@ -58,6 +62,7 @@ class SnapshotStore:
         self.removed: list[Path] = []
         self.unused: list[Unused] = []
         self.problems: list[str] = []
+        self.failed_writes = 0  # the run fails: what it staged is lost
 
     # -- the API fixtures use -----------------------------------------------------------
 
@@ -214,14 +219,25 @@ class SnapshotStore:
             self._merge_collected(part.get("snapshots") or {})
         for path in sorted(set(self._results) | set(self._collected)):
             self._flush(path)
+        if self.failed_writes and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _flush(self, path: Path) -> None:
+        """Apply this run's changes to ``path`` under a lock shared with every other pytest
+        process, on the file as it is now (another run may have written it since it was read),
+        so two runs updating one module's snapshots keep both runs' entries."""
         remove_stale_temporaries(path)
         try:
-            before = self._file(path)  # as the tests read it: each file is read once a session
+            self._file(path)  # a file that was corrupt when the tests read it stays as it is
+            with _locked(path):
+                self._apply(path, read_snapshot_file(path))
         except SnapshotError as error:
             self.problems.append(f"not written: {error}")
-            return
+        except OSError as error:
+            self.failed_writes += 1
+            self.problems.append(f"cannot write snapshot file {self._show(path)}: {error.strerror or error}")
+
+    def _apply(self, path: Path, before: dict[str, TestSnapshot]) -> None:
         after = copy.deepcopy(before)
         results = self._results.get(path, {})
         for key, used in results.items():
@@ -291,3 +307,15 @@ class SnapshotStore:
         return shown(path, self.config.rootpath)
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the cross-process lock of snapshot file ``path``. The lock file lives in the temp
+    folder (named by a hash of the file's real path), so nothing appears beside the snapshots."""
+    from filelock import FileLock  # only for a run that writes snapshots
+
+    real = os.path.realpath(path)
+    folder = Path(tempfile.gettempdir(), "pytest-llmops-locks")
+    folder.mkdir(exist_ok=True)
+    name = hashlib.sha256(real.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    with FileLock(folder / f"{name}.lock"):
+        yield

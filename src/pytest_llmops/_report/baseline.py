@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from pytest_llmops._files import newer_format
 from pytest_llmops._report.data import SCHEMA, SCHEMA_VERSION, call_cost, model_latencies, percentile, prompt_text
 from pytest_llmops._report.json_report import parse_report, validate
 from pytest_llmops._report.numbers import highest, is_number, number
@@ -84,6 +85,9 @@ def load_baseline(path: Path) -> dict[str, Any]:
         raise BaselineError(f"baseline {path} is not valid JSON: {error}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise BaselineError(f"baseline {path} is not a pytest-llmops JSON report (no \"schema\": \"{SCHEMA}\")")
+    newer = newer_format(str(path), "report schema version", data.get("schema_version"), SCHEMA_VERSION)
+    if newer:
+        raise BaselineError(newer)
     if data.get("schema_version") != SCHEMA_VERSION:
         raise BaselineError(
             f"baseline {path} has report schema version {data.get('schema_version')!r}; "
