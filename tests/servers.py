@@ -83,6 +83,14 @@ Answer = Any  # a str (the reply text), a (status, body) tuple, or a callable(re
 # ("!drip", seconds) sends the answer one byte every so many seconds.
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gave up (a timeout, a cancelled run) is expected: no traceback for it."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class ScriptedServer:
     """An OpenAI-compatible server that answers chat and completion calls from a script.
 
@@ -101,7 +109,7 @@ class ScriptedServer:
         self.headers = dict(headers or {})
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
