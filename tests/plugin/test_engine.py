@@ -104,3 +104,14 @@ print(oct(os.umask(0)))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "0o27"
+
+
+def test_the_entry_module_imports_nothing_of_the_plugin() -> None:
+    script = """
+import sys, pytest
+import pytest_llmops._plugin.entry
+loaded = sorted(name for name in sys.modules if name.startswith("pytest_llmops."))
+assert loaded == ["pytest_llmops._plugin", "pytest_llmops._plugin.entry"], loaded
+"""
+    subprocess.run([sys.executable, "-c", script], check=True)
+

@@ -7,9 +7,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from pytest_llmops._models.lazy import LazyBackend
-from pytest_llmops._optional import import_optional
-
 if TYPE_CHECKING:
     from pytest_llmops._models.base import Backend
     from pytest_llmops.settings import Settings
@@ -19,6 +16,8 @@ DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
 
 def _leaf(module: str, extra: str) -> Any:
+    from pytest_llmops._optional import import_optional
+
     return import_optional(f"pytest_llmops._models.{module}", extra)
 
 
@@ -31,6 +30,8 @@ def _echo(name: str, settings: Settings) -> Backend:
 def _openai(name: str, settings: Settings) -> Backend:
     if not name:
         raise ValueError("the openai backend needs a model name: openai:<model>")
+    from pytest_llmops._models.lazy import LazyBackend
+
     base_url = settings.openai_base_url or DEFAULT_OPENAI_URL
     return LazyBackend(
         name,
@@ -42,6 +43,8 @@ def _openai(name: str, settings: Settings) -> Backend:
 
 
 def _transformers(path: Path, settings: Settings, model_name: str) -> Backend:
+    from pytest_llmops._models.lazy import LazyBackend
+
     return LazyBackend(
         model_name,
         lambda: _leaf("hf", "hf").TransformersBackend(path, settings, model_name=model_name),

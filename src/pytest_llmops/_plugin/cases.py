@@ -161,7 +161,7 @@ def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
     row = getattr(request, "param", None)
     if not isinstance(row, CaseRow):
         markers.fail_setup(f"{request.node.nodeid}: the `case` fixture needs @pytest.mark.llm_dataset(...)")
-    prefetch = session.cases
+    prefetch = session.cases = session.cases or CasePrefetch(session)
     outcome = prefetch.take(request.node, request.session.items)
     record = session.record_of(request.node)
     if outcome is None:

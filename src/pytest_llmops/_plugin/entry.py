@@ -11,10 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from pytest_llmops._plugin import markers
-from pytest_llmops._plugin.session import SESSION_KEY, LLMSession
-from pytest_llmops._plugin.xdist import XdistChannel, is_worker
-
+# Nothing of the plugin is imported here: a run loads only what it uses, when it first does.
 _PREFIX = "llmops-"
 
 
@@ -37,7 +34,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist starts its workers
 def pytest_sessionstart(session: pytest.Session) -> None:
-    llm_session = session.config.stash[SESSION_KEY]
+    from pytest_llmops._plugin.session import session_of
+
+    llm_session = session_of(session.config)
     if not llm_session.worker:  # the controller checks once for the whole run
         with _usage_errors():
             llm_session.check_model_specs()
@@ -57,14 +56,14 @@ def _usage_errors() -> Iterator[None]:
 def _configure(config: pytest.Config) -> None:
     from pytest_llmops import settings
     from pytest_llmops._models import builtin as builtin_backends
-    from pytest_llmops._plugin import fixtures, outcomes
-    from pytest_llmops._plugin.cases import CasePrefetch
+    from pytest_llmops._plugin import fixtures, markers, outcomes
+    from pytest_llmops._plugin.session import SESSION_KEY, LLMSession
+    from pytest_llmops._plugin.xdist import XdistChannel, is_worker
     from pytest_llmops.metrics._builtin import BuiltinMetrics
 
     markers.register_markers(config)
     worker = is_worker(config)
     session = config.stash[SESSION_KEY] = LLMSession(config, settings.resolve(config, worker=worker))
-    session.cases = CasePrefetch(session)
     plugins: dict[str, object] = {
         "session": session,
         "fixtures": fixtures,
@@ -92,6 +91,8 @@ def _configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    from pytest_llmops._plugin.session import SESSION_KEY
+
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return

@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_llmops._plugin import markers
-from pytest_llmops._plugin.clients import make_llm
 from pytest_llmops._plugin.session import session_of
-from pytest_llmops._results import TestRecord
 
 if TYPE_CHECKING:
     from pytest_llmops._datasets import Case
@@ -21,6 +19,7 @@ if TYPE_CHECKING:
     from pytest_llmops._judge.core import Judge
     from pytest_llmops._models.client import LLM
     from pytest_llmops._prompts import PromptRenderer
+    from pytest_llmops._results import TestRecord
     from pytest_llmops.settings import Settings
 
 
@@ -45,6 +44,8 @@ def llm(request: pytest.FixtureRequest) -> LLM:
     """
     # The record straight from the session, not through the `llm_record` fixture: one fixture
     # fewer to set up per test, which is most of what a replayed test costs.
+    from pytest_llmops._plugin.clients import make_llm
+
     return make_llm(request, session_of(request.config).record_of(request.node))
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Union
 
 import pytest
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from pytest_llmops._models.base import Completion
     from pytest_llmops._recordings import TestRecordings
     from pytest_llmops._results import TestRecord

@@ -10,16 +10,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from pytest_llmops._redact import redact_data
-from pytest_llmops._report.baseline import BaselineError, Tolerances, compare, load_baseline
-from pytest_llmops._report.data import build_report
-from pytest_llmops._files import append_text, remove_stale_temporaries, write_atomic
-from pytest_llmops._report.html import render_html
-from pytest_llmops._report.json_report import render_json
-from pytest_llmops._report.markdown import render_markdown
-from pytest_llmops._report.terminal import render_terminal
-from pytest_llmops._report.text import visible
 from pytest_llmops.errors import ConfigError
+
+# Each renderer, the baseline gate and the file writers load only when a run needs them.
 
 if TYPE_CHECKING:
     from pytest_llmops._plugin.session import LLMSession
@@ -29,6 +22,8 @@ def run_reporter(session: LLMSession) -> RunReporter:
     """The controller's report writer; an unreadable baseline is a usage error, at start-up."""
     baseline = None
     if session.settings.baseline:
+        from pytest_llmops._report.baseline import BaselineError, load_baseline
+
         try:
             baseline = load_baseline(_path(session.config, "llm_baseline", session.settings.baseline))
         except BaselineError as error:
@@ -54,6 +49,9 @@ class RunReporter:
         self.problems: list[str] = []
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from pytest_llmops._redact import redact_data
+        from pytest_llmops._report.data import build_report
+
         settings = self.session.settings
         run = {
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -66,6 +64,8 @@ class RunReporter:
         # A prompt may quote a secret of the environment (an API key): no report shows it.
         report = self.report = redact_data(report)
         if self.baseline is not None:
+            from pytest_llmops._report.baseline import Tolerances, compare
+
             tolerances = Tolerances(settings.max_score_drop, settings.max_cost_increase,
                                     settings.max_latency_increase, settings.max_score_drop_by_metric,
                                     settings.fail_on_missing)
@@ -78,10 +78,12 @@ class RunReporter:
 
     def _write(self, report: dict[str, Any]) -> None:
         """Write each report asked for; one that cannot be written is named, the others still are."""
+        from pytest_llmops._files import append_text, remove_stale_temporaries, write_atomic
+
         settings = self.session.settings
-        markdown = functools.cache(lambda: render_markdown(report))
-        for option, path, render in (("llm_report_json", settings.report_json, lambda: render_json(report)),
-                                     ("llm_report_html", settings.report_html, lambda: render_html(report)),
+        markdown = functools.cache(lambda: _render("markdown", "render_markdown", report))
+        for option, path, render in (("llm_report_json", settings.report_json, lambda: _render("json_report", "render_json", report)),
+                                     ("llm_report_html", settings.report_html, lambda: _render("html", "render_html", report)),
                                      ("llm_report_md", settings.report_md, markdown)):
             if path:
                 target = _path(self.config, option, path)
@@ -99,11 +101,24 @@ class RunReporter:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report is not None and _used_models(self.report):
+            from pytest_llmops._report.terminal import render_terminal
+
             terminalreporter.write_sep("=", "pytest-llmops")
             for line in render_terminal(self.report):
                 terminalreporter.write_line(line)
-        for problem in self.problems:
-            terminalreporter.write_line(visible(problem), red=True)
+        if self.problems:
+            from pytest_llmops._report.text import visible
+
+            for problem in self.problems:
+                terminalreporter.write_line(visible(problem), red=True)
+
+
+def _render(module: str, function: str, report: dict[str, Any]) -> str:
+    """``report`` rendered by ``pytest_llmops._report.<module>.<function>``, loaded only now."""
+    import importlib
+
+    render: Callable[[dict[str, Any]], str] = getattr(importlib.import_module(f"pytest_llmops._report.{module}"), function)
+    return render(report)
 
 
 def _used_models(report: dict[str, Any]) -> bool:

@@ -13,17 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmops._calls.budget import Budget, new_ledger, remove_ledger
-from pytest_llmops._calls.pipeline import CallPipeline, CallStats
 from pytest_llmops._plugin import keys
 from pytest_llmops._plugin.run_rule import RunRule
 from pytest_llmops._redact import install as install_redactor
 from pytest_llmops._plugin.xdist import is_worker, send_to_controller, worker_input
-from pytest_llmops._results import TestOutcome, TestRecord
 from pytest_llmops.errors import ConfigError
-from pytest_llmops.settings import Settings
 
 if TYPE_CHECKING:
+    from pytest_llmops._calls.pipeline import CallPipeline, CallStats
     from pytest_llmops._judge.calibration import Calibration
     from pytest_llmops._models.client import CallCache
     from pytest_llmops._models.registry import BackendRegistry
@@ -32,16 +29,21 @@ if TYPE_CHECKING:
     from pytest_llmops._prompts import PromptLibrary
     from pytest_llmops._recordings import Recordings
     from pytest_llmops._redact import Redactor
+    from pytest_llmops._results import TestOutcome, TestRecord
     from pytest_llmops.metrics import MetricRegistry
+    from pytest_llmops.settings import Settings
 
 _LEDGER = "budget_ledger"
 
 
 class LLMSession:
-    """Created at configure time on every process; registered as a plugin by ``entry``."""
+    """Created at configure time on every process; registered as a plugin by ``entry``.
 
-    #: The dataset prefetch (set by ``entry``: it builds clients, which read the session).
-    cases: CasePrefetch
+    What it owns is built on first use: a run that makes no model call never builds a pipeline.
+    """
+
+    #: The dataset prefetch, set by ``cases`` on first use (it builds clients, which read the session).
+    cases: CasePrefetch | None = None
 
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
@@ -54,17 +56,25 @@ class LLMSession:
         #: Judge calibrations run this session: key -> the calibration, or why it could not run.
         self.calibrations: dict[tuple[Any, ...], Calibration | str] = {}
         self.ledger = self._ledger()
+        self.recordings = self._recordings()
+        install_redactor(self._redactor)
+
+    # -- what the session owns, built on first use ----------------------------------------
+
+    @functools.cached_property
+    def pipeline(self) -> CallPipeline:
+        """The one pipeline of every model call this process makes, with the run's budget."""
+        from pytest_llmops._calls.budget import Budget
+        from pytest_llmops._calls.pipeline import CallPipeline
+
+        settings = self.settings
         budget = Budget(settings.budget_usd, self.ledger) if settings.budget_usd is not None and self.ledger else None
-        self.pipeline = CallPipeline(
+        return CallPipeline(
             concurrency=settings.concurrency,
             timeout_s=settings.timeout,
             max_retries=settings.max_retries,
             budget=budget,
         )
-        self.recordings = self._recordings()
-        install_redactor(self._redactor)
-
-    # -- what the session owns, built on first use ----------------------------------------
 
     @functools.cached_property
     def backends(self) -> BackendRegistry:
@@ -101,6 +111,8 @@ class LLMSession:
         """The record of ``item``, created on first use."""
         record = item.stash.get(keys.RECORD, None)
         if record is None:
+            from pytest_llmops._results import TestRecord
+
             record = item.stash[keys.RECORD] = TestRecord(item.nodeid)
         return record
 
@@ -148,8 +160,19 @@ class LLMSession:
 
     def call_stats(self) -> CallStats:
         """The run's model-call figures: this process's and every xdist worker's."""
+        from pytest_llmops._calls.pipeline import CallStats
+
         parts = [part["calls"] for part in self.worker_parts.values()]
-        return CallStats.merged([self.pipeline.stats.to_dict(), *parts])
+        return CallStats.merged([self._own_call_stats(), *parts])
+
+    def _own_call_stats(self) -> dict[str, int]:
+        """This process's model-call figures (none when it built no pipeline)."""
+        pipeline = self._built_pipeline()
+        return pipeline.stats.to_dict() if pipeline is not None else {}
+
+    def _built_pipeline(self) -> CallPipeline | None:
+        """The pipeline if a call has needed it, else None (it is not built to be cancelled)."""
+        return self.__dict__.get("pipeline")
 
     # -- hooks ----------------------------------------------------------------------------
 
@@ -166,6 +189,8 @@ class LLMSession:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Fold one phase's report into the test's outcome (controller side)."""
+        from pytest_llmops._results import TestOutcome
+
         outcome = self.outcomes.setdefault(report.nodeid, TestOutcome(report.nodeid))
         outcome.duration_s += report.duration
         record = getattr(report, "llmops_record", None)
@@ -186,25 +211,34 @@ class LLMSession:
 
         On a worker, the session's part goes to the controller.
         """
-        self.pipeline.cancel()
+        self._cancel_calls()
         if self.worker:
             send_to_controller(self.config, {
-                "calls": self.pipeline.stats.to_dict(),
+                "calls": self._own_call_stats(),
                 "recordings": self.recordings.worker_part() if self.recordings is not None else None,
                 "snapshots": self.snapshots.worker_part(),
                 "selection": self.rule.worker_part(),
             })
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self._built_pipeline() is None and not self.worker_parts:
+            return  # no model call was made
         stats = self.call_stats()
         if stats.attempts:
             terminalreporter.write_line(f"pytest-llmops {stats.summary()}")
 
     def close(self) -> None:
-        self.pipeline.cancel()
+        self._cancel_calls()
         install_redactor(None)
         if self.ledger is not None and not self.worker:
+            from pytest_llmops._calls.budget import remove_ledger
+
             remove_ledger(self.ledger)
+
+    def _cancel_calls(self) -> None:
+        pipeline = self._built_pipeline()
+        if pipeline is not None:
+            pipeline.cancel()
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -214,6 +248,8 @@ class LLMSession:
             return None
         if self.worker:
             return Path(worker_input(self.config)[_LEDGER])
+        from pytest_llmops._calls.budget import new_ledger
+
         return new_ledger()
 
     def _redactor(self) -> Redactor:

@@ -122,10 +122,10 @@ class SnapshotStore:
         """
         collected: dict[Path, set[str]] = {}
         exists = self._exists
-        for item in [*session.items, *self._deselected]:
-            path = self.snapshot_path(item)
+        for module, items in _by_module([*session.items, *self._deselected]).items():
+            path = snapshot_path_of(module)
             if exists.setdefault(path, path.is_file()):
-                collected.setdefault(path, set()).add(test_key(item))
+                collected.setdefault(path, set()).update(test_key(item) for item in items)
         for folder in {path.parent for path in exists if path.parent.is_dir()}:
             for orphan in folder.glob("*.yaml"):
                 if not (folder.parent / module_name(orphan)).exists():
@@ -319,3 +319,11 @@ def _locked(path: Path) -> Iterator[None]:
     name = hashlib.sha256(real.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     with FileLock(folder / f"{name}.lock"):
         yield
+
+
+def _by_module(items: list[pytest.Item]) -> dict[Path, list[pytest.Item]]:
+    """``items`` by their module's path: a snapshot file's path is worked out once per module."""
+    modules: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(Path(item.path), []).append(item)
+    return modules
