@@ -3,7 +3,7 @@
 A synthetic run of N tests (default 5,000 and 10,000): each test one model call with a ~200
 character output and prompt, a ROUGE-L score against a reference (some fail), a judge score
 with reasoning on every tenth test, a changed prompt on every fiftieth, and a baseline
-comparison against the same run with some scores moved. Times, as medians of ``--repeat`` runs:
+comparison against the same run with its scores moved by up to 0.2. Times, as medians of ``--repeat`` runs:
 
 - writing: ``render_json`` + ``render_html`` of the built report (what the plugin does after
   building the report dict), per test;
@@ -50,14 +50,15 @@ def sentence(rng: random.Random, chars: int = 200) -> str:
     return " ".join(words)
 
 
-def outcomes(n: int, seed: int) -> tuple[list[TestOutcome], int]:
-    """``n`` outcomes, and the characters of model text (prompts, outputs, references, reasoning)."""
-    rng = random.Random(seed)
+def outcomes(n: int, drift: float = 0.0) -> tuple[list[TestOutcome], int]:
+    """``n`` outcomes, and the characters of model text (prompts, outputs, references, reasoning).
+    ``drift``: the same run with each score moved by up to that much (a baseline)."""
+    rng, moves = random.Random(1), random.Random(2)
     texts = 0
     result = []
     for i in range(n):
         prompt, output, reference = sentence(rng), sentence(rng), sentence(rng)
-        value = round(rng.uniform(0.3, 1.0), 4)
+        value = round(min(1.0, max(0.0, rng.uniform(0.3, 1.0) + moves.uniform(-drift, drift))), 4)
         scores: list[dict[str, Any]] = [{"metric": "rougeL", "value": value, "threshold": 0.5, "passed": value >= 0.5,
                                          "output": output, "reference": reference, "kind": "metric"}]
         texts += len(prompt) + len(output) + len(reference)
@@ -68,7 +69,7 @@ def outcomes(n: int, seed: int) -> tuple[list[TestOutcome], int]:
         if i % 10 == 0:
             reasoning = sentence(rng, 150)
             texts += len(reasoning)
-            judged = round(rng.uniform(0, 1), 3)
+            judged = round(min(1.0, max(0.0, rng.uniform(0, 1) + moves.uniform(-drift, drift))), 3)
             scores.append({"metric": "judge", "label": "helpful", "value": judged, "threshold": 0.5,
                            "passed": judged >= 0.5, "kind": "judge", "details": {"reasoning": reasoning}})
             calls.append({**calls[0], "role": "judge", "model": "judge-1", "text": reasoning,
@@ -91,8 +92,8 @@ def outcomes(n: int, seed: int) -> tuple[list[TestOutcome], int]:
 def synthetic_report(n: int) -> tuple[dict[str, Any], int]:
     run = {"model": "gpt-4o-mini", "judge_model": "judge-1", "record_mode": "replay",
            "created": "2024-01-01T00:00:00+00:00"}
-    now, texts = outcomes(n, seed=1)
-    before, _ = outcomes(n, seed=2)
+    now, texts = outcomes(n)
+    before, _ = outcomes(n, drift=0.2)
     report = build_report(now, run)
     report["baseline"] = compare(build_report(before, run), report, Tolerances(0.05, 0.2, 0.5), "main-report.json")
     return report, texts
