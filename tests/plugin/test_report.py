@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any
 
 import pytest
-from html_check import LiveElements
+from html_check import LiveElements, chromium_dom
 
 from pytest_llmops._report.json_report import validate
 
@@ -96,6 +94,9 @@ def test_json_report_by_value(pytester: pytest.Pytester) -> None:
     assert fixed["outcome"] == "failed" and fixed["totals"]["cached_calls"] == 1
 
 
+EVIL = '<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>'
+
+
 def test_html_report_is_self_contained_and_escapes_model_text(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_xss="""
         from pytest_llmops._results import Score
@@ -109,8 +110,10 @@ def test_html_report_is_self_contained_and_escapes_model_text(pytester: pytest.P
     """)
     pytester.runpytest(*ARGS, "--llm-report-html", "report.html").assert_outcomes(passed=1)
     page = (pytester.path / "report.html").read_text(encoding="utf-8")
-    LiveElements(page).assert_inert()
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    live = LiveElements(page)
+    live.assert_inert()
+    assert page.count('<script type="application/json"') == 1  # the report's data, once
+    assert sum(text == EVIL for text in live.texts()) >= 3  # output, prompt, reasoning: data, shown as text
     assert "http://" not in page and "https://" not in page  # nothing to fetch: opens offline
 
 
@@ -352,23 +355,34 @@ def test_run_summary_hook_reaches_exporters_once(pytester: pytest.Pytester) -> N
 
 @pytest.mark.slow
 def test_html_report_renders_in_headless_chromium(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
     pytester.makepyfile(test_suite=SUITE, test_xss="""
         def test_evil(llm):
             llm.complete('<img src=x onerror="document.title=1"><script>document.title=2</script>')
     """)
     pytester.runpytest(*ARGS, "--llm-report-html", "report.html")
     page = pytester.path / "report.html"
-    dom = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         "--dump-dom", page.as_uri() + "#test-2"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)},
-    ).stdout
+    dom = chromium_dom(page, tmp_path, "#test-2")
     assert 'data-ready="true"' in dom  # the report's script ran without error
-    assert dom.count('<tbody id="test-') == 4
+    assert dom.count('<tbody id="test-') == 4  # rows built from the embedded data
     assert dom.count("<details open") == 1  # the linked test's details were opened
     assert "<title>pytest-llmops report</title>" in dom  # the model's markup changed nothing
     LiveElements(dom).assert_inert()
+    # The linked test's details, built when opened: the model's markup shown as text.
+    linked = dom.partition('<tbody id="test-2"')[2].partition('<tbody id="test-3"')[0]
+    assert "test_live" in linked and "one two three four" in linked  # its prompt, shown
+    evil = dom.partition('<tbody id="test-4"')[2].partition('id="more"')[0]
+    assert "<details>" in evil and "&lt;img" not in evil  # details not opened are not built
+    opened = chromium_dom(page, tmp_path, "#test-4")
+    shown = opened.partition('<tbody id="test-4"')[2].partition('id="more"')[0]
+    assert '&lt;img src=x onerror="document.title=1"&gt;&lt;script&gt;document.title=2&lt;/script&gt;' in shown
+    LiveElements(opened).assert_inert()
+
+
+def test_html_report_data_cannot_end_its_script(tmp_path: Path) -> None:
+    from pytest_llmops._report.html import embedded_data
+
+    hostile = ["</script><script>alert(1)</script>", "<!--", "line\u2028break\u2029", "\x1b[31m", "\ud800"]
+    text = embedded_data({"tests": hostile, "again": hostile})
+    assert "<" not in text and "\u2028" not in text and "\u2029" not in text
+    page = LiveElements(f'<script type="application/json">{text}</script>')
+    assert page.texts() == ["</script><script>alert(1)</script>", "<!--", "line\u2028break\u2029", "\\x1b[31m", "\ufffd"] * 2

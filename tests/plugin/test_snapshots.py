@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from html_check import chromium_dom
 
 from pytest_llmops._files import STALE_AFTER_S
 from pytest_llmops._results import RENDER_SEPARATOR
@@ -122,16 +123,20 @@ def test_a_declared_version_change_is_reported_and_marked_on_the_record(project:
     assert records(project)["test_translate"]["prompts"][0]["snapshot"] == "same"
 
 
-def test_the_html_report_diffs_a_changed_prompt_against_its_snapshot(project: pytest.Pytester) -> None:
+@pytest.mark.slow
+def test_the_html_report_diffs_a_changed_prompt_against_its_snapshot(project: pytest.Pytester, tmp_path: Path) -> None:
     run(project).assert_outcomes(passed=3)
     write(project, "prompts/translate.jinja", "Translate to German: {{ text }}")
-    run(project, "--llm-report-html", "report.html").assert_outcomes(failed=1, passed=2)  # its reference
-    page = (project.path / "report.html").read_text()
+    run(project, "--llm-report-html", "report.html", "--llm-report-json", "report.json").assert_outcomes(failed=1, passed=2)
+    report = json.loads((project.path / "report.json").read_text())
+    number = 1 + [t["nodeid"] for t in report["tests"]].index("test_mod.py::test_translate")
+    dom = chromium_dom(project.path / "report.html", tmp_path, f"#test-{number}")  # its details, opened
     old, new = (read_snapshot_file(snapshot(project))["test_translate"].prompts["translate"]["hash"][:8],
                 records(project)["test_translate"]["prompts"][0]["hash"][:8])
-    diff = page.partition(f"Prompt translate: {old} → {new}, against its snapshot")[2].partition("</div>")[0]
+    diff = dom.partition(f"Prompt translate: {old} → {new}, against its snapshot")[2].partition("</div>")[0]
     assert diff.endswith('<div class="text">Translate to <del>French:</del><ins>German:</ins> Good morning')
-    assert page.count("against its snapshot") == 1  # the unchanged summarize prompt has none
+    shown = dom.partition("<script")[0]  # the page, not the report's data and code
+    assert shown.count("against its snapshot") == 1  # the unchanged summarize prompt has none
 
 
 def test_each_distinct_render_of_a_prompt_is_kept(pytester: pytest.Pytester) -> None:

@@ -94,10 +94,12 @@ def assert_no_secret(files: dict[str, bytes]) -> None:
 
 
 def assert_inert(files: dict[str, bytes]) -> None:
-    page = files["out/report.html"].decode()
-    LiveElements(page).assert_inert()
-    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3  # output, prompt and reasoning: shown, as text
-    assert "&lt;script&gt;alert(5)&lt;/script&gt;" in page  # the test id
+    page = LiveElements(files["out/report.html"].decode())
+    page.assert_inert()
+    # Output, prompt and reasoning, and the test id: data for the report's script to show as text.
+    texts = page.texts()
+    assert sum("<script>alert(1)</script>" in text for text in texts) >= 3
+    assert any("<script>alert(5)</script>" in text for text in texts)
     markdown = files["out/report.md"].decode()
     assert not re.search(r"(?<!\\)<", markdown)  # every "<" escaped
     junit = ElementTree.fromstring(files["out/junit.xml"])

@@ -1,10 +1,14 @@
 """The self-contained HTML report: one file, inline CSS, inline SVG charts, a little vanilla JS.
 
-Python prepares what the template draws (chart geometry, diffs, rendered prompts); the Jinja2
-template only lays it out, with autoescaping on. Model text is untrusted: it only ever reaches
-the page as escaped text (its control characters as visible escapes, see
-:mod:`pytest_llmops._report.text`), and a Content-Security-Policy allows no script but the report's own
-(pinned by its hash), no network and no plugins.
+Python prepares what the template draws (summary, chart geometry); the Jinja2 template only lays
+it out, with autoescaping on. The tests are not markup: the report's data is embedded once, as
+JSON in a ``<script type="application/json">`` element (data, never run), and the report's own
+script builds the table's rows from it and each test's details (prompts, diffs, reasoning,
+calls) only when they are opened, so a report of 10,000+ tests stays small and opens quickly.
+Model text is untrusted: the page shows it only as text (``textContent``, never as markup; its
+control characters as visible escapes, see :mod:`pytest_llmops._report.text`), and a
+Content-Security-Policy allows no script but the report's own (pinned by its hash), no network
+and no plugins.
 """
 
 from __future__ import annotations
@@ -12,16 +16,17 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
+import json
 import math
 import re
 from importlib import resources
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from pytest_llmops._report.baseline import missing_lines
 from pytest_llmops._report.data import call_cost, describe_score, model_latencies
+from pytest_llmops._report.numbers import spelled
 from pytest_llmops._report.terminal import money, seconds
 from pytest_llmops._report.text import visible
-from pytest_llmops._snapshots import version_label
 
 CHART_WIDTH = 360
 CHART_HEIGHT = 150
@@ -40,20 +45,73 @@ def render_html(report: Mapping[str, Any]) -> str:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_shown
     )
     environment.filters.update(money=money, seconds=seconds, score=describe_score)
-    baseline = _BaselineByTest(report.get("baseline"))
     template = environment.from_string(templates.joinpath("report.html.jinja").read_text("utf-8"))
     return template.render(
         report=report,
         summary=report["summary"],
         comparison=report.get("baseline"),
         missing=missing_lines(report["baseline"]) if report.get("baseline") else [],
-        tests=[_test_view(t, baseline) for t in report["tests"]],
+        test_count=len(report["tests"]),
         charts=charts(report),
+        # Data, not markup: the report's script builds the table and each test's details from it.
+        data=Markup(embedded_data(report)),
         # The report's own code and style, not model text: trusted, inserted verbatim.
         script=Markup(script),
         style=Markup(templates.joinpath("report.css").read_text("utf-8")),
         script_hash=base64.b64encode(hashlib.sha256(script.encode()).digest()).decode(),
     )
+
+
+def embedded_data(report: Mapping[str, Any]) -> str:
+    """The report's data, once, as the text of a ``<script type="application/json">``.
+
+    Packed to stay small at 10,000+ tests (``report.js`` unpacks it to the report dict): a dict is
+    ``[shape, value, ...]`` with its keys in ``shapes[shape - 1]``, a list is ``[0, item, ...]``, a
+    string seen before is ``[-1, n]`` (the n-th string written). Every text is as the page shows
+    it (control characters as visible escapes, see :mod:`~pytest_llmops._report.text`), every
+    non-finite number spelled as the JSON report spells it. No ``<`` is left in it (``\\u003c``),
+    so nothing in it can end the script element; U+2028 and U+2029 are escaped too.
+    """
+    packer = _Packer()
+    root = packer.pack(report)
+    text = json.dumps({"shapes": packer.shapes, "data": root}, ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+class _Packer:
+    """One walk over the report, in the order ``report.js`` unpacks it."""
+
+    def __init__(self) -> None:
+        self.shapes: list[list[str]] = []
+        self._shape_ids: dict[tuple[str, ...], int] = {}
+        self._strings: dict[str, int] = {}
+        self._written = 0
+
+    def pack(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._string(value)
+        if isinstance(value, dict):
+            keys = tuple(value)
+            shape = self._shape_ids.get(keys)
+            if shape is None:
+                self.shapes.append([visible(str(key), lines=True) for key in keys])
+                shape = self._shape_ids[keys] = len(self.shapes)
+            return [shape, *map(self.pack, value.values())]
+        if isinstance(value, (list, tuple)):
+            return [0, *map(self.pack, value)]
+        if isinstance(value, float) and not math.isfinite(value):
+            return self._string(spelled(value))
+        return value
+
+    def _string(self, value: str) -> Any:
+        seen = self._strings.get(value)
+        if seen is not None and len(value) > 8:
+            return [-1, seen]
+        if seen is None:
+            self._strings[value] = self._written
+        self._written += 1
+        return visible(value, lines=True)
 
 
 def _shown(value: Any) -> Any:
@@ -141,7 +199,10 @@ def bars(pairs: Sequence[tuple[float, str]]) -> dict[str, Any]:
 
 
 def word_diff(before: str, after: str) -> list[tuple[str, str]]:
-    """``(op, text)`` pieces turning ``before`` into ``after``: op is equal, delete or insert."""
+    """``(op, text)`` pieces turning ``before`` into ``after``: op is equal, delete or insert.
+
+    The page computes its diffs itself (``wordDiff`` in ``report.js``, when details open); this is
+    the same word-level diff for Python callers."""
     old, new = _TOKENS.findall(before), _TOKENS.findall(after)
     pieces: list[tuple[str, str]] = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
@@ -150,81 +211,3 @@ def word_diff(before: str, after: str) -> list[tuple[str, str]]:
         if op in ("insert", "replace"):
             pieces.append(("insert", "".join(new[j1:j2])))
     return pieces
-
-
-def rendered_prompt(request: Mapping[str, Any]) -> list[dict[str, str]]:
-    """A call's prompt as ``{role, content}`` turns (a raw prompt is one ``prompt`` turn)."""
-    if "messages" in request:
-        return [{"role": m["role"], "content": m["content"]} for m in request["messages"]]
-    return [{"role": "prompt", "content": request.get("prompt") or ""}]
-
-
-class _BaselineByTest:
-    """The baseline comparison's parts, indexed by test id once for every test's view."""
-
-    def __init__(self, comparison: Mapping[str, Any] | None) -> None:
-        comparison = comparison or {}
-        self.compared = bool(comparison)
-        self.new = set(comparison.get("new_tests", ()))
-        self.regressed = {r["nodeid"] for r in comparison.get("regressions", ())}
-        self.improved = set(comparison.get("improved", ()))
-        self.scores: dict[str, list[Mapping[str, Any]]] = {}
-        self.prompt_changes: dict[str, list[Mapping[str, Any]]] = {}
-        for score in comparison.get("scores", ()):
-            self.scores.setdefault(score["nodeid"], []).append(score)
-        for change in comparison.get("prompt_changes", ()):
-            self.prompt_changes.setdefault(change["nodeid"], []).append(change)
-
-    def status(self, nodeid: str) -> str:
-        if not self.compared:
-            return ""
-        if nodeid in self.new:
-            return "new"
-        if nodeid in self.regressed:
-            return "regressed"
-        return "improved" if nodeid in self.improved else "same"
-
-
-def _test_view(test: Mapping[str, Any], baseline: _BaselineByTest) -> dict[str, Any]:
-    nodeid = test["nodeid"]
-    margins = [s["margin"] for s in test["scores"] if s["margin"] is not None]
-    return {
-        **test,
-        "min_margin": min(margins) if margins else None,
-        "call_views": [{**c, "turns": rendered_prompt(c["request"])} for c in test["calls"]],
-        "prompt_diffs": [
-            {"label": _change_label(p), "diff": word_diff(p["snapshot_text"], p["text"])}
-            for p in test["prompts"]
-            if p["changed"] and "text" in p and "snapshot_text" in p
-        ],
-        "output_diffs": _output_diffs(test["scores"]),
-        "reasoning": [
-            {"key": s["key"], "text": str(s["details"]["reasoning"])}
-            for s in test["scores"]
-            if s["details"].get("reasoning")
-        ],
-        "baseline_status": baseline.status(nodeid),
-        "baseline_changes": baseline.scores.get(nodeid, []),
-        "baseline_prompt_diffs": [
-            {"call": c["call"], "diff": word_diff(c["baseline"], c["current"])}
-            for c in baseline.prompt_changes.get(nodeid, ())
-        ],
-    }
-
-
-def _change_label(prompt: Mapping[str, Any]) -> str:
-    """``summarize: v3 → v4``, as the terminal's drift lines name the change."""
-    before = prompt.get("changed_from") or {}
-    return f"{prompt['name']}: {version_label(before, prompt)} → {version_label(prompt, before)}"
-
-
-def _output_diffs(scores: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    seen: set[tuple[str, str]] = set()
-    diffs = []
-    for score in scores:
-        output, reference = score.get("output"), score.get("reference")
-        if output is None or reference is None or (reference, output) in seen:
-            continue
-        seen.add((reference, output))
-        diffs.append({"key": score["key"], "diff": word_diff(reference, output)})
-    return diffs

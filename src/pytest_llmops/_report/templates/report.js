@@ -1,16 +1,305 @@
 "use strict";
+// The table of tests and each test's details, built from the report's data (embedded once, as
+// JSON). Untrusted text only ever reaches the page through textContent, never as markup.
 (function () {
+  var PAGE = 500;
+  var packed = JSON.parse(document.getElementById("report-data").textContent);
+  var strings = [];
+  function unpack(value) {
+    if (typeof value === "string") { strings.push(value); return value; }
+    if (!Array.isArray(value)) { return value; }
+    var tag = value[0], i;
+    if (tag === -1) { return strings[value[1]]; }
+    if (tag === 0) {
+      var list = [];
+      for (i = 1; i < value.length; i++) { list.push(unpack(value[i])); }
+      return list;
+    }
+    var keys = packed.shapes[tag - 1], object = {};
+    for (i = 0; i < keys.length; i++) { object[keys[i]] = unpack(value[i + 1]); }
+    return object;
+  }
+  var report = unpack(packed.data);
+  var tests = report.tests;
+  var comparison = report.baseline;
+
+  function num(v) {
+    if (typeof v !== "string") { return v; }
+    return v === "NaN" ? NaN : v === "Infinity" ? Infinity : -Infinity;
+  }
+  function word(v) { return isNaN(v) ? "NaN" : v > 0 ? "inf" : "-inf"; }
+  function strip(s) { return s.indexOf(".") < 0 ? s : s.replace(/0+$/, "").replace(/\.$/, ""); }
+  function g(v, digits) {  // Python's "%.{digits}g"
+    v = num(v);
+    if (!isFinite(v)) { return isNaN(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
+    if (v === 0) { return "0"; }
+    var parts = v.toExponential(digits - 1).split("e"), exp = parseInt(parts[1], 10);
+    if (exp < -4 || exp >= digits) {
+      return strip(parts[0]) + "e" + (exp < 0 ? "-" : "+") + (Math.abs(exp) < 10 ? "0" : "") + Math.abs(exp);
+    }
+    return strip(v.toFixed(Math.max(0, digits - 1 - exp)));
+  }
+  function fixed(v, places, sign) {
+    v = num(v);
+    if (!isFinite(v)) { return isNaN(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
+    return (sign && v >= 0 ? "+" : "") + v.toFixed(places);
+  }
+  function money(v) {
+    v = num(v);
+    if (!isFinite(v)) { return "$" + word(v); }
+    return v < 100 ? "$" + v.toFixed(4) : "$" + v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+  function seconds(v) {
+    if (v === null || v === undefined) { return "-"; }
+    v = num(v);
+    if (!isFinite(v)) { return word(v) + "s"; }
+    return v >= 1 ? v.toFixed(2) + "s" : g(v * 1000, 3) + "ms";
+  }
+  function describe(s) {
+    var text = s.key + " " + g(s.value, 3);
+    if (s.threshold === null || s.threshold === undefined) { return text; }
+    var higher = s.higher_is_better !== false;
+    return text + " " + (s.passed ? (higher ? ">=" : "<=") : (higher ? "<" : ">")) + " " + g(s.threshold, 3);
+  }
+  function versionLabel(version, other) {
+    var declared = version.version, short = String(version.hash || "").slice(0, 8);
+    if (!declared) { return short; }
+    var label = /^[0-9]/.test(declared) ? "v" + declared : String(declared);
+    if (other && other.version === declared) { label += " (" + short + ")"; }
+    return label;
+  }
+
+  // The baseline comparison, indexed by test id.
+  var base = { status: {}, scores: {}, prompts: {} };
+  function index(list, into) {
+    (list || []).forEach(function (item) { (into[item.nodeid] = into[item.nodeid] || []).push(item); });
+  }
+  if (comparison) {
+    tests.forEach(function (t) { base.status[t.nodeid] = "same"; });
+    (comparison.improved || []).forEach(function (id) { base.status[id] = "improved"; });
+    (comparison.regressions || []).forEach(function (r) { base.status[r.nodeid] = "regressed"; });
+    (comparison.new_tests || []).forEach(function (id) { base.status[id] = "new"; });
+    index(comparison.scores, base.scores);
+    index(comparison.prompt_changes, base.prompts);
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+  function add(parent) {
+    for (var i = 1; i < arguments.length; i++) {
+      var part = arguments[i];
+      parent.appendChild(typeof part === "string" ? document.createTextNode(part) : part);
+    }
+    return parent;
+  }
+
+  // A word-level diff (the longest common subsequence of words and runs of white space).
+  function wordDiff(before, after) {
+    var a = before.match(/\s+|\S+/g) || [], b = after.match(/\s+|\S+/g) || [];
+    var start = 0, endA = a.length, endB = b.length, pieces = [];
+    function push(op, text) {
+      var last = pieces[pieces.length - 1];
+      if (last && last[0] === op) { last[1] += text; } else if (text) { pieces.push([op, text]); }
+    }
+    while (start < endA && start < endB && a[start] === b[start]) { push("equal", a[start]); start++; }
+    var tail = [];
+    while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) { tail.unshift(a[endA - 1]); endA--; endB--; }
+    var n = endA - start, m = endB - start, i, j;
+    if (n * m > 4000000) {
+      push("delete", a.slice(start, endA).join(""));
+      push("insert", b.slice(start, endB).join(""));
+    } else {
+      var width = m + 1, lcs = new Uint32Array((n + 1) * width);
+      for (i = n - 1; i >= 0; i--) {
+        for (j = m - 1; j >= 0; j--) {
+          lcs[i * width + j] = a[start + i] === b[start + j] ? lcs[(i + 1) * width + j + 1] + 1
+            : Math.max(lcs[(i + 1) * width + j], lcs[i * width + j + 1]);
+        }
+      }
+      i = 0; j = 0;
+      while (i < n || j < m) {
+        if (i < n && j < m && a[start + i] === b[start + j]) { push("equal", a[start + i]); i++; j++; }
+        else if (i < n && (j >= m || lcs[(i + 1) * width + j] >= lcs[i * width + j + 1])) { push("delete", a[start + i]); i++; }
+        else { push("insert", b[start + j]); j++; }
+      }
+    }
+    push("equal", tail.join(""));
+    return pieces;
+  }
+  function diffBlock(before, after) {
+    var block = el("div", "text");
+    wordDiff(before, after).forEach(function (piece) {
+      add(block, piece[0] === "equal" ? piece[1] : el(piece[0] === "delete" ? "del" : "ins", "", piece[1]));
+    });
+    return block;
+  }
+  function legend(text, old, now, end) {
+    return add(el("p"), text, el("del", "", old), " ", el("ins", "", now), end);
+  }
+
+  function minMargin(t) {
+    if (t._margin === undefined) {
+      var margins = t.scores.map(function (s) { return s.margin; }).filter(function (m) { return m !== null && m !== undefined; });
+      t._margin = margins.length ? margins.map(num).reduce(function (x, y) { return isNaN(x) || isNaN(y) ? NaN : Math.min(x, y); }) : null;
+    }
+    return t._margin;
+  }
+
+  function details(t, box) {
+    if (t.error) { box.appendChild(el("p", "outcome-error", t.error)); }
+    if (t.prompts.length) {
+      box.appendChild(el("h3", "", "Prompts"));
+      var badges = el("p");
+      t.prompts.forEach(function (p) {
+        add(badges, el("span", "badge" + (p.changed ? " changed" : ""),
+          p.name + "@" + (p.version || String(p.hash || "").slice(0, 8)) + (p.changed ? " changed" : "")), " ");
+      });
+      box.appendChild(badges);
+      t.prompts.forEach(function (p) {
+        if (!p.changed || p.text === undefined || p.snapshot_text === undefined) { return; }
+        var before = p.changed_from || {};
+        var label = p.name + ": " + versionLabel(before, p) + " \u2192 " + versionLabel(p, before);
+        box.appendChild(legend("Prompt " + label + ", against its snapshot (", "snapshot", "now", "):"));
+        box.appendChild(diffBlock(p.snapshot_text, p.text));
+      });
+    }
+    (base.prompts[t.nodeid] || []).forEach(function (c) {
+      box.appendChild(legend("Prompt of call " + (c.call + 1) + ", against the baseline run (", "baseline", "now", "):"));
+      box.appendChild(diffBlock(c.baseline, c.current));
+    });
+    if (t.scores.length) {
+      box.appendChild(el("h3", "", "Scores"));
+      var table = el("table"), head = add(el("thead"), el("tr")), body = el("tbody");
+      ["metric", "value", "threshold", "result", "kind"].forEach(function (name) { head.firstChild.appendChild(el("th", "", name)); });
+      t.scores.forEach(function (s) {
+        add(body, add(el("tr"), el("td", "", s.key), el("td", "num", g(s.value, 4)),
+          el("td", "num", s.threshold === null || s.threshold === undefined ? "" : s.threshold),
+          el("td", s.passed ? "pass" : "fail", s.passed ? "pass" : "fail"), el("td", "", s.kind || "")));
+      });
+      box.appendChild(add(table, head, body));
+    }
+    t.scores.forEach(function (s) {
+      if (!s.details || !s.details.reasoning) { return; }
+      box.appendChild(el("p", "", "Judge's reasoning (" + s.key + "):"));
+      box.appendChild(el("div", "text", s.details.reasoning));
+    });
+    var seen = {};
+    t.scores.forEach(function (s) {
+      if (s.output === undefined || s.output === null || s.reference === undefined || s.reference === null) { return; }
+      var pair = JSON.stringify([s.reference, s.output]);
+      if (seen[pair]) { return; }
+      seen[pair] = true;
+      box.appendChild(legend("Output against its reference (" + s.key + "; ", "reference", "output", "):"));
+      box.appendChild(diffBlock(s.reference, s.output));
+    });
+    (base.scores[t.nodeid] || []).forEach(function (s) {
+      box.appendChild(el("p", "status-" + s.status, "Baseline " + s.key + ": " + fixed(s.baseline.mean, 3) + " (n=" + s.baseline.n +
+        ") \u2192 " + fixed(s.current.mean, 3) + " (n=" + s.current.n + "), " + s.status));
+    });
+    if (t.calls.length) {
+      box.appendChild(el("h3", "", "Calls"));
+      t.calls.forEach(function (c) {
+        box.appendChild(add(el("p"), el("span", "role", c.role), " " + c.model + " \u00b7 " + seconds(c.latency_s) + " \u00b7 " +
+          c.prompt_tokens + " in / " + c.completion_tokens + " out \u00b7 " + money(c.cost_usd) +
+          (c.cached ? " \u00b7 replayed" : "") + (c.finish_reason ? " \u00b7 " + c.finish_reason : "")));
+        var request = c.request || {};
+        var turns = request.messages ? request.messages : [{ role: "prompt", content: request.prompt || "" }];
+        turns.forEach(function (turn) { box.appendChild(add(el("div", "text"), el("span", "role", turn.role), "\n" + turn.content)); });
+        box.appendChild(add(el("div", "text"), el("span", "role", "output"), "\n" + c.text));
+      });
+    }
+  }
+
+  var columns = comparison ? 10 : 9;
+  function cells(t) {
+    var totals = t.totals, margin = minMargin(t);
+    return [
+      t.nodeid, t.outcome, t.models.join(", "), t.scores.map(describe).join("\n"),
+      margin === null ? "" : fixed(margin, 3, true), seconds(totals.latency_s),
+      totals.prompt_tokens + " / " + totals.completion_tokens, money(totals.cost_usd),
+      totals.cached_calls + " / " + totals.calls, comparison ? base.status[t.nodeid] : ""
+    ];
+  }
+  function sortKey(t, column) {
+    var totals = t.totals;
+    switch (column) {
+      case 4: return minMargin(t);
+      case 5: return num(totals.latency_s);
+      case 6: return num(totals.prompt_tokens) + num(totals.completion_tokens);
+      case 7: return num(totals.cost_usd);
+      case 8: return num(totals.cached_calls);
+      default: return cells(t)[column].toLowerCase();
+    }
+  }
+  function searchText(t) {
+    if (t._search === undefined) { t._search = (cells(t).join(" ") + (t.prompts_changed ? " prompt changed" : "")).toLowerCase(); }
+    return t._search;
+  }
+
+  function row(t) {
+    if (t._body) { return t._body; }
+    var body = el("tbody"), tr = el("tr", "test"), text = cells(t);
+    body.id = "test-" + t._number;
+    body.setAttribute("data-outcome", t.outcome);
+    var first = el("td", "", text[0]);
+    if (t.prompts_changed) { add(first, " ", el("span", "badge changed", "prompt changed")); }
+    tr.appendChild(first);
+    tr.appendChild(el("td", "outcome-" + t.outcome, text[1]));
+    tr.appendChild(el("td", "", text[2]));
+    var scores = el("td");
+    t.scores.forEach(function (s, i) {
+      if (i) { scores.appendChild(el("br")); }
+      scores.appendChild(el("span", s.passed ? "pass" : "fail", describe(s)));
+    });
+    tr.appendChild(scores);
+    for (var c = 4; c < 9; c++) { tr.appendChild(el("td", "num", text[c])); }
+    if (comparison) { tr.appendChild(el("td", "status-" + text[9], text[9])); }
+    var cell = el("td"), box = el("details");
+    cell.colSpan = columns;
+    box.appendChild(el("summary", "", "details"));
+    box.addEventListener("toggle", function () { if (box.open) { build(t); } });
+    cell.appendChild(box);
+    add(body, tr, add(el("tr", "detail"), cell));
+    t._body = body;
+    t._details = box;
+    return body;
+  }
+  function build(t) {
+    if (!t._built) { t._built = true; details(t, row(t) && t._details); }
+  }
+  function open(t) {
+    build(t);
+    t._details.open = true;
+  }
+
   var table = document.getElementById("tests");
   var filter = document.getElementById("filter");
   var outcome = document.getElementById("outcome");
-  function rows() { return Array.prototype.slice.call(table.tBodies); }
-  function key(body, column, numeric) {
-    var cell = body.rows[0].cells[column];
-    var value = cell.getAttribute("data-sort");
-    if (value === null) { value = cell.textContent; }
-    if (!numeric) { return value.toLowerCase(); }
-    var number = parseFloat(value);
-    return isNaN(number) ? -Infinity : number;
+  var more = document.getElementById("more");
+  var order = tests.slice(), shown = [], limit = PAGE;
+  tests.forEach(function (t, i) { t._number = i + 1; });
+
+  function render() {
+    while (table.tBodies.length) { table.removeChild(table.tBodies[0]); }
+    var fragment = document.createDocumentFragment();
+    shown.slice(0, limit).forEach(function (t) { fragment.appendChild(row(t)); });
+    table.appendChild(fragment);
+    more.hidden = shown.length <= limit;
+    more.firstChild.textContent = "show more tests (" + Math.min(limit, shown.length) + " of " + shown.length + " shown)";
+  }
+  function apply() {
+    var words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
+    var wanted = outcome.value;
+    shown = order.filter(function (t) {
+      var text = searchText(t);
+      return words.every(function (w) { return text.indexOf(w) >= 0; }) && (!wanted || t.outcome === wanted);
+    });
+    document.getElementById("shown").textContent = String(shown.length);
+    render();
   }
   Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, column) {
     if (!th.hasAttribute("data-col")) { return; }
@@ -19,30 +308,33 @@
       var ascending = th.getAttribute("aria-sort") !== "ascending";
       Array.prototype.forEach.call(table.tHead.rows[0].cells, function (other) { other.removeAttribute("aria-sort"); });
       th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-      rows().sort(function (a, b) {
-        var x = key(a, column, numeric), y = key(b, column, numeric);
-        return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1);
-      }).forEach(function (body) { table.appendChild(body); });
+      var keyed = order.map(function (t) {
+        var k = sortKey(t, column);
+        if (numeric && (k === null || isNaN(k))) { k = -Infinity; }
+        return [k, t];
+      });
+      keyed.sort(function (a, b) { return (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0) * (ascending ? 1 : -1); });
+      order = keyed.map(function (pair) { return pair[1]; });
+      apply();
     });
   });
-  function apply() {
-    var words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
-    var wanted = outcome.value;
-    var shown = 0;
-    rows().forEach(function (body) {
-      var text = body.rows[0].textContent.toLowerCase();
-      var visible = words.every(function (w) { return text.indexOf(w) >= 0; }) &&
-        (!wanted || body.getAttribute("data-outcome") === wanted);
-      body.hidden = !visible;
-      if (visible) { shown += 1; }
-    });
-    document.getElementById("shown").textContent = String(shown);
-  }
   filter.addEventListener("input", apply);
   outcome.addEventListener("change", apply);
+  more.firstChild.addEventListener("click", function () { limit += PAGE; render(); });
+
+  // A link to report.html#test-3 opens the third test's details (rendering it if it was not).
+  function follow() {
+    var match = /^#test-([0-9]+)$/.exec(location.hash);
+    var t = match ? tests[parseInt(match[1], 10) - 1] : undefined;
+    if (!t) { return; }
+    var at = shown.indexOf(t);
+    if (at < 0) { filter.value = ""; outcome.value = ""; apply(); at = shown.indexOf(t); }
+    if (at >= limit) { limit = at + 1; render(); }
+    open(t);
+    t._body.scrollIntoView();
+  }
+  window.addEventListener("hashchange", follow);
   apply();
-  // A link to report.html#test-3 opens that test's details.
-  var linked = location.hash ? document.getElementById(location.hash.slice(1)) : null;
-  if (linked && linked.querySelector("details")) { linked.querySelector("details").open = true; }
+  follow();
   document.body.setAttribute("data-ready", "true");
 })();
