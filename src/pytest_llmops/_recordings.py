@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 import pytest
 
 from pytest_llmops._files import json_text, leaves, newer_format, shown, write_atomic
-from pytest_llmops._redact import redact, redact_data
+from pytest_llmops._redact import redact, redact_encoded
 from pytest_llmops._models.base import Completion, ModelCallError, Request
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ class Recordings:
         except OSError as error:
             raise CorruptRecordingError(f"cannot read recording {self.shown(relpath)}: {error}") from None
         try:
-            return _completion(json.loads(raw.decode("utf-8")), self.shown(relpath))
+            return _completion(json.loads(raw.decode("utf-8")), lambda: self.shown(relpath))
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             reason = f"{type(error).__name__}: {error}"
             raise CorruptRecordingError(f"corrupt recording {self.shown(relpath)} ({reason})") from None
@@ -162,7 +162,7 @@ class Recordings:
         recorded = completion.to_dict()
         recorded["latency_s"] = round(recorded["latency_s"], 4)  # 0.1 ms: smaller diffs on re-record
         data = {"format": FORMAT, "key": key, "completion": {k: recorded[k] for k in _FIELDS}}
-        text = json_text(redact_data(data))
+        text = redact_encoded(data, json_text)
         path = self.root / relpath
         if leaves(path, self.root):
             raise ModelCallError(f"not writing recording {self.shown(relpath)}: a symlink leads it out of {self.shown('')}/")
@@ -239,7 +239,7 @@ class TestRecordings:
     def _base(identity: Mapping[str, Any], request: Request) -> str:
         """What names a call's file: its key as the recording keeps it (secrets replaced, so a
         rotated token finds the same file)."""
-        return _CANONICAL.encode(redact_data({"backend": _public(identity), "request": request.to_dict()}))
+        return redact_encoded({"backend": _public(identity), "request": request.to_dict()}, _CANONICAL.encode)
 
     def _next(self, base: str) -> tuple[str, int]:
         """The file of the next sample of ``base`` in this test."""
@@ -258,12 +258,13 @@ class TestRecordings:
         )
 
 
-def _completion(data: Any, where: str) -> Completion:
-    """The completion of a parsed recording file, every field checked: a hand-edited file with
-    a wrong type is corrupt here, not a crash later (in a metric or in the report)."""
+def _completion(data: Any, where: Callable[[], str]) -> Completion:
+    """The completion of a parsed recording file (named by ``where()``, in a message), every
+    field checked: a hand-edited file with a wrong type is corrupt here, not a crash later (in
+    a metric or in the report)."""
     if not isinstance(data, dict):
         raise TypeError("a recording is a JSON object")
-    newer = newer_format(where, "recording format", data.get("format"), FORMAT)
+    newer = newer_format(where(), "recording format", data.get("format"), FORMAT) if data.get("format") != FORMAT else None
     if newer:
         raise NewerRecordingError(newer)
     if not _is_count(data.get("format")) or data["format"] < 1:

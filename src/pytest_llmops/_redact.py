@@ -21,6 +21,7 @@ goes through :func:`redact` before anything is cut short, written or shown.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -82,6 +83,8 @@ class Redactor:
         ordered = sorted(labels, key=len, reverse=True)  # a longer form before its own prefix
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
         self._scrubbers = tuple(scrubbers)
+        # A form JSON writes as it is shows in the encoding of any text that holds it.
+        self._forms_json_safe = all(json.dumps(form)[1:-1] == form for form in labels)
 
     @classmethod
     def for_run(
@@ -107,6 +110,22 @@ class Redactor:
             text = _scrubbed(scrub, text)
         return text
 
+    def encoded(self, value: Any, encode: Callable[[Any], str]) -> str:
+        """``encode(self.data(value))`` for a JSON encoder ``encode``; ``value`` is walked only
+        when its encoding shows something to replace (or a scrubber, which may match anything,
+        is set): most call keys and recordings hold none."""
+        text = encode(value)
+        return encode(self.data(value)) if self._may_change(text) else text
+
+    def _may_change(self, encoded: str) -> bool:
+        """Whether :meth:`data` may change a value whose JSON encoding is ``encoded``: every
+        match in one of its strings is a match in the encoding, JSON escapes included."""
+        if self._scrubbers or not self._forms_json_safe:
+            return True
+        if self._pattern is not None and self._pattern.search(encoded):
+            return True
+        return bool(_URL_USERINFO.search(encoded) or _URL_SECRET_PARAM.search(encoded))
+
     def data(self, value: Any) -> Any:
         """``value`` (JSON-like data) with :meth:`text` applied to every string in it, keys too."""
         if isinstance(value, str):
@@ -121,7 +140,6 @@ class Redactor:
 def _forms(value: str) -> Iterator[str]:
     """The ways a text may carry ``value``."""
     import html
-    import json
     from urllib.parse import quote, quote_plus
 
     yield value
@@ -186,6 +204,12 @@ def redact(text: str) -> str:
 def redact_data(value: Any) -> Any:
     """JSON-like ``value`` as the plugin may keep or show it."""
     return installed().data(value)
+
+
+def redact_encoded(value: Any, encode: Callable[[Any], str]) -> str:
+    """``encode(redact_data(value))`` for a JSON encoder ``encode``, without walking ``value``
+    when nothing in it needs replacing."""
+    return installed().encoded(value, encode)
 
 
 def one_line(text: str, width: int = 200) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -33,7 +33,9 @@ class Score:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # vars() rather than dataclasses.asdict, which deep-copies every field: only details
+        # can hold nested values.
+        return {**vars(self), "details": copy.deepcopy(self.details)}
 
 
 @dataclass

@@ -27,6 +27,7 @@ process and writes them on the controller only, once, at the end of the session.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +168,7 @@ def dump_snapshot_file(entries: Mapping[str, TestSnapshot], module: str) -> str:
 # -- locations ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every test at collection and at teardown
 def snapshot_path_of(module: Path) -> Path:
     """``dir/__llm_snapshots__/test_mod.yaml`` for ``dir/test_mod.py`` (``cases.jsonl.yaml``
     for a non-Python file of cases)."""

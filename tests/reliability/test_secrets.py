@@ -112,6 +112,21 @@ def test_a_failing_scrubber_withholds_the_text_rather_than_let_it_through() -> N
     assert "alice" not in shown and shown.startswith("<withheld: scrubber")
 
 
+@pytest.mark.parametrize("secrets", [{}, {"Zq9x8w7v6u5tAbC1": "<KEY>"}, {ODD_TOKEN: "<ODD>"}], ids=["none", "plain", "odd"])
+@pytest.mark.parametrize(
+    "text",
+    ["no secret here", "key Zq9x8w7v6u5tAbC1", f"odd {json.dumps(ODD_TOKEN)[1:-1]} and {ODD_TOKEN}",
+     "line\nhttps://alice:pw@host/v1", "a\x01http://bob:pa55@host", "x?token=\x01abc&y=1", "http://127.0.0.1:8080/v1"],
+)
+def test_a_json_encoding_is_redacted_as_its_data_would_be(secrets: dict[str, str], text: str) -> None:
+    from pytest_llmops._files import json_text
+
+    redactor = Redactor(secrets)
+    value = {"backend": {"base_url": text, text: [text, 1.5, None]}, "request": {"messages": [{"content": text}]}}
+    for encode in (json_text, json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode):
+        assert redactor.encoded(value, encode) == encode(redactor.data(value))
+
+
 # -- full runs ---------------------------------------------------------------------------------
 
 KEY = "sk-rot-1-4f9c2a7e1b8d4e6f9a0b3c5d7e9f1a2b"

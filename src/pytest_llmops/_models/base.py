@@ -163,8 +163,10 @@ class Completion:
         )
         if values.get("logprobs") is not None:
             values["logprobs"] = tuple(TokenLogprob.from_dict(t) for t in values["logprobs"])
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        return cls(**{k: v for k, v in values.items() if k in _COMPLETION_FIELDS})
+
+
+_COMPLETION_FIELDS = frozenset(f.name for f in dataclasses.fields(Completion))
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ from pytest_llmops._plugin.session import session_of
 
 if TYPE_CHECKING:
     from pytest_llmops._datasets import Case
-    from pytest_llmops._golden import Golden
+    from pytest_llmops._golden import Golden, GoldenPlan
     from pytest_llmops._judge.core import Judge
     from pytest_llmops._models.client import LLM
     from pytest_llmops._prompts import PromptRenderer
@@ -105,13 +105,27 @@ def golden(request: pytest.FixtureRequest, llm_record: TestRecord) -> Golden:
     ``reference=`` when given, else this test's entry in its snapshot file (written by
     ``--llm-snapshot-update``). Every score is recorded; a failed check shows a diff.
     """
-    from pytest_llmops._golden import Golden, GoldenError, plan_from_marker
+    from pytest_llmops._golden import Golden
+
+    session = session_of(request.config)
+    return Golden(request.node, llm_record, session.metrics, session.snapshots, _golden_plan(request))
+
+
+def _golden_plan(request: pytest.FixtureRequest) -> GoldenPlan:
+    """The plan of the test's ``golden`` marker, validated once per marker: the items of a
+    parametrized test (a dataset's rows) share theirs."""
+    from pytest_llmops._golden import GoldenError, plan_from_marker
     from pytest_llmops.metrics import MetricError
 
     session = session_of(request.config)
+    mark = request.node.get_closest_marker("golden")
+    known = session.golden_plans.get(id(mark))
+    if known is not None and known[0] is mark:
+        return known[1]
     marked = markers.marker_kwargs(request, markers.golden)
     try:
         plan = plan_from_marker(session.metrics, marked)
     except (GoldenError, MetricError) as error:
         markers.fail_setup(f"bad @pytest.mark.golden on {request.node.nodeid}: {error}")
-    return Golden(request.node, llm_record, session.metrics, session.snapshots, plan)
+    session.golden_plans[id(mark)] = (mark, plan)
+    return plan

@@ -6,6 +6,7 @@ from the same function that checks them.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from typing import Any, Callable, Mapping, NoReturn, Sequence
@@ -83,11 +84,17 @@ def golden(
 MARKERS: tuple[Callable[..., None], ...] = (llm, llm_dataset, llm_judge, golden)
 
 
+@functools.cache
+def signature(marker: Callable[..., None]) -> inspect.Signature:
+    """``marker``'s signature, read once: binding runs for every test that carries it."""
+    return inspect.signature(marker)
+
+
 def help_line(marker: Callable[..., None]) -> str:
     """``name(arguments): what it does``, as ``pytest --markers`` shows it."""
-    signature = inspect.signature(marker)
-    bare = signature.replace(
-        parameters=[p.replace(annotation=inspect.Parameter.empty) for p in signature.parameters.values()],
+    full = signature(marker)
+    bare = full.replace(
+        parameters=[p.replace(annotation=inspect.Parameter.empty) for p in full.parameters.values()],
         return_annotation=inspect.Signature.empty,
     )
     return f"{marker.__name__}{bare}: {' '.join((marker.__doc__ or '').split())}"
@@ -103,7 +110,7 @@ def bind_marker(node: pytest.Item, marker: Callable[..., None]) -> dict[str, Any
     found = node.get_closest_marker(marker.__name__)
     if found is None:
         return {}
-    bound = inspect.signature(marker).bind(*found.args, **found.kwargs)
+    bound = signature(marker).bind(*found.args, **found.kwargs)
     return {k: v for k, v in bound.arguments.items() if v is not None}
 
 
@@ -112,7 +119,7 @@ def marker_kwargs(request: pytest.FixtureRequest, marker: Callable[..., None]) -
     try:
         return bind_marker(request.node, marker)
     except TypeError as error:
-        takes = ", ".join(inspect.signature(marker).parameters)
+        takes = ", ".join(signature(marker).parameters)
         problem = f"bad arguments to @pytest.mark.{marker.__name__}: {error} (it takes {takes})"
     fail_setup(problem)
 

@@ -21,6 +21,7 @@ from pytest_llmops.errors import ConfigError
 
 if TYPE_CHECKING:
     from pytest_llmops._calls.pipeline import CallPipeline, CallStats
+    from pytest_llmops._golden import GoldenPlan
     from pytest_llmops._judge.calibration import Calibration
     from pytest_llmops._models.client import CallCache
     from pytest_llmops._models.registry import BackendRegistry
@@ -55,6 +56,8 @@ class LLMSession:
         self.worker_parts: dict[str, dict[str, Any]] = {}
         #: Judge calibrations run this session: key -> the calibration, or why it could not run.
         self.calibrations: dict[tuple[Any, ...], Calibration | str] = {}
+        #: Golden plans by the identity of the marker they were read from (None: no marker).
+        self.golden_plans: dict[int, tuple[pytest.Mark | None, GoldenPlan]] = {}
         self.ledger = self._ledger()
         self.recordings = self._recordings()
         install_redactor(self._redactor)
