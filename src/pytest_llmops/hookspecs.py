@@ -55,7 +55,7 @@ def pytest_llmops_register_scrubbers(register: Callable[[Callable[[str], str]], 
     snapshots, reports and error messages. What is sent to the model is left as it is; the
     answer a test gets is scrubbed, so a live run and its replay agree. Scrubbers run in the order registered; one that raises or returns something else than
     text withholds that text (``<withheld: ...>``) rather than let it through. Called once per
-    session, when a text is first kept or shown (after collection).
+    session, when a text is first kept or shown after collection (every conftest has loaded).
 
     .. versionadded:: 0.2
     """

@@ -219,3 +219,24 @@ def test_a_bad_scrub_pattern_is_a_usage_error_naming_the_setting(pytester: pytes
     result = pytester.runpytest("--llm-scrub", "([unclosed")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*invalid value '([unclosed' for --llm-scrub: expected lines of valid regular expressions*"])
+
+
+def test_scrubbers_of_conftests_collected_late_apply_even_after_a_log_record_during_collection(
+    pytester: pytest.Pytester,
+) -> None:
+    """A log record while collecting builds the redactor before ``zsub/conftest.py`` loads."""
+    pytester.makepyfile(test_first="import logging\nlogging.getLogger('app').warning('collecting')\n\n"
+                                   "def test_nothing():\n    pass\n")
+    sub = pytester.mkpydir("zsub")
+    (sub / "conftest.py").write_text(
+        "def pytest_llmops_register_scrubbers(register):\n"
+        "    register(lambda text: text.replace('alice@example.com', '<email>'))\n"
+    )
+    (sub / "test_late.py").write_text("def test_it(llm):\n    llm.complete('mail alice@example.com')\n")
+    result = pytester.runpytest("--llm-model", "echo", "--log-file", "run.log", "--log-file-level", "INFO",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    assert "collecting" in (pytester.path / "run.log").read_text()
+    files = written(pytester.path)
+    assert [name for name in files if name.startswith("llm_recordings/")]
+    assert not [name for name, text in files.items() if "alice@example.com" in text]

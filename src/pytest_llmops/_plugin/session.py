@@ -189,6 +189,9 @@ class LLMSession:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.rule.note_collected(session.items)
+        # Every conftest has loaded now: a redactor built earlier (a log record during
+        # collection) may lack scrubbers of conftests collected after it; build it again.
+        install_redactor(self._redactor)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Fold one phase's report into the test's outcome (controller side)."""
