@@ -49,6 +49,7 @@ SHAPES: dict[str, Callable[[Path, int], None]] = {
 
 def collect_seconds(folder: Path, *extra: str) -> float:
     environment = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode caches on, as on a user's machine
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *extra],

@@ -12,6 +12,7 @@ replaying run takes at most 1.10x the bare run's wall time.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -35,6 +36,10 @@ REPLAYED = "assert llm.complete(f'What is the status of order {n}?').text"
 BARE = "assert f'What is the status of order {n}?'"
 
 
+# Bytecode caches on, as on a user's machine.
+ENVIRONMENT = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
 def write_suite(folder: Path, tests: int) -> None:
     (folder / "test_replayed.py").write_text(SUITE.format(tests=tests, fixture=", llm", body=REPLAYED))
     (folder / "test_bare.py").write_text(SUITE.format(tests=tests, fixture="", body=BARE))
@@ -50,7 +55,7 @@ def pytest_run(folder: Path, target: str, *args: str) -> tuple[float, float]:
     """Wall and CPU time of one whole ``pytest`` process (start-up, collection, run, teardown)."""
     command = [sys.executable, "-m", "pytest", target, "-q", "-p", "no:cacheprovider", *args]
     cpu, start = _cpu_of_children(), time.perf_counter()
-    result = subprocess.run(command, cwd=folder, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=ENVIRONMENT)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}{result.stderr[-2000:]}")

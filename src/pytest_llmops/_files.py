@@ -11,7 +11,6 @@ import glob
 import json
 import os
 import re
-import secrets
 import time
 from pathlib import Path
 
@@ -49,7 +48,7 @@ def _new_temporary(path: Path) -> tuple[int, str]:
     """A new temporary sibling of ``path``, created with the mode a plain ``open`` would give
     (0o666 less the umask, applied by the system: the umask is never read or changed)."""
     for _ in range(100):
-        temporary = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(4)}.tmp")
+        temporary = os.path.join(path.parent, f".{path.name}.{os.urandom(4).hex()}.tmp")
         try:
             return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
         except FileExistsError:

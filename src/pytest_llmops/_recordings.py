@@ -11,7 +11,6 @@ one is named in a warning (mode ``new``, then re-recorded) or an ERROR (mode ``r
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import re
@@ -24,10 +23,10 @@ import pytest
 
 from pytest_llmops._files import json_text, leaves, newer_format, shown, write_atomic
 from pytest_llmops._redact import redact, redact_encoded
-from pytest_llmops._models.base import Completion, ModelCallError, Request
+from pytest_llmops.errors import ModelCallError
 
 if TYPE_CHECKING:
-    from pytest_llmops._models.base import Message
+    from pytest_llmops._models.base import Completion, Message, Request
 
 #: The format this version writes; it reads every format from 1 on. Format 2 added the
 #: per-module index (``_index.json``); a recording file itself is the same in both.
@@ -243,6 +242,8 @@ class TestRecordings:
 
     def _next(self, base: str) -> tuple[str, int]:
         """The file of the next sample of ``base`` in this test."""
+        import hashlib  # loaded by the first call, not at start-up
+
         with self._lock:
             sample = self._samples.get(base, 0)
             self._samples[base] = sample + 1
@@ -277,6 +278,8 @@ def _completion(data: Any, where: Callable[[], str]) -> Completion:
             raise KeyError(f"the completion has no {name!r}")
         if not check(completion[name]):
             raise TypeError(f"the completion's {name!r} is {_kind(completion[name])}, not {wanted}")
+    from pytest_llmops._models.base import Completion  # loaded with the first replayed call
+
     return Completion.from_dict(completion)
 
 

@@ -59,7 +59,6 @@ def _configure(config: pytest.Config) -> None:
     from pytest_llmops._plugin import fixtures, markers, outcomes
     from pytest_llmops._plugin.session import SESSION_KEY, LLMSession
     from pytest_llmops._plugin.xdist import XdistChannel, is_worker
-    from pytest_llmops.metrics._builtin import BuiltinMetrics
 
     markers.register_markers(config)
     worker = is_worker(config)
@@ -69,7 +68,6 @@ def _configure(config: pytest.Config) -> None:
         "fixtures": fixtures,
         "outcomes": outcomes.OutcomeHooks(session),
         "builtin-backends": builtin_backends,
-        "builtin-metrics": BuiltinMetrics(one_thread=worker),
         "snapshots": session.snapshots,
     }
     if config.getoption("llm_changed_prompts", False):
@@ -87,6 +85,13 @@ def _configure(config: pytest.Config) -> None:
         if config.pluginmanager.hasplugin("xdist"):
             plugins["xdist"] = XdistChannel(session)
     for name, plugin in plugins.items():
+        register(config, name, plugin)
+
+
+def register(config: pytest.Config, name: str, plugin: object) -> None:
+    """Register one of the plugin's hook objects under ``name`` unless one already is (also
+    later in the run, when first needed); unconfigure unregisters them all."""
+    if not config.pluginmanager.has_plugin(_PREFIX + name):
         config.pluginmanager.register(plugin, _PREFIX + name)
 
 

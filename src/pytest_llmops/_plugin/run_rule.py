@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import pytest
 
-from pytest_llmops._report.selection import Selection
-from pytest_llmops._results import TestOutcome
+if TYPE_CHECKING:
+    from pytest_llmops._report.selection import Selection
+    from pytest_llmops._results import TestOutcome
 
 
 class RunRule:
@@ -25,7 +26,9 @@ class RunRule:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.deselected: set[str] = set()
-        self.collected: set[str] = set()
+        self._collected: set[str] = set()
+        #: Collected items whose node ids are not yet in ``_collected``: read only when needed.
+        self._items: list[pytest.Item] = []
         #: Tests named one by one (``path::test``) leave the rest of their module uncollected.
         self.picked = any("::" in arg for arg in config.args)
 
@@ -33,7 +36,15 @@ class RunRule:
         self.deselected.update(item.nodeid for item in items)
 
     def note_collected(self, items: Iterable[pytest.Item]) -> None:
-        self.collected.update(item.nodeid for item in items)
+        self._items.extend(items)
+
+    @property
+    def collected(self) -> set[str]:
+        """The node ids of every test collected (on the controller under xdist: the workers')."""
+        if self._items:
+            self._collected.update(item.nodeid for item in self._items)
+            self._items.clear()
+        return self._collected
 
     def worker_part(self) -> dict[str, list[str]]:
         return {"deselected": sorted(self.deselected), "collected": sorted(self.collected)}
@@ -41,7 +52,7 @@ class RunRule:
     def absorb(self, part: Mapping[str, Any]) -> None:
         """A worker's part (safe to absorb twice)."""
         self.deselected.update(part.get("deselected", ()))
-        self.collected.update(part.get("collected", ()))
+        self._collected.update(part.get("collected", ()))
 
     @staticmethod
     def finished(outcome: TestOutcome | None) -> bool:
@@ -65,6 +76,8 @@ class RunRule:
 
     def selection(self, outcomes: Mapping[str, TestOutcome]) -> Selection:
         """What the command line asked for, what it ignored, and the tests left out."""
+        from pytest_llmops._report.selection import Selection
+
         option = self.config.option
         return Selection(
             asked=tuple(self._node_id(arg) for arg in self.config.args),

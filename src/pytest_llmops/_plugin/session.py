@@ -90,8 +90,13 @@ class LLMSession:
     def metrics(self) -> MetricRegistry:
         """Metrics from every plugin and conftest; a ``model`` spec loads through the backends
         and its calls go through the pipeline's bound."""
+        from pytest_llmops._plugin.entry import register
         from pytest_llmops.metrics import MetricRegistry
+        from pytest_llmops.metrics._builtin import BuiltinMetrics
 
+        # The built-in metrics join the hook only now (last, as ``trylast``): a run that scores
+        # nothing never loads them.
+        register(self.config, "builtin-metrics", BuiltinMetrics(one_thread=self.worker))
         return MetricRegistry.collect(
             lambda register: self.config.hook.pytest_llmops_register_metrics(register=register),
             lambda spec: self.pipeline.bounded(self.backends.get(spec)),
@@ -138,15 +143,20 @@ class LLMSession:
         """Every model spec the settings name (``llm_model``, ``llm_judge_model``) has a backend.
 
         Run at session start, once the plugins and the rootdir's conftests have registered
-        theirs; a throwaway registry, as conftests found later may still register more.
+        theirs; a throwaway registry, as conftests found later may still register more. A
+        built-in prefix needs none.
         """
+        from pytest_llmops._models.builtin import BUILTINS
+
+        named = (("llm_model", self.settings.model), ("llm_judge_model", self.settings.judge_model))
+        others = [(name, spec) for name, spec in named if spec is not None and spec.strip().partition(":")[0] not in BUILTINS]
+        if not others:
+            return
         from pytest_llmops._models.registry import BackendRegistry, UnknownModelError
         from pytest_llmops.settings import source_of
 
         registry = BackendRegistry.from_hooks(self.config, self.settings)
-        for name, spec in (("llm_model", self.settings.model), ("llm_judge_model", self.settings.judge_model)):
-            if spec is None:
-                continue
+        for name, spec in others:
             try:
                 registry.parse(spec)
             except UnknownModelError:

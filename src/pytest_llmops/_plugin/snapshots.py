@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -311,6 +310,8 @@ class SnapshotStore:
 def _locked(path: Path) -> Iterator[None]:
     """Hold the cross-process lock of snapshot file ``path``. The lock file lives in the temp
     folder (named by a hash of the file's real path), so nothing appears beside the snapshots."""
+    import hashlib
+
     from filelock import FileLock  # only for a run that writes snapshots
 
     real = os.path.realpath(path)
@@ -325,5 +326,5 @@ def _by_module(items: list[pytest.Item]) -> dict[Path, list[pytest.Item]]:
     """``items`` by their module's path: a snapshot file's path is worked out once per module."""
     modules: dict[Path, list[pytest.Item]] = {}
     for item in items:
-        modules.setdefault(Path(item.path), []).append(item)
+        modules.setdefault(item.path, []).append(item)
     return modules
