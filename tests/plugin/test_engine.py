@@ -78,6 +78,56 @@ def test_the_case_client_hook_reaches_the_prefetched_calls(pytester: pytest.Pyte
     assert sorted((pytester.path / "seen.txt").read_text().split()) == ["one", "two"]
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_a_finished_test_keeps_no_state_alive_and_its_record_reaches_the_report(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    """What a test carried is dropped with its teardown report, and the controller's reports
+    hold no second copy of its record: a run of thousands keeps one record per test."""
+    pytester.makeconftest("""
+        import json
+        import pytest
+        from pytest_llmops._plugin import keys
+
+        KEYS = {"record": keys.RECORD, "recordings": keys.RECORDINGS, "use": keys.SNAPSHOT_USE}
+        SEEN = []
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_runtest_teardown(item):
+            SEEN.append((item, [name for name, key in KEYS.items() if key in item.stash]))
+
+        def pytest_runtest_logfinish(nodeid):
+            for item, carried in SEEN:
+                if item.nodeid == nodeid:
+                    left = [name for name, key in KEYS.items() if key in item.stash]
+                    with open(f"stash-{item.name}.json", "w") as out:
+                        json.dump({"during": carried, "after": left}, out)
+
+        def pytest_terminal_summary(terminalreporter):
+            kept = [r.nodeid for reports in terminalreporter.stats.values() for r in reports
+                    if hasattr(r, "llmops_record")]
+            with open("kept.json", "w") as out:
+                json.dump(kept, out)
+    """)
+    pytester.makepyfile("""
+        def test_one(llm, llm_record):
+            assert llm.complete("first").text == "first"
+
+        def test_two(llm):
+            assert llm.complete("second").text == "second"
+    """)
+    result = pytester.runpytest_subprocess("--llm-model", "echo", "--llm-report-json", "r.json", *workers)
+    result.assert_outcomes(passed=2)
+    if not workers:  # the stash lives in the process that ran the test
+        for name in ("test_one", "test_two"):
+            stash = json.loads((pytester.path / f"stash-{name}.json").read_text())
+            assert "record" in stash["during"] and "recordings" in stash["during"]
+            assert stash["after"] == []
+    assert json.loads((pytester.path / "kept.json").read_text()) == []
+    tests = json.loads((pytester.path / "r.json").read_text())["tests"]
+    assert [[call["text"] for call in test["calls"]] for test in tests] == [["first"], ["second"]]
+
+
 def test_a_worker_reported_down_twice_is_merged_once() -> None:
     rule = RunRule(types.SimpleNamespace(args=[]))  # type: ignore[arg-type]
     session = types.SimpleNamespace(worker_parts={}, rule=rule, worker_input=lambda: {"budget_ledger": "/tmp/l"})

@@ -26,3 +26,15 @@ SNAPSHOT_USE = pytest.StashKey["ItemUse"]()
 CALL_ERROR = pytest.StashKey[str]()
 #: The test's prefetched case call: its batch's future and its place in it.
 PREFETCHED = pytest.StashKey["tuple[Future[list[Outcome]], int]"]()
+
+
+_PER_TEST = (RECORD, RECORDINGS, SNAPSHOT_USE, CALL_ERROR, PREFETCHED)
+
+
+def release(item: pytest.Item) -> None:
+    """Drop what ``item`` carries, once its teardown report holds what the run needs of it: a
+    suite of thousands of tests keeps no per-test state alive (nor makes pytest's final garbage
+    collections walk it)."""
+    for key in _PER_TEST:
+        if key in item.stash:
+            del item.stash[key]

@@ -54,6 +54,7 @@ class OutcomeHooks:
 
                 # pytest's junitxml writes the teardown report's properties.
                 report.user_properties.append((ERROR_PROPERTY, item.stash[keys.CALL_ERROR]))
+            keys.release(item)
         return report
 
     def _attach_record(self, item: pytest.Item, report: pytest.TestReport) -> None:

@@ -203,15 +203,21 @@ class LLMSession:
         # collection) may lack scrubbers of conftests collected after it; build it again.
         install_redactor(self._redactor)
 
+    @pytest.hookimpl(trylast=True)  # after every other plugin has read the report
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Fold one phase's report into the test's outcome (controller side)."""
-        from pytest_llmops._results import TestOutcome
+        outcome = self.outcomes.get(report.nodeid)
+        if outcome is None:
+            from pytest_llmops._results import TestOutcome
 
-        outcome = self.outcomes.setdefault(report.nodeid, TestOutcome(report.nodeid))
+            outcome = self.outcomes[report.nodeid] = TestOutcome(report.nodeid)
         outcome.duration_s += report.duration
         record = getattr(report, "llmops_record", None)
         if record is not None:
             outcome.record = record
+            if not self.worker:  # a worker's report still travels to the controller
+                # pytest keeps every report to the end: the outcome alone holds the record.
+                del report.llmops_record  # type: ignore[attr-defined]
         error = getattr(report, "llmops_error", None)
         if report.failed and (report.when != "call" or error):
             outcome.outcome = "error"
@@ -246,6 +252,9 @@ class LLMSession:
     def close(self) -> None:
         self._cancel_calls()
         install_redactor(None)
+        # Freed now, not by pytest's final garbage collections (which would walk it all).
+        self.outcomes.clear()
+        self.worker_parts.clear()
         if self.ledger is not None and not self.worker:
             from pytest_llmops._calls.budget import remove_ledger
 

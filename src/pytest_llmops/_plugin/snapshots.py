@@ -67,7 +67,7 @@ class SnapshotStore:
 
     def snapshot_path(self, item: pytest.Item) -> Path:
         """The snapshot file of ``item``'s module."""
-        return snapshot_path_of(Path(item.path))
+        return snapshot_path_of(item.path)
 
     def entry(self, item: pytest.Item) -> TestSnapshot | None:
         """``item``'s entry in its snapshot file; raises SnapshotError for a corrupt file."""
