@@ -14,19 +14,21 @@ and no plugins.
 from __future__ import annotations
 
 import base64
+import contextlib
 import difflib
+import gc
 import hashlib
 import json
 import math
 import re
 from importlib import resources
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from pytest_llmops._report.baseline import missing_lines
 from pytest_llmops._report.data import call_cost, describe_score, model_latencies
 from pytest_llmops._report.numbers import spelled
 from pytest_llmops._report.terminal import money, seconds
-from pytest_llmops._report.text import visible
+from pytest_llmops._report.text import visible, well_formed
 
 CHART_WIDTH = 360
 CHART_HEIGHT = 150
@@ -73,10 +75,48 @@ def embedded_data(report: Mapping[str, Any]) -> str:
     so nothing in it can end the script element; U+2028 and U+2029 are escaped too.
     """
     packer = _Packer()
-    root = packer.pack(report)
+    with _collector_paused():
+        root = packer.pack(report)
     text = json.dumps({"shapes": packer.shapes, "data": root}, ensure_ascii=False, allow_nan=False,
                       separators=(",", ":"))
+    text = well_formed(_visible_in_json(text))
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The packer makes a list for each dict and list of the report, none of them in a cycle: the
+    cyclic garbage collector, set off by so many, would walk the whole report again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# In JSON text written with ensure_ascii=False: every escape (so an escaped backslash is never
+# read as the start of another), and the raw control characters JSON does not escape.
+_JSON_ESCAPE = re.compile(r'\\(?:u00([01][0-9a-f])|(.))|([\x7f-\x9f])')
+_MAY_HOLD_CONTROL = re.compile(r"\\[urbf]|[\x7f-\x9f]")
+_SHORT_ESCAPES = {"r": "0d", "b": "08", "f": "0c"}
+
+
+def _visible_in_json(text: str) -> str:
+    """JSON ``text`` with every string in it as :func:`visible` (``lines=True``) makes it: once
+    over the whole text rather than string by string."""
+    if not _MAY_HOLD_CONTROL.search(text):
+        return text
+    return _JSON_ESCAPE.sub(_visible_escape, text)
+
+
+def _visible_escape(match: re.Match[str]) -> str:
+    code, short, raw = match.groups()
+    if raw is not None:
+        return f"\\\\x{ord(raw):02x}"
+    code = code or _SHORT_ESCAPES.get(short)
+    return f"\\\\x{code}" if code else match.group()  # \n, \t, \", \\ and \/ stay
 
 
 class _Packer:
@@ -89,18 +129,25 @@ class _Packer:
         self._written = 0
 
     def pack(self, value: Any) -> Any:
-        if isinstance(value, str):
+        kind = type(value)  # the exact types first: this runs for every value of the report
+        if kind is str:
             return self._string(value)
-        if isinstance(value, dict):
+        if kind is int or kind is bool or value is None:
+            return value
+        if kind is float:
+            return value if math.isfinite(value) else self._string(spelled(value))
+        if kind is dict or (kind is not list and isinstance(value, dict)):
             keys = tuple(value)
             shape = self._shape_ids.get(keys)
             if shape is None:
-                self.shapes.append([visible(str(key), lines=True) for key in keys])
+                self.shapes.append([str(key) for key in keys])
                 shape = self._shape_ids[keys] = len(self.shapes)
             return [shape, *map(self.pack, value.values())]
-        if isinstance(value, (list, tuple)):
+        if kind is list or isinstance(value, (list, tuple)):
             return [0, *map(self.pack, value)]
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, str):
+            return self._string(value)
+        if isinstance(value, float) and not math.isfinite(value):  # a float subclass
             return self._string(spelled(value))
         return value
 
@@ -111,7 +158,7 @@ class _Packer:
         if seen is None:
             self._strings[value] = self._written
         self._written += 1
-        return visible(value, lines=True)
+        return value
 
 
 def _shown(value: Any) -> Any:
