@@ -14,16 +14,15 @@ and no plugins.
 from __future__ import annotations
 
 import base64
-import contextlib
 import difflib
-import gc
 import hashlib
 import json
 import math
 import re
 from importlib import resources
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+from pytest_llmops._collector import paused as collector_paused
 from pytest_llmops._report.baseline import missing_lines
 from pytest_llmops._report.data import call_cost, describe_score, model_latencies
 from pytest_llmops._report.numbers import spelled
@@ -75,25 +74,12 @@ def embedded_data(report: Mapping[str, Any]) -> str:
     so nothing in it can end the script element; U+2028 and U+2029 are escaped too.
     """
     packer = _Packer()
-    with _collector_paused():
+    with collector_paused():
         root = packer.pack(report)
     text = json.dumps({"shapes": packer.shapes, "data": root}, ensure_ascii=False, allow_nan=False,
                       separators=(",", ":"))
     text = well_formed(_visible_in_json(text))
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The packer makes a list for each dict and list of the report, none of them in a cycle: the
-    cyclic garbage collector, set off by so many, would walk the whole report again and again."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # In JSON text written with ensure_ascii=False: every escape (so an escaped backslash is never
