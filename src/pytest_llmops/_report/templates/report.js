@@ -294,10 +294,12 @@
   function apply() {
     var words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
     var wanted = outcome.value;
-    shown = order.filter(function (t) {
-      var text = searchText(t);
-      return words.every(function (w) { return text.indexOf(w) >= 0; }) && (!wanted || t.outcome === wanted);
-    });
+    // A row's search text is made the first time a filter needs it, not for every row at load.
+    shown = words.length || wanted ? order.filter(function (t) {
+      if (wanted && t.outcome !== wanted) { return false; }
+      var text = words.length ? searchText(t) : "";
+      return words.every(function (w) { return text.indexOf(w) >= 0; });
+    }) : order.slice();
     document.getElementById("shown").textContent = String(shown.length);
     render();
   }
