@@ -398,3 +398,5 @@ def test_html_report_data_shows_each_text_as_visible_does() -> None:
     packed = json.loads(embedded_data({"texts": hostile, "key\x1b\r": 1}))
     assert packed["data"][1:] == [[0, *(visible(text, lines=True) for text in hostile)], 1]
     assert packed["shapes"][0] == ["texts", "key\\x1b\\x0d"]
+    for alone in ("\r", "\b", "\f", "\x01", "\x7f", "\x85", "é\x9f", "é"):  # each the only one in its text
+        assert json.loads(embedded_data({"text": alone}))["data"][1] == visible(alone, lines=True)
