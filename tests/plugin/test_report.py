@@ -386,3 +386,17 @@ def test_html_report_data_cannot_end_its_script(tmp_path: Path) -> None:
     assert "<" not in text and "\u2028" not in text and "\u2029" not in text
     page = LiveElements(f'<script type="application/json">{text}</script>')
     assert page.texts() == ["</script><script>alert(1)</script>", "<!--", "line\u2028break\u2029", "\\x1b[31m", "\ufffd"] * 2
+
+
+def test_html_report_data_shows_each_text_as_visible_does() -> None:
+    from pytest_llmops._report.html import embedded_data
+    from pytest_llmops._report.text import visible
+
+    # Escapes made once over the whole JSON text: an escaped backslash is never read as the
+    # start of another escape, and tabs and newlines stay.
+    hostile = ["\r\b\f\x01\x1f\x7f\x85", "\\u001b \\\\r \\x1b", "tab\tline\nquote\"slash\\", "plain words", ""]
+    packed = json.loads(embedded_data({"texts": hostile, "key\x1b\r": 1}))
+    assert packed["data"][1:] == [[0, *(visible(text, lines=True) for text in hostile)], 1]
+    assert packed["shapes"][0] == ["texts", "key\\x1b\\x0d"]
+    for alone in ("\r", "\b", "\f", "\x01", "\x7f", "\x85", "é\x9f", "é"):  # each the only one in its text
+        assert json.loads(embedded_data({"text": alone}))["data"][1] == visible(alone, lines=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -327,7 +328,7 @@ def test_a_baseline_of_a_newer_report_schema_is_a_usage_error_naming_it(pytester
     pytester.makepyfile(test_one="def test_call(llm):\n    llm.complete('hello')\n")
     pytester.runpytest(*ECHO, "--llm-report-json", "base.json").assert_outcomes(passed=1)
     base = pytester.path / "base.json"
-    base.write_text(base.read_text().replace('"schema_version": 1', '"schema_version": 99'))
+    base.write_text(re.sub(r'"schema_version":\s*1', '"schema_version": 99', base.read_text()))
     result = pytester.runpytest(*ECHO, "--llm-baseline", "base.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -185,8 +186,10 @@ def test_a_baseline_file_with_non_finite_values_is_read_and_gates(pytester: pyte
     args = ("-p", "no:cacheprovider", "--llm-record-mode", "off")
     pytester.runpytest(*args, "--llm-report-json", "base.json").assert_outcomes(passed=1)
     base = Path(pytester.path, "base.json")
-    base.write_text(base.read_text().replace('"value": 0.2', f'"value": {spelling}').replace(
-        '"cost_usd": 0.01', f'"cost_usd": {spelling}'))
+    text = re.sub(r'"value":\s*0.2\b', f'"value": {spelling}', base.read_text())
+    text, replaced = re.subn(r'"cost_usd":\s*0.01\b', f'"cost_usd": {spelling}', text)
+    assert replaced and spelling in text
+    base.write_text(text)
     result = pytester.runpytest(*args, "--llm-baseline", "base.json", "--llm-max-cost-increase", "0.1",
                                 "--llm-report-json", "now.json")
     result.assert_outcomes(passed=1)

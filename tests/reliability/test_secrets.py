@@ -16,7 +16,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from pytest_llmops._redact import Redactor, looks_like_credential, one_line
+from pytest_llmops._redact import Redactor, looks_like_credential, one_line, pattern_scrubber
 from servers import ScriptedServer
 
 pytest_plugins = ["pytester"]
@@ -125,6 +125,36 @@ def test_a_json_encoding_is_redacted_as_its_data_would_be(secrets: dict[str, str
     value = {"backend": {"base_url": text, text: [text, 1.5, None]}, "request": {"messages": [{"content": text}]}}
     for encode in (json_text, json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode):
         assert redactor.encoded(value, encode) == encode(redactor.data(value))
+
+
+PLAIN = {"nodeid": "t::x", "texts": ["no secret here", "a=b", "see https://host/v1", 1.5, float("nan"), None, True]}
+
+
+@pytest.mark.parametrize(
+    ("secrets", "scrubbers", "value", "walked"),
+    [
+        ({}, [], PLAIN, False),
+        ({"Zq9x8w7v6u5tAbC1": "<KEY>"}, [], PLAIN, False),
+        ({"Zq9x8w7v6u5tAbC1": "<KEY>"}, [], {**PLAIN, "error": "key Zq9x8w7v6u5tAbC1 refused"}, True),
+        ({"Zq9x8w7v6u5tAbC1": "<KEY>"}, [], {"extra": {"Zq9x8w7v6u5tAbC1": 1}}, True),  # in a key
+        ({"Zq9x8w7v6u5tAbC1": "<KEY>"}, [], {"texts": [json.dumps("Zq9x8w7v6u5tAbC1")]}, True),
+        ({ODD_TOKEN: "<ODD>"}, [], PLAIN, True),  # a form JSON escapes: always walked
+        ({}, [], {"texts": ["line\nhttps://alice:pw@host/v1", "a\x01http://bob:pa55@host"]}, True),
+        ({}, [], {"texts": ["x?token=\x01abc&y=1"]}, True),
+        ({}, [pattern_scrubber("^no secret here$")], PLAIN, True),  # a scrubber may match anything
+        ({}, [], {"texts": {"a set", "is not JSON"}}, True),
+    ],
+    ids=["nothing", "secret-absent", "secret-in-a-value", "secret-in-a-key", "secret-json-quoted", "odd-secret",
+         "url-userinfo", "url-param", "anchored-scrubber", "not-json"],
+)
+def test_data_is_walked_only_when_its_encoding_shows_something_to_replace(
+    secrets: dict[str, str], scrubbers: list[Callable[[str], str]], value: Any, walked: bool
+) -> None:
+    redactor = Redactor(secrets, scrubbers)
+    shown = redactor.data(value)
+    assert shown == redactor._walked(value)  # the shortcut and the walk agree
+    assert (shown is not value) == walked  # and the shortcut is taken only when nothing can change
+    assert "Zq9x8w7v6u5tAbC1" not in json.dumps(shown, default=sorted)
 
 
 # -- full runs ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ and stays (JSON-escaped) in the JSON report.
 from __future__ import annotations
 
 import json
+import math
 import re
 import xml.etree.ElementTree as ElementTree
 from typing import Any
@@ -20,6 +21,7 @@ from pytest_llmops._report.html import render_html
 from pytest_llmops._report.json_report import render_json, validate
 from pytest_llmops._report.junit import finish_junit, junit_properties
 from pytest_llmops._report.markdown import cell, render_markdown
+from pytest_llmops._report.numbers import json_safe
 from pytest_llmops._report.terminal import render_terminal
 from pytest_llmops._report.text import visible
 from pytest_llmops._results import TestOutcome
@@ -65,6 +67,17 @@ def test_json_keeps_the_text_and_is_utf8(text: str) -> None:
     expected = re.sub("[\ud800-\udfff]", "\ufffd", text)
     assert report["tests"][0]["calls"][0]["text"] == expected
     assert report["tests"][0]["nodeid"] == f"t.py::test[{expected}]"
+
+
+@pytest.mark.parametrize("value", [0.5, math.nan, math.inf], ids=["finite", "nan", "inf"])
+def test_json_is_one_test_a_line_and_holds_what_an_indented_dump_does(value: float) -> None:
+    report = hostile_report("plain \x1b text")
+    report["tests"].append({**report["tests"][0], "nodeid": "t.py::test_second", "duration_s": value})
+    written = render_json(report)  # the C encoder, or with a non-finite number the spelled copy
+    assert json.loads(written) == json.loads(json.dumps(json_safe(report), indent=2, sort_keys=True))
+    lines = written.splitlines()
+    rows = lines[lines.index('"tests":[') + 1:lines.index("]")]
+    assert [json.loads(row.rstrip(","))["nodeid"] for row in rows] == ["t.py::test[plain \x1b text]", "t.py::test_second"]
 
 
 @cases

@@ -49,6 +49,18 @@ class RunReporter:
         self.problems: list[str] = []
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        from pytest_llmops._collector import paused
+
+        with paused():
+            report = self._built()
+            self._write(report)
+        self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)
+        gate_failed = report["baseline"] and report["baseline"]["failed"]
+        if (gate_failed or self.problems) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _built(self) -> dict[str, Any]:
+        """The run's report (kept as ``self.report``), redacted, with its baseline comparison."""
         from pytest_llmops._redact import redact_data
         from pytest_llmops._report.data import build_report
 
@@ -70,11 +82,7 @@ class RunReporter:
                                     settings.max_latency_increase, settings.max_score_drop_by_metric,
                                     settings.fail_on_missing)
             report["baseline"] = compare(self.baseline, report, tolerances, str(settings.baseline))
-        self._write(report)
-        self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)
-        gate_failed = report["baseline"] and report["baseline"]["failed"]
-        if (gate_failed or self.problems) and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return report
 
     def _write(self, report: dict[str, Any]) -> None:
         """Write each report asked for; one that cannot be written is named, the others still are."""

@@ -22,11 +22,12 @@ import re
 from importlib import resources
 from typing import Any, Callable, Mapping, Sequence
 
+from pytest_llmops._collector import paused as collector_paused
 from pytest_llmops._report.baseline import missing_lines
 from pytest_llmops._report.data import call_cost, describe_score, model_latencies
 from pytest_llmops._report.numbers import spelled
 from pytest_llmops._report.terminal import money, seconds
-from pytest_llmops._report.text import visible
+from pytest_llmops._report.text import visible, well_formed
 
 CHART_WIDTH = 360
 CHART_HEIGHT = 150
@@ -73,10 +74,43 @@ def embedded_data(report: Mapping[str, Any]) -> str:
     so nothing in it can end the script element; U+2028 and U+2029 are escaped too.
     """
     packer = _Packer()
-    root = packer.pack(report)
+    with collector_paused():
+        root = packer.pack(report)
     text = json.dumps({"shapes": packer.shapes, "data": root}, ensure_ascii=False, allow_nan=False,
                       separators=(",", ":"))
+    text = well_formed(_visible_in_json(text))
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+# In JSON text written with ensure_ascii=False: every escape (so an escaped backslash is never
+# read as the start of another), and the raw control characters JSON does not escape.
+_JSON_ESCAPE = re.compile(r'\\(?:u00([01][0-9a-f])|(.))|([\x7f-\x9f])')
+_C1_CONTROL = re.compile("[\x80-\x9f]")
+_SHORT_ESCAPES = {"r": "0d", "b": "08", "f": "0c"}
+
+
+def _visible_in_json(text: str) -> str:
+    """JSON ``text`` with every string in it as :func:`visible` (``lines=True``) makes it: once
+    over the whole text rather than string by string."""
+    if not _may_hold_control(text):
+        return text
+    return _JSON_ESCAPE.sub(_visible_escape, text)
+
+
+def _may_hold_control(text: str) -> bool:
+    """Whether JSON ``text`` may hold a control character :func:`visible` escapes (plain
+    substring searches are several times faster than one regular expression over 13 MB)."""
+    if any(escape in text for escape in ("\\u", "\\r", "\\b", "\\f", "\x7f")):
+        return True
+    return not text.isascii() and bool(_C1_CONTROL.search(text))
+
+
+def _visible_escape(match: re.Match[str]) -> str:
+    code, short, raw = match.groups()
+    if raw is not None:
+        return f"\\\\x{ord(raw):02x}"
+    code = code or _SHORT_ESCAPES.get(short)
+    return f"\\\\x{code}" if code else match.group()  # \n, \t, \", \\ and \/ stay
 
 
 class _Packer:
@@ -89,18 +123,25 @@ class _Packer:
         self._written = 0
 
     def pack(self, value: Any) -> Any:
-        if isinstance(value, str):
+        kind = type(value)  # the exact types first: this runs for every value of the report
+        if kind is str:
             return self._string(value)
-        if isinstance(value, dict):
+        if kind is int or kind is bool or value is None:
+            return value
+        if kind is float:
+            return value if math.isfinite(value) else self._string(spelled(value))
+        if kind is dict or (kind is not list and isinstance(value, dict)):
             keys = tuple(value)
             shape = self._shape_ids.get(keys)
             if shape is None:
-                self.shapes.append([visible(str(key), lines=True) for key in keys])
+                self.shapes.append([str(key) for key in keys])
                 shape = self._shape_ids[keys] = len(self.shapes)
             return [shape, *map(self.pack, value.values())]
-        if isinstance(value, (list, tuple)):
+        if kind is list or isinstance(value, (list, tuple)):
             return [0, *map(self.pack, value)]
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, str):
+            return self._string(value)
+        if isinstance(value, float) and not math.isfinite(value):  # a float subclass
             return self._string(spelled(value))
         return value
 
@@ -111,7 +152,7 @@ class _Packer:
         if seen is None:
             self._strings[value] = self._written
         self._written += 1
-        return visible(value, lines=True)
+        return value
 
 
 def _shown(value: Any) -> Any:

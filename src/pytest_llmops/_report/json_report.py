@@ -16,10 +16,31 @@ from pytest_llmops._report.text import well_formed
 
 
 def render_json(report: Mapping[str, Any]) -> str:
-    """Stable, diff-friendly JSON: sorted keys, two-space indent, a final newline; UTF-8 safe
-    (a lone surrogate in any text is U+FFFD; control characters stay, as JSON escapes)."""
-    text = json.dumps(json_safe(report), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    """Stable, diff-friendly JSON: sorted keys, one top-level key a line and one test a line, a
+    final newline; UTF-8 safe (a lone surrogate in any text is U+FFFD; control characters stay,
+    as JSON escapes). Written by the C encoder: a report of 10,000 tests takes a fraction of what
+    an indented one does."""
+    try:
+        text = _lines(report)
+    except ValueError:  # a non-finite number, which standard JSON cannot hold: spell them all
+        text = _lines(json_safe(report))
     return well_formed(text) + "\n"
+
+
+_encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def _lines(report: Mapping[str, Any]) -> str:
+    """``report`` as compact JSON but for a line break before each top-level key and each test."""
+    members = []
+    for key in sorted(report):
+        value = report[key]
+        if key == "tests" and value:
+            rows = ",\n".join(map(_encode, value))
+            members.append(f"{_encode(key)}:[\n{rows}\n]")
+        else:
+            members.append(f"{_encode(key)}:{_encode(value)}")
+    return "{\n" + ",\n".join(members) + "\n}"
 
 
 def parse_report(text: str) -> tuple[Any, list[str]]:

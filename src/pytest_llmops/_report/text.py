@@ -21,7 +21,11 @@ _CONTROL_OR_BREAK = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 def well_formed(text: str) -> str:
     """``text`` with each lone surrogate replaced by U+FFFD: always encodable as UTF-8."""
-    return _SURROGATE.sub("\ufffd", text)
+    try:
+        text.encode("utf-8")  # far faster than the search, on a whole report as on a word
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def visible(text: str, *, lines: bool = False) -> str:

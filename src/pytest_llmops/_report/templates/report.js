@@ -3,7 +3,10 @@
 // JSON). Untrusted text only ever reaches the page through textContent, never as markup.
 (function () {
   var PAGE = 500;
-  var packed = JSON.parse(document.getElementById("report-data").textContent);
+  var source = document.getElementById("report-data");
+  var packed = JSON.parse(source.textContent);
+  // Parsed, the data leaves the DOM: the page keeps one copy of it, not two (13 MB at 10,000 tests).
+  source.remove();
   var strings = [];
   function unpack(value) {
     if (typeof value === "string") { strings.push(value); return value; }
@@ -294,10 +297,12 @@
   function apply() {
     var words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
     var wanted = outcome.value;
-    shown = order.filter(function (t) {
-      var text = searchText(t);
-      return words.every(function (w) { return text.indexOf(w) >= 0; }) && (!wanted || t.outcome === wanted);
-    });
+    // A row's search text is made the first time a filter needs it, not for every row at load.
+    shown = words.length || wanted ? order.filter(function (t) {
+      if (wanted && t.outcome !== wanted) { return false; }
+      var text = words.length ? searchText(t) : "";
+      return words.every(function (w) { return text.indexOf(w) >= 0; });
+    }) : order.slice();
     document.getElementById("shown").textContent = String(shown.length);
     render();
   }
