@@ -3,10 +3,7 @@
 // JSON). Untrusted text only ever reaches the page through textContent, never as markup.
 (function () {
   var PAGE = 500;
-  var source = document.getElementById("report-data");
-  var packed = JSON.parse(source.textContent);
-  // Parsed, the data leaves the DOM: the page keeps one copy of it, not two (13 MB at 10,000 tests).
-  source.remove();
+  var packed = JSON.parse(document.getElementById("report-data").textContent);
   var strings = [];
   function unpack(value) {
     if (typeof value === "string") { strings.push(value); return value; }
