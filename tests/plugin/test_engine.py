@@ -128,6 +128,38 @@ def test_a_finished_test_keeps_no_state_alive_and_its_record_reaches_the_report(
     assert [[call["text"] for call in test["calls"]] for test in tests] == [["first"], ["second"]]
 
 
+@pytest.mark.parametrize("reader", ["none", "summary hook", "a model call"])
+def test_the_run_report_is_built_only_when_something_reads_it(pytester: pytest.Pytester, reader: str) -> None:
+    conftest = """
+        import sys
+
+        def pytest_unconfigure(config):
+            with open("built.txt", "w") as out:
+                out.write(str("pytest_llmops._report.data" in sys.modules))
+    """
+    if reader == "summary hook":
+        conftest += """
+        def pytest_llmops_run_summary(summary, config):
+            with open("summary.txt", "w") as out:
+                out.write(str(summary["summary"]["tests"]["passed"]))
+    """
+    pytester.makeconftest(conftest)
+    body = "llm.complete('hi')" if reader == "a model call" else "pass"
+    pytester.makepyfile(f"""
+        def test_plain({'llm' if reader == 'a model call' else ''}):
+            {body}
+
+        def test_other():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("--llm-model", "echo", "--llm-record-mode", "off")
+    result.assert_outcomes(passed=2)
+    assert (pytester.path / "built.txt").read_text() == str(reader != "none")
+    if reader == "summary hook":
+        assert (pytester.path / "summary.txt").read_text() == "2"
+    assert ("pytest-llmops" in result.stdout.str()) == (reader == "a model call")
+
+
 def test_a_worker_reported_down_twice_is_merged_once() -> None:
     rule = RunRule(types.SimpleNamespace(args=[]))  # type: ignore[arg-type]
     session = types.SimpleNamespace(worker_parts={}, rule=rule, worker_input=lambda: {"budget_ledger": "/tmp/l"})

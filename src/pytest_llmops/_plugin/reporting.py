@@ -49,6 +49,8 @@ class RunReporter:
         self.problems: list[str] = []
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self._needed():
+            return
         from pytest_llmops._collector import paused
 
         with paused():
@@ -58,6 +60,18 @@ class RunReporter:
         gate_failed = report["baseline"] and report["baseline"]["failed"]
         if (gate_failed or self.problems) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _needed(self) -> bool:
+        """Whether anything reads the report: a report file, the baseline gate, a summary hook,
+        the budget line, or the terminal summary of tests that called a model or scored. A run
+        of plain tests (or ``--collect-only``) builds none."""
+        settings = self.session.settings
+        return bool(
+            settings.report_json or settings.report_html or settings.report_md
+            or self.baseline is not None or settings.budget_usd is not None
+            or self.config.hook.pytest_llmops_run_summary.get_hookimpls()
+            or any(outcome.record for outcome in self.session.outcomes.values())
+        )
 
     def _built(self) -> dict[str, Any]:
         """The run's report (kept as ``self.report``), redacted, with its baseline comparison."""
