@@ -6,6 +6,9 @@ reserve budget -> wait for a slot of the one bound (``llm_concurrency``) -> one 
 a wall-clock deadline (``llm_timeout``), retried here (``llm_max_retries``, backoff honouring
 ``Retry-After``) -> validate the answer -> cost, redact -> record -> observers.
 
+A call to a cheap backend (``cheap = True``: instant, local, no I/O, like ``echo``) takes every
+stage in the caller's thread: handing it to a thread would cost more than answering it.
+
 :meth:`CallPipeline.cancel` (the run is ending: ``-x``, ``--maxfail``, Ctrl-C) drops queued
 calls and stops waiting for those in flight; an abandoned attempt ends on a daemon thread that
 nobody waits for.
@@ -169,14 +172,26 @@ class CallPipeline:
         chunks = [
             group[start : start + self.concurrency] for group in live.values() for start in range(0, len(group), self.concurrency)
         ]
-        for chunk, results in zip(chunks, self.gather(lambda c: self._live([calls[i] for i in c]), chunks)):
+        inline = [chunk for chunk in chunks if answered_inline(calls[chunk[0]])]
+        pooled = [chunk for chunk in chunks if not answered_inline(calls[chunk[0]])]
+        answers = [self._live([calls[i] for i in chunk]) for chunk in inline]
+        answers += self.gather(lambda c: self._live([calls[i] for i in c]), pooled)
+        for chunk, results in zip(inline + pooled, answers):
             for index, outcome in zip(chunk, results):
                 outcomes[index] = outcome
         return [_redacted(outcome) for outcome in outcomes if outcome is not None]
 
     def submit(self, calls: Sequence[Call]) -> Future[list[Outcome]]:
-        """Start ``calls`` on the pipeline's threads (dataset prefetch); the future holds the outcomes."""
-        return self._threads().submit(self.run, calls)
+        """Start ``calls`` on the pipeline's threads (``acomplete``); the future holds the outcomes.
+
+        Calls that are all answered inline (:func:`answered_inline`) are answered here, in the
+        caller's thread: the future is done when it is returned.
+        """
+        if not all(answered_inline(call) for call in calls):
+            return self._threads().submit(self.run, calls)
+        done: Future[list[Outcome]] = Future()
+        done.set_result(self.run(calls))
+        return done
 
     def gather(self, work: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
         """``work`` over ``items``, in order, concurrently on the pipeline's threads.
@@ -413,6 +428,14 @@ class _Bounded:
                 return value(*args, **kwargs)
 
         return bounded
+
+
+def answered_inline(call: Call) -> bool:
+    """Whether ``call`` takes every stage in its caller's thread: its backend says its calls are
+    cheap (``cheap = True``: instant, local, no I/O), so a thread would only add its own cost.
+    A batching backend's calls still share its batches."""
+    backend = call.client.backend
+    return getattr(backend, "cheap", False) is True and not backend.batches
 
 
 def _redacted(outcome: Outcome) -> Outcome:

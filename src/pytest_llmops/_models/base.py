@@ -180,6 +180,9 @@ class Backend(Protocol):
 
     Optional: ``in_process = True`` for a backend that computes in this process; the pipeline
     then does not abandon its calls at ``llm_timeout`` (they would keep the CPU busy).
+    ``cheap = True`` for one whose calls are instant, local and do no I/O (``echo``): the
+    pipeline answers them in the caller's thread, as handing them to a thread costs more
+    (unless it batches: its calls still share batches).
     """
 
     #: Resolved model name reported with each completion.

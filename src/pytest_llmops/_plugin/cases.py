@@ -5,7 +5,9 @@ When the first case test sets up, every selected case of the run (``session.item
 built for its own test, so each call goes through that test's cache and record. The calls go to
 the run's call pipeline, in test order (``llm_concurrency`` bounds them); calls of a batching
 backend share padded batches of up to ``llm_concurrency`` prompts. Each test then waits only for
-its own answer, and a failed call errors only its own test.
+its own answer, and a failed call errors only its own test. A call the pipeline answers in the
+caller's thread (a cheap backend's, such as ``echo``) is not sent ahead: its test makes it, at
+set-up, through the same pipeline.
 
 The clients are built as the ``llm`` fixture would build them, but outside any fixture: a
 conftest override of ``llm`` does not reach them. Customise them with the
@@ -20,14 +22,15 @@ from typing import TYPE_CHECKING, Sequence, Union
 
 import pytest
 
+from pytest_llmops._calls.pipeline import answered_inline
 from pytest_llmops._datasets import Case, CaseRow, Dataset, DatasetError, load_cases
 from pytest_llmops._files import shown
 from pytest_llmops._models.base import Completion, messages_from
+from pytest_llmops._models.client import Call
 from pytest_llmops._plugin import keys, markers
 from pytest_llmops.errors import CallCancelled
 
 if TYPE_CHECKING:
-    from pytest_llmops._models.client import Call
     from pytest_llmops._models.client import PromptInput
     from pytest_llmops._plugin.session import LLMSession
     from pytest_llmops._results import TestRecord
@@ -101,6 +104,8 @@ class CasePrefetch:
         if pending is None:
             return None
         del item.stash[keys.PREFETCHED]  # a rerun of the test calls afresh
+        if isinstance(pending, Call):
+            return self.session.pipeline.run([pending])[0]
         future, index = pending
         try:
             return future.result()[index]
@@ -124,7 +129,8 @@ class CasePrefetch:
         return planned
 
     def _submit(self, planned: list[tuple[pytest.Item, Call]]) -> None:
-        """Each call to the pipeline on its own; calls of a batching backend in shared chunks."""
+        """Each call to the pipeline on its own; calls of a batching backend in shared chunks;
+        a call answered inline kept for its test to make."""
         pipeline = self.session.pipeline
         batches: dict[int, list[tuple[pytest.Item, Call]]] = {}
 
@@ -134,6 +140,9 @@ class CasePrefetch:
                 item.stash[keys.PREFETCHED] = (future, index)
 
         for item, call in planned:
+            if answered_inline(call):
+                item.stash[keys.PREFETCHED] = call
+                continue
             backend = call.client.backend
             if not backend.batches:
                 send([(item, call)])
