@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import pytest
 
 from pytest_llmops._calls.budget import Budget
-from pytest_llmops._calls.pipeline import CallPipeline, answered_inline
+from pytest_llmops._calls.pipeline import MOST_BACKOFF_S, CallPipeline, answered_inline, backoff
 from pytest_llmops._models.base import Completion, GenerationSettings, Request, TransientCallError
 from pytest_llmops._models.client import LLM
 from pytest_llmops._models.echo import EchoBackend
@@ -126,3 +126,20 @@ def test_an_inline_answer_is_redacted_before_it_is_recorded() -> None:
         install(None)
     assert outcome.text == "my key is <OPENAI_API_KEY>"
     assert [completion.text for _, completion in cache.stored] == [outcome.text]
+
+
+def test_a_call_whose_retries_run_out_ends_with_its_last_failure() -> None:
+    pipeline, backend = _pipeline(max_retries=1), Echo(cheap=True, flaky=5)
+    waits: list[float] = []
+    pipeline._sleep = waits.append  # type: ignore[method-assign]
+    (outcome,) = pipeline.run([_llm(pipeline, backend).call("again")])
+    assert isinstance(outcome, TransientCallError) and "busy" in str(outcome)
+    assert (pipeline.stats.attempts, pipeline.stats.retries, len(waits)) == (2, 1, 1)
+
+
+def test_backoff_grows_honours_retry_after_and_is_capped() -> None:
+    asked = TransientCallError("slow down", retry_after=7.0)
+    assert 0.25 <= backoff(1, TransientCallError("x")) <= 0.5
+    assert 1.0 <= backoff(3, TransientCallError("x")) <= 2.0
+    assert backoff(1, asked) == 7.0
+    assert backoff(20, TransientCallError("x")) == MOST_BACKOFF_S

@@ -35,8 +35,6 @@ from pytest_llmops._models.client import Call, Outcome
 from pytest_llmops._models.lazy import LazyBackend
 
 if TYPE_CHECKING:
-    import tenacity
-
     from pytest_llmops._calls.budget import Budget
     from pytest_llmops._models.client import LLM
 
@@ -120,16 +118,14 @@ class _Slots:
             self._changed.notify_all()
 
 
-class _Backoff:
-    """Exponential backoff with jitter; a server's ``Retry-After`` when it asks for longer."""
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        wait = _FIRST_BACKOFF_S * 2 ** (retry_state.attempt_number - 1) * random.uniform(0.5, 1.0)
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        asked = getattr(error, "retry_after", None)
-        if asked is not None:
-            wait = max(wait, asked)
-        return min(wait, MOST_BACKOFF_S)
+def backoff(attempt: int, error: BaseException) -> float:
+    """The wait after failed attempt number ``attempt``: exponential with jitter; a server's
+    ``Retry-After`` when it asks for longer; never more than ``MOST_BACKOFF_S``."""
+    wait = _FIRST_BACKOFF_S * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+    asked = getattr(error, "retry_after", None)
+    if asked is not None:
+        wait = max(wait, asked)
+    return min(wait, MOST_BACKOFF_S)
 
 
 class CallPipeline:
@@ -262,20 +258,22 @@ class CallPipeline:
         return self.budget.reserve(call.client.price(prompt_token_bound(call.request), call.request.settings.max_tokens))
 
     def _attempts(self, client: LLM, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
-        import tenacity  # only once a call is live: loading the plugin stays cheap
-
+        """One attempt, and up to ``llm_max_retries`` more after a transient failure, each after
+        its backoff; the last failure is raised."""
         backend = client.backend
         if isinstance(backend, LazyBackend):
             backend.loaded  # noqa: B018 - load before the deadline and the timed span: latency is the model's
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_retries + 1),
-            retry=tenacity.retry_if_exception_type(TransientCallError),
-            wait=_Backoff(),
-            sleep=self._sleep,
-            before_sleep=self._count_retry,
-            reraise=True,
-        )
-        return retrying(self._attempt, client, requests)
+        attempt = 1
+        while True:
+            try:
+                return self._attempt(client, requests)
+            except TransientCallError as error:
+                if attempt > self.max_retries:
+                    raise
+                wait = backoff(attempt, error)
+                self._count_retry(client, attempt, wait, error)
+                self._sleep(wait)
+                attempt += 1
 
     def _attempt(self, client: LLM, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
         backend = client.backend
@@ -401,14 +399,11 @@ class CallPipeline:
         if self._cancelled.wait(seconds):
             raise CallCancelled("the run is ending: this call's retry was dropped")
 
-    def _count_retry(self, retry_state: tenacity.RetryCallState) -> None:
+    def _count_retry(self, client: LLM, attempt: int, wait: float, error: BaseException) -> None:
         """Every retry is counted and logged (``pytest_llmops._calls``): retry number, spec, wait, why."""
         with self._lock:
             self.stats.retries += 1
-        client = retry_state.args[0]
-        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        _log.info("retry %d of %s in %.3f s: %s", retry_state.attempt_number, client.spec, wait, redact(str(error)))
+        _log.info("retry %d of %s in %.3f s: %s", attempt, client.spec, wait, redact(str(error)))
 
 
 class _Bounded:
