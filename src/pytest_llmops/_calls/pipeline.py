@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import random
 import threading
@@ -450,8 +451,24 @@ def prompt_token_bound(request: Request) -> int:
 def check_settings(request: Request) -> None:
     """A request's generation settings, checked against the table before it is sent (a request
     built by hand has passed no other check); :class:`SetupError` names the bad ones."""
-    settings = request.settings
-    given = {name: value for name, value in vars(settings).items() if value is not None or _required(name)}
+    # Each value with its type: True == 1, but seed=True is no seed.
+    typed = tuple((name, type(value), value) for name, value in vars(request.settings).items())
+    try:
+        hash(typed)
+    except TypeError:  # an unhashable value, set by hand: checked (and refused) each time
+        _check_settings(typed)
+    else:
+        _checked_settings(typed)
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_settings(typed: tuple[tuple[str, type, Any], ...]) -> None:
+    """:func:`_check_settings`, remembered when good: most calls of a run share a few settings."""
+    _check_settings(typed)
+
+
+def _check_settings(typed: tuple[tuple[str, type, Any], ...]) -> None:
+    given = {name: value for name, _, value in typed if value is not None or _required(name)}
     checked(given, "the request's generation settings")
 
 

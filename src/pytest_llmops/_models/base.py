@@ -45,7 +45,10 @@ class GenerationSettings:
 
     def to_dict(self) -> dict[str, Any]:
         # vars() rather than dataclasses.asdict: this runs on every call, replayed ones included.
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
+        data = dict(vars(self))
+        if isinstance(self.stop, tuple):  # the one field that is a tuple
+            data["stop"] = list(self.stop)
+        return data
 
     def updated(self, where: str = "generation settings", /, **changes: Any) -> GenerationSettings:
         """A copy with the set (non-None) ``changes`` applied, each checked against the table
