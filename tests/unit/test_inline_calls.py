@@ -62,14 +62,13 @@ def _llm(pipeline: CallPipeline, backend: Echo, cache: Cache | None = None, **pr
 
 
 def test_only_a_cheap_backend_that_does_not_batch_is_answered_inline() -> None:
-    pipeline = _pipeline()
     batching = Echo(cheap=True)
     batching.batches = True
     lazy = LazyBackend("m", lambda: Echo(cheap=True), batches=False)
-    assert answered_inline(_llm(pipeline, Echo(cheap=True)).call("hi"))
-    assert not answered_inline(_llm(pipeline, Echo(cheap=False)).call("hi"))
-    assert not answered_inline(_llm(pipeline, batching).call("hi"))
-    assert not answered_inline(LLM("m", lazy, GenerationSettings(), pipeline).call("hi"))
+    assert answered_inline(Echo(cheap=True))
+    assert not answered_inline(Echo(cheap=False))
+    assert not answered_inline(batching)
+    assert not answered_inline(lazy)
     assert lazy._backend is None  # asking did not load it
 
 

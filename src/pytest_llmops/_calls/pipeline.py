@@ -169,8 +169,8 @@ class CallPipeline:
         chunks = [
             group[start : start + self.concurrency] for group in live.values() for start in range(0, len(group), self.concurrency)
         ]
-        inline = [chunk for chunk in chunks if answered_inline(calls[chunk[0]])]
-        pooled = [chunk for chunk in chunks if not answered_inline(calls[chunk[0]])]
+        inline = [chunk for chunk in chunks if answered_inline(calls[chunk[0]].client.backend)]
+        pooled = [chunk for chunk in chunks if not answered_inline(calls[chunk[0]].client.backend)]
         answers = [self._live([calls[i] for i in chunk]) for chunk in inline]
         answers += self.gather(lambda c: self._live([calls[i] for i in c]), pooled)
         for chunk, results in zip(inline + pooled, answers):
@@ -184,7 +184,7 @@ class CallPipeline:
         Calls that are all answered inline (:func:`answered_inline`) are answered here, in the
         caller's thread: the future is done when it is returned.
         """
-        if not all(answered_inline(call) for call in calls):
+        if not all(answered_inline(call.client.backend) for call in calls):
             return self._threads().submit(self.run, calls)
         done: Future[list[Outcome]] = Future()
         done.set_result(self.run(calls))
@@ -426,11 +426,10 @@ class _Bounded:
         return bounded
 
 
-def answered_inline(call: Call) -> bool:
-    """Whether ``call`` takes every stage in its caller's thread: its backend says its calls are
-    cheap (``cheap = True``: instant, local, no I/O), so a thread would only add its own cost.
-    A batching backend's calls still share its batches."""
-    backend = call.client.backend
+def answered_inline(backend: Backend) -> bool:
+    """Whether calls to ``backend`` take every stage in the caller's thread: it says its calls
+    are cheap (``cheap = True``: instant, local, no I/O), so a thread would only add its own
+    cost. A batching backend's calls still share its batches."""
     return getattr(backend, "cheap", False) is True and not backend.batches
 
 

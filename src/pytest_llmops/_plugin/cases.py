@@ -26,11 +26,11 @@ from pytest_llmops._calls.pipeline import answered_inline
 from pytest_llmops._datasets import Case, CaseRow, Dataset, DatasetError, load_cases
 from pytest_llmops._files import shown
 from pytest_llmops._models.base import Completion, messages_from
-from pytest_llmops._models.client import Call
 from pytest_llmops._plugin import keys, markers
 from pytest_llmops.errors import CallCancelled
 
 if TYPE_CHECKING:
+    from pytest_llmops._models.client import Call
     from pytest_llmops._models.client import PromptInput
     from pytest_llmops._plugin.session import LLMSession
     from pytest_llmops._results import TestRecord
@@ -104,8 +104,6 @@ class CasePrefetch:
         if pending is None:
             return None
         del item.stash[keys.PREFETCHED]  # a rerun of the test calls afresh
-        if isinstance(pending, Call):
-            return self.session.pipeline.run([pending])[0]
         future, index = pending
         try:
             return future.result()[index]
@@ -123,14 +121,14 @@ class CasePrefetch:
             try:
                 record = self.session.record_of(item)
                 llm = item_llm(item, record)
-                planned.append((item, llm.call(self.prompt_for(row, record))))
+                if not answered_inline(llm.backend):  # else its test makes the call itself
+                    planned.append((item, llm.call(self.prompt_for(row, record))))
             except Exception:  # noqa: BLE001 - its test makes the call itself and reports why not
                 continue
         return planned
 
     def _submit(self, planned: list[tuple[pytest.Item, Call]]) -> None:
-        """Each call to the pipeline on its own; calls of a batching backend in shared chunks;
-        a call answered inline kept for its test to make."""
+        """Each call to the pipeline on its own; calls of a batching backend in shared chunks."""
         pipeline = self.session.pipeline
         batches: dict[int, list[tuple[pytest.Item, Call]]] = {}
 
@@ -140,9 +138,6 @@ class CasePrefetch:
                 item.stash[keys.PREFETCHED] = (future, index)
 
         for item, call in planned:
-            if answered_inline(call):
-                item.stash[keys.PREFETCHED] = call
-                continue
             backend = call.client.backend
             if not backend.batches:
                 send([(item, call)])

@@ -10,7 +10,6 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
     from pytest_llmops._models.base import Completion
-    from pytest_llmops._models.client import Call
     from pytest_llmops._recordings import TestRecordings
     from pytest_llmops._results import TestRecord
     from pytest_llmops._snapshots import ItemUse
@@ -25,6 +24,5 @@ RECORDINGS = pytest.StashKey["TestRecordings"]()
 SNAPSHOT_USE = pytest.StashKey["ItemUse"]()
 #: The kind of error ("infrastructure", "setup") that ended the test's call phase.
 CALL_ERROR = pytest.StashKey[str]()
-#: The test's prefetched case call: its batch's future and its place in it, or the call itself
-#: when the pipeline answers it inline (its test makes it).
-PREFETCHED = pytest.StashKey["Union[tuple[Future[list[Outcome]], int], Call]"]()
+#: The test's prefetched case call: its batch's future and its place in it.
+PREFETCHED = pytest.StashKey["tuple[Future[list[Outcome]], int]"]()
