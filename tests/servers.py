@@ -86,6 +86,9 @@ Answer = Any  # a str (the reply text), a (status, body) tuple, or a callable(re
 class _QuietServer(ThreadingHTTPServer):
     """A client that gave up (a timeout, a cancelled run) is expected: no traceback for it."""
 
+    # socketserver's default backlog (5) resets some of 16 calls that connect at once.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)

@@ -44,7 +44,7 @@ class Dataset:
     expected: str = "expected"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per test, kept for the whole run: no __dict__
 class CaseRow:
     """One row of a case file, as collected: the value ``case`` is parametrized with."""
 

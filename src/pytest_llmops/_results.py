@@ -34,8 +34,13 @@ class Score:
 
     def to_dict(self) -> dict[str, Any]:
         # vars() rather than dataclasses.asdict, which deep-copies every field: only details
-        # can hold nested values.
-        return {**vars(self), "details": copy.deepcopy(self.details)}
+        # can hold nested values, and only those are deep-copied.
+        details = {k: v if isinstance(v, _ATOMS) else copy.deepcopy(v) for k, v in self.details.items()}
+        return {**vars(self), "details": details}
+
+
+# Values a copy of details may share: they cannot change.
+_ATOMS = (str, int, float, type(None))
 
 
 @dataclass

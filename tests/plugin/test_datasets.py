@@ -344,3 +344,48 @@ def test_bad_case_file_is_a_collection_error_naming_it(pytester: pytest.Pytester
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*ERROR collecting test_bad.py*", message])
     assert "Traceback" not in result.stdout.str()
+
+
+THREAD_NOTING_CONFTEST = """
+    import os, threading
+
+    from pytest_llmops._models.echo import EchoBackend
+
+    SEEN = []
+
+    class Noting(EchoBackend):
+        def __init__(self, cheap):
+            super().__init__()
+            self.cheap = cheap
+
+        def generate(self, requests):
+            test = os.environ["PYTEST_CURRENT_TEST"].split(" ")[0].rsplit("[", 1)[-1].rstrip("]")
+            SEEN.append((requests[0].messages[-1].content.split()[-1], test, threading.current_thread().name))
+            return super().generate(requests)
+
+    def pytest_llmops_register_backends(register):
+        register("noting", lambda name, settings: Noting(cheap=name == "cheap"), "echo, noting its thread")
+
+    def pytest_terminal_summary(terminalreporter):
+        for case, test, thread in SEEN:
+            terminalreporter.write_line(f"case {case} answered during {test} on {thread}")
+"""
+
+
+@pytest.mark.parametrize("cheap", [True, False])
+def test_cases_of_a_cheap_backend_are_answered_by_their_own_tests(pytester: pytest.Pytester, cheap: bool) -> None:
+    pytester.makeconftest(THREAD_NOTING_CONFTEST)
+    _cases(pytester, ["a", "b", "c"])
+    pytester.makepyfile(CHECK_SUITE)
+    model = "noting:cheap" if cheap else "noting:pooled"
+    result = pytester.runpytest("--llm-model", model, "--llm-record-mode", "off", "--llm-report-json", "r.json")
+    result.assert_outcomes(passed=3)
+    lines = [line.split() for line in result.outlines if line.startswith("case ")]
+    seen = sorted((words[1], words[4], words[6]) for words in lines)
+    if cheap:  # each made by its test, at set-up, in the main thread
+        assert seen == [(c, c, "MainThread") for c in "abc"]
+    else:  # sent ahead to the pipeline's threads
+        assert [case for case, _, _ in seen] == ["a", "b", "c"]
+        assert all(thread.startswith("llmops-call") for _, _, thread in seen)
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert [len(test["calls"]) for test in report["tests"]] == [1, 1, 1]

@@ -101,6 +101,14 @@ def test_a_request_built_by_hand_is_checked_by_the_same_table(settings: Generati
         check_settings(Request(messages=(Message("user", "hi"),), settings=settings))
 
 
+def test_settings_found_good_once_do_not_let_an_equal_bad_value_through() -> None:
+    for _ in range(2):  # the second time, the good ones are remembered
+        check_settings(Request(messages=(Message("user", "hi"),), settings=GenerationSettings(seed=1, max_tokens=1)))
+        for bad in (GenerationSettings(seed=True), GenerationSettings(max_tokens=True), GenerationSettings(stop=[""])):  # type: ignore[arg-type]
+            with pytest.raises(GenerationSettingError):  # True == 1 and hashes alike; a list cannot be hashed
+                check_settings(Request(messages=(Message("user", "hi"),), settings=bad))
+
+
 # -- every site that sets a generation setting -----------------------------------------------
 
 # (setting, the value as Python source, the same value as YAML)

@@ -270,3 +270,21 @@ def test_scrubbers_of_conftests_collected_late_apply_even_after_a_log_record_dur
     files = written(pytester.path)
     assert [name for name in files if name.startswith("llm_recordings/")]
     assert not [name for name, text in files.items() if "alice@example.com" in text]
+
+
+def test_report_data_with_nothing_to_replace_is_not_copied() -> None:
+    from pytest_llmops import _redact
+
+    key = "sk-" + "B7x" * 10
+    _redact.install(lambda: Redactor.for_run({"OPENAI_API_KEY": key}))
+    try:
+        clean = {"tests": [{"calls": [{"text": "fine", "request": {"settings": {"stop": ["\n"]}}}]}]}
+        assert _redact.redact_data(clean) is clean  # held once, not twice
+        leaky = {"tests": [{"calls": [{"text": f"key {key}"}]}], "note": "fine"}
+        redacted = _redact.redact_data(leaky)
+        assert redacted == {"tests": [{"calls": [{"text": "key <OPENAI_API_KEY>"}]}], "note": "fine"}
+        assert leaky["tests"][0]["calls"][0]["text"] == f"key {key}"  # the input is left alone
+        odd = {"path": Path(key), "text": key}  # not JSON-safe: walked
+        assert _redact.redact_data(odd)["text"] == "<OPENAI_API_KEY>"
+    finally:
+        _redact.install(None)

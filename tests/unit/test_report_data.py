@@ -243,3 +243,15 @@ def test_a_failed_call_gives_its_reservation_back(tmp_path: Path) -> None:
     budget.settle(budget.reserve(0.9), 0.0)
     assert budget.spent() == 0.0
     budget.reserve(0.9)
+
+
+def test_a_scores_dict_is_its_own_copy_of_nested_details() -> None:
+    from pytest_llmops._results import Score
+
+    votes = [{"score": 4}, {"score": 5}]
+    score = Score("judge", 0.9, 0.5, True, details={"reasoning": "fine", "votes": votes, "n": 2, "mean": 4.5})
+    data = score.to_dict()
+    assert data["details"] == {"reasoning": "fine", "votes": votes, "n": 2, "mean": 4.5}
+    assert data["details"] is not score.details and data["details"]["votes"] is not votes
+    votes[0]["score"] = 1  # a later change to what the scorer holds does not reach the record
+    assert data["details"]["votes"][0] == {"score": 4}

@@ -6,6 +6,9 @@ reserve budget -> wait for a slot of the one bound (``llm_concurrency``) -> one 
 a wall-clock deadline (``llm_timeout``), retried here (``llm_max_retries``, backoff honouring
 ``Retry-After``) -> validate the answer -> cost, redact -> record -> observers.
 
+A call to a cheap backend (``cheap = True``: instant, local, no I/O, like ``echo``) takes every
+stage in the caller's thread: handing it to a thread would cost more than answering it.
+
 :meth:`CallPipeline.cancel` (the run is ending: ``-x``, ``--maxfail``, Ctrl-C) drops queued
 calls and stops waiting for those in flight; an abandoned attempt ends on a daemon thread that
 nobody waits for.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import random
 import threading
@@ -32,8 +36,6 @@ from pytest_llmops._models.client import Call, Outcome
 from pytest_llmops._models.lazy import LazyBackend
 
 if TYPE_CHECKING:
-    import tenacity
-
     from pytest_llmops._calls.budget import Budget
     from pytest_llmops._models.client import LLM
 
@@ -117,16 +119,14 @@ class _Slots:
             self._changed.notify_all()
 
 
-class _Backoff:
-    """Exponential backoff with jitter; a server's ``Retry-After`` when it asks for longer."""
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        wait = _FIRST_BACKOFF_S * 2 ** (retry_state.attempt_number - 1) * random.uniform(0.5, 1.0)
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        asked = getattr(error, "retry_after", None)
-        if asked is not None:
-            wait = max(wait, asked)
-        return min(wait, MOST_BACKOFF_S)
+def backoff(attempt: int, error: BaseException) -> float:
+    """The wait after failed attempt number ``attempt``: exponential with jitter; a server's
+    ``Retry-After`` when it asks for longer; never more than ``MOST_BACKOFF_S``."""
+    wait = _FIRST_BACKOFF_S * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+    asked = getattr(error, "retry_after", None)
+    if asked is not None:
+        wait = max(wait, asked)
+    return min(wait, MOST_BACKOFF_S)
 
 
 class CallPipeline:
@@ -169,14 +169,26 @@ class CallPipeline:
         chunks = [
             group[start : start + self.concurrency] for group in live.values() for start in range(0, len(group), self.concurrency)
         ]
-        for chunk, results in zip(chunks, self.gather(lambda c: self._live([calls[i] for i in c]), chunks)):
+        inline = [chunk for chunk in chunks if answered_inline(calls[chunk[0]].client.backend)]
+        pooled = [chunk for chunk in chunks if not answered_inline(calls[chunk[0]].client.backend)]
+        answers = [self._live([calls[i] for i in chunk]) for chunk in inline]
+        answers += self.gather(lambda c: self._live([calls[i] for i in c]), pooled)
+        for chunk, results in zip(inline + pooled, answers):
             for index, outcome in zip(chunk, results):
                 outcomes[index] = outcome
         return [_redacted(outcome) for outcome in outcomes if outcome is not None]
 
     def submit(self, calls: Sequence[Call]) -> Future[list[Outcome]]:
-        """Start ``calls`` on the pipeline's threads (dataset prefetch); the future holds the outcomes."""
-        return self._threads().submit(self.run, calls)
+        """Start ``calls`` on the pipeline's threads (``acomplete``); the future holds the outcomes.
+
+        Calls that are all answered inline (:func:`answered_inline`) are answered here, in the
+        caller's thread: the future is done when it is returned.
+        """
+        if not all(answered_inline(call.client.backend) for call in calls):
+            return self._threads().submit(self.run, calls)
+        done: Future[list[Outcome]] = Future()
+        done.set_result(self.run(calls))
+        return done
 
     def gather(self, work: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
         """``work`` over ``items``, in order, concurrently on the pipeline's threads.
@@ -247,20 +259,22 @@ class CallPipeline:
         return self.budget.reserve(call.client.price(prompt_token_bound(call.request), call.request.settings.max_tokens))
 
     def _attempts(self, client: LLM, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
-        import tenacity  # only once a call is live: loading the plugin stays cheap
-
+        """One attempt, and up to ``llm_max_retries`` more after a transient failure, each after
+        its backoff; the last failure is raised."""
         backend = client.backend
         if isinstance(backend, LazyBackend):
             backend.loaded  # noqa: B018 - load before the deadline and the timed span: latency is the model's
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_retries + 1),
-            retry=tenacity.retry_if_exception_type(TransientCallError),
-            wait=_Backoff(),
-            sleep=self._sleep,
-            before_sleep=self._count_retry,
-            reraise=True,
-        )
-        return retrying(self._attempt, client, requests)
+        attempt = 1
+        while True:
+            try:
+                return self._attempt(client, requests)
+            except TransientCallError as error:
+                if attempt > self.max_retries:
+                    raise
+                wait = backoff(attempt, error)
+                self._count_retry(client, attempt, wait, error)
+                self._sleep(wait)
+                attempt += 1
 
     def _attempt(self, client: LLM, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
         backend = client.backend
@@ -386,14 +400,11 @@ class CallPipeline:
         if self._cancelled.wait(seconds):
             raise CallCancelled("the run is ending: this call's retry was dropped")
 
-    def _count_retry(self, retry_state: tenacity.RetryCallState) -> None:
+    def _count_retry(self, client: LLM, attempt: int, wait: float, error: BaseException) -> None:
         """Every retry is counted and logged (``pytest_llmops._calls``): retry number, spec, wait, why."""
         with self._lock:
             self.stats.retries += 1
-        client = retry_state.args[0]
-        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        _log.info("retry %d of %s in %.3f s: %s", retry_state.attempt_number, client.spec, wait, redact(str(error)))
+        _log.info("retry %d of %s in %.3f s: %s", attempt, client.spec, wait, redact(str(error)))
 
 
 class _Bounded:
@@ -415,6 +426,13 @@ class _Bounded:
         return bounded
 
 
+def answered_inline(backend: Backend) -> bool:
+    """Whether calls to ``backend`` take every stage in the caller's thread: it says its calls
+    are cheap (``cheap = True``: instant, local, no I/O), so a thread would only add its own
+    cost. A batching backend's calls still share its batches."""
+    return getattr(backend, "cheap", False) is True and not backend.batches
+
+
 def _redacted(outcome: Outcome) -> Outcome:
     """An error's message as it may be shown: a server may quote a secret in it."""
     if isinstance(outcome, BaseException) and len(outcome.args) == 1 and isinstance(outcome.args[0], str):
@@ -432,8 +450,24 @@ def prompt_token_bound(request: Request) -> int:
 def check_settings(request: Request) -> None:
     """A request's generation settings, checked against the table before it is sent (a request
     built by hand has passed no other check); :class:`SetupError` names the bad ones."""
-    settings = request.settings
-    given = {name: value for name, value in vars(settings).items() if value is not None or _required(name)}
+    # Each value with its type: True == 1, but seed=True is no seed.
+    typed = tuple((name, type(value), value) for name, value in vars(request.settings).items())
+    try:
+        hash(typed)
+    except TypeError:  # an unhashable value, set by hand: checked (and refused) each time
+        _check_settings(typed)
+    else:
+        _checked_settings(typed)
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_settings(typed: tuple[tuple[str, type, Any], ...]) -> None:
+    """:func:`_check_settings`, remembered when good: most calls of a run share a few settings."""
+    _check_settings(typed)
+
+
+def _check_settings(typed: tuple[tuple[str, type, Any], ...]) -> None:
+    given = {name: value for name, _, value in typed if value is not None or _required(name)}
     checked(given, "the request's generation settings")
 
 

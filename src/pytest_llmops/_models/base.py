@@ -45,7 +45,10 @@ class GenerationSettings:
 
     def to_dict(self) -> dict[str, Any]:
         # vars() rather than dataclasses.asdict: this runs on every call, replayed ones included.
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
+        data = dict(vars(self))
+        if isinstance(self.stop, tuple):  # the one field that is a tuple
+            data["stop"] = list(self.stop)
+        return data
 
     def updated(self, where: str = "generation settings", /, **changes: Any) -> GenerationSettings:
         """A copy with the set (non-None) ``changes`` applied, each checked against the table
@@ -180,6 +183,9 @@ class Backend(Protocol):
 
     Optional: ``in_process = True`` for a backend that computes in this process; the pipeline
     then does not abandon its calls at ``llm_timeout`` (they would keep the CPU busy).
+    ``cheap = True`` for one whose calls are instant, local and do no I/O (``echo``): the
+    pipeline answers them in the caller's thread, as handing them to a thread costs more
+    (unless it batches: its calls still share batches).
     """
 
     #: Resolved model name reported with each completion.

@@ -20,6 +20,7 @@ class EchoBackend:
 
     batches = False
     in_process = True
+    cheap = True
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix

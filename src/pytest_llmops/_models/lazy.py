@@ -15,6 +15,9 @@ from pytest_llmops._models.base import Backend, Generation, ModelCallError, Requ
 class LazyBackend:
     """Stands in for the backend ``load()`` builds, until a request needs it."""
 
+    #: Its first call loads a model or a client: never answered in the caller's thread.
+    cheap = False
+
     def __init__(
         self,
         model: str,

@@ -5,7 +5,9 @@ When the first case test sets up, every selected case of the run (``session.item
 built for its own test, so each call goes through that test's cache and record. The calls go to
 the run's call pipeline, in test order (``llm_concurrency`` bounds them); calls of a batching
 backend share padded batches of up to ``llm_concurrency`` prompts. Each test then waits only for
-its own answer, and a failed call errors only its own test.
+its own answer, and a failed call errors only its own test. A call the pipeline answers in the
+caller's thread (a cheap backend's, such as ``echo``) is not sent ahead: its test makes it, at
+set-up, through the same pipeline.
 
 The clients are built as the ``llm`` fixture would build them, but outside any fixture: a
 conftest override of ``llm`` does not reach them. Customise them with the
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Sequence, Union
 
 import pytest
 
+from pytest_llmops._calls.pipeline import answered_inline
 from pytest_llmops._datasets import Case, CaseRow, Dataset, DatasetError, load_cases
 from pytest_llmops._files import shown
 from pytest_llmops._models.base import Completion, messages_from
@@ -118,7 +121,8 @@ class CasePrefetch:
             try:
                 record = self.session.record_of(item)
                 llm = item_llm(item, record)
-                planned.append((item, llm.call(self.prompt_for(row, record))))
+                if not answered_inline(llm.backend):  # else its test makes the call itself
+                    planned.append((item, llm.call(self.prompt_for(row, record))))
             except Exception:  # noqa: BLE001 - its test makes the call itself and reports why not
                 continue
         return planned

@@ -97,7 +97,7 @@ def judge(request: pytest.FixtureRequest, llm_record: TestRecord) -> Judge:
 
 
 @pytest.fixture
-def golden(request: pytest.FixtureRequest, llm_record: TestRecord) -> Golden:
+def golden(request: pytest.FixtureRequest) -> Golden:
     """Score outputs against references: ``golden.check(output)``, ``golden.check_samples(outputs)``.
 
     Metrics and thresholds come from ``@pytest.mark.golden(metric="rougeL", threshold=0.6)`` or
@@ -107,8 +107,10 @@ def golden(request: pytest.FixtureRequest, llm_record: TestRecord) -> Golden:
     """
     from pytest_llmops._golden import Golden
 
+    # The record straight from the session, as the `llm` fixture takes it: one fixture fewer.
     session = session_of(request.config)
-    return Golden(request.node, llm_record, session.metrics, session.snapshots, _golden_plan(request))
+    return Golden(request.node, session.record_of(request.node), session.metrics, session.snapshots,
+                  _golden_plan(request))
 
 
 def _golden_plan(request: pytest.FixtureRequest) -> GoldenPlan:
