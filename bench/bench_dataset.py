@@ -79,6 +79,7 @@ def pytest_run(folder: Path) -> Figures:
         "--llm-model", "echo", "--llm-record-mode", "off",
     ]
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode caches on, as on a user's machine
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert child.stdout is not None

@@ -226,13 +226,8 @@ def redact(text: str) -> str:
 
 def redact_data(value: Any) -> Any:
     """JSON-like ``value`` as the plugin may keep or show it: ``value`` itself, not a copy, when
-    its JSON encoding shows nothing to replace (a run's report: its data is not held twice)."""
-    redactor = installed()
-    try:
-        encoded = json.dumps(value)
-    except (TypeError, ValueError):  # not JSON-safe: walked
-        return redactor.data(value)
-    return redactor.data(value) if redactor._may_change(encoded) else value
+    nothing in it needs replacing (a run's report: its data is not held twice)."""
+    return installed().data(value)
 
 
 def redact_encoded(value: Any, encode: Callable[[Any], str]) -> str:
