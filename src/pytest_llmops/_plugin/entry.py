@@ -1,7 +1,8 @@
 """pytest entry point of pytest-llmops: hook wiring only.
 
-Every hook object is registered here, at configure time, and unregistered at unconfigure (as
-pytest's junitxml does). The run's state lives in :class:`~.session.LLMSession`.
+Every hook object is registered here, at configure time (the built-in metrics when a run first
+builds its metric registry), and unregistered at unconfigure (as pytest's junitxml does). The
+run's state lives in :class:`~.session.LLMSession`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Iterator
 import pytest
 
 # Nothing of the plugin is imported here: a run loads only what it uses, when it first does.
-_PREFIX = "llmops-"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -58,6 +58,7 @@ def _configure(config: pytest.Config) -> None:
     from pytest_llmops._models import builtin as builtin_backends
     from pytest_llmops._plugin import fixtures, markers, outcomes
     from pytest_llmops._plugin.session import SESSION_KEY, LLMSession
+    from pytest_llmops._plugin.wiring import register
     from pytest_llmops._plugin.xdist import XdistChannel, is_worker
 
     markers.register_markers(config)
@@ -88,23 +89,15 @@ def _configure(config: pytest.Config) -> None:
         register(config, name, plugin)
 
 
-def register(config: pytest.Config, name: str, plugin: object) -> None:
-    """Register one of the plugin's hook objects under ``name`` unless one already is (also
-    later in the run, when first needed); unconfigure unregisters them all."""
-    if not config.pluginmanager.has_plugin(_PREFIX + name):
-        config.pluginmanager.register(plugin, _PREFIX + name)
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
     from pytest_llmops._plugin.session import SESSION_KEY
+    from pytest_llmops._plugin.wiring import unregister_all
 
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return
     session.close()
-    for name, plugin in list(config.pluginmanager.list_name_plugin()):
-        if name and name.startswith(_PREFIX):
-            config.pluginmanager.unregister(plugin)
+    unregister_all(config)
     del config.stash[SESSION_KEY]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import pytest
 
@@ -28,7 +28,7 @@ CALL_ERROR = pytest.StashKey[str]()
 PREFETCHED = pytest.StashKey["tuple[Future[list[Outcome]], int]"]()
 
 
-_PER_TEST = (RECORD, RECORDINGS, SNAPSHOT_USE, CALL_ERROR, PREFETCHED)
+_PER_TEST: tuple[pytest.StashKey[Any], ...] = (RECORD, RECORDINGS, SNAPSHOT_USE, CALL_ERROR, PREFETCHED)
 
 
 def release(item: pytest.Item) -> None:

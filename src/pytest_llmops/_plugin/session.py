@@ -90,7 +90,7 @@ class LLMSession:
     def metrics(self) -> MetricRegistry:
         """Metrics from every plugin and conftest; a ``model`` spec loads through the backends
         and its calls go through the pipeline's bound."""
-        from pytest_llmops._plugin.entry import register
+        from pytest_llmops._plugin.wiring import register
         from pytest_llmops.metrics import MetricRegistry
         from pytest_llmops.metrics._builtin import BuiltinMetrics
 
@@ -217,7 +217,7 @@ class LLMSession:
             outcome.record = record
             if not self.worker:  # a worker's report still travels to the controller
                 # pytest keeps every report to the end: the outcome alone holds the record.
-                del report.llmops_record  # type: ignore[attr-defined]
+                del report.llmops_record
         error = getattr(report, "llmops_error", None)
         if report.failed and (report.when != "call" or error):
             outcome.outcome = "error"

@@ -1,0 +1,20 @@
+"""The names the plugin's hook objects are registered under, at configure or when first needed."""
+
+from __future__ import annotations
+
+import pytest
+
+_PREFIX = "llmops-"
+
+
+def register(config: pytest.Config, name: str, plugin: object) -> None:
+    """Register one of the plugin's hook objects under ``name`` unless one already is."""
+    if not config.pluginmanager.has_plugin(_PREFIX + name):
+        config.pluginmanager.register(plugin, _PREFIX + name)
+
+
+def unregister_all(config: pytest.Config) -> None:
+    """Unregister every hook object the plugin registered (at unconfigure, as junitxml does)."""
+    for name, plugin in list(config.pluginmanager.list_name_plugin()):
+        if name and name.startswith(_PREFIX):
+            config.pluginmanager.unregister(plugin)
