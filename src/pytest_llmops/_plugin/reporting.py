@@ -6,7 +6,7 @@ import datetime
 import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import pytest
 
@@ -16,6 +16,7 @@ from pytest_llmops.errors import ConfigError
 
 if TYPE_CHECKING:
     from pytest_llmops._plugin.session import LLMSession
+    from pytest_llmops._results import TestOutcome
 
 
 def run_reporter(session: LLMSession) -> RunReporter:
@@ -75,7 +76,6 @@ class RunReporter:
 
     def _built(self) -> dict[str, Any]:
         """The run's report (kept as ``self.report``), redacted, with its baseline comparison."""
-        from pytest_llmops._redact import redact_data
         from pytest_llmops._report.data import build_report
 
         settings = self.session.settings
@@ -86,9 +86,9 @@ class RunReporter:
             "record_mode": settings.record_mode,
             "selection": self.session.rule.selection(self.session.outcomes).to_dict(),
         }
-        report = build_report(self.session.outcomes.values(), run, settings.budget_usd)
+        report = build_report(_released(self.session.outcomes.values()), run, settings.budget_usd)
         # A prompt may quote a secret of the environment (an API key): no report shows it.
-        report = self.report = redact_data(report)
+        report = self.report = _redacted(report)
         if self.baseline is not None:
             from pytest_llmops._report.baseline import Tolerances, compare
 
@@ -133,6 +133,24 @@ class RunReporter:
 
             for problem in self.problems:
                 terminalreporter.write_line(visible(problem), red=True)
+
+
+def _redacted(report: dict[str, Any]) -> dict[str, Any]:
+    """``report`` with no secret in it, checked row by row: its text is never encoded whole (a
+    run of 100,000 tests would hold all of it twice at its end)."""
+    from pytest_llmops._redact import redact_data
+
+    rest = redact_data({key: value for key, value in report.items() if key != "tests"})
+    rows = [redact_data(row) for row in report["tests"]]
+    return {key: rows if key == "tests" else rest[key] for key in report}
+
+
+def _released(outcomes: Iterable[TestOutcome]) -> Iterator[TestOutcome]:
+    """Each outcome, its record dropped once its report row is built (the row holds it now): a
+    run of 100,000 cases never holds every record twice."""
+    for outcome in outcomes:
+        yield outcome
+        outcome.record = None
 
 
 def _render(module: str, function: str, report: dict[str, Any]) -> str:
