@@ -82,12 +82,22 @@ def test_the_case_client_hook_reaches_the_prefetched_calls(pytester: pytest.Pyte
 def test_a_finished_test_keeps_no_state_alive_and_its_record_reaches_the_report(
     pytester: pytest.Pytester, workers: list[str]
 ) -> None:
-    """What a test carried is dropped with its teardown report, and the controller's reports
-    hold no second copy of its record: a run of thousands keeps one record per test."""
+    """What a test carried is dropped with its teardown report, the controller's reports hold
+    no second copy of its record (a run of thousands keeps one record per test), and none is
+    left once the plugin is unconfigured, when pytest's final garbage collections walk the heap."""
     pytester.makeconftest("""
+        import gc
         import json
         import pytest
         from pytest_llmops._plugin import keys
+
+        def pytest_configure(config):
+            def count_records():  # a cleanup: after every unconfigure hook, before pytest's collections
+                alive = sum(1 for o in gc.get_objects() if type(o) is dict and isinstance(o.get("calls"), list))
+                with open("alive.json", "w") as out:
+                    json.dump(alive, out)
+            if not hasattr(config, "workerinput"):
+                config.add_cleanup(count_records)
 
         KEYS = {"record": keys.RECORD, "recordings": keys.RECORDINGS, "use": keys.SNAPSHOT_USE}
         SEEN = []
@@ -124,6 +134,7 @@ def test_a_finished_test_keeps_no_state_alive_and_its_record_reaches_the_report(
             assert "record" in stash["during"] and "recordings" in stash["during"]
             assert stash["after"] == []
     assert json.loads((pytester.path / "kept.json").read_text()) == []
+    assert json.loads((pytester.path / "alive.json").read_text()) == 0
     tests = json.loads((pytester.path / "r.json").read_text())["tests"]
     assert [[call["text"] for call in test["calls"]] for test in tests] == [["first"], ["second"]]
 

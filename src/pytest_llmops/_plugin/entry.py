@@ -93,11 +93,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     from pytest_llmops._plugin.session import SESSION_KEY
     from pytest_llmops._plugin.wiring import unregister_all
 
-    session = config.stash.get(SESSION_KEY, None)
-    if session is None:
+    if config.stash.get(SESSION_KEY, None) is None:
         return
-    session.close()
-    unregister_all(config)
+    unregister_all(config)  # the session among them
     del config.stash[SESSION_KEY]
 
 

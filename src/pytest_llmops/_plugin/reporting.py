@@ -62,6 +62,9 @@ class RunReporter:
         if (gate_failed or self.problems) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
+    def close(self) -> None:
+        self.report = None
+
     def _needed(self) -> bool:
         """Whether anything reads the report: a report file, the baseline gate, a summary hook,
         the budget line, or the terminal summary of tests that called a model or scored. A run

@@ -63,6 +63,11 @@ class SnapshotStore:
         self.problems: list[str] = []
         self.failed_writes = 0  # the run fails: what it staged is lost
 
+    def close(self) -> None:
+        """The run is over: what was read and staged goes."""
+        self._files.clear()
+        self._results.clear()
+
     # -- the API fixtures use -----------------------------------------------------------
 
     def snapshot_path(self, item: pytest.Item) -> Path:

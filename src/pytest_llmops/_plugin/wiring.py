@@ -14,7 +14,12 @@ def register(config: pytest.Config, name: str, plugin: object) -> None:
 
 
 def unregister_all(config: pytest.Config) -> None:
-    """Unregister every hook object the plugin registered (at unconfigure, as junitxml does)."""
+    """Close and unregister every hook object the plugin registered (at unconfigure, as
+    junitxml does). Closed first: pytest's fixture manager keeps every object ever registered
+    alive to the end of the process, so what one holds (every record, the report) must go."""
     for name, plugin in list(config.pluginmanager.list_name_plugin()):
         if name and name.startswith(_PREFIX):
+            close = getattr(plugin, "close", None)
+            if callable(close):
+                close()
             config.pluginmanager.unregister(plugin)
