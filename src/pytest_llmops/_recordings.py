@@ -165,10 +165,11 @@ class Recordings:
         path = self.root / relpath
         if leaves(path, self.root):
             raise ModelCallError(f"not writing recording {self.shown(relpath)}: a symlink leads it out of {self.shown('')}/")
-        try:
-            write_atomic(path, text)
-        except OSError as error:
-            raise ModelCallError(f"cannot write recording {self.shown(relpath)}: {error}") from None
+        if not _same_answer(path, text):
+            try:
+                write_atomic(path, text)
+            except OSError as error:
+                raise ModelCallError(f"cannot write recording {self.shown(relpath)}: {error}") from None
         self.note(relpath, nodeid, replayed=False)
 
     def note(self, relpath: str, nodeid: str, *, replayed: bool) -> None:
@@ -257,6 +258,22 @@ class TestRecordings:
             f"({_summary(request)}; looked for {self.recordings.shown(relpath)}) and "
             f"llm_record_mode is 'replay'; record it with: pytest --llm-record-mode=new '{nodeid}'"
         )
+
+
+def _same_answer(path: Path, text: str) -> bool:
+    """Whether the recording at ``path`` already holds ``text`` but for its latency: a call
+    re-recorded (``--llm-record-mode=all``) with the same answer leaves its file as it was, so a
+    pull request's diff shows only answers that changed."""
+    try:
+        before = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):
+        return False
+    after = json.loads(text)
+    if not isinstance(before, dict) or not isinstance(before.get("completion"), dict):
+        return False
+    before["completion"].pop("latency_s", None)
+    after["completion"].pop("latency_s", None)
+    return bool(before == after)
 
 
 def _completion(data: Any, where: Callable[[], str]) -> Completion:

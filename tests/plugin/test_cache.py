@@ -98,6 +98,43 @@ def test_replay_mode_miss_is_an_error_naming_the_test_and_how_to_record(pytester
     assert len(recordings(pytester.path)) == 1  # replay mode writes nothing
 
 
+def test_rerecording_the_same_answers_leaves_every_file_as_it_was(pytester: pytest.Pytester, scripted_server: Any) -> None:
+    """Only the latency differs between two recordings of the same answer: mode ``all`` keeps
+    the file (a pull request's diff shows only answers that changed), and rewrites one whose
+    answer did change."""
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.parametrize("question", ["one", "two", "three"])
+        def test_answer(llm, question):
+            assert llm.complete(question).text == question
+    """)
+    def answer(body: dict[str, Any]) -> str:  # a few ms: each recording's latency differs
+        time.sleep(0.005)
+        return str(body["messages"][-1]["content"])
+
+    server = scripted_server(answer)
+    flags = ("--llm-model", "openai:scripted", "--llm-openai-base-url", server.url)
+    pytester.runpytest(*flags).assert_outcomes(passed=3)
+    folder = pytester.path / "llm_recordings"
+    before = {path: path.read_bytes() for path in folder.rglob("*.json")}
+    assert len(before) == 4  # three recordings and the module's index
+    edited = next(path for path in before if path.name != "_index.json")
+    recording = json.loads(before[edited])
+    recording["completion"]["text"] = "an answer the server no longer gives"
+    edited.write_text(json.dumps(recording))
+
+    result = pytester.runpytest(*flags, "--llm-record-mode", "all")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*0 call(s) replayed, 3 recorded (mode all)*"])
+    after = {path: path.read_bytes() for path in folder.rglob("*.json")}
+    assert after.keys() == before.keys()
+    assert {path: data for path, data in after.items() if path != edited} == {
+        path: data for path, data in before.items() if path != edited
+    }
+    assert json.loads(after[edited])["completion"]["text"] == json.loads(before[edited])["completion"]["text"]
+
+
 def test_all_mode_rerecords_and_off_mode_touches_nothing(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         with_dump(
