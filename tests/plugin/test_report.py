@@ -65,6 +65,21 @@ def test_terminal_summary_shows_totals_and_worst_tests(pytester: pytest.Pytester
     ])
 
 
+def test_a_green_run_lists_no_worst_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.parametrize("word", ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"])
+        def test_echo(llm, golden, word):
+            golden.check(llm.complete(word).text, reference=word, metrics={"rougeL": 0.5})
+    """)
+    result = pytester.runpytest("--llm-model", "echo", "--llm-record-mode", "off", "--llm-report-md", "r.md")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["tests: 6 (6 passed); 6 called a model"])
+    assert "worst tests" not in result.stdout.str().lower()
+    assert "worst tests" not in (pytester.path / "r.md").read_text().lower()
+
+
 def test_no_section_when_no_model_was_used(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_plain():\n    pass\n")
     result = pytester.runpytest(*ARGS)

@@ -234,13 +234,15 @@ def metric_summary(tests: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, An
 
 
 def worst_tests(tests: Sequence[Mapping[str, Any]], limit: int = WORST_TESTS) -> list[dict[str, Any]]:
-    """The tests most worth a look: errors, then failures, then the thinnest score margins."""
+    """The tests most worth a look: errors, then failures, then tests with a failing score
+    (below its threshold or not finite), the worst margin first. A green run has none."""
     rank = {"error": 0, "failed": 1}
     candidates = []
     for test in tests:
         scored = [s for s in test["scores"] if s["margin"] is not None]
         weakest = min(scored, key=lambda s: _badness(s["margin"]), default=None)
-        if test["outcome"] not in rank and weakest is None:
+        failing_score = weakest is not None and _badness(weakest["margin"]) < 0
+        if test["outcome"] not in rank and not failing_score:
             continue
         order = (rank.get(test["outcome"], 2), _badness(weakest["margin"]) if weakest else 0.0, test["nodeid"])
         candidates.append((order, test, weakest))
