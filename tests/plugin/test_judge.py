@@ -73,7 +73,7 @@ def test_check_passes_or_fails_on_the_threshold_and_records_a_pinned_verdict(
     result = run(suite, server)
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines([
-        "*judge:polite: scored 0.25, below the threshold 0.70 (judge openai:judge, 1 vote(s))*",
+        "*judge:polite: scored 0.25 (2 on the 1-5 scale), below the threshold 0.70 (judge openai:judge, 1 vote(s))*",
         "*reasoning: The reply is rude and does not help.*",
     ])
     reply = records(suite.path)["test_reply"]

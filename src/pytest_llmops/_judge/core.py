@@ -113,8 +113,17 @@ class Verdict:
         elif self.tie:
             head = f"{self.metric}: the panel tied ({judge}; median {self.value:.2f}, threshold {self.threshold:.2f})"
         else:
-            head = f"{self.metric}: scored {self.value:.2f}, below the threshold {self.threshold:.2f} ({judge})"
+            head = f"{self.metric}: scored {self.value:.2f}{self._on_scale()}, below the threshold {self.threshold:.2f} ({judge})"
         return f"{head}\nreasoning: {self.reasoning or '(none given)'}"
+
+    def _on_scale(self) -> str:
+        """The votes as the judge gave them, `` (2 on the 1-5 scale)``: 0.25 alone hides them."""
+        scale = self.details.get("scale")
+        given = [vote.score for vote in self.votes if vote.score is not None]
+        if not scale or not given:
+            return ""
+        votes = ", ".join(f"{score:g}" for score in given)
+        return f" ({'votes ' if len(given) > 1 else ''}{votes} on the {scale[0]}-{scale[1]} scale)"
 
 
 @dataclass(frozen=True)
