@@ -126,6 +126,8 @@ new MutationObserver(function (changes, observer) {
 
 
 async def _opened_ms(endpoint: str, page: Path, timeout_s: float) -> float:
+    """Over the browser's DevTools ``endpoint``: open ``page`` in a new tab, and read the time
+    ``MARK_OPENED`` noted (milliseconds since navigation started)."""
     ids = itertools.count(1)
     async with websockets.connect(endpoint, max_size=None) as browser:
         async def send(method: str, session: str | None = None, **params: object) -> dict:

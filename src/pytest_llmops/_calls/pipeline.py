@@ -169,8 +169,10 @@ class CallPipeline:
         chunks = [
             group[start : start + self.concurrency] for group in live.values() for start in range(0, len(group), self.concurrency)
         ]
-        inline = [chunk for chunk in chunks if answered_inline(calls[chunk[0]].client.backend)]
-        pooled = [chunk for chunk in chunks if not answered_inline(calls[chunk[0]].client.backend)]
+        inline: list[list[int]] = []
+        pooled: list[list[int]] = []
+        for chunk in chunks:
+            (inline if answered_inline(calls[chunk[0]].client.backend) else pooled).append(chunk)
         answers = [self._live([calls[i] for i in chunk]) for chunk in inline]
         answers += self.gather(lambda c: self._live([calls[i] for i in c]), pooled)
         for chunk, results in zip(inline + pooled, answers):

@@ -90,13 +90,13 @@ class LLMSession:
     def metrics(self) -> MetricRegistry:
         """Metrics from every plugin and conftest; a ``model`` spec loads through the backends
         and its calls go through the pipeline's bound."""
-        from pytest_llmops._plugin.wiring import register
+        from pytest_llmops._plugin import wiring
         from pytest_llmops.metrics import MetricRegistry
         from pytest_llmops.metrics._builtin import BuiltinMetrics
 
         # The built-in metrics join the hook only now (last, as ``trylast``): a run that scores
         # nothing never loads them.
-        register(self.config, "builtin-metrics", BuiltinMetrics(one_thread=self.worker))
+        wiring.register(self.config, "builtin-metrics", BuiltinMetrics(one_thread=self.worker))
         return MetricRegistry.collect(
             lambda register: self.config.hook.pytest_llmops_register_metrics(register=register),
             lambda spec: self.pipeline.bounded(self.backends.get(spec)),
@@ -149,7 +149,10 @@ class LLMSession:
         from pytest_llmops._models.builtin import BUILTINS
 
         named = (("llm_model", self.settings.model), ("llm_judge_model", self.settings.judge_model))
-        others = [(name, spec) for name, spec in named if spec is not None and spec.strip().partition(":")[0] not in BUILTINS]
+        others = [
+            (name, spec) for name, spec in named
+            if spec is not None and spec.strip().partition(":")[0] not in BUILTINS
+        ]
         if not others:
             return
         from pytest_llmops._models.registry import BackendRegistry, UnknownModelError
