@@ -1,7 +1,7 @@
 """Every setting of the plugin: declared once, resolved once (CLI, then env, then ini).
 
-Each :class:`Option` gives one ``--llm-*`` flag and one ``llm_*`` ini key sharing a help
-string. :func:`resolve` turns them into a frozen :class:`Settings` at configure time; a bad
+Each :class:`Option` gives one ``--llm-*`` flag, one ``PYTEST_LLMOPS_*`` environment variable
+and one ``llm_*`` ini key sharing a help string. :func:`resolve` turns them into a frozen :class:`Settings` at configure time; a bad
 value raises :class:`~pytest_llmops.errors.ConfigError` (a usage error at start-up) naming where the value came from and what is accepted.
 """
 
@@ -131,7 +131,8 @@ class Option:
     help: str
     parse: Callable[[Any], Any] = _text
     accepted: str = "a non-empty string"
-    env: str | None = None
+    #: A variable other tools already read for this setting, consulted after the plugin's own.
+    also_env: str | None = None
     ini_type: Literal["string", "linelist"] = "string"
 
     @property
@@ -142,11 +143,22 @@ class Option:
     def field(self) -> str:
         return self.name.removeprefix("llm_")
 
+    @property
+    def env(self) -> str:
+        """The plugin's environment variable: ``llm_record_mode`` -> ``PYTEST_LLMOPS_RECORD_MODE``."""
+        return ENV_PREFIX + self.field.upper()
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        return (self.env, self.also_env) if self.also_env else (self.env,)
+
 
 def _generation_option(name: str, setting: str, help: str) -> Option:
     """An option holding generation setting ``setting``: read and checked by the one table."""
     return Option(name, help, functools.partial(generation.from_text, setting), generation.RULES[setting].accepted)
 
+
+ENV_PREFIX = "PYTEST_LLMOPS_"
 
 OPTIONS: tuple[Option, ...] = (
     Option("llm_model", "Model spec for the `llm` fixture: local, echo, openai:<model>, hf:<path>."),
@@ -162,7 +174,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("llm_judge_min_agreement", "Least agreement with human labels a judge needs in calibration.",
            _fraction, "a number from 0 to 1"),
     Option("llm_openai_base_url", "Base URL of an OpenAI-compatible server.",
-           env="OPENAI_BASE_URL", accepted="a URL"),
+           also_env="OPENAI_BASE_URL", accepted="a URL"),
     Option("llm_timeout", "Seconds before one model request times out.",
            _positive_float, "a finite number of seconds > 0"),
     Option("llm_max_retries", "Retries of a failed request (429, 5xx, timeouts) before ERROR.",
@@ -263,10 +275,10 @@ def add_options(parser: pytest.Parser) -> None:
     """Declare every flag and ini key in one option group."""
     group = parser.getgroup("llmops", "LLM regression testing (pytest-llmops)")
     for option in OPTIONS:
-        env = f" (env {option.env})" if option.env else ""
+        env = " or ".join(option.env_names)
         # argparse %-formats help strings: a literal "%" (as in "+20%") must be doubled.
         group.addoption(option.flag, dest=option.name, default=None,
-                        help=f"{option.help}{env} Ini: {option.name}.".replace("%", "%%"))
+                        help=f"{option.help} Env: {env}. Ini: {option.name}.".replace("%", "%%"))
         parser.addini(option.name, option.help, type=option.ini_type, default=None)
     for flag, help in SWITCHES:
         group.addoption(flag, action="store_true", default=False, help=help)
@@ -296,8 +308,9 @@ def _raw_value(config: pytest.Config, option: Option) -> tuple[Any, str]:
     cli = config.getoption(option.name, None)
     if cli is not None:
         return cli, option.flag
-    if option.env and os.environ.get(option.env):
-        return os.environ[option.env], f"environment variable {option.env}"
+    for name in option.env_names:
+        if os.environ.get(name):
+            return os.environ[name], f"environment variable {name}"
     ini = config.getini(option.name)
     if ini not in (None, "", []):
         source = config.inipath.name if config.inipath else "ini"

@@ -139,6 +139,39 @@ def test_settings_resolve_cli_then_env_then_ini(pytester: pytest.Pytester, monke
     pytester.runpytest("--llm-model", "echo:cli").assert_outcomes(passed=1)
 
 
+def test_every_setting_has_an_environment_variable_between_flag_and_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makefile(".ini", tox="[pytest]\nllm_model = echo:ini\nllm_timeout = 5\nllm_concurrency = 3\n")
+    pytester.makepyfile(
+        """
+        def test_settings(llm_settings):
+            assert llm_settings.model == "echo:env"
+            assert llm_settings.timeout == 7.5
+            assert llm_settings.concurrency == 2
+            assert llm_settings.record_mode == "replay"
+            assert llm_settings.prices == {"a": (1.0, 2.0), "b": (0.0, 0.5)}
+        """
+    )
+    monkeypatch.setenv("PYTEST_LLMOPS_MODEL", "echo:env")
+    monkeypatch.setenv("PYTEST_LLMOPS_TIMEOUT", "9")
+    monkeypatch.setenv("PYTEST_LLMOPS_RECORD_MODE", "replay")
+    monkeypatch.setenv("PYTEST_LLMOPS_PRICES", "a = 1 2; b = 0 0.5")
+    # The flag wins over the variable, the variable over the ini key; an unset variable leaves the ini.
+    pytester.runpytest("--llm-timeout", "7.5", "--llm-concurrency", "2").assert_outcomes(passed=1)
+
+    monkeypatch.setenv("PYTEST_LLMOPS_BUDGET_USD", "lots")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*invalid value 'lots' for environment variable PYTEST_LLMOPS_BUDGET_USD*"])
+
+
+def test_help_names_each_settings_environment_variable(pytester: pytest.Pytester) -> None:
+    help_text = " ".join(pytester.runpytest("--help").stdout.str().split())  # argparse wraps lines
+    assert "Env: PYTEST_LLMOPS_RECORD_MODE." in help_text
+    assert "Env: PYTEST_LLMOPS_OPENAI_BASE_URL or OPENAI_BASE_URL." in help_text
+
+
 @pytest.mark.parametrize(
     ("args", "ini", "message"),
     [

@@ -13,7 +13,8 @@ README = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
 
 @pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.name)
 def test_every_setting_is_in_the_settings_table(option) -> None:
-    assert f"| `{option.name}` | `{option.flag}` |" in README
+    names = " or ".join(f"`{name}`" for name in option.env_names)
+    assert f"| `{option.name}` | `{option.flag}` | {names} |" in README
 
 
 @pytest.mark.parametrize("flag", [flag for flag, _ in SWITCHES])
