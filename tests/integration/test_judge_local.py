@@ -38,7 +38,9 @@ def test_a_local_judge_gives_a_probability_weighted_verdict(pytester: pytest.Pyt
             judge.score("The capital of France is Paris.", question="What is the capital of France?")
         """
     )
-    pytester.runpytest_subprocess("--llm-model", "local", "--llm-record-mode", "off").assert_outcomes(passed=1)
+    result = pytester.runpytest_subprocess("--llm-model", "local", "--llm-record-mode", "off")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*warning: 1 judge verdict came from SmolLM2-135M-Instruct, which is too small to judge*"])
     record = json.loads((pytester.path / "records.jsonl").read_text())
     [call] = record["calls"]
     assert call["role"] == "judge" and call["model"] == "SmolLM2-135M-Instruct"

@@ -451,6 +451,7 @@ def test_the_judge_defaults_to_the_tested_model(suite: pytest.Pytester, scripted
         "--llm-prices", "scripted = 1 2",
     )
     result.assert_outcomes(passed=1)
+    assert "too small to judge" not in result.stdout.str()  # only SmolLM2's verdicts are warned about
     assert [b["model"] for b in server.requests] == ["tested", "tested"]
     assert [c["role"] for c in records(suite.path)["test_default"]["calls"]] == ["model", "judge"]
 

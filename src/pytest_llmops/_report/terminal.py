@@ -53,6 +53,7 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"{'metric':<{width}}  {'n':>4}  {'pass':>5}  {'mean':>7}")
         for key, metric in summary["metrics"].items():
             lines.append(f"{key:<{width}}  {metric['count']:>4}  {metric['pass_rate']:>5.0%}  {metric['mean']:>7.3f}")
+    lines += weak_judge_lines(report["tests"])
     if summary["prompts_changed"]:
         lines.append(f"prompts changed in {len(summary['prompts_changed'])} tests")
     if summary["worst_tests"]:
@@ -62,6 +63,22 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
     if comparison is not None:
         lines += baseline_lines(comparison)
     return lines
+
+
+def weak_judge_lines(tests: Any) -> list[str]:
+    """A warning when verdicts came from the built-in SmolLM2-135M: it cannot judge."""
+    from pytest_llmops._models.local import MODEL_NAME
+
+    verdicts = sum(
+        1 for t in tests for s in t["scores"] if s["kind"] == "judge" and s["details"].get("judge_model") == MODEL_NAME
+    )
+    if not verdicts:
+        return []
+    return [
+        f"warning: {verdicts} judge verdict{'' if verdicts == 1 else 's'} came from {MODEL_NAME}, which is too small to judge "
+        "(it rates invented facts 5/5): set llm_judge_model to a stronger model (see the README's "
+        "'Which judge')"
+    ]
 
 
 def baseline_lines(comparison: Mapping[str, Any]) -> list[str]:
