@@ -120,6 +120,8 @@ def load_cases(dataset: Dataset) -> list[CaseRow | BadRow]:
         raise DatasetError(f"no case file at {path}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise DatasetError(f"cannot read case file {shown}: {error}") from None
+    # A reader yields (line, the row's values or the RowProblem that kept it from reading them),
+    # and raises DatasetError when the file cannot be read as a whole.
     reader = {".jsonl": _jsonl_rows, ".csv": _csv_rows}.get(path.suffix.lower(), _yaml_rows)
     rows: list[CaseRow | BadRow] = []
     first_line: dict[str, int] = {}
