@@ -3,7 +3,11 @@
 ``@pytest.mark.llm_dataset("cases/support.jsonl", prompt="reply")`` on a test that takes the
 ``case`` fixture parametrizes it with one :class:`CaseRow` per row, named by the row's id. The
 model calls of all selected cases are made ahead of the tests, concurrently (see
-:mod:`pytest_llmops._plugin.prefetch`).
+:mod:`pytest_llmops._plugin.cases`).
+
+A row that cannot be a case (unreadable, no id, a duplicate id...) is a :class:`BadRow`: its own
+test, named ``line-N``, that errors at set-up; the file's other cases run. Only a file that
+cannot be read as a whole is a :class:`DatasetError`.
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ SUFFIXES = (".jsonl", ".csv", ".yaml", ".yml")
 
 
 class DatasetError(SetupError, ValueError):
-    """A case file that cannot be read; the message names the file and line."""
+    """A case file that cannot be read as a whole; the message names the file (and line)."""
+
+
+class RowProblem(ValueError):
+    """Why one row cannot be a case; :func:`load_cases` makes it that row's :class:`BadRow`."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,26 @@ class CaseRow:
         return f"<case {self.id!r} at {self.source}>"
 
 
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A row that cannot be a case: its test, named by its line, errors at set-up with ``message``."""
+
+    dataset: Dataset
+    line: int
+    problem: str
+
+    @property
+    def id(self) -> str:
+        return f"line-{self.line}"  # the same on every xdist worker: no row content in it
+
+    @property
+    def message(self) -> str:
+        return f"{self.dataset.label}:{self.line}: {self.problem}"
+
+    def __repr__(self) -> str:
+        return f"<bad row at {self.dataset.label}:{self.line}>"
+
+
 @dataclass(frozen=True)
 class Case:
     """What a dataset test receives: the row and the model's answer to it.
@@ -81,8 +109,8 @@ class Case:
         return self.output.text
 
 
-def load_cases(dataset: Dataset) -> list[CaseRow]:
-    """Read every row of ``dataset``'s file, checking ids and columns."""
+def load_cases(dataset: Dataset) -> list[CaseRow | BadRow]:
+    """Read every row of ``dataset``'s file, checking ids and columns row by row."""
     path, shown = dataset.path, dataset.label
     if path.suffix.lower() not in SUFFIXES:
         raise DatasetError(f"{shown}: unknown case file type {path.suffix!r}; expected one of {', '.join(SUFFIXES)}")
@@ -92,13 +120,17 @@ def load_cases(dataset: Dataset) -> list[CaseRow]:
         raise DatasetError(f"no case file at {path}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise DatasetError(f"cannot read case file {shown}: {error}") from None
+    # A reader yields (line, the row's values or the RowProblem that kept it from reading them),
+    # and raises DatasetError when the file cannot be read as a whole.
     reader = {".jsonl": _jsonl_rows, ".csv": _csv_rows}.get(path.suffix.lower(), _yaml_rows)
-    rows: list[CaseRow] = []
+    rows: list[CaseRow | BadRow] = []
     first_line: dict[str, int] = {}
     for line, values in reader(shown, text):
-        row = _case_row(dataset, line, values)
-        if row.id in first_line:
-            raise DatasetError(f"{shown}:{line}: duplicate id {row.id!r} (first on line {first_line[row.id]})")
+        try:
+            row = _case_row(dataset, line, values, first_line)
+        except RowProblem as problem:
+            rows.append(BadRow(dataset, line, str(problem)))
+            continue
         first_line[row.id] = line
         rows.append(row)
     if not rows:
@@ -106,29 +138,31 @@ def load_cases(dataset: Dataset) -> list[CaseRow]:
     return rows
 
 
-def _case_row(dataset: Dataset, line: int, values: Any) -> CaseRow:
-    where = f"{dataset.label}:{line}"
+def _case_row(dataset: Dataset, line: int, values: Any, first_line: Mapping[str, int]) -> CaseRow:
+    """``values`` (a row as read, or why it could not be read) as a case; else a RowProblem."""
+    if isinstance(values, RowProblem):
+        raise values
     if not isinstance(values, dict):
-        raise DatasetError(f"{where}: a case must be a mapping of column to value, got {type(values).__name__}")
+        raise RowProblem(f"a case must be a mapping of column to value, got {type(values).__name__}")
     if dataset.id not in values:
-        raise DatasetError(f"{where}: no {dataset.id!r} column (the case's id)")
-    case_id = _case_id(values[dataset.id], where)
+        raise RowProblem(f"no {dataset.id!r} column (the case's id)")
+    case_id = _case_id(values[dataset.id])
+    if case_id in first_line:
+        raise RowProblem(f"duplicate id {case_id!r} (first on line {first_line[case_id]})")
     if dataset.prompt is None and dataset.input not in values:
-        raise DatasetError(
-            f"{where}: no {dataset.input!r} column (the prompt, as no prompt template is named)"
-        )
+        raise RowProblem(f"no {dataset.input!r} column (the prompt, as no prompt template is named)")
     inputs = {k: v for k, v in values.items() if k not in (dataset.id, dataset.expected)}
     return CaseRow(dataset, case_id, line, inputs, values.get(dataset.expected))
 
 
-def _case_id(value: Any, where: str) -> str:
+def _case_id(value: Any) -> str:
     """A row's id as its test's id: a string or an integer that can name a test and a file."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise DatasetError(f"{where}: id {value!r} is a {type(value).__name__}: an id is a string or an integer")
+        raise RowProblem(f"id {value!r} is a {type(value).__name__}: an id is a string or an integer")
     case_id = str(value).strip()
     problem = name_problem(case_id)
     if problem is not None:
-        raise DatasetError(f"{where}: id {value!r} cannot name a test: it {problem}")
+        raise RowProblem(f"id {value!r} cannot name a test: it {problem}")
     return case_id
 
 
@@ -137,11 +171,12 @@ def _jsonl_rows(shown: str, text: str) -> Iterator[tuple[int, Any]]:
         if not content.strip():
             continue
         try:
-            yield line, json.loads(content)
+            values = json.loads(content)
         except json.JSONDecodeError as error:
-            raise DatasetError(f"{shown}:{line}: not valid JSON ({error.msg}, column {error.colno})") from None
+            values = RowProblem(f"not valid JSON ({error.msg}, column {error.colno})")
         except ValueError as error:  # a number too long to read
-            raise DatasetError(f"{shown}:{line}: unreadable value ({error})") from None
+            values = RowProblem(f"unreadable value ({error})")
+        yield line, values
 
 
 def _csv_rows(shown: str, text: str) -> Iterator[tuple[int, Any]]:
@@ -155,14 +190,18 @@ def _csv_rows(shown: str, text: str) -> Iterator[tuple[int, Any]]:
             # The first line of this record: csv skips empty lines before it.
             start = next(n for n in range(end + 1, reader.line_num + 1) if lines[n - 1].strip("\r\n"))
             end = reader.line_num
-            if None in values:
-                raise DatasetError(f"{shown}:{start}: more fields than the header has columns")
-            missing = [column for column, value in values.items() if value is None]
-            if missing:
-                raise DatasetError(f"{shown}:{start}: no value for column(s) {', '.join(missing)}")
-            yield start, values
+            yield start, _csv_problem(values) or values
     except csv.Error as error:
-        raise DatasetError(f"{shown}:{reader.line_num}: not valid CSV ({error})") from None
+        # DictReader counts a record's lines once it is read: its inner reader's count has the bad one.
+        raise DatasetError(f"{shown}:{reader.reader.line_num}: not valid CSV ({error})") from None
+
+
+def _csv_problem(values: dict[str | None, Any]) -> RowProblem | None:
+    """Why a CSV record does not fit its header (csv keys extra fields None, gives missing ones None)."""
+    if None in values:
+        return RowProblem("more fields than the header has columns")
+    missing = [str(column) for column, value in values.items() if value is None]
+    return RowProblem(f"no value for column(s) {', '.join(missing)}") if missing else None
 
 
 def _yaml_rows(shown: str, text: str) -> Iterator[tuple[int, Any]]:

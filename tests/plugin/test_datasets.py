@@ -328,22 +328,92 @@ def test_case_fixture_and_marker_need_each_other(pytester: pytest.Pytester) -> N
     ])
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (None, "@pytest.mark.llm_dataset on test_bad.py::test_reply: no case file at */cases/support.jsonl"),
-        ('{"id": "a", "input": "x"}\n{"id": "a", "input": "y"}\n',
-         "@pytest.mark.llm_dataset on test_bad.py::test_reply: cases/support.jsonl:2: duplicate id 'a' (first on line 1)"),
-    ],
-)
-def test_bad_case_file_is_a_collection_error_naming_it(pytester: pytest.Pytester, content: str | None, message: str) -> None:
-    if content is not None:
-        pytester.makefile(".jsonl", **{"cases/support": content})
+def test_a_missing_case_file_is_a_collection_error_naming_it(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_bad=CHECK_SUITE)
     result = pytester.runpytest("--llm-model", "echo")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*ERROR collecting test_bad.py*", message])
+    result.stdout.fnmatch_lines([
+        "*ERROR collecting test_bad.py*",
+        "@pytest.mark.llm_dataset on test_bad.py::test_reply: no case file at */cases/support.jsonl",
+    ])
     assert "Traceback" not in result.stdout.str()
+
+
+BAD_ROWS_SUITE = """
+    import pytest
+
+    @pytest.mark.llm_dataset("cases/support.jsonl")
+    def test_reply(case):
+        assert case.expected in case.output.text
+
+    def test_plain():
+        pass
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "two workers"])
+def test_a_bad_row_errors_only_its_own_test(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makefile(".jsonl", **{"cases/support": "\n".join([
+        '{"id": "greet", "input": "hello", "expected": "hello"}',
+        '{"id": "bye" "input": "goodbye"}',
+        '{"id": "greet", "input": "hello again"}',
+        '{"id": "thanks", "expected": "thanks"}',
+        '{"id": "order", "input": "my order", "expected": "order"}',
+    ])})
+    pytester.makepyfile(test_bad=BAD_ROWS_SUITE)
+    result = pytester.runpytest_subprocess("--llm-model", "echo", "--llm-record-mode", "off", "-rA", *workers)
+    result.assert_outcomes(passed=3, errors=3)
+    result.stdout.fnmatch_lines_random([
+        "PASSED test_bad.py::test_reply[[]greet[]]",
+        "PASSED test_bad.py::test_reply[[]order[]]",
+        "PASSED test_bad.py::test_plain",
+        "*ERROR at setup of test_reply[[]line-2[]]*",
+        "*ERROR at setup of test_reply[[]line-3[]]*",
+        "*ERROR at setup of test_reply[[]line-4[]]*",
+        "cases/support.jsonl:2: not valid JSON (Expecting ',' delimiter, column 14)",
+        "cases/support.jsonl:3: duplicate id 'greet' (first on line 1)",
+        "cases/support.jsonl:4: no 'input' column (the prompt, as no prompt template is named)",
+    ])
+    assert "ERROR collecting" not in result.stdout.str() and "Traceback" not in result.stdout.str()
+
+
+def test_a_csv_record_that_does_not_fit_the_header_errors_alone(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".csv", **{"cases/support": (
+        "id,input,expected\n"
+        "greet,hello,hello\n"
+        "short,hi\n"
+        'long,"two\nlines",x,extra\n'
+        "order,my order,order\n"
+    )})
+    pytester.makepyfile(test_bad=BAD_ROWS_SUITE.replace("support.jsonl", "support.csv"))
+    result = pytester.runpytest("--llm-model", "echo", "--llm-record-mode", "off", "-v")
+    result.assert_outcomes(passed=3, errors=2)
+    result.stdout.fnmatch_lines([
+        "*test_reply[[]greet[]] PASSED*",
+        "*test_reply[[]line-3[]] ERROR*",
+        "*test_reply[[]line-4[]] ERROR*",
+        "*test_reply[[]order[]] PASSED*",
+        "*test_plain PASSED*",
+    ])
+    result.stdout.fnmatch_lines([
+        "*ERROR at setup of test_reply[[]line-3[]]*",
+        "cases/support.csv:3: no value for column(s) expected",
+        "*ERROR at setup of test_reply[[]line-4[]]*",
+        "cases/support.csv:4: more fields than the header has columns",
+    ])
+
+
+def test_bad_rows_are_not_sent_ahead(pytester: pytest.Pytester, scripted_server: Start) -> None:
+    server = scripted_server(InFlight())
+    pytester.makefile(".jsonl", **{"cases/support": "\n".join([
+        '{"id": "a", "input": "question a", "expected": "question a"}',
+        '{"id": "a", "input": "question again"}',
+        '{"id": true, "input": "question true"}',
+        '{"id": "b", "input": "question b", "expected": "question b"}',
+    ])})
+    pytester.makepyfile(CHECK_SUITE)
+    pytester.runpytest(*_openai(server)).assert_outcomes(passed=2, errors=2)
+    assert _asked(server) == ["question a", "question b"]
 
 
 THREAD_NOTING_CONFTEST = """

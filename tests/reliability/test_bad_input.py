@@ -22,12 +22,14 @@ ECHO = ("--llm-model", "echo", "-p", "no:cacheprovider")
 
 @dataclass(frozen=True)
 class BadInput:
-    """One row: the files of a suite, its command line and what it must say (as one ERROR, or a usage error)."""
+    """One row: the files of a suite, its command line and what it must say (as one ERROR beside
+    ``passed`` passing tests, or a usage error)."""
 
     files: dict[str, str]
     lines: tuple[str, ...]
     args: tuple[str, ...] = ()
     usage_error: bool = False
+    passed: int = 0
     #: Run before the suite (e.g. a first run that records what the row then corrupts).
     prepare: Callable[[pytest.Pytester], None] | None = None
 
@@ -147,15 +149,22 @@ CATALOGUE: dict[str, BadInput] = {
     "unreadable dataset row": BadInput(
         {"cases.jsonl": '{"id": "one", "input": "hi"}\n{"id": "two", "input": "hi"\n',
          "test_bad.py": "import pytest\n\n@pytest.mark.llm_dataset('cases.jsonl')\ndef test_case(case):\n    pass\n"},
-        ("*ERROR collecting test_bad.py*",
-         "*@pytest.mark.llm_dataset on test_bad.py::test_case: cases.jsonl:2: not valid JSON "
-         "(Expecting ',' delimiter, column *)"),
+        ("*ERROR at setup of test_case[[]line-2[]]*",
+         "cases.jsonl:2: not valid JSON (Expecting ',' delimiter, column *)"),
+        passed=1,
     ),
     "dataset row without an id": BadInput(
         {"cases.csv": "input,expected\nhi,hi\n",
          "test_bad.py": "import pytest\n\n@pytest.mark.llm_dataset('cases.csv')\ndef test_case(case):\n    pass\n"},
+        ("*ERROR at setup of test_case[[]line-2[]]*",
+         "cases.csv:2: no 'id' column (the case's id)"),
+    ),
+    "dataset file that is not a list of cases": BadInput(
+        {"cases.yaml": "id: one\ninput: hi\n",
+         "test_bad.py": "import pytest\n\n@pytest.mark.llm_dataset('cases.yaml')\ndef test_case(case):\n    pass\n"},
         ("*ERROR collecting test_bad.py*",
-         "*@pytest.mark.llm_dataset on test_bad.py::test_case: cases.csv:2: no 'id' column (the case's id)"),
+         "*@pytest.mark.llm_dataset on test_bad.py::test_case: cases.yaml: expected a list of cases "
+         "(one mapping each) at the top level"),
     ),
 }
 
@@ -177,7 +186,7 @@ def test_bad_input_gets_a_clear_message(pytester: pytest.Pytester, row: BadInput
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines(list(row.lines))
     else:
-        result.assert_outcomes(errors=1)
+        result.assert_outcomes(passed=row.passed, errors=1)
         result.stdout.fnmatch_lines(list(row.lines))
     output = result.stdout.str() + result.stderr.str()
     assert "Traceback" not in output and "site-packages" not in output

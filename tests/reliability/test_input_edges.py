@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
-from pytest_llmops._datasets import Dataset, DatasetError, load_cases
+from pytest_llmops._datasets import BadRow, Dataset, load_cases
 from pytest_llmops._models.base import GenerationSettings, Message, Request
 from pytest_llmops._models.generation import RULES, GenerationSettingError, checked, from_text
 from pytest_llmops._calls.pipeline import check_settings
@@ -344,7 +345,7 @@ SECOND_LINE = {"cases.jsonl": 2, "cases.csv": 3, "cases.yaml": 3}
 
 
 @pytest.mark.parametrize(("name", "row"), BAD_ID_FILES)
-def test_a_bad_dataset_id_is_a_collection_error_naming_file_row_and_id(
+def test_a_bad_dataset_id_errors_its_own_row_naming_file_line_and_id(
     pytester: pytest.Pytester, name: str, row: str
 ) -> None:
     (pytester.path / name).write_text(FIRST_ROW[name] + row + "\n")
@@ -356,10 +357,10 @@ def test_a_bad_dataset_id_is_a_collection_error_naming_file_row_and_id(
             pass
     """)
     result = pytester.runpytest(*ECHO)
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([
-        "*ERROR collecting test_it.py*",
-        f"*@pytest.mark.llm_dataset on test_it.py::test_case: {name}:{SECOND_LINE[name]}: *id *",
+        f"*ERROR at setup of test_case[[]line-{SECOND_LINE[name]}[]]*",
+        f"{name}:{SECOND_LINE[name]}: *id *",
     ])
     assert "Traceback" not in result.stdout.str()
 
@@ -368,8 +369,9 @@ def test_a_bad_dataset_id_is_a_collection_error_naming_file_row_and_id(
 def test_a_bad_id_names_the_row_and_the_id(tmp_path: object, value: object) -> None:
     path = tmp_path / "c.jsonl"  # type: ignore[operator]
     path.write_text(json.dumps({"id": value, "input": "x"}) + "\n")
-    with pytest.raises(DatasetError, match=r"^c\.jsonl:1: id .* (cannot name a test: it|is a \w+: an id is)"):
-        load_cases(Dataset(path, "c.jsonl"))
+    [row] = load_cases(Dataset(path, "c.jsonl"))
+    assert isinstance(row, BadRow) and row.id == "line-1"
+    assert re.match(r"^c\.jsonl:1: id .* (cannot name a test: it|is a \w+: an id is)", row.message)
 
 
 def test_integer_and_text_ids_name_their_tests(pytester: pytest.Pytester) -> None:

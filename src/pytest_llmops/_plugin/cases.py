@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Sequence, Union
 import pytest
 
 from pytest_llmops._calls.pipeline import answered_inline
-from pytest_llmops._datasets import Case, CaseRow, Dataset, DatasetError, load_cases
+from pytest_llmops._datasets import BadRow, Case, CaseRow, Dataset, DatasetError, load_cases
 from pytest_llmops._files import shown
 from pytest_llmops._models.base import Completion, messages_from
 from pytest_llmops._plugin import keys, markers
@@ -39,7 +39,8 @@ Outcome = Union[Completion, BaseException]
 
 
 def parametrize_cases(metafunc: pytest.Metafunc) -> None:
-    """``pytest_generate_tests`` for a test marked ``llm_dataset``: one test per row."""
+    """``pytest_generate_tests`` for a test marked ``llm_dataset``: one test per row (a bad row's
+    test errors at set-up; a file unreadable as a whole is a collection error)."""
     where = f"@pytest.mark.llm_dataset on {metafunc.definition.nodeid}"
     try:
         arguments = markers.bind_marker(metafunc.definition, markers.llm_dataset)
@@ -163,6 +164,8 @@ def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
     from pytest_llmops._plugin.clients import make_llm
 
     row = getattr(request, "param", None)
+    if isinstance(row, BadRow):
+        markers.fail_setup(row.message)
     if not isinstance(row, CaseRow):
         markers.fail_setup(f"{request.node.nodeid}: the `case` fixture needs @pytest.mark.llm_dataset(...)")
     prefetch = session.cases = session.cases or CasePrefetch(session)
