@@ -229,6 +229,8 @@ SWITCHES: tuple[tuple[str, str], ...] = (
     ("--llm-snapshot-prune", "Remove snapshot entries no test of this run used (reported either way)."),
     ("--llm-changed-prompts", "Run only the tests whose snapshot names a prompt template that "
      "changed since; deselect the rest."),
+    ("--llm-estimate", "Make no model call: replay what is recorded, skip each test that would "
+     "call a model live, and print those calls and the most they could cost."),
 )
 
 

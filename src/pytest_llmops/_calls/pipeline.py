@@ -2,7 +2,7 @@
 calibration cases and pairwise orders all go through :meth:`CallPipeline.run`.
 
 validate the request -> replay (a hit returns at once: no budget, no slot, no network) ->
-reserve budget -> wait for a slot of the one bound (``llm_concurrency``) -> one attempt under
+under ``--llm-estimate``, stop: the call is counted and its test skipped -> reserve budget -> wait for a slot of the one bound (``llm_concurrency``) -> one attempt under
 a wall-clock deadline (``llm_timeout``), retried here (``llm_max_retries``, backoff honouring
 ``Retry-After``) -> validate the answer -> cost, redact -> record -> observers.
 
@@ -37,6 +37,7 @@ from pytest_llmops._models.lazy import LazyBackend
 
 if TYPE_CHECKING:
     from pytest_llmops._calls.budget import Budget
+    from pytest_llmops._calls.estimate import Estimate
     from pytest_llmops._models.client import LLM
 
 _log = logging.getLogger("pytest_llmops.calls")
@@ -132,11 +133,16 @@ def backoff(attempt: int, error: BaseException) -> float:
 class CallPipeline:
     """Owned by the run's session; shared by every client, so its bound and budget are the run's."""
 
-    def __init__(self, *, concurrency: int, timeout_s: float, max_retries: int, budget: Budget | None = None) -> None:
+    def __init__(
+        self, *, concurrency: int, timeout_s: float, max_retries: int,
+        budget: Budget | None = None, estimate: Estimate | None = None,
+    ) -> None:
         self.concurrency = concurrency
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.budget = budget
+        #: Set by ``--llm-estimate``: no call goes live, each is counted there instead.
+        self.estimate = estimate
         self.stats = CallStats()
         self._slots = _Slots(concurrency, self.stats)
         self._cancelled = threading.Event()
@@ -239,6 +245,9 @@ class CallPipeline:
         outcomes: list[Outcome | None] = [None] * len(chunk)
         reserved = [0.0] * len(chunk)
         for index, call in enumerate(chunk):
+            if self.estimate is not None:
+                outcomes[index] = self.estimate.refuse(call.client.spec, self._cost_bound(call))
+                continue
             try:
                 reserved[index] = self._reserve(call)
             except ModelCallError as error:
@@ -258,7 +267,12 @@ class CallPipeline:
             return 0.0
         if self._cancelled.is_set():
             raise CallCancelled("the run is ending: this queued call was dropped")
-        return self.budget.reserve(call.client.price(prompt_token_bound(call.request), call.request.settings.max_tokens))
+        return self.budget.reserve(self._cost_bound(call))
+
+    @staticmethod
+    def _cost_bound(call: Call) -> float:
+        """The most ``call`` can cost: every prompt byte a token, and ``max_tokens`` of answer."""
+        return call.client.price(prompt_token_bound(call.request), call.request.settings.max_tokens)
 
     def _attempts(self, client: LLM, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
         """One attempt, and up to ``llm_max_retries`` more after a transient failure, each after

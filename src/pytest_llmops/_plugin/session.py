@@ -20,6 +20,7 @@ from pytest_llmops._plugin.xdist import is_worker, send_to_controller, worker_in
 from pytest_llmops.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pytest_llmops._calls.estimate import Estimate
     from pytest_llmops._calls.pipeline import CallPipeline, CallStats
     from pytest_llmops._golden import GoldenPlan
     from pytest_llmops._judge.calibration import Calibration
@@ -77,7 +78,16 @@ class LLMSession:
             timeout_s=settings.timeout,
             max_retries=settings.max_retries,
             budget=budget,
+            estimate=self._estimate(),
         )
+
+    def _estimate(self) -> Estimate | None:
+        """The run's tally under ``--llm-estimate`` (no call then goes live), else None."""
+        if not self.config.getoption("llm_estimate"):
+            return None
+        from pytest_llmops._calls.estimate import Estimate
+
+        return Estimate()
 
     @functools.cached_property
     def backends(self) -> BackendRegistry:
@@ -186,6 +196,13 @@ class LLMSession:
         pipeline = self._built_pipeline()
         return pipeline.stats.to_dict() if pipeline is not None else {}
 
+    def _own_estimate(self) -> Estimate:
+        """This process's ``--llm-estimate`` tally (empty when it built no pipeline)."""
+        from pytest_llmops._calls.estimate import Estimate
+
+        pipeline = self._built_pipeline()
+        return pipeline.estimate if pipeline is not None and pipeline.estimate is not None else Estimate()
+
     def _built_pipeline(self) -> CallPipeline | None:
         """The pipeline if a call has needed it, else None (it is not built to be cancelled)."""
         return self.__dict__.get("pipeline")
@@ -243,9 +260,15 @@ class LLMSession:
                 "recordings": self.recordings.worker_part() if self.recordings is not None else None,
                 "snapshots": self.snapshots.worker_part(),
                 "selection": self.rule.worker_part(),
+                "estimate": self._own_estimate().worker_part(),
             })
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.config.getoption("llm_estimate"):
+            estimate = self._own_estimate()
+            estimate.absorb(part.get("estimate", {}) for part in self.worker_parts.values())
+            for line in estimate.lines():
+                terminalreporter.write_line(line)
         if self._built_pipeline() is None and not self.worker_parts:
             return  # no model call was made
         stats = self.call_stats()
