@@ -122,12 +122,15 @@ class Recordings:
         self.used: dict[str, set[str]] = {}
         self.replayed = 0
         self.recorded = 0
+        #: The tests (by node id) that made a call with no recording, in mode ``replay``.
+        self.missed: set[str] = set()
         self._lock = threading.Lock()
 
     def worker_part(self) -> dict[str, Any]:
-        """What an xdist worker tells the controller: the recordings it used, and its counts."""
+        """What an xdist worker tells the controller: the recordings it used, its misses and
+        its counts."""
         used = {nodeid: sorted(relpaths) for nodeid, relpaths in self.used.items()}
-        return {"used": used, "replayed": self.replayed, "recorded": self.recorded}
+        return {"used": used, "missed": sorted(self.missed), "replayed": self.replayed, "recorded": self.recorded}
 
     def shown(self, relpath: str) -> str:
         """A recording's path as a user should see it (relative to the rootdir when inside)."""
@@ -172,6 +175,24 @@ class Recordings:
                 raise ModelCallError(f"cannot write recording {self.shown(relpath)}: {error}") from None
         self.note(relpath, nodeid, replayed=False)
 
+    def recorded_keys(self, folder: str, nodeid: str) -> list[dict[str, Any]]:
+        """The keys of the recordings that ``folder``'s index lists for test ``nodeid`` (files
+        that cannot be read are left out); raises :class:`CorruptRecordingError` for the index."""
+        index = read_index(self.root / folder / INDEX, self.shown(f"{folder}/{INDEX}"))
+        keys = []
+        for name in index.get(test_name(nodeid), ()):
+            try:
+                data = json.loads((self.root / folder / name).read_bytes().decode("utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and isinstance(data.get("key"), dict):
+                keys.append(data["key"])
+        return keys
+
+    def note_miss(self, nodeid: str) -> None:
+        with self._lock:
+            self.missed.add(nodeid)
+
     def note(self, relpath: str, nodeid: str, *, replayed: bool) -> None:
         with self._lock:
             self.used.setdefault(nodeid, set()).add(relpath)
@@ -209,7 +230,8 @@ class TestRecordings:
                     raise ModelCallError(f"{self.node.nodeid}: {error}") from None
                 self.node.warn(pytest.PytestWarning(f"pytest-llmops: {error}; recording it again"))
             if completion is None and mode == "replay":
-                raise ModelCallError(self._missing(identity, request, relpath))
+                self.recordings.note_miss(self.node.nodeid)
+                raise ModelCallError(self._missing(identity, request, relpath, sample))
         if completion is None:
             with self._lock:
                 self._pending.setdefault(base, deque()).append((relpath, sample))
@@ -221,10 +243,7 @@ class TestRecordings:
             pending = self._pending.get(base)
             slot = pending.popleft() if pending else None
         relpath, sample = slot or self._next(base)
-        asked = request.to_dict()
-        settings = asked.pop("settings")
-        key = {"backend": _public(identity), "request": {**asked, "settings": settings}, "sample": sample}
-        self.recordings.write(relpath, self.node.nodeid, key, completion)
+        self.recordings.write(relpath, self.node.nodeid, _key(identity, request, sample), completion)
 
     def _refuse_newer(self, relpath: str) -> None:
         """Mode ``all`` records over every file, except one a newer plugin wrote."""
@@ -251,13 +270,30 @@ class TestRecordings:
         digest = hashlib.sha256(f"{base}\n{sample}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
         return f"{self.folder}/{digest}.json", sample
 
-    def _missing(self, identity: Mapping[str, Any], request: Request, relpath: str) -> str:
+    def _missing(self, identity: Mapping[str, Any], request: Request, relpath: str, sample: int) -> str:
+        """Why the call missed: what differs from the nearest recording of this test."""
+        from pytest_llmops._replay_miss import NEVER_RECORDED, explain  # loaded by the first miss
+
         nodeid = self.node.nodeid
-        return (
+        try:
+            why = explain(_key(identity, request, sample), self.recordings.recorded_keys(self.folder, nodeid))
+        except CorruptRecordingError as error:
+            why = [f"cannot tell what changed: {error}"]
+        heading = (
             f"{nodeid}: no recording of this {identity.get('spec', 'model')} call "
             f"({_summary(request)}; looked for {self.recordings.shown(relpath)}) and "
-            f"llm_record_mode is 'replay'; record it with: pytest --llm-record-mode=new '{nodeid}'"
+            f"llm_record_mode is 'replay' (see the command to record it at the end of the run)"
         )
+        if why == [NEVER_RECORDED]:
+            return f"{heading}; {NEVER_RECORDED}"
+        return "\n".join([heading, "what differs from this test's nearest recording:", *(f"  {line}" for line in why)])
+
+
+def _key(identity: Mapping[str, Any], request: Request, sample: int) -> dict[str, Any]:
+    """A call's key as its recording keeps it."""
+    asked = request.to_dict()
+    settings = asked.pop("settings")
+    return {"backend": _public(identity), "request": {**asked, "settings": settings}, "sample": sample}
 
 
 def _same_answer(path: Path, text: str) -> bool:

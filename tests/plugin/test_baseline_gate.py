@@ -158,3 +158,72 @@ def test_under_xdist_the_controller_knows_deselected_and_removed_tests(pytester:
                                            {"nodeid": "test_a.py::test_slow", "why": "deselected"}]
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["baseline base.json: *, 1 removed, 2 not run"])
+
+
+LATENCY_MODULE = """
+import json
+from pytest_llmops import Completion, Request
+
+def test_call(llm_record, request):
+    plan = json.loads((request.config.rootpath / "calls.json").read_text())
+    for latency, cached in plan:
+        llm_record.add_call(Request(), Completion("out", "m", "echo", 1, 1, latency_s=latency, cached=cached))
+"""
+
+
+def latency_run(pytester: pytest.Pytester, calls: list[tuple[float, bool]], *args: str) -> pytest.RunResult:
+    """Run the one-test suite whose calls took ``calls`` (latency, replayed?)."""
+    pytester.path.joinpath("calls.json").write_text(json.dumps(calls))
+    pytester.makepyfile(test_latency=LATENCY_MODULE)
+    return pytester.runpytest(*ARGS, *args)
+
+
+def test_replayed_latency_is_reported_apart_and_never_gated_against_live(pytester: pytest.Pytester) -> None:
+    latency_run(pytester, [(0.1, False)], "--llm-report-json", "base.json").assert_outcomes(passed=1)
+    gate = ("--llm-baseline", "base.json", "--llm-max-latency-increase", "0.1", "--llm-report-json", "now.json")
+
+    # A call replayed from a loaded recorder's machine (140 s) is not this run's latency.
+    mixed = latency_run(pytester, [(0.1, False), (140.0, True)], *gate)
+    assert mixed.ret == 0
+    mixed.stdout.fnmatch_lines([
+        "latency: p50 100ms  p95 100ms  max 100ms  (1 live model calls)",
+        "latency replayed (recorded elsewhere): p50 140.00s  p95 140.00s  max 140.00s  (1 model calls)",
+        "*p95 latency 100ms -> 100ms (+0%)",
+        "baseline gate passed",
+    ])
+    summary = json.loads((pytester.path / "now.json").read_text())["summary"]
+    assert (summary["latency_s"]["max"], summary["replayed_latency_s"]["max"]) == (0.1, 140.0)
+
+    replayed = latency_run(pytester, [(140.0, True)], *gate)
+    assert replayed.ret == 0
+    replayed.stdout.fnmatch_lines([
+        "*latency not compared: this run made only replayed calls (latencies recorded elsewhere)",
+        "baseline gate passed",
+    ])
+    latency = json.loads((pytester.path / "now.json").read_text())["baseline"]["latency"]
+    assert latency["regressed"] is False and latency["relative"] is None
+
+    latency_run(pytester, [(0.1, True)], "--llm-report-json", "base.json").assert_outcomes(passed=1)
+    live = latency_run(pytester, [(140.0, False)], *gate)
+    assert live.ret == 0
+    live.stdout.fnmatch_lines(["*latency not compared: the baseline made only replayed calls*", "baseline gate passed"])
+
+
+def test_an_old_baseline_without_replayed_latency_counts_every_call_as_live(pytester: pytest.Pytester) -> None:
+    latency_run(pytester, [(0.1, True)], "--llm-report-json", "base.json").assert_outcomes(passed=1)
+    old = json.loads((pytester.path / "base.json").read_text())
+    del old["summary"]["replayed_latency_s"]
+    (pytester.path / "base.json").write_text(json.dumps(old))
+
+    slower = latency_run(pytester, [(1.0, False)], "--llm-baseline", "base.json", "--llm-max-latency-increase", "0.1")
+    assert slower.ret == 1
+    slower.stdout.fnmatch_lines(["baseline gate FAILED:", "  REGRESSED p95 latency 0.1s -> 1s (allowed +10%)"])
+
+
+def test_the_example_projects_old_baseline_still_loads_and_gates(pytester: pytest.Pytester) -> None:
+    example = Path(__file__).parents[2] / "example_project" / "baseline.json"
+    assert "replayed_latency_s" not in json.loads(example.read_text())["summary"]
+    (pytester.path / "base.json").write_text(example.read_text())
+    result = latency_run(pytester, [(0.1, False)], "--llm-baseline", "base.json", "--llm-max-latency-increase", "0.1")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["baseline base.json: *107 removed*", "*; p95 latency 0ms -> 0ms", "baseline gate passed"])

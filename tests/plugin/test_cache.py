@@ -75,27 +75,62 @@ def test_new_mode_records_then_replays_text_usage_latency_and_cost(pytester: pyt
     assert replayed["latency_s"] == recording["completion"]["latency_s"] == round(live["latency_s"], 4)
 
 
-def test_replay_mode_miss_is_an_error_naming_the_test_and_how_to_record(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        """
-        def test_recorded(llm):
-            llm.complete("old question")
+MISSES_SUITE = """
+def test_prompt(llm):
+    llm.complete("what is the {word} of France")
 
-        def test_new(llm):
-            llm.complete("a question nobody recorded")
-        """
-    )
-    pytester.runpytest("--llm-model", "echo", "-k", "recorded").assert_outcomes(passed=1)
-    result = pytester.runpytest("--llm-model", "echo", "--llm-record-mode", "replay")
-    result.assert_outcomes(passed=1, errors=1)
+def test_settings(llm):
+    llm.complete("name a colour", temperature={temperature})
+
+def test_kept(llm):
+    llm.complete("unchanged")
+{added}"""
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one process", "xdist"])
+def test_replay_misses_say_what_changed_and_one_command_records_them_all(
+    pytester: pytest.Pytester, scripted_server: Any, workers: tuple[str, ...]
+) -> None:
+    server = scripted_server(lambda body: "an answer")
+    flags = ("--llm-model", "openai:scripted", "--llm-openai-base-url", server.url, *workers)
+    pytester.makepyfile(test_misses=MISSES_SUITE.format(word="capital", temperature=0.0, added=""))
+    pytester.runpytest_subprocess(*flags).assert_outcomes(passed=3)
+    never = "\n@pytest.mark.parametrize('who', ['it is me'])\ndef test_never(llm, who):\n    llm.complete(who)\n"
+    pytester.makepyfile(test_misses="import pytest\n" + MISSES_SUITE.format(word="capitol", temperature=0.5, added=never))
+
+    result = pytester.runpytest_subprocess(*flags, "--llm-record-mode", "replay")
+    result.assert_outcomes(passed=1, errors=3)
     result.stdout.fnmatch_lines(
         [
-            "ModelCallError: test_*.py::test_new: no recording of this echo call ('a question nobody recorded'; "
-            "looked for llm_recordings/test_*.py/*.json) and llm_record_mode is 'replay'; "
-            "record it with: pytest --llm-record-mode=new 'test_*.py::test_new'",
+            "*ModelCallError: test_misses.py::test_prompt: no recording of this openai:scripted call "
+            "('what is the capitol of France'; looked for llm_recordings/test_misses.py/*.json) and "
+            "llm_record_mode is 'replay' (see the command to record it at the end of the run)",
+            "what differs from this test's nearest recording:",
         ]
     )
-    assert len(recordings(pytester.path)) == 1  # replay mode writes nothing
+    assert "  messages: user: what is the [-capital-] {+capitol+} of France" in result.stdout.lines
+    result.stdout.fnmatch_lines(["*::test_settings: no recording*", "what differs*", "  temperature 0.0 -> 0.5"])
+    result.stdout.fnmatch_lines(["*::test_never?it is me?: no recording*; this test has never been recorded"])
+    assert "record it with" not in result.stdout.str()
+    commands = [line for line in result.stdout.lines if line.startswith("pytest --llm-record-mode=new")]
+    assert commands == [
+        "pytest --llm-record-mode=new 'test_misses.py::test_never[it is me]' "
+        "test_misses.py::test_prompt test_misses.py::test_settings"
+    ]
+    result.stdout.fnmatch_lines(["3 test(s) made a call with no recording; record them with:", commands[0]])
+    assert len(recordings(pytester.path)) == 3  # replay mode writes nothing
+
+
+def test_a_changed_server_url_is_named_with_its_credentials_hidden(pytester: pytest.Pytester, scripted_server: Any) -> None:
+    server = scripted_server(lambda body: "an answer")
+    pytester.makepyfile("def test_call(llm):\n    llm.complete('hi')\n")
+    args = ("--llm-model", "openai:scripted", "--llm-max-retries", "0")
+    pytester.runpytest(*args, "--llm-openai-base-url", server.url).assert_outcomes(passed=1)
+    elsewhere = "http://someone:hunter2hunter2@127.0.0.1:9/v1"
+    result = pytester.runpytest(*args, "--llm-openai-base-url", elsewhere, "--llm-record-mode", "replay")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f'*  base_url "{server.url}" -> "http://<redacted>@127.0.0.1:9/v1"'])
+    assert "hunter2" not in result.stdout.str()
 
 
 def test_rerecording_the_same_answers_leaves_every_file_as_it_was(pytester: pytest.Pytester, scripted_server: Any) -> None:

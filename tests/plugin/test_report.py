@@ -57,7 +57,8 @@ def test_terminal_summary_shows_totals_and_worst_tests(pytester: pytest.Pytester
         "tests: 3 (2 passed, 1 failed); 2 called a model",
         "calls: 3 (2 live, 1 replayed; 0 by judges); tokens 10 in / 8 out",
         "cost: $0.2620 live, $0.1000 saved by replay",
-        "latency: p50 500ms  p95 1.40s  max 1.50s  (3 model calls)",
+        "latency: p50 250ms  p95 475ms  max 500ms  (2 live model calls)",
+        "latency replayed (recorded elsewhere): p50 1.50s  p95 1.50s  max 1.50s  (1 model calls)",
         "metric  *n   pass     mean",
         "rougeL  *2    50%    0.600",
         "worst tests:",
@@ -98,7 +99,8 @@ def test_json_report_by_value(pytester: pytest.Pytester) -> None:
     assert summary["cost_usd"]["live"] == pytest.approx(0.262)
     assert summary["cost_usd"]["saved"] == pytest.approx(0.1)
     assert summary["tokens"] == {"prompt": 10, "completion": 8, "total": 18}
-    assert summary["latency_s"]["max"] == 1.5
+    assert (summary["latency_s"]["count"], summary["latency_s"]["max"]) == (2, 0.5)  # live calls only
+    assert (summary["replayed_latency_s"]["count"], summary["replayed_latency_s"]["max"]) == (1, 1.5)
     assert summary["metrics"]["rougeL"]["pass_rate"] == 0.5
     live = next(t for t in report["tests"] if t["nodeid"] == "test_suite.py::test_live")
     assert live["models"] == ["echo"]
@@ -178,6 +180,7 @@ def _deterministic(report: dict[str, Any]) -> dict[str, Any]:
         for call in test["calls"]:
             call.pop("latency_s")
     report["summary"].pop("latency_s")
+    report["summary"].pop("replayed_latency_s")
     report["run"].pop("created")
     return report
 

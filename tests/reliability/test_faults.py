@@ -203,12 +203,13 @@ def test_rate_limited_server_records_only_what_it_answered(
     passed = sorted(row["calls"][0]["request"]["messages"][-1]["content"] for row in rows if row["outcome"] == "passed")
     assert sorted(asked(r) for r in recordings(pytester)) == passed
 
-    # The recorded cases replay with no server at all; the others say how to record them.
+    # The recorded cases replay with no server at all; one command records the others.
     server.stop()
     replay = run_against(pytester, server.url, "--llm-record-mode", "replay")
     replay.assert_outcomes(passed=5, errors=7)
-    replay.stdout.fnmatch_lines(["*no recording of this openai:katan-echo call*record it with: "
-                                 "pytest --llm-record-mode=new*"])
+    replay.stdout.fnmatch_lines(["*no recording of this openai:katan-echo call*",
+                                 "7 test(s) made a call with no recording; record them with:",
+                                 "pytest --llm-record-mode=new *"])
 
 
 @pytest.mark.slow

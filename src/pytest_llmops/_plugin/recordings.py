@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import pytest
 
 from pytest_llmops._files import leaves, write_atomic
+from pytest_llmops._redact import redact
 from pytest_llmops._recordings import (
     INDEX,
     SESSION_FOLDER,
@@ -78,7 +79,7 @@ class RecordingsReport:
 
     def _finish(self, session: pytest.Session, exitstatus: int) -> list[str]:
         used = self._used()
-        lines = self._counts()
+        lines = self._counts() + self._record_misses()
         folders, problems = self._folders(used)
         lines.extend(problems)
         for folder in folders:
@@ -106,6 +107,17 @@ class RecordingsReport:
             for nodeid, relpaths in part["used"].items():
                 used.setdefault(nodeid, set()).update(relpaths)
         return used
+
+    def _record_misses(self) -> list[str]:
+        """One shell-ready command recording every test that missed in mode ``replay`` (with
+        every xdist worker's)."""
+        missed = set(self.recordings.missed).union(*(part.get("missed", ()) for part in self._parts()))
+        if not missed:
+            return []
+        import shlex
+
+        command = " ".join(["pytest", "--llm-record-mode=new", *map(shlex.quote, sorted(missed))])
+        return [f"{len(missed)} test(s) made a call with no recording; record them with:", redact(command)]
 
     def _parts(self) -> list[dict[str, Any]]:
         return [part["recordings"] for part in self.session.worker_parts.values() if part.get("recordings")]

@@ -9,7 +9,10 @@ regresses when the drop exceeds the metric's allowed drop (``max_score_drop``, o
 ``max_score_drop_by_metric``) AND ``NOISE_FACTOR`` standard errors, so a drop within the
 samples' noise does not fail the build; an improvement is the mirror image.
 Cost (of every call, replayed ones at their recorded price) and p95 model-call latency are
-compared over the tests present in both runs, against relative tolerances.
+compared over the tests present in both runs, against relative tolerances. Latency compares live
+calls only: a replayed call's latency is the recording machine's. When either side has only
+replayed calls, latency is not compared (a note says why) and neither passes nor fails; a
+baseline older than that split (no ``replayed_latency_s``) counts all its calls as live.
 
 A NaN or infinite value never passes: a score whose mean this run is not finite regressed, and
 so did a cost or latency that is not finite (when that check is on). A test that passed in the
@@ -25,7 +28,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pytest_llmops._files import newer_format
 from pytest_llmops._report.data import SCHEMA, SCHEMA_VERSION, call_cost, model_latencies, percentile, prompt_text
@@ -124,7 +127,8 @@ def compare(baseline: Mapping[str, Any], report: Mapping[str, Any], tolerances: 
     ]
     removed = [nodeid for nodeid, why in absent if why is None]
     cost = _cost_change(paired, before, after, tolerances.max_cost_increase)
-    latency = _latency_change(paired, before, after, tolerances.max_latency_increase)
+    all_live = "replayed_latency_s" not in baseline["summary"]
+    latency = _latency_change(paired, before, after, tolerances.max_latency_increase, all_live)
     regressions = [
         {"nodeid": s["nodeid"], "what": "score", "detail": _describe_score_change(s)}
         for s in scores
@@ -311,16 +315,34 @@ def _ordering(difference: float) -> float:
     return -math.inf if math.isnan(difference) else difference
 
 
+def _live_latencies(tests: Iterable[Mapping[str, Any]], all_live: bool) -> list[float]:
+    """Live model-call latencies; every call's from a baseline older than the live/replayed split."""
+    tests = list(tests)
+    return model_latencies(tests) + (model_latencies(tests, replayed=True) if all_live else [])
+
+
+def _only_replayed(tests: Iterable[Mapping[str, Any]], all_live: bool) -> bool:
+    tests = list(tests)
+    return not _live_latencies(tests, all_live) and bool(model_latencies(tests, replayed=True))
+
+
 def _latency_change(
-    paired: Sequence[str], before: Mapping[str, Any], after: Mapping[str, Any], limit: float | None
+    paired: Sequence[str], before: Mapping[str, Any], after: Mapping[str, Any], limit: float | None, all_live: bool
 ) -> dict[str, Any]:
-    old_calls = model_latencies(before[n] for n in paired)
-    new_calls = model_latencies(after[n] for n in paired)
+    old_calls = _live_latencies((before[n] for n in paired), all_live)
+    new_calls = _live_latencies((after[n] for n in paired), False)
     old = percentile(old_calls, 0.95) if old_calls else 0.0
     new = percentile(new_calls, 0.95) if new_calls else 0.0
+    sides = [name for name, tests, old_format in (("the baseline", before, all_live), ("this run", after, False))
+             if _only_replayed((tests[n] for n in paired), old_format)]
+    if sides:
+        return {
+            "baseline_p95_s": old, "current_p95_s": new, "relative": None, "limit": limit, "regressed": False,
+            "tests": [], "not_compared": f"{' and '.join(sides)} made only replayed calls (latencies recorded elsewhere)",
+        }
     tests: list[dict[str, Any]] = []
     for nodeid in paired:
-        b, c = model_latencies([before[nodeid]]), model_latencies([after[nodeid]])
+        b, c = _live_latencies([before[nodeid]], all_live), _live_latencies([after[nodeid]], False)
         if b and c and _rose_beyond(highest(b), highest(c), limit if limit is not None else 0.0):
             tests.append({
                 "nodeid": nodeid,
@@ -336,7 +358,15 @@ def _latency_change(
         "limit": limit,
         "regressed": _rose_beyond(old, new, limit),
         "tests": tests[:LISTED_TESTS],
+        "not_compared": None,
     }
+
+
+def latency_line(latency: Mapping[str, Any], seconds: Callable[[float], str], arrow: str) -> str:
+    """The latency comparison in words: ``p95 latency 1.2s -> 1.5s`` or why it was not compared."""
+    if latency.get("not_compared"):
+        return f"latency not compared: {latency['not_compared']}"
+    return f"p95 latency {seconds(latency['baseline_p95_s'])} {arrow} {seconds(latency['current_p95_s'])}"
 
 
 def gate_lines(comparison: Mapping[str, Any]) -> list[str]:

@@ -169,6 +169,7 @@ def summarize(tests: Sequence[Mapping[str, Any]], budget_usd: float | None = Non
         },
         "cost_usd": {"live": live_cost, "saved": saved, "total": live_cost + saved},
         "latency_s": latency_summary(model_latencies(tests)),
+        "replayed_latency_s": latency_summary(model_latencies(tests, replayed=True)),
         "metrics": metric_summary(tests),
         "prompts_changed": [t["nodeid"] for t in tests if t["prompts_changed"]],
         "worst_tests": worst_tests(tests),
@@ -176,9 +177,18 @@ def summarize(tests: Sequence[Mapping[str, Any]], budget_usd: float | None = Non
     }
 
 
-def model_latencies(tests: Iterable[Mapping[str, Any]]) -> list[float]:
-    """Latencies of the calls to the tested models (judge calls are the harness, not the app)."""
-    return [number(c["latency_s"]) for t in tests for c in t["calls"] if c["role"] != "judge"]
+#: How every renderer labels the latency of replayed calls.
+REPLAYED_LATENCY = "replayed (recorded elsewhere)"
+
+
+def model_latencies(tests: Iterable[Mapping[str, Any]], *, replayed: bool = False) -> list[float]:
+    """Latencies of the live (``replayed``: the replayed) calls to the tested models. Judge
+    calls are the harness, not the app; a replayed latency is the recording machine's, which
+    may have been loaded or far away, so it is never mixed with live ones."""
+    return [
+        number(c["latency_s"]) for t in tests for c in t["calls"]
+        if c["role"] != "judge" and bool(c["cached"]) == replayed
+    ]
 
 
 def latency_summary(latencies: Sequence[float]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pytest_llmops._collector import paused as collector_paused
 from pytest_llmops._report.baseline import missing_lines
-from pytest_llmops._report.data import call_cost, describe_score, model_latencies
+from pytest_llmops._report.data import REPLAYED_LATENCY, call_cost, describe_score, model_latencies
 from pytest_llmops._report.numbers import spelled
 from pytest_llmops._report.terminal import money, seconds
 from pytest_llmops._report.text import visible, well_formed
@@ -51,6 +51,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         report=report,
         summary=report["summary"],
         comparison=report.get("baseline"),
+        replayed=report["summary"].get("replayed_latency_s"),
+        replayed_label=REPLAYED_LATENCY,
         missing=missing_lines(report["baseline"]) if report.get("baseline") else [],
         test_count=len(report["tests"]),
         charts=charts(report),

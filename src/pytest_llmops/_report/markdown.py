@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from pytest_llmops._report.baseline import gate_lines, missing_lines
+from pytest_llmops._report.baseline import gate_lines, latency_line, missing_lines
+from pytest_llmops._report.data import REPLAYED_LATENCY
 from pytest_llmops._report.terminal import money, seconds
 from pytest_llmops._report.text import visible
 
@@ -53,12 +54,16 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines = [f"## pytest-llmops report{verdict}", ""]
     lines += table(
         ["tests", "passed", "failed", "error", "skipped", "calls (replayed)", "tokens in / out",
-         "live cost", "saved by replay", "latency p50 / p95 / max"],
+         "live cost", "saved by replay", "live latency p50 / p95 / max"],
         [[tests["total"], tests["passed"], tests["failed"], tests["error"], tests["skipped"],
           f"{calls['total']} ({calls['cached']})", f"{tokens['prompt']:,} / {tokens['completion']:,}",
           money(cost["live"]), money(cost["saved"]),
           f"{seconds(latency['p50'])} / {seconds(latency['p95'])} / {seconds(latency['max'])}"]],
     )
+    replayed = summary.get("replayed_latency_s")
+    if replayed and replayed["count"]:
+        lines += ["", f"Latency {REPLAYED_LATENCY}, {replayed['count']} calls: p50 / p95 / max "
+                      f"{seconds(replayed['p50'])} / {seconds(replayed['p95'])} / {seconds(replayed['max'])}."]
     budget = summary["budget"]
     if budget is not None:
         lines += ["", f"Budget: {money(budget['spent_usd'])} of {money(budget['limit_usd'])} spent; "
@@ -87,8 +92,7 @@ def _baseline(comparison: Mapping[str, Any]) -> list[str]:
         "",
         f"{len(changed)} score changes beyond tolerance, {len(comparison['new_tests'])} new tests, "
         f"{len(comparison['removed_tests'])} removed, {len(comparison['not_run_tests'])} not run. Cost {money(cost['baseline_usd'])} → "
-        f"{money(cost['current_usd'])}; p95 latency {seconds(latency['baseline_p95_s'])} → "
-        f"{seconds(latency['current_p95_s'])}.",
+        f"{money(cost['current_usd'])}; {latency_line(latency, seconds, '→')}.",
     ]
     if comparison["failed"]:
         lines += ["", "**Regressions:**", ""] + [f"- {cell(line)}" for line in gate_lines(comparison)]

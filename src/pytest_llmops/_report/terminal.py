@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from pytest_llmops._report.baseline import gate_lines, missing_lines
+from pytest_llmops._report.baseline import gate_lines, latency_line, missing_lines
+from pytest_llmops._report.data import REPLAYED_LATENCY
 from pytest_llmops._report.numbers import word
 from pytest_llmops._report.text import visible
 
@@ -30,6 +31,10 @@ def render_terminal(report: Mapping[str, Any]) -> list[str]:
     return [visible(line) for line in _lines(report)]
 
 
+def _spread(latency: Mapping[str, Any]) -> str:
+    return f"p50 {seconds(latency['p50'])}  p95 {seconds(latency['p95'])}  max {seconds(latency['max'])}"
+
+
 def _lines(report: Mapping[str, Any]) -> list[str]:
     summary = report["summary"]
     tests, calls, tokens, cost, latency = (
@@ -41,9 +46,11 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
         f"calls: {calls['total']} ({calls['live']} live, {calls['cached']} replayed; "
         f"{calls['judge']} by judges); tokens {tokens['prompt']:,} in / {tokens['completion']:,} out",
         f"cost: {money(cost['live'])} live, {money(cost['saved'])} saved by replay",
-        f"latency: p50 {seconds(latency['p50'])}  p95 {seconds(latency['p95'])}  max {seconds(latency['max'])}"
-        f"  ({latency['count']} model calls)",
+        f"latency: {_spread(latency)}  ({latency['count']} live model calls)",
     ]
+    replayed = summary.get("replayed_latency_s")
+    if replayed and replayed["count"]:
+        lines.append(f"latency {REPLAYED_LATENCY}: {_spread(replayed)}  ({replayed['count']} model calls)")
     budget = summary["budget"]
     if budget is not None:
         refused = f"; {len(budget['refused_tests'])} tests refused" if budget["refused_tests"] else ""
@@ -90,8 +97,7 @@ def baseline_lines(comparison: Mapping[str, Any]) -> list[str]:
         f"improved, {len(comparison['new_tests'])} new, {len(comparison['removed_tests'])} removed, "
         f"{len(comparison['not_run_tests'])} not run",
         f"  cost {money(cost['baseline_usd'])} -> {money(cost['current_usd'])}{_relative(cost['relative'])}; "
-        f"p95 latency {seconds(latency['baseline_p95_s'])} -> {seconds(latency['current_p95_s'])}"
-        f"{_relative(latency['relative'])}",
+        f"{latency_line(latency, seconds, '->')}{_relative(latency['relative'])}",
     ]
     lines += [f"  {line}" for line in missing_lines(comparison)]
     if comparison["failed"]:
