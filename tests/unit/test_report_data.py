@@ -89,6 +89,13 @@ def test_aggregates_by_value() -> None:
     assert row["totals"]["cost_usd"] == pytest.approx(0.54)
 
 
+def test_worst_tests_show_the_first_line_of_an_error_that_explains_itself_over_several() -> None:
+    miss = "ModelCallError: no recording of this call\nwhat changed: temperature 0.0 -> 0.5\n(see the command)"
+    report = build_report([outcome("t.py::m", "error", error=miss)], RUN)
+    assert report["summary"]["worst_tests"][0]["reason"] == "ModelCallError: no recording of this call"
+    assert report["tests"][0]["error"] == miss  # the test's row keeps all of it
+
+
 def test_report_matches_its_schema() -> None:
     report = sample_report()
     assert validate(report) is None

@@ -261,7 +261,8 @@ def worst_tests(tests: Sequence[Mapping[str, Any]], limit: int = WORST_TESTS) ->
         {
             "nodeid": test["nodeid"],
             "outcome": test["outcome"],
-            "reason": test["error"] or (describe_score(weakest) if weakest else ""),
+            # The first line: an error such as a replay miss explains itself over several.
+            "reason": (test["error"] or "").partition("\n")[0] or (describe_score(weakest) if weakest else ""),
         }
         for _, test, weakest in candidates[:limit]
     ]

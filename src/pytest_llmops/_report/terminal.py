@@ -77,7 +77,7 @@ def weak_judge_lines(tests: Any) -> list[str]:
     from pytest_llmops._models.local import MODEL_NAME
 
     verdicts = sum(
-        1 for t in tests for s in t["scores"] if s["kind"] == "judge" and s["details"].get("judge_model") == MODEL_NAME
+        1 for t in tests for s in t["scores"] if s.get("kind") == "judge" and s.get("details", {}).get("judge_model") == MODEL_NAME
     )
     if not verdicts:
         return []
