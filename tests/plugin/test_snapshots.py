@@ -88,7 +88,7 @@ def test_the_first_run_records_prompt_versions_and_references(project: pytest.Py
     summary = entries["test_summary"]
     assert summary.prompts["summarize"]["version"] == "3"
     assert summary.references == {"output": "The council met.\nIt agreed."}
-    assert "    output: |-\n      The council met.\n      It agreed.\n" in snapshot(project).read_text()
+    assert "      output: |-\n        The council met.\n        It agreed.\n" in snapshot(project).read_text()
     assert "version" not in entries["test_translate"].prompts["translate"]
     assert summary.prompts["summarize"]["text"] == "system:\nBe neutral.\n\nuser:\nThe council met.\nIt agreed."
     assert entries["test_translate"].prompts["translate"]["text"] == "Translate to French: Good morning"
