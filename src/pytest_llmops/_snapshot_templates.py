@@ -52,6 +52,7 @@ def _most_common(prompts: list[Prompt]) -> dict[str, str]:
 
 
 def _mode(values: list[_T], order: Callable[[_T], Any]) -> _T:
+    """The most common of ``values``; of equally common ones, the first by ``order``."""
     counts = Counter(values)
     return min(counts, key=lambda value: (-counts[value], order(value)))
 
