@@ -2,10 +2,13 @@
 
 A template is a file in the prompts folder (``summarize.jinja`` is the template
 ``summarize``; ``.j2``, ``.txt`` and ``.md`` files work too). It may start with YAML front
-matter between ``---`` lines (``version``, ``description`` and generation settings). A line
-that holds only ``system:``, ``user:`` or ``assistant:`` starts a chat turn; a template
+matter between ``---`` lines (``version``, ``description``, ``chat`` and generation settings).
+A line that holds only ``system:``, ``user:`` or ``assistant:`` starts a chat turn; a template
 without such lines renders to plain text (one user turn). Role lines are read from the
-template source, never from rendered variables, so text passed in cannot forge a turn.
+template source, never from rendered variables, so text passed in cannot forge a turn. They
+are lowercase: a plain-text template with lines like ``User:`` raises a :class:`PromptWarning`
+unless its front matter says ``chat: false`` (plain text on purpose, a few-shot prompt). A
+template whose ``chat`` says otherwise than how it renders is an error.
 
 Every template has a version: a content hash covering the file and every template it
 includes, extends or imports, plus the version its front matter declares.
@@ -13,10 +16,12 @@ includes, extends or imports, plus the version its front matter declares.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 import secrets
 import types
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
@@ -28,7 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pytest_llmops._files import name_problem
 from pytest_llmops._models.base import ROLES, Message, PromptVersion
 from pytest_llmops._models.generation import RULES, GenerationSettingError, checked
-from pytest_llmops.errors import SetupError
+from pytest_llmops.errors import PromptWarning, SetupError
 
 if TYPE_CHECKING:
     from pytest_llmops._results import TestRecord
@@ -38,8 +43,10 @@ BUILTIN_PROMPTS = Path(__file__).parent / "builtin_prompts"
 HASH_LENGTH = 16
 
 _ROLE_LINE = re.compile(r"^(system|user|assistant):[ \t]*$", re.MULTILINE)
+_ROLE_LIKE_LINE = re.compile(r"^(system|user|assistant):[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_UNDEFINED_NAME = re.compile(r"'(.+)' is undefined")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.DOTALL | re.MULTILINE)
-_FRONT_MATTER_KEYS = ("version", "description", *RULES)
+_FRONT_MATTER_KEYS = ("version", "description", "chat", *RULES)
 
 
 class PromptError(SetupError):
@@ -93,6 +100,7 @@ class _Template:
     version: str | None
     description: str | None
     settings: Mapping[str, Any]
+    chat: bool | None = None  # declared in front matter (checked at render); None: not declared
 
 
 class PromptLibrary:
@@ -108,6 +116,7 @@ class PromptLibrary:
         self._templates: dict[str, _Template] = {}
         self._canonical: dict[str, str] = {}  # a requested name -> the template it found
         self._versions: dict[str, PromptVersion] = {}
+        self._checked: set[str] = set()  # plain-text templates checked for capitalised role lines
         self._marker = f"\x00turn-{secrets.token_hex(8)}:"
         self._env = SandboxedEnvironment(
             loader=_Loader(self),
@@ -144,13 +153,23 @@ class PromptLibrary:
             raise _syntax_error(error) from None
         except jinja2.UndefinedError as error:
             where = _location(error, self.roots, template)
-            raise PromptError(f"prompt {template.name!r}: undefined variable: {error} ({where})") from None
+            raise PromptError(
+                f"prompt {template.name!r}: undefined variable: {error} ({where}); {_passed(error, variables)}"
+            ) from None
         except Exception as error:  # the sandbox, a filter or an expression of the template
             where = _location(error, self.roots, template)
             raise PromptError(
                 f"prompt {template.name!r}: {type(error).__name__}: {error} ({where})"
             ) from None
         messages, is_chat = self._split(output, template)
+        if template.chat is not None and template.chat != is_chat:
+            raise PromptError(
+                f"prompt {template.name!r} ({template.path}): its front matter says chat: "
+                f"{str(template.chat).lower()}, but it renders {'to chat turns' if is_chat else 'as plain text'}"
+            )
+        if not is_chat and template.chat is None and template.name not in self._checked:
+            self._checked.add(template.name)
+            _warn_of_capitalised_role_lines(template)
         return RenderedPrompt(
             name=template.name,
             messages=messages,
@@ -247,6 +266,33 @@ class PromptLibrary:
         return tuple(messages), True
 
 
+def _passed(error: jinja2.UndefinedError, variables: Mapping[str, Any]) -> str:
+    """The variables a render was given, with the one an undefined name likely meant."""
+    passed = f"you passed: {', '.join(sorted(variables))}" if variables else "you passed no variables"
+    undefined = _UNDEFINED_NAME.fullmatch(str(error))
+    close = difflib.get_close_matches(undefined[1], list(variables), n=1) if undefined else []
+    return f"did you mean {close[0]!r}? {passed}" if close else passed
+
+
+def _warn_of_capitalised_role_lines(template: _Template) -> None:
+    """Warn, at its file and line, of a plain-text template's first line like ``User:``: its
+    author likely meant a chat turn, and role lines are lowercase."""
+    match = _FRONT_MATTER.match(template.raw)
+    start = 0 if match is None else match.end()
+    for line in _ROLE_LIKE_LINE.finditer(template.raw, start):
+        role = line[1].lower()
+        if line[1] != role:
+            number = template.raw.count("\n", 0, line.start()) + 1
+            message = (
+                f"prompt template {template.path}, line {number}: {line[0].strip()!r} looks like a chat "
+                f"role line, but role lines are lowercase, so the template renders as plain text (one "
+                f"user turn). Write '{role}:' to start a turn, or put 'chat: false' in its front matter "
+                "if it is plain text on purpose."
+            )
+            warnings.warn_explicit(message, PromptWarning, str(template.path), number)
+            return
+
+
 def _check_name(name: object) -> None:
     """A template name is a path of names inside the prompts folder: each part one file's name."""
     parts = [part for part in name.split("/") if part] if isinstance(name, str) and name else [name]
@@ -289,6 +335,7 @@ def _read(name: str, path: Path) -> _Template:
         version=None if version is None else str(version),
         description=meta.get("description"),
         settings=_settings(meta, path),
+        chat=meta.get("chat"),
     )
 
 
@@ -321,6 +368,8 @@ def _front_matter(raw: str, path: Path) -> dict[str, Any]:
         )
     if meta.get("description") is not None and not isinstance(meta["description"], str):
         raise PromptError(f"{path}: front matter description must be text")
+    if meta.get("chat") is not None and not isinstance(meta["chat"], bool):
+        raise PromptError(f"{path}: front matter chat must be true or false")
     return meta
 
 

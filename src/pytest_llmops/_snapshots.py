@@ -1,25 +1,36 @@
 """Snapshot files: per test module, the prompt versions each test used and its reference outputs.
 
-``tests/test_mod.py`` has its snapshots in ``tests/__llm_snapshots__/test_mod.yaml``, one
-entry per test (keyed by the test's name within the module, parameters included)::
+``tests/test_mod.py`` has its snapshots in ``tests/__llm_snapshots__/test_mod.yaml``. Each
+template the module's tests rendered is listed once, with the text most of them rendered;
+each test (keyed by its name within the module, parameters included) records how its render
+differs from that, and its references (format 2, :mod:`._snapshot_templates`)::
 
-    test_summary[short]:
-      prompts:
-        summarize:
-          hash: 5f1c2e9a0b7d3c41
-          text: |-
-            system:
-            Summarize in one sentence.
+    templates:
+      summarize:
+        hash: 5f1c2e9a0b7d3c41
+        version: '3'
+        text: |-
+          system:
+          Summarize in one sentence.
 
-            user:
-            The council met on Monday and approved the budget.
-          version: '3'
-      references:
-        output: |
-          The council approved the budget.
+          user:
+          The council met on Monday and approved the budget.
+    tests:
+      test_summary[short]:
+        prompts:
+          summarize: {}
+        references:
+          output: |
+            The council approved the budget.
+      test_summary[long]:
+        prompts:
+          summarize:
+            lines:
+              5: The council met on Monday, argued, and approved the budget.
 
-A prompt's ``text`` is what the test rendered from it, so a report shows how a changed prompt
-differs from the one reviewed.
+In memory an entry holds each prompt's full ``text`` (what the test rendered), so a report
+shows how a changed prompt differs from the one reviewed. Format 1 files (one full entry per
+test at the top level) are still read; the next write is format 2.
 
 This module is the format; the run's store (``_plugin.snapshots``) reads the files on every
 process and writes them on the controller only, once, at the end of the session.
@@ -36,11 +47,12 @@ from typing import Any, Mapping
 import pytest
 
 from pytest_llmops._files import newer_format
+from pytest_llmops._snapshot_templates import applied, difference, ordered, shared_templates
 
 SNAPSHOT_DIR = "__llm_snapshots__"
 #: The format this version writes and the newest it reads. It is named in the header (a comment,
 #: so no test name can collide with it); a file without one is format 1.
-FORMAT = 1
+FORMAT = 2
 _HEADER = (
     "# pytest-llmops snapshots of {module}: the prompt versions and reference outputs of each test.\n"
     "# Review changes like code. Rewrite with `pytest --llm-snapshot-update`.\n"
@@ -48,6 +60,7 @@ _HEADER = (
 )
 _FORMAT_LINE = re.compile(r"# snapshot format: (\S+)[ \t]*\r?\n")
 _ENTRY_KEYS = ("prompts", "references")
+_SECTIONS = ("templates", "tests")
 
 
 class SnapshotError(Exception):
@@ -67,14 +80,6 @@ class TestSnapshot:
     def __bool__(self) -> bool:
         return bool(self.prompts or self.references)
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        if self.prompts:
-            data["prompts"] = {name: dict(v) for name, v in self.prompts.items()}
-        if self.references:
-            data["references"] = dict(self.references)
-        return data
-
 
 # -- file format -------------------------------------------------------------------------
 
@@ -89,7 +94,7 @@ def read_snapshot_file(path: Path) -> dict[str, TestSnapshot]:
         return {}
     except (OSError, UnicodeDecodeError) as error:
         raise SnapshotError(f"cannot read snapshot file {path}: {error}") from None
-    _check_format(path, text)
+    found = _format_of(path, text)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -98,7 +103,37 @@ def read_snapshot_file(path: Path) -> dict[str, TestSnapshot]:
         return {}
     if not isinstance(data, dict):
         raise _corrupt(path, "the top level must map test names to entries")
-    return {str(key): _entry(path, str(key), value) for key, value in data.items()}
+    tests = data if found == 1 else _expanded(path, data)
+    return {str(key): _entry(path, str(key), value) for key, value in tests.items()}
+
+
+def snapshot_format(path: Path) -> int:
+    """The format ``path`` was written in (1 for a file without the header's format line)."""
+    try:
+        return _format_of(path, path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return FORMAT
+
+
+def _expanded(path: Path, data: dict[Any, Any]) -> dict[Any, Any]:
+    """The tests of format 2 ``data``, each prompt with its template's shared fields filled in."""
+    if set(data) - set(_SECTIONS):
+        raise _corrupt(path, f"the top level must have only the keys {' and '.join(_SECTIONS)}")
+    templates, tests = data.get("templates") or {}, data.get("tests") or {}
+    if not isinstance(templates, dict) or not isinstance(tests, dict):
+        raise _corrupt(path, f"{' and '.join(_SECTIONS)} must be mappings")
+    shared = {str(name): _prompt(path, f"template {name!r}", value) for name, value in templates.items()}
+    expanded = {}
+    for key, value in tests.items():
+        if isinstance(value, dict) and isinstance(value.get("prompts"), dict):
+            try:
+                prompts = {name: applied(str(name), diff, shared.get(str(name)))
+                           for name, diff in value["prompts"].items()}
+            except ValueError as error:
+                raise _corrupt(path, f"entry {key!r}: {error}") from None
+            value = {**value, "prompts": prompts}
+        expanded[key] = value
+    return expanded
 
 
 def _entry(path: Path, key: str, value: Any) -> TestSnapshot:
@@ -110,14 +145,7 @@ def _entry(path: Path, key: str, value: Any) -> TestSnapshot:
         raise _corrupt(path, f"entry {key!r}: prompts and references must be mappings")
     entry = TestSnapshot()
     for name, version in prompts.items():
-        if not isinstance(version, dict) or not isinstance(version.get("hash"), str):
-            raise _corrupt(path, f"entry {key!r}: prompt {name!r} needs a hash")
-        if version.get("text") is not None and not isinstance(version["text"], str):
-            raise _corrupt(path, f"entry {key!r}: prompt {name!r}: its text must be text")
-        entry.prompts[str(name)] = {"hash": version["hash"]}
-        for field_name in ("version", "text"):
-            if version.get(field_name) is not None:
-                entry.prompts[str(name)][field_name] = str(version[field_name])
+        entry.prompts[str(name)] = _prompt(path, f"entry {key!r}: prompt {name!r}", version)
     for name, text in references.items():
         if not isinstance(text, str):
             raise _corrupt(path, f"entry {key!r}: reference {name!r} must be text")
@@ -125,11 +153,24 @@ def _entry(path: Path, key: str, value: Any) -> TestSnapshot:
     return entry
 
 
-def _check_format(path: Path, text: str) -> None:
-    """Refuse a file of a newer format (named in the header's leading comments)."""
+def _prompt(path: Path, where: str, version: Any) -> dict[str, str]:
+    """A template version as read: its hash, and its version and rendered text when given."""
+    if not isinstance(version, dict) or not isinstance(version.get("hash"), str):
+        raise _corrupt(path, f"{where} needs a hash")
+    if version.get("text") is not None and not isinstance(version["text"], str):
+        raise _corrupt(path, f"{where}: its text must be text")
+    prompt = {"hash": version["hash"]}
+    for field_name in ("version", "text"):
+        if version.get(field_name) is not None:
+            prompt[field_name] = str(version[field_name])
+    return prompt
+
+
+def _format_of(path: Path, text: str) -> int:
+    """The format named in the header's leading comments (1 without one); a newer one is refused."""
     for line in text.splitlines(keepends=True):
         if not line.startswith("#"):
-            return
+            break
         match = _FORMAT_LINE.fullmatch(line)
         if match:
             found = int(match[1]) if match[1].isdigit() else match[1]
@@ -138,7 +179,8 @@ def _check_format(path: Path, text: str) -> None:
                 raise SnapshotError(f"{newer}; it is never overwritten")
             if not (isinstance(found, int) and 1 <= found <= FORMAT):
                 raise _corrupt(path, f"snapshot format {match[1]!r} is not one this version wrote")
-            return
+            return found
+    return 1
 
 
 def _corrupt(path: Path, problem: str) -> SnapshotError:
@@ -148,7 +190,8 @@ def _corrupt(path: Path, problem: str) -> SnapshotError:
 
 
 def dump_snapshot_file(entries: Mapping[str, TestSnapshot], module: str) -> str:
-    """YAML with sorted keys and multi-line text as block scalars, behind a header comment."""
+    """Format 2 YAML behind a header comment: every key in a fixed order (sorted names), multi-line
+    text as block scalars, so an unchanged suite writes the same bytes."""
     import yaml
 
     class Dumper(yaml.SafeDumper):
@@ -159,10 +202,22 @@ def dump_snapshot_file(entries: Mapping[str, TestSnapshot], module: str) -> str:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
     Dumper.add_representer(str, text)
-    data = {key: entries[key].to_dict() for key in sorted(entries) if entries[key]}
-    body = yaml.dump(data, Dumper=Dumper, sort_keys=True, allow_unicode=True, width=1 << 30,
+    kept = {key: entries[key] for key in sorted(entries) if entries[key]}
+    templates = shared_templates(entry.prompts for entry in kept.values())
+    data: dict[str, Any] = {"templates": {name: ordered(t) for name, t in templates.items()}} if templates else {}
+    data["tests"] = {key: _differences(entry, templates) for key, entry in kept.items()}
+    body = yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=1 << 30,
                      default_flow_style=False)
     return _HEADER.format(module=module, format=FORMAT) + body
+
+
+def _differences(entry: TestSnapshot, templates: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if entry.prompts:
+        data["prompts"] = {name: difference(entry.prompts[name], templates[name]) for name in sorted(entry.prompts)}
+    if entry.references:
+        data["references"] = {name: entry.references[name] for name in sorted(entry.references)}
+    return data
 
 
 # -- locations ---------------------------------------------------------------------------

@@ -8,6 +8,8 @@
   an ERROR in every output, never a quality FAIL.
 
 A quality problem is an ``AssertionError``: the only thing that makes a test FAIL.
+
+:class:`PromptWarning` (a ``UserWarning``) flags a template that works but likely not as meant.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ class ConfigError(LLMOpsError):
 
 class SetupError(LLMOpsError):
     """A test's set-up (template, golden reference, dataset, judge configuration) is broken."""
+
+
+class PromptWarning(UserWarning):
+    """A prompt template renders, but likely not as its author meant; the warning's location is
+    the template file and line."""
 
 
 class ModelCallError(LLMOpsError):

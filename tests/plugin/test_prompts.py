@@ -169,3 +169,90 @@ def test_a_suite_without_prompts_does_not_load_jinja(pytester: pytest.Pytester) 
             assert "pytest_llmops._prompts" not in sys.modules
     """)
     pytester.runpytest_subprocess(*ECHO).assert_outcomes(passed=1)
+
+
+FEW_SHOT = """
+Answer like the examples.
+
+User:
+Where is my parcel?
+Assistant:
+It is on its way.
+
+User:
+{{ question }}
+"""
+
+
+@pytest.mark.parametrize(
+    "template, warns",
+    [
+        (FEW_SHOT, True),
+        ("---\nchat: false\n---\n" + FEW_SHOT.lstrip("\n"), False),
+        ("system:\nBe brief.\nuser:\n{{ question }}\nUser:\nnot a role line here\n", False),
+    ],
+    ids=["capitalised", "chat-false", "real-role-lines"],
+)
+def test_capitalised_role_lines_in_a_plain_text_template_warn_naming_file_and_line(
+    pytester: pytest.Pytester, template: str, warns: bool
+) -> None:
+    write_prompts(pytester, **{"few_shot.jinja": template})
+    pytester.makepyfile("""
+        def test_one(prompt):
+            prompt("few_shot", question="Can I return it?")
+
+        def test_two(prompt):
+            prompt("few_shot", question="And the fee?")
+    """)
+    result = pytester.runpytest(*ECHO)
+    result.assert_outcomes(passed=2)
+    if warns:
+        result.stdout.fnmatch_lines([
+            "*= warnings summary =*",
+            "*prompts/few_shot.jinja:3: PromptWarning: prompt template *prompts/few_shot.jinja, line 3: "
+            "'User:' looks like a chat role line, but role lines are lowercase*Write 'user:' to start a turn, "
+            "or put 'chat: false' in its front matter*",
+        ])
+        assert result.stdout.str().count("PromptWarning") == 1  # once per template, not per render
+    else:
+        assert "PromptWarning" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    "template, expected",
+    [
+        ("---\nchat: true\n---\nHello {{ name }}\n", "*front matter says chat: true, but it renders as plain text*"),
+        ("---\nchat: false\n---\nuser:\nHello {{ name }}\n", "*front matter says chat: false, but it renders to chat turns*"),
+        ("---\nchat: maybe\n---\nHello\n", "*front matter chat must be true or false*"),
+    ],
+    ids=["true-but-plain", "false-but-chat", "not-a-boolean"],
+)
+def test_a_chat_declaration_that_contradicts_the_template_is_an_error(
+    pytester: pytest.Pytester, template: str, expected: str
+) -> None:
+    write_prompts(pytester, **{"bad.jinja": template})
+    pytester.makepyfile('def test_uses_it(prompt):\n    prompt("bad", name="Ada")\n')
+    result = pytester.runpytest(*ECHO)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*PromptError: {expected}"])
+
+
+@pytest.mark.parametrize(
+    "call, expected",
+    [
+        ('prompt("answer", question="Why?", context="FAQ")',
+         "*'questoin' is undefined (*answer.jinja, line 2); did you mean 'question'? you passed: context, question"),
+        ('prompt("answer", text="Why?", context="FAQ")',
+         "*'questoin' is undefined (*answer.jinja, line 2); you passed: context, text"),
+        ('prompt("answer")', "*'context' is undefined (*answer.jinja, line 1); you passed no variables"),
+    ],
+    ids=["close-match", "no-close-match", "none-passed"],
+)
+def test_an_undefined_variable_names_what_was_passed_and_a_close_match(
+    pytester: pytest.Pytester, call: str, expected: str
+) -> None:
+    write_prompts(pytester, **{"answer.jinja": "Context: {{ context }}\nQuestion: {{ questoin }}\n"})
+    pytester.makepyfile(f"def test_uses_it(prompt):\n    {call}\n")
+    result = pytester.runpytest(*ECHO)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*PromptError: prompt 'answer': undefined variable: {expected}"])

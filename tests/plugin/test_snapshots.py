@@ -88,7 +88,7 @@ def test_the_first_run_records_prompt_versions_and_references(project: pytest.Py
     summary = entries["test_summary"]
     assert summary.prompts["summarize"]["version"] == "3"
     assert summary.references == {"output": "The council met.\nIt agreed."}
-    assert "    output: |-\n      The council met.\n      It agreed.\n" in snapshot(project).read_text()
+    assert "      output: |-\n        The council met.\n        It agreed.\n" in snapshot(project).read_text()
     assert "version" not in entries["test_translate"].prompts["translate"]
     assert summary.prompts["summarize"]["text"] == "system:\nBe neutral.\n\nuser:\nThe council met.\nIt agreed."
     assert entries["test_translate"].prompts["translate"]["text"] == "Translate to French: Good morning"
@@ -356,3 +356,75 @@ def test_xdist_workers_lose_no_snapshot_entry(pytester: pytest.Pytester) -> None
     entries = read_snapshot_file(path)
     assert len(entries) == 30
     assert {e.prompts["echo"]["version"] for e in entries.values()} == {"2"}
+
+
+TICKETS = """
+import pytest
+
+@pytest.mark.parametrize("n", range(13))
+def test_route(prompt, n):
+    prompt("classify", ticket=f"Ticket number {n} is about a refund.")
+"""
+
+CLASSIFY = """system:
+You route customer-support tickets. You answer with JSON only.
+
+user:
+Classify the ticket below.
+intent is one of: shipping, refund, billing.
+Ticket:
+{{ ticket }}
+"""
+
+
+def test_a_one_word_template_edit_is_one_hunk_of_the_snapshot_file(pytester: pytest.Pytester) -> None:
+    import difflib
+
+    write(pytester, "prompts/classify.jinja", CLASSIFY)
+    pytester.makepyfile(test_mod=TICKETS)
+    run(pytester, "--llm-snapshot-update").assert_outcomes(passed=13)
+    before = snapshot(pytester).read_text()
+    assert before.count("Classify the ticket below.") == 1  # the template's text, once
+    assert before.count("      classify:\n        lines:\n          8: Ticket number") == 12
+
+    unchanged = run(pytester, "--llm-snapshot-update")
+    assert "llmops snapshots" not in unchanged.stdout.str()
+    assert snapshot(pytester).read_text() == before  # not a byte changed
+
+    write(pytester, "prompts/classify.jinja", CLASSIFY.replace("Classify", "Label"))
+    run(pytester, "--llm-snapshot-update").stdout.fnmatch_lines(["written: *test_mod.yaml (13 tests)"])
+    after = snapshot(pytester).read_text()
+    diff = list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm=""))
+    assert sum(1 for line in diff if line.startswith("@@")) == 1
+    assert [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
+        f"-    hash: {template_hash_in(before)}",
+        f"+    hash: {template_hash_in(after)}",
+        "-      Classify the ticket below.",
+        "+      Label the ticket below.",
+    ]
+    texts = {e.prompts["classify"]["text"] for e in read_snapshot_file(snapshot(pytester)).values()}
+    assert texts == {CLASSIFY.replace("Classify", "Label").replace("{{ ticket }}\n", f"Ticket number {n} is about a refund.")
+                     for n in range(13)}
+
+
+def template_hash_in(text: str) -> str:
+    """The hash of the first template under ``templates:`` of snapshot file text."""
+    return text.partition("    hash: ")[2].partition("\n")[0]
+
+
+def test_update_rewrites_a_format_1_file_as_format_2(project: pytest.Pytester) -> None:
+    import yaml
+
+    run(project).assert_outcomes(passed=3)
+    entries = read_snapshot_file(snapshot(project))
+    old = yaml.safe_dump({key: {"prompts": e.prompts, "references": e.references} for key, e in entries.items()})
+    snapshot(project).write_text(old)  # format 1: a full entry per test, no header
+
+    assert "llmops snapshots" not in run(project).stdout.str()
+    assert snapshot(project).read_text() == old  # read as it is; only an update rewrites it
+
+    result = run(project, "--llm-snapshot-update")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["written: __llm_snapshots__/test_mod.yaml (in snapshot format 2)"])
+    assert "# snapshot format: 2\ntemplates:\n" in snapshot(project).read_text()
+    assert read_snapshot_file(snapshot(project)) == entries

@@ -53,7 +53,7 @@ CATALOGUE: dict[str, BadInput] = {
         {"prompts/greet.jinja": "---\nversion: 2\n---\nHello {{ name }}, from {{ shop }}\n",
          "test_bad.py": renders("greet", name="Ann")},
         ("*ERROR at call of test_it*",
-         "PromptError: prompt 'greet': undefined variable: 'shop' is undefined (*/prompts/greet.jinja, line 4)"),
+         "PromptError: prompt 'greet': undefined variable: 'shop' is undefined (*/prompts/greet.jinja, line 4); you passed: name"),
     ),
     "unknown template": BadInput(
         {"prompts/greet.jinja": "Hello", "test_bad.py": renders("gret")},

@@ -263,7 +263,7 @@ def test_a_snapshot_file_of_a_newer_format_is_an_error_and_never_overwritten(pyt
     result = pytester.runpytest(*SNAPSHOT_ARGS, "--llm-model", "echo", *args)
     result.stdout.fnmatch_lines([
         "*__llm_snapshots__/test_mod.yaml was written by a newer pytest-llmops (snapshot format 99; "
-        "this version reads 1): upgrade pytest-llmops; it is never overwritten*"
+        "this version reads 1-2): upgrade pytest-llmops; it is never overwritten*"
     ])
     assert path.read_text() == "# snapshot format: 99\ntest_a:\n  future: {}\n"
 
@@ -271,7 +271,7 @@ def test_a_snapshot_file_of_a_newer_format_is_an_error_and_never_overwritten(pyt
 def test_snapshot_files_name_their_format_when_written(pytester: pytest.Pytester) -> None:
     path = prompted(pytester, "a")
     pytester.runpytest(*SNAPSHOT_ARGS).assert_outcomes(passed=1)
-    assert "# snapshot format: 1\n" in path.read_text()
+    assert "# snapshot format: 2\n" in path.read_text()
 
 
 def test_a_snapshot_write_that_fails_ends_the_run_naming_the_file(pytester: pytest.Pytester) -> None:

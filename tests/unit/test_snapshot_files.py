@@ -1,4 +1,5 @@
-"""The snapshot file format: exact round trips, block scalars, stable order, corrupt files."""
+"""The snapshot file format: exact round trips, shared templates, block scalars, stable order,
+corrupt files, format 1 still read."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from pytest_llmops._snapshots import (
     TestSnapshot,
     dump_snapshot_file,
     read_snapshot_file,
+    snapshot_format,
     snapshot_path_of,
     version_label,
 )
 from pytest_llmops._files import write_atomic
 
+F2 = "# snapshot format: 2\n"
 TRICKY_TEXTS = [
     "one line",
     "two\nlines",
@@ -48,26 +51,72 @@ def test_every_text_round_trips_exactly(tmp_path: Path) -> None:
     assert read_snapshot_file(path) == entries
 
 
-def test_multi_line_text_is_a_block_scalar_and_keys_are_sorted() -> None:
+def test_every_text_round_trips_as_a_changed_line_of_shared_text(tmp_path: Path) -> None:
+    renders = ["system:\nBe brief.\n\nuser:\nshared", *(f"system:\nBe brief.\n\nuser:\n{t}" for t in TRICKY_TEXTS)]
+    entries = {f"test_{i:02}": TestSnapshot(prompts={"p": {"hash": "h", "version": "1", "text": text}})
+               for i, text in enumerate(renders + renders[:1])}
+    path = tmp_path / "test_mod.yaml"
+    write_atomic(path, dump_snapshot_file(entries, "test_mod.py"))
+    assert read_snapshot_file(path) == entries
+    assert path.read_text().count("lines:") == sum(1 for t in TRICKY_TEXTS if "\n" not in t)
+
+
+def test_each_template_is_written_once_and_each_test_as_its_difference() -> None:
+    shared = "system:\nBe brief.\n\nuser:\nHello"
     entries = {
-        "test_b": TestSnapshot(references={"output": "first line\nsecond line\n"}),
-        "test_a[x]": TestSnapshot(prompts={"summarize": {"version": "3", "hash": "abc123"}}),
+        "test_same": TestSnapshot(prompts={"p": {"hash": "h1", "version": "3", "text": shared}}),
+        "test_same_too": TestSnapshot(prompts={"p": {"hash": "h1", "version": "3", "text": shared}},
+                                      references={"output": "first line\nsecond line\n"}),
+        "test_a_line": TestSnapshot(prompts={"p": {"hash": "h1", "version": "3", "text": shared.replace("Hello", "Hi")}}),
+        "test_more_lines": TestSnapshot(prompts={"p": {"hash": "h1", "version": "3", "text": shared + "\nthere"}}),
+        "test_old[x]": TestSnapshot(prompts={"p": {"hash": "h0", "version": "2"}}),
     }
     text = dump_snapshot_file(entries, "test_mod.py")
     assert text.splitlines() == [
         "# pytest-llmops snapshots of test_mod.py: the prompt versions and reference outputs of each test.",
         "# Review changes like code. Rewrite with `pytest --llm-snapshot-update`.",
-        "# snapshot format: 1",
-        "test_a[x]:",
-        "  prompts:",
-        "    summarize:",
-        "      hash: abc123",
-        "      version: '3'",
-        "test_b:",
-        "  references:",
-        "    output: |",
-        "      first line",
-        "      second line",
+        "# snapshot format: 2",
+        "templates:",
+        "  p:",
+        "    hash: h1",
+        "    version: '3'",
+        "    text: |-",
+        "      system:",
+        "      Be brief.",
+        "",
+        "      user:",
+        "      Hello",
+        "tests:",
+        "  test_a_line:",
+        "    prompts:",
+        "      p:",
+        "        lines:",
+        "          5: Hi",
+        "  test_more_lines:",
+        "    prompts:",
+        "      p:",
+        "        text: |-",
+        "          system:",
+        "          Be brief.",
+        "",
+        "          user:",
+        "          Hello",
+        "          there",
+        "  test_old[x]:",
+        "    prompts:",
+        "      p:",
+        "        hash: h0",
+        "        version: '2'",
+        "  test_same:",
+        "    prompts:",
+        "      p: {}",
+        "  test_same_too:",
+        "    prompts:",
+        "      p: {}",
+        "    references:",
+        "      output: |",
+        "        first line",
+        "        second line",
     ]
 
 
@@ -87,6 +136,18 @@ def test_empty_entries_are_not_written() -> None:
         ("test_a:\n  references:\n    output: [1, 2]\n", "entry 'test_a': reference 'output' must be text"),
         ("test_a:\n  prompts:\n    p: {hash: h, text: [1]}\n", "entry 'test_a': prompt 'p': its text must be text"),
         ("test_a:\n  prompts: [p]\n", "prompts and references must be mappings"),
+        (F2 + "tests: {}\nother: {}\n", "the top level must have only the keys templates and tests"),
+        (F2 + "tests: [a]\n", "templates and tests must be mappings"),
+        (F2 + "templates:\n  p: {text: x}\n", "template 'p' needs a hash"),
+        (F2 + "tests:\n  test_a:\n    prompts:\n      p: {}\n", "entry 'test_a': prompt 'p' is not under templates"),
+        (F2 + "templates:\n  p: {hash: h, text: x}\ntests:\n  test_a:\n    prompts:\n      p: {lines: {2: y}}\n",
+         "entry 'test_a': prompt 'p': line 2 is not a line of its template (1-1)"),
+        (F2 + "templates:\n  p: {hash: h}\ntests:\n  test_a:\n    prompts:\n      p: {lines: {1: y}}\n",
+         "entry 'test_a': prompt 'p': lines of a template without text"),
+        (F2 + "templates:\n  p: {hash: h, text: x}\ntests:\n  test_a:\n    prompts:\n      p: {lines: {1: [y]}}\n",
+         "entry 'test_a': prompt 'p': line 1 must be one line of text"),
+        (F2 + "templates:\n  p: {hash: h, text: x}\ntests:\n  test_a:\n    prompts:\n      p: {lines: {}, text: x}\n",
+         "entry 'test_a': prompt 'p': a difference is {}, lines or text, or a full entry with a hash"),
     ],
 )
 def test_a_corrupt_file_is_named_with_its_problem(tmp_path: Path, content: str, problem: str) -> None:
@@ -128,7 +189,7 @@ def test_version_labels() -> None:
     assert version_label({"hash": "0123456789abcdef", "version": "3"}, same) == "v3 (01234567)"
 
 
-@pytest.mark.parametrize("header", ["# snapshot format: 99\n", "# a comment\n# snapshot format: 2\n"])
+@pytest.mark.parametrize("header", ["# snapshot format: 99\n", "# a comment\n# snapshot format: 3\n"])
 def test_a_snapshot_file_of_a_newer_format_is_refused_naming_it(tmp_path: Path, header: str) -> None:
     path = tmp_path / "test_mod.yaml"
     path.write_text(header + "test_a:\n  references:\n    output: x\n")
@@ -136,7 +197,7 @@ def test_a_snapshot_file_of_a_newer_format_is_refused_naming_it(tmp_path: Path, 
     with pytest.raises(SnapshotError) as raised:
         read_snapshot_file(path)
     assert str(raised.value) == (
-        f"{path} was written by a newer pytest-llmops (snapshot format {found}; this version reads 1): "
+        f"{path} was written by a newer pytest-llmops (snapshot format {found}; this version reads 1-2): "
         "upgrade pytest-llmops; it is never overwritten"
     )
 
@@ -154,3 +215,20 @@ def test_a_snapshot_format_that_is_no_version_is_corrupt(tmp_path: Path, found: 
     path.write_text(f"# snapshot format: {found}\ntest_a: {{}}\n")
     with pytest.raises(SnapshotError, match=f"corrupt snapshot file .*snapshot format '{found}'"):
         read_snapshot_file(path)
+
+
+def test_a_format_1_file_reads_as_the_same_entries_format_2_writes(tmp_path: Path) -> None:
+    path = tmp_path / "test_mod.yaml"
+    path.write_text(
+        "# snapshot format: 1\n"
+        "test_a:\n  prompts:\n    p:\n      hash: h\n      text: Say a\n      version: '1'\n"
+        "test_b:\n  prompts:\n    p:\n      hash: h\n      text: Say b\n      version: '1'\n"
+        "  references:\n    output: b\n"
+    )
+    entries = read_snapshot_file(path)
+    assert entries["test_b"] == TestSnapshot(prompts={"p": {"hash": "h", "version": "1", "text": "Say b"}},
+                                             references={"output": "b"})
+    assert snapshot_format(path) == 1
+    write_atomic(path, dump_snapshot_file(entries, "test_mod.py"))
+    assert snapshot_format(path) == 2
+    assert read_snapshot_file(path) == entries

@@ -21,6 +21,7 @@ import pytest
 from pytest_llmops._files import remove_stale_temporaries, shown, write_atomic
 from pytest_llmops._plugin import keys
 from pytest_llmops._snapshots import (
+    FORMAT,
     ItemUse,
     SnapshotError,
     TestSnapshot,
@@ -28,6 +29,7 @@ from pytest_llmops._snapshots import (
     dump_snapshot_file,
     module_name,
     read_snapshot_file,
+    snapshot_format,
     snapshot_path_of,
     test_key,
     version_label,
@@ -257,8 +259,8 @@ class SnapshotStore:
                 if unused.path == path:
                     unused.remove_from(after)
         after = {key: entry for key, entry in after.items() if entry}
-        if after == before:
-            return
+        if after == before and not (after and self.update and snapshot_format(path) < FORMAT):
+            return  # unchanged; an update still rewrites a file of an older format
         if after:
             write_atomic(path, dump_snapshot_file(after, module_name(path)))
             self.written.append((path, sum(1 for k in after if after[k] != before.get(k))))
@@ -291,7 +293,8 @@ class SnapshotStore:
             if not self.update:
                 write("  (accept with --llm-snapshot-update; run just these with --llm-changed-prompts)")
         for path, count in self.written:
-            write(f"written: {self._show(path)} ({count} test{'s' * (count != 1)})")
+            what = f"{count} test{'s' * (count != 1)}" if count else f"in snapshot format {FORMAT}"
+            write(f"written: {self._show(path)} ({what})")
         for path in self.removed:
             write(f"removed: {self._show(path)} (no entries left)")
         if self.unused:
