@@ -161,7 +161,7 @@ def test_test_ids_cannot_write_outside_their_folders(pytester: pytest.Pytester) 
     written -= {"test_ids.py"}
     assert {name.split("/")[0] for name in written} == {"llm_recordings", "__llm_snapshots__"}
     assert len([name for name in written if name.startswith("llm_recordings/test_ids.py/") and "_index" not in name]) == len(ESCAPING_IDS)
-    entries = yaml.safe_load((pytester.path / "__llm_snapshots__" / "test_ids.yaml").read_text())
+    entries = yaml.safe_load((pytester.path / "__llm_snapshots__" / "test_ids.yaml").read_text())["tests"]
     assert sorted(entries) == sorted(f"test_id[{i}]" for i in ESCAPING_IDS)
     pytester.runpytest(*args, "--llm-record-mode", "replay").assert_outcomes(passed=len(ESCAPING_IDS))
 
