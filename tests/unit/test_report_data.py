@@ -77,7 +77,8 @@ def test_aggregates_by_value() -> None:
     assert summary["latency_s"]["p95"] == pytest.approx(0.29)
     assert summary["latency_s"]["max"] == pytest.approx(0.3)
     assert summary["metrics"]["rougeL"] == {"count": 2, "passed": 1, "pass_rate": 0.5, "mean": pytest.approx(0.6),
-                                            "min": 0.4, "max": 0.8, "higher_is_better": True, "non_finite": 0}
+                                            "min": 0.4, "max": 0.8, "higher_is_better": True, "non_finite": 0,
+                                            "range": [0.0, 1.0]}
     assert summary["budget"] == {"limit_usd": 1.0, "spent_usd": pytest.approx(0.55), "refused_tests": []}
     assert [(w["nodeid"], w["reason"]) for w in summary["worst_tests"]] == [
         ("t.py::c", "ModelCallError: server down"),
@@ -195,6 +196,37 @@ def test_markdown_cells_cannot_break_the_table() -> None:
     assert cell("a|b\n<script>") == r"a\|b &lt;script&gt;"
     text = render_markdown(sample_report())
     assert "| t.py::a | failed | rougeL 0.4 &lt; 0.5 |" in text.replace("\\_", "_")
+
+
+def test_markdown_lists_each_changed_prompt_with_its_tests() -> None:
+    changed = {"name": "reply|<b>@you", "version": "2", "hash": "ab" * 32, "snapshot": "changed"}
+    unversioned = {"name": "tone", "version": None, "hash": "cd" * 32, "changed_from": {"hash": "ef" * 32}}
+    same = {"name": "intro", "version": "1", "hash": "01" * 32, "snapshot": "same"}
+    report = build_report([outcome("t::a", prompts=[changed, same]), outcome("t::b", prompts=[changed, unversioned]),
+                           outcome("t::c", prompts=[same])], RUN)
+    text = render_markdown(report)
+    assert ("### Changed prompts\n\n| prompt | version | tests |\n|---|---|---|\n"
+            "| reply\\|&lt;b&gt;@\u2060you | 2 | 2 |\n| tone | cdcdcdcd | 1 |\n") in text
+    assert "intro" not in text
+    assert "Changed prompts" not in render_markdown(sample_report())
+
+
+def test_charts_use_each_metrics_range_and_leave_out_single_values() -> None:
+    from pytest_llmops._report.html import charts
+
+    report = build_report(
+        [outcome(f"t::{i}", calls=[call(0.1 * (i + 1), 0.01)],
+                 scores=[score("chrf", value, 50.0), score("rougeL", value / 100), score("judge", 0.9)] if i else
+                 [score("chrf", value, 50.0), score("rougeL", value / 100)])
+         for i, value in enumerate([12.5, 22.5])],
+        RUN, metric_range=lambda name: {"chrf": (0.0, 100.0)}.get(name, (0.0, 1.0)))
+    assert report["summary"]["metrics"]["chrf"]["range"] == [0.0, 100.0]
+    assert report["summary"]["metrics"]["judge"]["range"] == [0.0, 1.0]
+    drawn = charts(report)
+    assert [(c["key"], c["low"], c["high"]) for c in drawn["scores"]] == [("chrf", "0", "100"), ("rougeL", "0", "1")]
+    assert drawn["latency"] is not None
+    single = charts(build_report([outcome("t::a", calls=[call(0.1, 0.01)], scores=[score("chrf", 20.0)])], RUN))
+    assert single == {"scores": [], "latency": None, "cost": None}
 
 
 def test_terminal_lines() -> None:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pytest_llmops._collector import paused as collector_paused
 from pytest_llmops._report.baseline import missing_lines
-from pytest_llmops._report.data import call_cost, describe_score, model_latencies
+from pytest_llmops._report.data import DEFAULT_RANGE, call_cost, describe_score, model_latencies
 from pytest_llmops._report.numbers import spelled
 from pytest_llmops._report.terminal import money, seconds
 from pytest_llmops._report.text import visible, well_formed
@@ -164,22 +164,32 @@ def _shown(value: Any) -> Any:
 
 
 def charts(report: Mapping[str, Any]) -> dict[str, Any]:
-    """Geometry of the report's charts: score histograms per metric, latency, cost per test."""
+    """Geometry of the report's charts: score histograms per metric on the metric's own range,
+    latency, cost per test. A chart of a single value says nothing: it is left out."""
     tests = report["tests"]
     scores: dict[str, list[float]] = {}
     for test in tests:
         for score in test["scores"]:
             scores.setdefault(score["key"], []).append(float(score["value"]))
+    metrics = report["summary"]["metrics"]
     latencies = model_latencies(tests)
     costs = sorted(
         ((call_cost(t), t["nodeid"]) for t in tests if t["calls"] and math.isfinite(call_cost(t))),
         key=lambda pair: (-pair[0], pair[1]),
     )[:COST_BARS]
     return {
-        "scores": [{"key": key, **histogram(values, 0.0, 1.0)} for key, values in sorted(scores.items())],
-        "latency": histogram(latencies, 0.0, None, seconds) if latencies else None,
-        "cost": bars(costs) if costs else None,
+        "scores": [{"key": key, **histogram(values, *_scale(metrics.get(key)))}
+                   for key, values in sorted(scores.items()) if len(values) > 1],
+        "latency": histogram(latencies, 0.0, None, seconds) if len(latencies) > 1 else None,
+        "cost": bars(costs) if len(costs) > 1 else None,
     }
+
+
+def _scale(metric: Mapping[str, Any] | None) -> tuple[float, float | None]:
+    """Where a metric's histogram starts and ends: its range (older reports have none: 0 to 1);
+    an unbounded end is the data's."""
+    low, high = (metric or {}).get("range", DEFAULT_RANGE)
+    return (0.0 if low is None else low), high
 
 
 def histogram(
