@@ -190,6 +190,9 @@ def test_word_diff() -> None:
     assert word_diff("the cat sat", "the dog sat") == [
         ("equal", "the "), ("delete", "cat"), ("insert", "dog"), ("equal", " sat")
     ]
+    assert word_diff("Please tell the customer now.", "Please ask a client now.") == [
+        ("equal", "Please "), ("delete", "tell the customer"), ("insert", "ask a client"), ("equal", " now.")
+    ]
 
 
 def test_markdown_cells_cannot_break_the_table() -> None:

@@ -253,12 +253,23 @@ def word_diff(before: str, after: str) -> list[tuple[str, str]]:
     """``(op, text)`` pieces turning ``before`` into ``after``: op is equal, delete or insert.
 
     The page computes its diffs itself (``wordDiff`` in ``report.js``, when details open); this is
-    the same word-level diff for Python callers."""
+    the same word-level diff for Python callers: each change its whole deleted run, then its
+    whole inserted run (white space between two changes joins them)."""
     old, new = _TOKENS.findall(before), _TOKENS.findall(after)
+    opcodes = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
     pieces: list[tuple[str, str]] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
-        if op in ("equal", "delete", "replace"):
-            pieces.append(("equal" if op == "equal" else "delete", "".join(old[i1:i2])))
-        if op in ("insert", "replace"):
-            pieces.append(("insert", "".join(new[j1:j2])))
-    return pieces
+    deleted = inserted = ""
+    for index, (op, i1, i2, j1, j2) in enumerate(opcodes):
+        removed, added = "".join(old[i1:i2]), "".join(new[j1:j2])
+        between_changes = bool(deleted or inserted) and index + 1 < len(opcodes) and not removed.strip()
+        if op == "equal" and not between_changes:
+            pieces += _change(deleted, inserted)
+            pieces.append(("equal", removed))
+            deleted = inserted = ""
+        else:
+            deleted, inserted = deleted + removed, inserted + added
+    return pieces + _change(deleted, inserted)
+
+
+def _change(deleted: str, inserted: str) -> list[tuple[str, str]]:
+    return [(op, text) for op, text in (("delete", deleted), ("insert", inserted)) if text]
