@@ -1,7 +1,11 @@
 """Regenerate docs/report.png: run a small demo suite twice (baseline, then a prompt edit), write
-the HTML report and screenshot it in headless Chromium.
+the HTML report and screenshot it in headless Chromium, one failing test's details opened.
 
     python docs/report_screenshot.py            # needs `chromium` (apt-get install -y chromium)
+    python docs/report_screenshot.py REPORT.html PICTURE.png [TEST-NUMBER]   # any report
+
+The report builds its rows in its script: a link to ``report.html#test-N`` opens the N-th test's
+details (N counts the tests in the JSON report's order, by test id).
 """
 
 from __future__ import annotations
@@ -45,7 +49,10 @@ def test_support_reply(llm, llm_record, prompt, case):
 
 
 def main() -> None:
-    browser = shutil.which("chromium") or sys.exit("chromium is not installed")
+    if len(sys.argv) > 1:
+        page, target = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
+        screenshot(page, target, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+        return
     target = Path(__file__).with_name("report.png")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -59,15 +66,20 @@ def main() -> None:
         template.write_text("---\nversion: 2\n---\nSure! {{ text }}")
         subprocess.run([*args, "--llm-baseline", "base.json", "--llm-report-html", "report.html"],
                        cwd=work, check=False)
-        page = work / "report.html"
-        html = page.read_text()
-        cut = html.index("<details>", html.index("<details>") + 1)  # show the second test's details
-        page.write_text(html[:cut] + "<details open>" + html[cut + len("<details>"):])
+        screenshot(work / "report.html", target, 1)  # test_support_reply[invoice], the failing one
+
+
+def screenshot(page: Path, target: Path, test: int, size: str = "1400,2200") -> None:
+    """``target``: a ``size`` window of ``page`` with the details of its ``test``-th test opened
+    (a window as tall as the page: the browser scrolls to the test when the page is taller)."""
+    browser = shutil.which("chromium") or sys.exit("chromium is not installed")
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
         subprocess.run(
             [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-             f"--user-data-dir={work / 'profile'}", "--window-size=1280,1500", f"--screenshot={target}",
-             page.as_uri()],
+             f"--user-data-dir={work / 'profile'}", f"--window-size={size}", f"--screenshot={target}",
+             "--virtual-time-budget=5000", f"{page.as_uri()}#test-{test}"],
             cwd=work, check=True, capture_output=True, env={**os.environ, "HOME": str(work)},
         )
     print(f"wrote {target}")

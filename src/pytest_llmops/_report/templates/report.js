@@ -271,7 +271,12 @@
     var body = el("tbody"), tr = el("tr", "test"), text = cells(t);
     body.id = "test-" + t._number;
     body.setAttribute("data-outcome", t.outcome);
-    var first = el("td", "", text[0]);
+    var first = el("td");
+    // A long test id may break after "/", "::" or "[" (and anywhere, as a last resort).
+    text[0].split(/(?<=\/|::|\[)/).forEach(function (part, i) {
+      if (i) { first.appendChild(el("wbr")); }
+      add(first, part);
+    });
     if (t.prompts_changed) { add(first, " ", el("span", "badge changed", "prompt changed")); }
     if (t.error) { add(first, el("div", "reason outcome-" + t.outcome, reason(t.error))); }
     tr.appendChild(first);
@@ -364,7 +369,7 @@
     if (at < 0) { filter.value = ""; outcome.value = ""; apply(); at = shown.indexOf(t); }
     if (at >= limit) { limit = at + 1; render(); }
     open(t);
-    t._body.scrollIntoView();
+    t._body.rows[0].scrollIntoView({ block: "nearest" });  // its row, only if out of view
   }
   window.addEventListener("hashchange", follow);
   apply();
