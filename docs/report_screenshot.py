@@ -2,6 +2,7 @@
 the HTML report and screenshot it in headless Chromium, one failing test's details opened.
 
     python docs/report_screenshot.py            # needs `chromium` (apt-get install -y chromium)
+                                                # and websockets
     python docs/report_screenshot.py REPORT.html PICTURE.png [TEST-NUMBER]   # any report
 
 The report builds its rows in its script: a link to ``report.html#test-N`` opens the N-th test's
@@ -10,8 +11,7 @@ details (N counts the tests in the JSON report's order, by test id).
 
 from __future__ import annotations
 
-import os
-import shutil
+import base64
 import subprocess
 import sys
 import tempfile
@@ -69,19 +69,17 @@ def main() -> None:
         screenshot(work / "report.html", target, 1)  # test_support_reply[invoice], the failing one
 
 
-def screenshot(page: Path, target: Path, test: int, size: str = "1400,2200") -> None:
-    """``target``: a ``size`` window of ``page`` with the details of its ``test``-th test opened
-    (a window as tall as the page: the browser scrolls to the test when the page is taller)."""
-    browser = shutil.which("chromium") or sys.exit("chromium is not installed")
-    with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
-        subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-             f"--user-data-dir={work / 'profile'}", f"--window-size={size}", f"--screenshot={target}",
-             "--virtual-time-budget=5000", f"{page.as_uri()}#test-{test}"],
-            cwd=work, check=True, capture_output=True, env={**os.environ, "HOME": str(work)},
-        )
+def screenshot(page: Path, target: Path, test: int, width: int = 1400, height: int = 2200) -> None:
+    """``target``: the top of ``page`` in a ``width`` x ``height`` window, the details of its
+    ``test``-th test opened (scrolled back to the top: the link scrolls to the test)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from html_check import chromium_session
+
+    with tempfile.TemporaryDirectory() as folder, \
+            chromium_session(page, Path(folder), f"#test-{test}", width, height) as (send, evaluate):
+        evaluate("window.scrollTo(0, 0)")
+        evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        target.write_bytes(base64.b64decode(send("Page.captureScreenshot", format="png")["data"]))
     print(f"wrote {target}")
 
 

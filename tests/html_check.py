@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -11,7 +12,7 @@ import subprocess
 import time
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -94,8 +95,18 @@ def chromium_dom(page: Path, scratch: Path, fragment: str = "") -> str:
 
 def chromium_evaluate(page: Path, scratch: Path, expression: str, fragment: str = "", width: int = 1400) -> Any:
     """The value of the JavaScript ``expression`` (awaited when a promise) in ``page``, opened in a
-    ``width`` pixels wide window of headless Chromium over the DevTools protocol, once the
-    report's script has built the table (``data-ready``)."""
+    ``width`` pixels wide window of headless Chromium, once the report's script built the table."""
+    with chromium_session(page, scratch, fragment, width) as (_, evaluate):
+        return evaluate(expression)
+
+
+@contextlib.contextmanager
+def chromium_session(page: Path, scratch: Path, fragment: str = "", width: int = 1400,
+                     height: int = 900) -> Iterator[tuple[Callable[..., dict[str, Any]], Callable[[str], Any]]]:
+    """``(send, evaluate)`` for ``page`` in a ``width`` x ``height`` window of headless Chromium,
+    over the DevTools protocol, once the report's script has built the table (``data-ready``):
+    ``send(method, **params)`` a DevTools command to the page, ``evaluate(expression)`` a
+    JavaScript expression's value (awaited when a promise)."""
     from websockets.sync.client import connect
 
     process = subprocess.Popen([*_chromium(scratch), "--remote-debugging-port=0", "about:blank"],
@@ -107,7 +118,7 @@ def chromium_evaluate(page: Path, scratch: Path, expression: str, fragment: str 
                         if (found := re.search(r"DevTools listening on (ws://\S+)", line)))
         ids = itertools.count(1)
         with connect(endpoint, max_size=None, open_timeout=30) as browser:
-            def send(method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+            def command(method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
                 number = next(ids)
                 browser.send(json.dumps({"id": number, "method": method, "params": params,
                                          **({"sessionId": session} if session else {})}))
@@ -117,20 +128,24 @@ def chromium_evaluate(page: Path, scratch: Path, expression: str, fragment: str 
                         assert "error" not in answer, (method, answer["error"])
                         return answer["result"]
 
-            def evaluate(session: str, source: str) -> Any:
-                result = send("Runtime.evaluate", session, expression=source, returnByValue=True, awaitPromise=True)
+            target = command("Target.createTarget", url="about:blank")["targetId"]
+            session = command("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+
+            def send(method: str, **params: Any) -> dict[str, Any]:
+                return command(method, session, **params)
+
+            def evaluate(source: str) -> Any:
+                result = send("Runtime.evaluate", expression=source, returnByValue=True, awaitPromise=True)
                 assert "exceptionDetails" not in result, result["exceptionDetails"]
                 return result["result"].get("value")
 
-            target = send("Target.createTarget", url="about:blank")["targetId"]
-            session = send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-            send("Emulation.setDeviceMetricsOverride", session, width=width, height=900, deviceScaleFactor=1, mobile=False)
-            send("Page.navigate", session, url=page.as_uri() + fragment)
+            send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+            send("Page.navigate", url=page.as_uri() + fragment)
             deadline = time.monotonic() + 60
-            while not evaluate(session, "document.body && document.body.getAttribute('data-ready') === 'true'"):
+            while not evaluate("document.body && document.body.getAttribute('data-ready') === 'true'"):
                 assert time.monotonic() < deadline, f"{page} did not get ready within 60 s"
                 time.sleep(0.05)
-            return evaluate(session, expression)
+            yield send, evaluate
     finally:
         process.kill()
         process.wait()

@@ -230,6 +230,18 @@ def test_charts_use_each_metrics_range_and_leave_out_single_values() -> None:
     assert drawn["latency"] is not None
     single = charts(build_report([outcome("t::a", calls=[call(0.1, 0.01)], scores=[score("chrf", 20.0)])], RUN))
     assert single == {"scores": [], "latency": None, "cost": None}
+    same = charts(build_report([outcome(f"t::{i}", calls=[call(0.1, 0.0)], scores=[score("exact", 1.0)])
+                                for i in range(3)], RUN))
+    assert same == {"scores": [], "latency": None, "cost": None}  # one value each, three times
+
+
+def test_the_html_report_lists_ten_regressions_and_folds_the_rest() -> None:
+    before = build_report([scored(f"t::{i:02d}", 0.9) for i in range(12)], RUN)
+    after = build_report([scored(f"t::{i:02d}", 0.5) for i in range(12)], RUN)
+    after["baseline"] = compare(before, after, Tolerances(max_score_drop=0.05), "base.json")
+    listed, _, folded = render_html(after).partition("<details><summary>2 more regressions</summary>")
+    assert listed.count('<li class="status-regressed">') == 10 and "t::09" in listed and "t::10" not in listed
+    assert folded.count('<li class="status-regressed">') == 2 and "t::10" in folded and "t::11" in folded
 
 
 def test_terminal_lines() -> None:

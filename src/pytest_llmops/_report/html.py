@@ -165,7 +165,7 @@ def _shown(value: Any) -> Any:
 
 def charts(report: Mapping[str, Any]) -> dict[str, Any]:
     """Geometry of the report's charts: score histograms per metric on the metric's own range,
-    latency, cost per test. A chart of a single value says nothing: it is left out."""
+    latency, cost per test. A chart of a single value (one score, every cost $0) is left out."""
     tests = report["tests"]
     scores: dict[str, list[float]] = {}
     for test in tests:
@@ -179,10 +179,15 @@ def charts(report: Mapping[str, Any]) -> dict[str, Any]:
     )[:COST_BARS]
     return {
         "scores": [{"key": key, **histogram(values, *_scale(metrics.get(key)))}
-                   for key, values in sorted(scores.items()) if len(values) > 1],
-        "latency": histogram(latencies, 0.0, None, seconds) if len(latencies) > 1 else None,
-        "cost": bars(costs) if len(costs) > 1 else None,
+                   for key, values in sorted(scores.items()) if _varied(values)],
+        "latency": histogram(latencies, 0.0, None, seconds) if _varied(latencies) else None,
+        "cost": bars(costs) if _varied([cost for cost, _ in costs]) else None,
     }
+
+
+def _varied(values: Sequence[float]) -> bool:
+    """Whether ``values`` hold two different finite values: a chart of one value says nothing."""
+    return len({value for value in values if math.isfinite(value)}) > 1
 
 
 def _scale(metric: Mapping[str, Any] | None) -> tuple[float, float | None]:
