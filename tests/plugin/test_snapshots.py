@@ -128,7 +128,9 @@ def test_the_markdown_summary_lists_changed_prompts(project: pytest.Pytester) ->
     write(project, "prompts/summarize.jinja", "---\nversion: 4\n---\nuser:\n{{ article }}\n")
     run(project, "--llm-report-md", "summary.md").assert_outcomes(passed=3)
     summary = (project.path / "summary.md").read_text()
-    assert "### Changed prompts\n\n| prompt | version | tests |\n|---|---|---|\n| summarize | 4 | 1 |\n" in summary
+    [summarize] = records(project)["test_summary"]["prompts"]
+    assert ("### Changed prompts\n\n| prompt | version | hash | tests |\n|---|---|---|---|\n"
+            f"| summarize | 4 | {summarize['hash'][:8]} | 1 |\n") in summary
 
 
 @pytest.mark.slow

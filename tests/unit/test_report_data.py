@@ -208,8 +208,8 @@ def test_markdown_lists_each_changed_prompt_with_its_tests() -> None:
     report = build_report([outcome("t::a", prompts=[changed, same]), outcome("t::b", prompts=[changed, unversioned]),
                            outcome("t::c", prompts=[same])], RUN)
     text = render_markdown(report)
-    assert ("### Changed prompts\n\n| prompt | version | tests |\n|---|---|---|\n"
-            "| reply\\|&lt;b&gt;@\u2060you | 2 | 2 |\n| tone | cdcdcdcd | 1 |\n") in text
+    assert ("### Changed prompts\n\n| prompt | version | hash | tests |\n|---|---|---|---|\n"
+            "| reply\\|&lt;b&gt;@\u2060you | 2 | abababab | 2 |\n| tone |  | cdcdcdcd | 1 |\n") in text
     assert "intro" not in text
     assert "Changed prompts" not in render_markdown(sample_report())
 
@@ -230,9 +230,9 @@ def test_charts_use_each_metrics_range_and_leave_out_single_values() -> None:
     assert drawn["latency"] is not None
     single = charts(build_report([outcome("t::a", calls=[call(0.1, 0.01)], scores=[score("chrf", 20.0)])], RUN))
     assert single == {"scores": [], "latency": None, "cost": None}
-    same = charts(build_report([outcome(f"t::{i}", calls=[call(0.1, 0.0)], scores=[score("exact", 1.0)])
+    same = charts(build_report([outcome(f"t::{i}", calls=[call(0.1, 0.0)], scores=[score("embedding", 1.0 - i * 1e-8)])
                                 for i in range(3)], RUN))
-    assert same == {"scores": [], "latency": None, "cost": None}  # one value each, three times
+    assert same == {"scores": [], "latency": None, "cost": None}  # one value each (as shown), three times
 
 
 def test_the_html_report_lists_ten_regressions_and_folds_the_rest() -> None:

@@ -186,8 +186,9 @@ def charts(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _varied(values: Sequence[float]) -> bool:
-    """Whether ``values`` hold two different finite values: a chart of one value says nothing."""
-    return len({value for value in values if math.isfinite(value)}) > 1
+    """Whether ``values`` hold two finite values that differ as the report shows them (to 4
+    significant digits: an embedding's 0.99999994 is its 1.0): a chart of one value says nothing."""
+    return len({f"{value:.4g}" for value in values if math.isfinite(value)}) > 1
 
 
 def _scale(metric: Mapping[str, Any] | None) -> tuple[float, float | None]:

@@ -73,7 +73,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     changed = changed_prompts(report["tests"])
     if changed:
         lines += ["", "### Changed prompts", ""]
-        lines += table(["prompt", "version", "tests"], [[name, version, count] for (name, version), count in changed])
+        lines += table(["prompt", "version", "hash", "tests"], [[*prompt, count] for prompt, count in changed])
     if summary["worst_tests"]:
         lines += ["", "### Worst tests", ""]
         lines += table(["test", "outcome", "why"],
@@ -83,13 +83,13 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def changed_prompts(tests: Iterable[Mapping[str, Any]]) -> list[tuple[tuple[str, str], int]]:
-    """Each changed prompt as ``((name, version), tests that used it)``, by name and version;
-    a prompt with no declared version goes by the start of its hash."""
-    counts: dict[tuple[str, str], int] = {}
+def changed_prompts(tests: Iterable[Mapping[str, Any]]) -> list[tuple[tuple[str, str, str], int]]:
+    """Each changed prompt as ``((name, declared version, hash start), tests that used it)``, in
+    that order: an edit that kept its declared version still shows by its hash."""
+    counts: dict[tuple[str, str, str], int] = {}
     for test in tests:
-        used = {(str(p["name"]), str(p.get("version") or str(p.get("hash") or "")[:8])) for p in test["prompts"] if p["changed"]}
-        for prompt in used:
+        for prompt in {(str(p["name"]), str(p.get("version") or ""), str(p.get("hash") or "")[:8])
+                       for p in test["prompts"] if p["changed"]}:
             counts[prompt] = counts.get(prompt, 0) + 1
     return sorted(counts.items())
 
