@@ -77,6 +77,7 @@ def screenshot(page: Path, target: Path, test: int, width: int = 1400, height: i
 
     with tempfile.TemporaryDirectory() as folder, \
             chromium_session(page, Path(folder), f"#test-{test}", width, height) as (send, evaluate):
+        send("Emulation.setScrollbarsHidden", hidden=True)
         evaluate("window.scrollTo(0, 0)")
         evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
         target.write_bytes(base64.b64decode(send("Page.captureScreenshot", format="png")["data"]))

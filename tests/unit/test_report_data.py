@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -221,12 +222,13 @@ def test_charts_use_each_metrics_range_and_leave_out_single_values() -> None:
         [outcome(f"t::{i}", calls=[call(0.1 * (i + 1), 0.01)],
                  scores=[score("chrf", value, 50.0), score("rougeL", value / 100), score("judge", 0.9)] if i else
                  [score("chrf", value, 50.0), score("rougeL", value / 100)])
-         for i, value in enumerate([12.5, 22.5])],
+         for i, value in enumerate([12.5, 22.5, math.nan])],
         RUN, metric_range=lambda name: {"chrf": (0.0, 100.0)}.get(name, (0.0, 1.0)))
     assert report["summary"]["metrics"]["chrf"]["range"] == [0.0, 100.0]
     assert report["summary"]["metrics"]["judge"]["range"] == [0.0, 1.0]
     drawn = charts(report)
-    assert [(c["key"], c["low"], c["high"]) for c in drawn["scores"]] == [("chrf", "0", "100"), ("rougeL", "0", "1")]
+    assert [(c["key"], c["low"], c["high"], c["left_out"]) for c in drawn["scores"]] == [
+        ("chrf", "0", "100", 1), ("rougeL", "0", "1", 1)]  # NaN has no bin
     assert drawn["latency"] is not None
     single = charts(build_report([outcome("t::a", calls=[call(0.1, 0.01)], scores=[score("chrf", 20.0)])], RUN))
     assert single == {"scores": [], "latency": None, "cost": None}
