@@ -1,13 +1,17 @@
 """Regenerate docs/report.png: run a small demo suite twice (baseline, then a prompt edit), write
-the HTML report and screenshot it in headless Chromium.
+the HTML report and screenshot it in headless Chromium, one failing test's details opened.
 
     python docs/report_screenshot.py            # needs `chromium` (apt-get install -y chromium)
+                                                # and websockets
+    python docs/report_screenshot.py REPORT.html PICTURE.png [TEST-NUMBER]   # any report
+
+The report builds its rows in its script: a link to ``report.html#test-N`` opens the N-th test's
+details (N counts the tests in the JSON report's order, by test id).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import base64
 import subprocess
 import sys
 import tempfile
@@ -45,7 +49,10 @@ def test_support_reply(llm, llm_record, prompt, case):
 
 
 def main() -> None:
-    browser = shutil.which("chromium") or sys.exit("chromium is not installed")
+    if len(sys.argv) > 1:
+        page, target = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
+        screenshot(page, target, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+        return
     target = Path(__file__).with_name("report.png")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -59,17 +66,21 @@ def main() -> None:
         template.write_text("---\nversion: 2\n---\nSure! {{ text }}")
         subprocess.run([*args, "--llm-baseline", "base.json", "--llm-report-html", "report.html"],
                        cwd=work, check=False)
-        page = work / "report.html"
-        html = page.read_text()
-        cut = html.index("<details>", html.index("<details>") + 1)  # show the second test's details
-        page.write_text(html[:cut] + "<details open>" + html[cut + len("<details>"):])
-        subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-             f"--user-data-dir={work / 'profile'}", "--window-size=1280,1500", f"--screenshot={target}",
-             page.as_uri()],
-            cwd=work, check=True, capture_output=True, env={**os.environ, "HOME": str(work)},
-        )
+        screenshot(work / "report.html", target, 1)  # test_support_reply[invoice], the failing one
+
+
+def screenshot(page: Path, target: Path, test: int, width: int = 1400, height: int = 2200) -> None:
+    """``target``: the top of ``page`` in a ``width`` x ``height`` window, the details of its
+    ``test``-th test opened (scrolled back to the top: the link scrolls to the test)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from html_check import chromium_session
+
+    with tempfile.TemporaryDirectory() as folder, \
+            chromium_session(page, Path(folder), f"#test-{test}", width, height) as (send, evaluate):
+        send("Emulation.setScrollbarsHidden", hidden=True)
+        evaluate("window.scrollTo(0, 0)")
+        evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        target.write_bytes(base64.b64decode(send("Page.captureScreenshot", format="png")["data"]))
     print(f"wrote {target}")
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
+import time
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -72,14 +76,76 @@ class LiveElements(HTMLParser):
             assert tag not in ("img", "a", "iframe", "object", "embed"), (tag, attributes)
 
 
-def chromium_dom(page: Path, scratch: Path, fragment: str = "") -> str:
-    """The DOM of ``page`` once headless Chromium has run its script (skips without Chromium)."""
+def _chromium(scratch: Path) -> list[str]:
+    """Headless Chromium's command line, its profile in ``scratch`` (skips without Chromium)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={scratch / 'profile'}"]
+
+
+def chromium_dom(page: Path, scratch: Path, fragment: str = "") -> str:
+    """The DOM of ``page`` once headless Chromium has run its script (skips without Chromium)."""
     return subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={scratch / 'profile'}",
-         "--dump-dom", page.as_uri() + fragment],
+        [*_chromium(scratch), "--dump-dom", page.as_uri() + fragment],
         capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(scratch)},
     ).stdout
+
+
+def chromium_evaluate(page: Path, scratch: Path, expression: str, fragment: str = "", width: int = 1400) -> Any:
+    """The value of the JavaScript ``expression`` (awaited when a promise) in ``page``, opened in a
+    ``width`` pixels wide window of headless Chromium, once the report's script built the table."""
+    with chromium_session(page, scratch, fragment, width) as (_, evaluate):
+        return evaluate(expression)
+
+
+@contextlib.contextmanager
+def chromium_session(page: Path, scratch: Path, fragment: str = "", width: int = 1400,
+                     height: int = 900) -> Iterator[tuple[Callable[..., dict[str, Any]], Callable[[str], Any]]]:
+    """``(send, evaluate)`` for ``page`` in a ``width`` x ``height`` window of headless Chromium,
+    over the DevTools protocol, once the report's script has built the table (``data-ready``):
+    ``send(method, **params)`` a DevTools command to the page, ``evaluate(expression)`` a
+    JavaScript expression's value (awaited when a promise)."""
+    from websockets.sync.client import connect
+
+    process = subprocess.Popen([*_chromium(scratch), "--remote-debugging-port=0", "about:blank"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "HOME": str(scratch)})
+    try:
+        assert process.stderr is not None
+        endpoint = next(found.group(1) for line in process.stderr
+                        if (found := re.search(r"DevTools listening on (ws://\S+)", line)))
+        ids = itertools.count(1)
+        with connect(endpoint, max_size=None, open_timeout=30) as browser:
+            def command(method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+                number = next(ids)
+                browser.send(json.dumps({"id": number, "method": method, "params": params,
+                                         **({"sessionId": session} if session else {})}))
+                while True:
+                    answer = json.loads(browser.recv(timeout=60))
+                    if answer.get("id") == number:
+                        assert "error" not in answer, (method, answer["error"])
+                        return answer["result"]
+
+            target = command("Target.createTarget", url="about:blank")["targetId"]
+            session = command("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+
+            def send(method: str, **params: Any) -> dict[str, Any]:
+                return command(method, session, **params)
+
+            def evaluate(source: str) -> Any:
+                result = send("Runtime.evaluate", expression=source, returnByValue=True, awaitPromise=True)
+                assert "exceptionDetails" not in result, result["exceptionDetails"]
+                return result["result"].get("value")
+
+            send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+            send("Page.navigate", url=page.as_uri() + fragment)
+            deadline = time.monotonic() + 60
+            while not evaluate("document.body && document.body.getAttribute('data-ready') === 'true'"):
+                assert time.monotonic() < deadline, f"{page} did not get ready within 60 s"
+                time.sleep(0.05)
+            yield send, evaluate
+    finally:
+        process.kill()
+        process.wait()

@@ -123,6 +123,16 @@ def test_a_declared_version_change_is_reported_and_marked_on_the_record(project:
     assert records(project)["test_translate"]["prompts"][0]["snapshot"] == "same"
 
 
+def test_the_markdown_summary_lists_changed_prompts(project: pytest.Pytester) -> None:
+    run(project).assert_outcomes(passed=3)
+    write(project, "prompts/summarize.jinja", "---\nversion: 4\n---\nuser:\n{{ article }}\n")
+    run(project, "--llm-report-md", "summary.md").assert_outcomes(passed=3)
+    summary = (project.path / "summary.md").read_text()
+    [summarize] = records(project)["test_summary"]["prompts"]
+    assert ("### Changed prompts\n\n| prompt | version | hash | tests |\n|---|---|---|---|\n"
+            f"| summarize | 4 | {summarize['hash'][:8]} | 1 |\n") in summary
+
+
 @pytest.mark.slow
 def test_the_html_report_diffs_a_changed_prompt_against_its_snapshot(project: pytest.Pytester, tmp_path: Path) -> None:
     run(project).assert_outcomes(passed=3)

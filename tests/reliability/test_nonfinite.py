@@ -126,7 +126,7 @@ def test_every_writer_takes_a_non_finite_number(field: str, value: float) -> Non
     assert validate(written) is None
     assert {"NaN", "Infinity", "-Infinity"} & set(json.dumps(written).replace('"', " ").split())
     assert render_markdown(report) and render_terminal(report)
-    assert "<svg" in render_html(report)
+    assert render_html(report).endswith("</html>")  # (a chart of one finite value is left out)
 
 
 @pytest.mark.parametrize("value", VALUES, ids=str)

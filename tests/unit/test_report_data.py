@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,8 @@ def test_aggregates_by_value() -> None:
     assert summary["latency_s"]["max"] == pytest.approx(0.2)
     assert summary["replayed_latency_s"] == {"count": 1, "mean": 0.3, "p50": 0.3, "p95": 0.3, "max": 0.3}
     assert summary["metrics"]["rougeL"] == {"count": 2, "passed": 1, "pass_rate": 0.5, "mean": pytest.approx(0.6),
-                                            "min": 0.4, "max": 0.8, "higher_is_better": True, "non_finite": 0}
+                                            "min": 0.4, "max": 0.8, "higher_is_better": True, "non_finite": 0,
+                                            "range": [0.0, 1.0]}
     assert summary["budget"] == {"limit_usd": 1.0, "spent_usd": pytest.approx(0.55), "refused_tests": []}
     assert [(w["nodeid"], w["reason"]) for w in summary["worst_tests"]] == [
         ("t.py::c", "ModelCallError: server down"),
@@ -197,12 +199,59 @@ def test_word_diff() -> None:
     assert word_diff("the cat sat", "the dog sat") == [
         ("equal", "the "), ("delete", "cat"), ("insert", "dog"), ("equal", " sat")
     ]
+    assert word_diff("Please tell the customer now.", "Please ask a client now.") == [
+        ("equal", "Please "), ("delete", "tell the customer"), ("insert", "ask a client"), ("equal", " now.")
+    ]
 
 
 def test_markdown_cells_cannot_break_the_table() -> None:
     assert cell("a|b\n<script>") == r"a\|b &lt;script&gt;"
     text = render_markdown(sample_report())
     assert "| t.py::a | failed | rougeL 0.4 &lt; 0.5 |" in text.replace("\\_", "_")
+
+
+def test_markdown_lists_each_changed_prompt_with_its_tests() -> None:
+    changed = {"name": "reply|<b>@you", "version": "2", "hash": "ab" * 32, "snapshot": "changed"}
+    unversioned = {"name": "tone", "version": None, "hash": "cd" * 32, "changed_from": {"hash": "ef" * 32}}
+    same = {"name": "intro", "version": "1", "hash": "01" * 32, "snapshot": "same"}
+    report = build_report([outcome("t::a", prompts=[changed, same]), outcome("t::b", prompts=[changed, unversioned]),
+                           outcome("t::c", prompts=[same])], RUN)
+    text = render_markdown(report)
+    assert ("### Changed prompts\n\n| prompt | version | hash | tests |\n|---|---|---|---|\n"
+            "| reply\\|&lt;b&gt;@\u2060you | 2 | abababab | 2 |\n| tone |  | cdcdcdcd | 1 |\n") in text
+    assert "intro" not in text
+    assert "Changed prompts" not in render_markdown(sample_report())
+
+
+def test_charts_use_each_metrics_range_and_leave_out_single_values() -> None:
+    from pytest_llmops._report.html import charts
+
+    report = build_report(
+        [outcome(f"t::{i}", calls=[call(0.1 * (i + 1), 0.01)],
+                 scores=[score("chrf", value, 50.0), score("rougeL", value / 100), score("judge", 0.9)] if i else
+                 [score("chrf", value, 50.0), score("rougeL", value / 100)])
+         for i, value in enumerate([12.5, 22.5, math.nan])],
+        RUN, metric_range=lambda name: {"chrf": (0.0, 100.0)}.get(name, (0.0, 1.0)))
+    assert report["summary"]["metrics"]["chrf"]["range"] == [0.0, 100.0]
+    assert report["summary"]["metrics"]["judge"]["range"] == [0.0, 1.0]
+    drawn = charts(report)
+    assert [(c["key"], c["low"], c["high"], c["left_out"]) for c in drawn["scores"]] == [
+        ("chrf", "0", "100", 1), ("rougeL", "0", "1", 1)]  # NaN has no bin
+    assert drawn["latency"] is not None
+    single = charts(build_report([outcome("t::a", calls=[call(0.1, 0.01)], scores=[score("chrf", 20.0)])], RUN))
+    assert single == {"scores": [], "latency": None, "cost": None}
+    same = charts(build_report([outcome(f"t::{i}", calls=[call(0.1, 0.0)], scores=[score("embedding", 1.0 - i * 1e-8)])
+                                for i in range(3)], RUN))
+    assert same == {"scores": [], "latency": None, "cost": None}  # one value each (as shown), three times
+
+
+def test_the_html_report_lists_ten_regressions_and_folds_the_rest() -> None:
+    before = build_report([scored(f"t::{i:02d}", 0.9) for i in range(12)], RUN)
+    after = build_report([scored(f"t::{i:02d}", 0.5) for i in range(12)], RUN)
+    after["baseline"] = compare(before, after, Tolerances(max_score_drop=0.05), "base.json")
+    listed, _, folded = render_html(after).partition("<details><summary>2 more regressions</summary>")
+    assert listed.count('<li class="status-regressed">') == 10 and "t::09" in listed and "t::10" not in listed
+    assert folded.count('<li class="status-regressed">') == 2 and "t::10" in folded and "t::11" in folded
 
 
 def test_terminal_lines() -> None:

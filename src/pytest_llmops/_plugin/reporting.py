@@ -89,7 +89,7 @@ class RunReporter:
             "record_mode": settings.record_mode,
             "selection": self.session.rule.selection(self.session.outcomes).to_dict(),
         }
-        report = build_report(_released(self.session.outcomes.values()), run, settings.budget_usd)
+        report = build_report(_released(self.session.outcomes.values()), run, settings.budget_usd, self._metric_range)
         # A prompt may quote a secret of the environment (an API key): no report shows it.
         report = self.report = _redacted(report)
         if self.baseline is not None:
@@ -100,6 +100,14 @@ class RunReporter:
                                     settings.fail_on_missing)
             report["baseline"] = compare(self.baseline, report, tolerances, str(settings.baseline))
         return report
+
+    def _metric_range(self, name: str) -> tuple[float | None, float | None]:
+        """The scale of metric ``name`` (its registered ``bounds``); 0 to 1 for a score of no
+        registered metric (a judge's, a custom one)."""
+        from pytest_llmops._report.data import DEFAULT_RANGE
+
+        registry = self.session.metrics
+        return registry.get(name).bounds if name in registry.names else DEFAULT_RANGE
 
     def _write(self, report: dict[str, Any]) -> None:
         """Write each report asked for; one that cannot be written is named, the others still are."""

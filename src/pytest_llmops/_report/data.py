@@ -8,7 +8,7 @@ tests ran serially or under pytest-xdist. The layout is the JSON report's schema
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from pytest_llmops._report.numbers import highest, lowest, number
 from pytest_llmops.errors import BUDGET_REFUSAL
@@ -20,20 +20,26 @@ SCHEMA = "pytest-llmops/report"
 SCHEMA_VERSION = 1
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed")
 WORST_TESTS = 5
+#: The range of a score whose metric does not say (a judge's normalised verdict, a custom score).
+DEFAULT_RANGE: tuple[float | None, float | None] = (0.0, 1.0)
+
+MetricRange = Callable[[str], "tuple[float | None, float | None]"]
 
 
 def build_report(
     outcomes: Iterable[TestOutcome],
     run: Mapping[str, Any],
     budget_usd: float | None = None,
+    metric_range: MetricRange | None = None,
 ) -> dict[str, Any]:
-    """The report of one run: ``run`` facts (model, mode, time), a row per test, aggregates."""
+    """The report of one run: ``run`` facts (model, mode, time), a row per test, aggregates.
+    ``metric_range`` gives a metric's scale by its name (``None`` ends: unbounded)."""
     tests = sorted((row_of(o) for o in outcomes), key=lambda row: row["nodeid"])
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "run": dict(run),
-        "summary": summarize(tests, budget_usd),
+        "summary": summarize(tests, budget_usd, metric_range),
         "tests": tests,
         "baseline": None,
     }
@@ -145,7 +151,9 @@ def call_cost(test: Mapping[str, Any]) -> float:
     return number(test["totals"]["cost_usd"]) + number(test["totals"]["saved_usd"])
 
 
-def summarize(tests: Sequence[Mapping[str, Any]], budget_usd: float | None = None) -> dict[str, Any]:
+def summarize(
+    tests: Sequence[Mapping[str, Any]], budget_usd: float | None = None, metric_range: MetricRange | None = None
+) -> dict[str, Any]:
     """The run's aggregates over the test rows."""
     calls = [c for t in tests for c in t["calls"]]
     live_cost = sum(t["totals"]["cost_usd"] for t in tests)
@@ -170,7 +178,7 @@ def summarize(tests: Sequence[Mapping[str, Any]], budget_usd: float | None = Non
         "cost_usd": {"live": live_cost, "saved": saved, "total": live_cost + saved},
         "latency_s": latency_summary(model_latencies(tests)),
         "replayed_latency_s": latency_summary(model_latencies(tests, replayed=True)),
-        "metrics": metric_summary(tests),
+        "metrics": metric_summary(tests, metric_range),
         "prompts_changed": [t["nodeid"] for t in tests if t["prompts_changed"]],
         "worst_tests": worst_tests(tests),
         "budget": None if budget_usd is None else budget_summary(tests, budget_usd, live_cost),
@@ -218,9 +226,10 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * fraction
 
 
-def metric_summary(tests: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per metric key: how many scores, how many passed, pass rate, mean, min and max, and how
-    many values were NaN or infinite (any NaN makes the mean, min and max NaN)."""
+def metric_summary(tests: Iterable[Mapping[str, Any]], metric_range: MetricRange | None = None) -> dict[str, dict[str, Any]]:
+    """Per metric key: how many scores, how many passed, pass rate, mean, min and max, how
+    many values were NaN or infinite (any NaN makes the mean, min and max NaN), and the
+    metric's range (:data:`DEFAULT_RANGE` when ``metric_range`` does not know it)."""
     values: dict[str, list[Mapping[str, Any]]] = {}
     for test in tests:
         for score in test["scores"]:
@@ -239,6 +248,7 @@ def metric_summary(tests: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, An
             "max": highest(numbers),
             "non_finite": sum(1 for n in numbers if not math.isfinite(n)),
             "higher_is_better": bool(scores[0]["higher_is_better"]),
+            "range": list(metric_range(scores[0]["metric"]) if metric_range else DEFAULT_RANGE),
         }
     return summary
 

@@ -24,7 +24,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pytest_llmops._collector import paused as collector_paused
 from pytest_llmops._report.baseline import missing_lines
-from pytest_llmops._report.data import REPLAYED_LATENCY, call_cost, describe_score, model_latencies
+from pytest_llmops._report.data import (
+    DEFAULT_RANGE, REPLAYED_LATENCY, call_cost, describe_score, model_latencies,
+)
 from pytest_llmops._report.numbers import spelled
 from pytest_llmops._report.terminal import money, seconds
 from pytest_llmops._report.text import visible, well_formed
@@ -166,22 +168,38 @@ def _shown(value: Any) -> Any:
 
 
 def charts(report: Mapping[str, Any]) -> dict[str, Any]:
-    """Geometry of the report's charts: score histograms per metric, latency, cost per test."""
+    """Geometry of the report's charts: score histograms per metric on the metric's own range,
+    latency, cost per test. A chart of a single value (one score, every cost $0) is left out."""
     tests = report["tests"]
     scores: dict[str, list[float]] = {}
     for test in tests:
         for score in test["scores"]:
             scores.setdefault(score["key"], []).append(float(score["value"]))
+    metrics = report["summary"]["metrics"]
     latencies = model_latencies(tests)
     costs = sorted(
         ((call_cost(t), t["nodeid"]) for t in tests if t["calls"] and math.isfinite(call_cost(t))),
         key=lambda pair: (-pair[0], pair[1]),
     )[:COST_BARS]
     return {
-        "scores": [{"key": key, **histogram(values, 0.0, 1.0)} for key, values in sorted(scores.items())],
-        "latency": histogram(latencies, 0.0, None, seconds) if latencies else None,
-        "cost": bars(costs) if costs else None,
+        "scores": [{"key": key, **histogram(values, *_scale(metrics.get(key)))}
+                   for key, values in sorted(scores.items()) if _varied(values)],
+        "latency": histogram(latencies, 0.0, None, seconds) if _varied(latencies) else None,
+        "cost": bars(costs) if _varied([cost for cost, _ in costs]) else None,
     }
+
+
+def _varied(values: Sequence[float]) -> bool:
+    """Whether ``values`` hold two finite values that differ as the report shows them (to 4
+    significant digits: an embedding's 0.99999994 is its 1.0): a chart of one value says nothing."""
+    return len({f"{value:.4g}" for value in values if math.isfinite(value)}) > 1
+
+
+def _scale(metric: Mapping[str, Any] | None) -> tuple[float, float | None]:
+    """Where a metric's histogram starts and ends: its range (older reports have none: 0 to 1);
+    an unbounded end is the data's."""
+    low, high = (metric or {}).get("range", DEFAULT_RANGE)
+    return (0.0 if low is None else low), high
 
 
 def histogram(
@@ -245,12 +263,23 @@ def word_diff(before: str, after: str) -> list[tuple[str, str]]:
     """``(op, text)`` pieces turning ``before`` into ``after``: op is equal, delete or insert.
 
     The page computes its diffs itself (``wordDiff`` in ``report.js``, when details open); this is
-    the same word-level diff for Python callers."""
+    the same word-level diff for Python callers: each change its whole deleted run, then its
+    whole inserted run (white space between two changes joins them)."""
     old, new = _TOKENS.findall(before), _TOKENS.findall(after)
+    opcodes = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
     pieces: list[tuple[str, str]] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
-        if op in ("equal", "delete", "replace"):
-            pieces.append(("equal" if op == "equal" else "delete", "".join(old[i1:i2])))
-        if op in ("insert", "replace"):
-            pieces.append(("insert", "".join(new[j1:j2])))
-    return pieces
+    deleted = inserted = ""
+    for index, (op, i1, i2, j1, j2) in enumerate(opcodes):
+        removed, added = "".join(old[i1:i2]), "".join(new[j1:j2])
+        between_changes = bool(deleted or inserted) and index + 1 < len(opcodes) and not removed.strip()
+        if op == "equal" and not between_changes:
+            pieces += _change(deleted, inserted)
+            pieces.append(("equal", removed))
+            deleted = inserted = ""
+        else:
+            deleted, inserted = deleted + removed, inserted + added
+    return pieces + _change(deleted, inserted)
+
+
+def _change(deleted: str, inserted: str) -> list[tuple[str, str]]:
+    return [(op, text) for op, text in (("delete", deleted), ("insert", inserted)) if text]

@@ -75,6 +75,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             [[key, m["count"], f"{m['pass_rate']:.0%}", f"{m['mean']:.3f}", f"{m['min']:.3f}", f"{m['max']:.3f}"]
              for key, m in summary["metrics"].items()],
         )
+    changed = changed_prompts(report["tests"])
+    if changed:
+        lines += ["", "### Changed prompts", ""]
+        lines += table(["prompt", "version", "hash", "tests"], [[*prompt, count] for prompt, count in changed])
     if summary["worst_tests"]:
         lines += ["", "### Worst tests", ""]
         lines += table(["test", "outcome", "why"],
@@ -82,6 +86,17 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if comparison is not None:
         lines += ["", *_baseline(comparison)]
     return "\n".join(lines) + "\n"
+
+
+def changed_prompts(tests: Iterable[Mapping[str, Any]]) -> list[tuple[tuple[str, str, str], int]]:
+    """Each changed prompt as ``((name, declared version, hash start), tests that used it)``, in
+    that order: an edit that kept its declared version still shows by its hash."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for test in tests:
+        for prompt in {(str(p["name"]), str(p.get("version") or ""), str(p.get("hash") or "")[:8])
+                       for p in test["prompts"] if p["changed"]}:
+            counts[prompt] = counts.get(prompt, 0) + 1
+    return sorted(counts.items())
 
 
 def _baseline(comparison: Mapping[str, Any]) -> list[str]:

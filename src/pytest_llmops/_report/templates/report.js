@@ -128,7 +128,26 @@
       }
     }
     push("equal", tail.join(""));
-    return pieces;
+    return grouped(pieces);
+  }
+  // Each change as its whole deleted run, then its whole inserted run: white space between two
+  // changes joins them (on both sides), so deleted and inserted words never interleave.
+  function grouped(pieces) {
+    var result = [], deleted = "", inserted = "", i;
+    function flush() {
+      if (deleted) { result.push(["delete", deleted]); }
+      if (inserted) { result.push(["insert", inserted]); }
+      deleted = inserted = "";
+    }
+    for (i = 0; i < pieces.length; i++) {
+      var op = pieces[i][0], text = pieces[i][1];
+      if (op === "delete") { deleted += text; }
+      else if (op === "insert") { inserted += text; }
+      else if ((deleted || inserted) && i + 1 < pieces.length && /^\s+$/.test(text)) { deleted += text; inserted += text; }
+      else { flush(); result.push(["equal", text]); }
+    }
+    flush();
+    return result;
   }
   function diffBlock(before, after) {
     var block = el("div", "text");
@@ -240,13 +259,26 @@
     return t._search;
   }
 
+  var REASON = 160;
+  // Why a test failed or errored, in its row: the first line of its error, cut short.
+  function reason(error) {
+    var line = String(error).split("\n")[0];
+    return line.length > REASON ? line.slice(0, REASON - 1) + "\u2026" : line;
+  }
+
   function row(t) {
     if (t._body) { return t._body; }
     var body = el("tbody"), tr = el("tr", "test"), text = cells(t);
     body.id = "test-" + t._number;
     body.setAttribute("data-outcome", t.outcome);
-    var first = el("td", "", text[0]);
+    var first = el("td");
+    // A long test id may break after "/", "::" or "[" (and anywhere, as a last resort).
+    text[0].split(/(?<=\/|::|\[)/).forEach(function (part, i) {
+      if (i) { first.appendChild(el("wbr")); }
+      add(first, part);
+    });
     if (t.prompts_changed) { add(first, " ", el("span", "badge changed", "prompt changed")); }
+    if (t.error) { add(first, el("div", "reason outcome-" + t.outcome, reason(t.error))); }
     tr.appendChild(first);
     tr.appendChild(el("td", "outcome-" + t.outcome, text[1]));
     tr.appendChild(el("td", "", text[2]));
@@ -280,8 +312,12 @@
   var filter = document.getElementById("filter");
   var outcome = document.getElementById("outcome");
   var more = document.getElementById("more");
-  var order = tests.slice(), shown = [], limit = PAGE;
+  // Errors first, then failures, then the rest, each in the report's order (a stable sort).
+  var RANK = { error: 0, failed: 1 };
+  function rank(t) { return RANK[t.outcome] === undefined ? 2 : RANK[t.outcome]; }
   tests.forEach(function (t, i) { t._number = i + 1; });
+  var order = tests.slice().sort(function (a, b) { return rank(a) - rank(b) || a._number - b._number; });
+  var shown = [], limit = PAGE;
 
   function render() {
     while (table.tBodies.length) { table.removeChild(table.tBodies[0]); }
@@ -333,7 +369,7 @@
     if (at < 0) { filter.value = ""; outcome.value = ""; apply(); at = shown.indexOf(t); }
     if (at >= limit) { limit = at + 1; render(); }
     open(t);
-    t._body.scrollIntoView();
+    t._body.rows[0].scrollIntoView({ block: "nearest" });  // its row, only if out of view
   }
   window.addEventListener("hashchange", follow);
   apply();
