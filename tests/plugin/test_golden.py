@@ -425,7 +425,7 @@ def test_under_xdist_references_and_scores_reach_the_controller(pytester: pytest
     pytester.runpytest_subprocess("-n", "2", "--llm-snapshot-update").assert_outcomes(passed=6)
     for i in range(2):
         text = (pytester.path / "__llm_snapshots__" / f"test_mod{i}.yaml").read_text()
-        assert all(f"test_case[{n}]:\n  references:\n    output: answer {i} number {n} is fine" in text
+        assert all(f"  test_case[{n}]:\n    references:\n      output: answer {i} number {n} is fine" in text
                    for n in range(3))
     (pytester.path / "records.jsonl").unlink()
     pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=6)

@@ -71,7 +71,7 @@ def assert_complete_or_absent(root: Path) -> None:
     whole_recordings(root)
     snapshot = root / "__llm_snapshots__" / "test_crash.yaml"
     if snapshot.exists():
-        entries = yaml.safe_load(snapshot.read_text())
+        entries = yaml.safe_load(snapshot.read_text())["tests"]
         assert sorted(entries) == sorted(f"test_call[{n}]" for n in range(TESTS))
         assert all(entry["references"]["output"].startswith("Ask: question ") for entry in entries.values())
     if (root / "report.json").exists():
