@@ -65,7 +65,7 @@ def test_marker_overrides_model_and_settings(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        ('model="nowhere:x"', "*unknown model spec 'nowhere:x'*known: echo:, hf:, local:, openai:); set by @pytest.mark.llm"),
+        ('model="nowhere:x"', "*unknown model spec 'nowhere:x'*known: echo:, hf:, local:, local-judge:, openai:); set by @pytest.mark.llm"),
         ("bogus=1", "*bad arguments to @pytest.mark.llm*unexpected keyword argument 'bogus'*"),
         ('"echo", "echo"', "*bad arguments to @pytest.mark.llm*too many positional arguments*"),
         ('model="hf:/no/such/model"', "*cannot load model 'hf:/no/such/model'*no model folder*"),

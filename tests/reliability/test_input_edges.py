@@ -237,7 +237,7 @@ def test_a_bad_setting_in_the_ini_or_a_flag_is_a_usage_error_naming_it(
 
 # -- model specs ------------------------------------------------------------------------------
 
-KNOWN = "echo:, hf:, local:, openai:"
+KNOWN = "echo:, hf:, local:, local-judge:, openai:"
 
 
 @pytest.mark.parametrize(

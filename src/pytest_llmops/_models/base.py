@@ -181,8 +181,9 @@ class Backend(Protocol):
     another (429, 5xx, a timeout; with the server's ``retry_after``): the pipeline retries it,
     under ``llm_max_retries``. Raise :class:`ModelCallError` for any other failure.
 
-    Optional: ``in_process = True`` for a backend that computes in this process; the pipeline
-    then does not abandon its calls at ``llm_timeout`` (they would keep the CPU busy).
+    Optional: ``in_process = True`` for a backend that computes in this process (or in a local
+    process that queues this one's requests, as the offline judge's host); the pipeline then does
+    not abandon its calls at ``llm_timeout`` (they would keep the CPU busy).
     ``cheap = True`` for one whose calls are instant, local and do no I/O (``echo``): the
     pipeline answers them in the caller's thread, as handing them to a thread costs more
     (unless it batches: its calls still share batches).

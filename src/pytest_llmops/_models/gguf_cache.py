@@ -33,9 +33,10 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def plain_folder_for(gguf: Path) -> Path:
-    """The converted folder of ``gguf``, converting it on first use."""
-    target = cache_root() / "models" / f"{gguf.stem}-{file_digest(gguf)[:16]}"
+def plain_folder_for(gguf: Path, digest: str | None = None) -> Path:
+    """The converted folder of ``gguf`` (whose SHA-256 is ``digest`` when known), converting it
+    on first use."""
+    target = cache_root() / "models" / f"{gguf.stem}-{(digest or file_digest(gguf))[:16]}"
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

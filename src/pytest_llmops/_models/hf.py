@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from itertools import groupby
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -13,9 +13,6 @@ from transformers.utils import logging as transformers_logging
 
 from pytest_llmops._models.base import Generation, GenerationSettings, Request, TokenLogprob
 from pytest_llmops._models.gguf_cache import plain_folder_for
-
-if TYPE_CHECKING:
-    from pytest_llmops.settings import Settings
 
 # Progress bars and load chatter would flood test output.
 transformers_logging.disable_progress_bar()
@@ -44,13 +41,14 @@ class TransformersBackend:
     batches = True
     in_process = True
 
-    def __init__(self, path: str | Path, settings: Settings, *, model_name: str | None = None) -> None:
+    def __init__(self, path: str | Path, *, device: str, one_thread: bool, model_name: str | None = None) -> None:
+        """``device`` as ``llm_device`` takes it; ``one_thread`` on an xdist worker (several
+        workers each using every core slow one another to a crawl)."""
         path = Path(path).expanduser()
         folder = plain_folder_for(path) if path.suffix == ".gguf" else path
-        if settings.worker:
-            # Several workers each using every core slow one another to a crawl.
+        if one_thread:
             torch.set_num_threads(1)
-        self.device = pick_device(settings.device)
+        self.device = pick_device(device)
         self.model = model_name or path.name
         # transformers' own annotations are too loose to check against: Any here.
         self.tokenizer: Any = AutoTokenizer.from_pretrained(folder)

@@ -97,11 +97,15 @@ def _client(request: pytest.FixtureRequest, spec: str, generation: Any, record: 
 
 def _judge_model(request: pytest.FixtureRequest, marked_model: Any, settings: Settings, where: str) -> tuple[str, str]:
     """The judge's model spec and what set it: ``where`` (marker, call), ``llm_judge_model``,
-    else the tested model."""
+    the offline judge when it is installed, else the tested model."""
     if marked_model:
         return str(marked_model), where
     if settings.judge_model:
         return settings.judge_model, "llm_judge_model"
+    from pytest_llmops._models import judge_model
+
+    if judge_model.installed():
+        return judge_model.SPEC, "the offline judge (pytest-llmops[judge] is installed and no judge model is set)"
     try:
         marked_llm = markers.bind_marker(request.node, markers.llm)
     except TypeError:  # the `llm` fixture reports a bad marker; here it names no model

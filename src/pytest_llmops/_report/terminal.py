@@ -77,14 +77,16 @@ def weak_judge_lines(tests: Any) -> list[str]:
     from pytest_llmops._models.local import MODEL_NAME
 
     verdicts = sum(
-        1 for t in tests for s in t["scores"] if s.get("kind") == "judge" and s.get("details", {}).get("judge_model") == MODEL_NAME
+        1 for t in tests for s in t["scores"]
+        if s.get("kind") == "judge" and s.get("details", {}).get("judge_model") == MODEL_NAME
     )
     if not verdicts:
         return []
     return [
-        f"warning: {verdicts} judge verdict{'' if verdicts == 1 else 's'} came from {MODEL_NAME}, which is too small to judge "
-        "(it rates invented facts 5/5): set llm_judge_model to a stronger model (see the README's "
-        "'Which judge')"
+        f"warning: {verdicts} judge verdict{'' if verdicts == 1 else 's'} came from {MODEL_NAME}, "
+        "which is too small to judge "
+        "(it rates invented facts 5/5): install the offline judge (pip install \"pytest-llmops[judge]\") "
+        "or set llm_judge_model to a stronger model (see the README's 'Which judge')"
     ]
 
 
