@@ -11,12 +11,15 @@ import functools
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
 import pytest
 
 from pytest_llmops._models import generation
-from pytest_llmops.errors import ConfigError
+from pytest_llmops.errors import BadValue, ConfigError
+
+if TYPE_CHECKING:
+    from pytest_llmops._variants import Variant
 
 RECORD_MODES = ("replay", "new", "all", "off")
 DEVICES = ("auto", "cpu", "cuda")
@@ -111,6 +114,21 @@ def _patterns(lines: list[str] | str) -> tuple[str, ...]:
         except re.error:
             raise ValueError(pattern) from None
     return patterns
+
+
+def _variants(lines: list[str] | str) -> tuple[Variant, ...]:
+    from pytest_llmops._variants import entries_of, parse_variants
+
+    return parse_variants(entries_of(lines))
+
+
+def _names(lines: list[str] | str) -> tuple[str, ...]:
+    """Names separated by commas, spaces or lines."""
+    text = lines if isinstance(lines, str) else "\n".join(lines)
+    names = tuple(dict.fromkeys(text.replace(",", " ").split()))
+    if not names:
+        raise ValueError
+    return names
 
 
 def _drops(lines: list[str] | str) -> dict[str, float]:
@@ -219,6 +237,20 @@ OPTIONS: tuple[Option, ...] = (
            "or skipped now after passing), both (`metrics,tests`) or none (the default: only reported). "
            "Deselected tests and tests outside the paths given never count.",
            _kinds(MISSING_KINDS), "metrics, tests, `metrics,tests` or none"),
+    Option("llm_variants", "A/B: run each model-calling test once per variant, the first the control "
+           "(its tests keep their ids): `[label =] part [+ part]`, a part a model spec or `@version` "
+           "of the prompt templates (`summarize@v2`); one a line, or comma-separated.",
+           _variants, "variants like `base =, v2 = @v2, mini = openai:gpt-4.1-mini`", ini_type="linelist"),
+    Option("llm_ab_gate", "A/B gate: the metric keys (and `passed`, the pass rate) on which a "
+           "variant significantly worse than the control fails the run.", _names,
+           "metric keys separated by commas or spaces"),
+    Option("llm_ab_max_drop", "A/B gate: how much worse than the control a variant may be on a gated "
+           "metric (its mean paired difference, on the metric's scale) before it fails.",
+           _non_negative_float, "a finite number >= 0"),
+    Option("llm_ab_confidence", "A/B: the confidence of the paired intervals and tests (0.95).",
+           _number(float, 0.5, 0.999), "a number from 0.5 to 0.999"),
+    Option("llm_ab_seed", "A/B: the seed of the bootstrap resampling (the same figures on a rerun).",
+           _non_negative_int, "an integer >= 0"),
 )
 
 # Command-line switches (actions of one run, no ini key): (flag, help).
@@ -271,6 +303,11 @@ class Settings:
     max_cost_increase: float | None = None
     max_latency_increase: float | None = None
     fail_on_missing: tuple[str, ...] = ()
+    variants: tuple[Variant, ...] = ()
+    ab_gate: tuple[str, ...] = ()
+    ab_max_drop: float = 0.0
+    ab_confidence: float = 0.95
+    ab_seed: int = 0
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -295,8 +332,9 @@ def resolve(config: pytest.Config, *, worker: bool = False) -> Settings:
             continue
         try:
             values[option.field] = option.parse(raw)
-        except (ValueError, TypeError):
-            raise ConfigError(f"invalid value {raw!r} for {where}: expected {option.accepted}.") from None
+        except (ValueError, TypeError) as error:
+            why = f" ({error})" if isinstance(error, BadValue) else ""
+            raise ConfigError(f"invalid value {raw!r} for {where}: expected {option.accepted}{why}.") from None
     return Settings(**values)
 
 

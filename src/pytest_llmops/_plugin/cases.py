@@ -27,6 +27,7 @@ from pytest_llmops._datasets import BadRow, Case, CaseRow, Dataset, DatasetError
 from pytest_llmops._files import shown
 from pytest_llmops._models.base import Completion, messages_from
 from pytest_llmops._plugin import keys, markers
+from pytest_llmops._plugin.variants import variant_of
 from pytest_llmops.errors import CallCancelled
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from pytest_llmops._models.client import PromptInput
     from pytest_llmops._plugin.session import LLMSession
     from pytest_llmops._results import TestRecord
+    from pytest_llmops._variants import Variant
 
 Outcome = Union[Completion, BaseException]
 
@@ -74,9 +76,9 @@ class CasePrefetch:
         self.session = session
         self.started = session.worker
 
-    def prompt_for(self, row: CaseRow, record: TestRecord) -> PromptInput:
-        """The prompt of ``row``: its template rendered with its inputs (noted on ``record``),
-        or its input column."""
+    def prompt_for(self, row: CaseRow, record: TestRecord, variant: Variant | None) -> PromptInput:
+        """The prompt of ``row``: its template (the A/B ``variant``'s version of it) rendered
+        with its inputs (noted on ``record``), or its input column."""
         name = row.dataset.prompt
         if name is None:
             value = row.inputs[row.dataset.input]
@@ -89,8 +91,11 @@ class CasePrefetch:
                 ) from None
         from pytest_llmops._prompts import PromptError, note_rendered
 
+        library = self.session.prompts
+        if variant is not None:
+            name = variant.template(name, library.has)
         try:
-            rendered = self.session.prompts.render(name, **row.inputs)
+            rendered = library.render(name, **row.inputs)
         except PromptError as error:
             raise DatasetError(f"case {row.id!r} at {row.source}: {error}") from None
         note_rendered(record, rendered)
@@ -123,7 +128,7 @@ class CasePrefetch:
                 record = self.session.record_of(item)
                 llm = item_llm(item, record)
                 if not answered_inline(llm.backend):  # else its test makes the call itself
-                    planned.append((item, llm.call(self.prompt_for(row, record))))
+                    planned.append((item, llm.call(self.prompt_for(row, record, variant_of(item)))))
             except Exception:  # noqa: BLE001 - its test makes the call itself and reports why not
                 continue
         return planned
@@ -173,7 +178,7 @@ def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
     record = session.record_of(request.node)
     if outcome is None:
         try:
-            prompt = prefetch.prompt_for(row, record)
+            prompt = prefetch.prompt_for(row, record, variant_of(request.node))
         except DatasetError as error:
             markers.fail_setup(str(error))
         outcome = make_llm(request, record, case=True).complete(prompt)

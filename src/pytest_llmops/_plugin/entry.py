@@ -71,6 +71,10 @@ def _configure(config: pytest.Config) -> None:
         "builtin-backends": builtin_backends,
         "snapshots": session.snapshots,
     }
+    if session.settings.variants:
+        from pytest_llmops._plugin.variants import VariantCopies
+
+        plugins["variants"] = VariantCopies(session.settings.variants)
     if config.getoption("llm_changed_prompts", False):
         from pytest_llmops._plugin.changed_prompts import ChangedPrompts
 

@@ -56,6 +56,7 @@ def prompt(request: pytest.FixtureRequest, llm_record: TestRecord) -> PromptRend
     Templates live in ``llm_prompts_dir`` (default ``prompts/``); an undefined variable is an
     error. The result goes straight to ``llm.complete(...)``, which records its version.
     """
+    from pytest_llmops._plugin.variants import variant_of
     from pytest_llmops._prompts import PromptRenderer
     from pytest_llmops._snapshots import SnapshotError
 
@@ -64,7 +65,7 @@ def prompt(request: pytest.FixtureRequest, llm_record: TestRecord) -> PromptRend
         session.snapshots.entry(request.node)
     except SnapshotError as error:
         markers.fail_setup(str(error))
-    return PromptRenderer(session.prompts, llm_record)
+    return PromptRenderer(session.prompts, llm_record, variant_of(request.node))
 
 
 @pytest.fixture

@@ -110,7 +110,7 @@ def _judge_model(request: pytest.FixtureRequest, marked_model: Any, settings: Se
         marked_llm = markers.bind_marker(request.node, markers.llm)
     except TypeError:  # the `llm` fixture reports a bad marker; here it names no model
         marked_llm = {}
-    spec, source = tested_model(marked_llm, settings)
+    spec, source = tested_model(marked_llm, settings)  # as written: every A/B variant has one judge
     return spec, f"{source} (the tested model, as no judge model is set)"
 
 

@@ -132,6 +132,10 @@ class LLMSession:
             from pytest_llmops._results import TestRecord
 
             record = item.stash[keys.RECORD] = TestRecord(item.nodeid)
+            if keys.VARIANT in item.stash:
+                from pytest_llmops._plugin.variants import note_variant
+
+                note_variant(item, record)
         return record
 
     def cache_for(self, item: pytest.Item) -> CallCache | None:

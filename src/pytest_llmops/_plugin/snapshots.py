@@ -27,6 +27,7 @@ from pytest_llmops._snapshots import (
     TestSnapshot,
     Unused,
     dump_snapshot_file,
+    key_of,
     module_name,
     read_snapshot_file,
     snapshot_format,
@@ -77,8 +78,10 @@ class SnapshotStore:
         return snapshot_path_of(item.path)
 
     def entry(self, item: pytest.Item) -> TestSnapshot | None:
-        """``item``'s entry in its snapshot file; raises SnapshotError for a corrupt file."""
-        return self._file(self.snapshot_path(item)).get(test_key(item))
+        """``item``'s entry in its snapshot file (an A/B variant's copy reads its control's);
+        raises SnapshotError for a corrupt file."""
+        key = key_of(item.stash[keys.CONTROL]) if keys.CONTROL in item.stash else test_key(item)
+        return self._file(self.snapshot_path(item)).get(key)
 
     def reference(self, item: pytest.Item, name: str = "output") -> str | None:
         """The stored reference ``name`` of ``item`` (a staged one first), or None."""
@@ -163,6 +166,8 @@ class SnapshotStore:
 
     def _payload(self, item: pytest.Item) -> dict[str, Any] | None:
         """What ``item`` used, and its prompts' drift from its snapshot (marked on its record)."""
+        if keys.CONTROL in item.stash:  # an A/B variant's copy: its control owns the entry
+            return None
         record = item.stash.get(keys.RECORD, None)
         use = item.stash.get(keys.SNAPSHOT_USE, None) or ItemUse()
         path = self.snapshot_path(item)

@@ -42,6 +42,7 @@ def build_report(
         "summary": summarize(tests, budget_usd, metric_range),
         "tests": tests,
         "baseline": None,
+        "comparison": None,
     }
 
 

@@ -233,6 +233,35 @@
     }
   }
 
+  // The A/B matrix: a row per case, a column per variant, built when first opened.
+  var ab = report.comparison, matrix = document.getElementById("ab-matrix");
+  function modelOutput(t) {
+    return t.calls.filter(function (c) { return c.role !== "judge"; }).map(function (c) { return c.text; }).join("\n");
+  }
+  function abCell(t, control) {
+    var cell = el("td");
+    if (!t) { return add(cell, el("span", "outcome-skipped", "not run")); }
+    add(cell, el("span", "outcome-" + t.outcome, t.outcome));
+    t.scores.forEach(function (s) { add(cell, el("br"), el("span", s.passed ? "pass" : "fail", describe(s))); });
+    cell.appendChild(control && control !== t ? diffBlock(modelOutput(control), modelOutput(t)) : el("div", "text", modelOutput(t)));
+    return cell;
+  }
+  function buildMatrix() {
+    var byId = {}, head = el("tr"), body = el("tbody");
+    tests.forEach(function (t) { byId[t.nodeid] = t; });
+    head.appendChild(el("th", "", "case"));
+    ab.variants.forEach(function (v) { head.appendChild(el("th", "", v.label + (v.control ? " (control)" : ""))); });
+    ab.cases.forEach(function (c) {
+      var control = byId[c.cells[ab.control]], tr = add(el("tr"), el("td", "", c.control));
+      ab.variants.forEach(function (v) { tr.appendChild(abCell(byId[c.cells[v.label]], control)); });
+      body.appendChild(tr);
+    });
+    matrix.appendChild(add(el("table", "ab-matrix"), add(el("thead"), head), body));
+  }
+  if (ab && matrix) {
+    matrix.addEventListener("toggle", function () { if (matrix.open && !matrix._built) { matrix._built = true; buildMatrix(); } });
+  }
+
   var columns = comparison ? 10 : 9;
   function cells(t) {
     var totals = t.totals, margin = minMargin(t);
