@@ -15,9 +15,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from pytest_llmops._files import name_problem
 from pytest_llmops.errors import SetupError
@@ -103,10 +104,19 @@ class Case:
     expected: Any
     output: Completion
     source: str
+    #: The control's answer to this row, asked for when first read (A/B variants' tests only).
+    answer_of_control: Callable[[], Completion] | None = field(default=None, repr=False, compare=False)
 
     @property
     def text(self) -> str:
         return self.output.text
+
+    @functools.cached_property
+    def control(self) -> Completion | None:
+        """In an A/B comparison, the control's answer to this row, for a variant's test (for a
+        pairwise judge: ``judge.check(case.output, reference=case.control.text)``); None in the
+        control's own test and in a run that compares no variants."""
+        return None if self.answer_of_control is None else self.answer_of_control()
 
 
 def load_cases(dataset: Dataset) -> list[CaseRow | BadRow]:

@@ -43,6 +43,8 @@ class ReferenceStore(Protocol):
 
     def snapshot_path(self, item: pytest.Item) -> Path: ...
 
+    def owner(self, item: pytest.Item) -> str | None: ...
+
     def reference(self, item: pytest.Item, name: str = "output") -> str | None: ...
 
     def record_reference(self, item: pytest.Item, name: str, text: str) -> None: ...
@@ -194,6 +196,10 @@ class Golden:
         self._store = store
         self._plan = plan
         self._stored_names: set[str] = set()
+        # Another test's entry holds this one's references (an A/B variant's, its control's):
+        # they are read, never written.
+        self._owner = store.owner(item)
+        self._updates = store.update and self._owner is None
 
     @property
     def samples(self) -> int | None:
@@ -214,7 +220,7 @@ class Golden:
         ref, source = self._reference(name, reference, checks, text)
         scores = self._score(checks, [text], ref, name, source)[0]
         updated = False
-        if source == "snapshot" and self._store.update and not all(s.passed for s in scores):
+        if source == "snapshot" and self._updates and not all(s.passed for s in scores):
             ref, updated = self._rerecord(name, text), True
             scores = self._score(checks, [text], ref, name, source)[0]
         for score in scores:
@@ -240,7 +246,7 @@ class Golden:
         ref, source = self._reference(name, reference, checks, texts[0])
         per_sample = self._score(checks, texts, ref, name, source)
         updated = False
-        if source == "snapshot" and self._store.update and _count(per_sample) < need:
+        if source == "snapshot" and self._updates and _count(per_sample) < need:
             ref, updated = self._rerecord(name, texts[0]), True
             per_sample = self._score(checks, texts, ref, name, source)
         passes = _count(per_sample)
@@ -301,7 +307,7 @@ class Golden:
             raise GoldenError(str(error)) from None
         if stored is not None:
             return stored, "snapshot"
-        if self._store.update:
+        if self._updates:
             self._store.record_reference(self._item, name, output)
             return output, "recorded"
         pytest.fail(self._missing(name), pytrace=False)
@@ -332,7 +338,7 @@ class Golden:
                 f"    {self._command()}")
 
     def _command(self) -> str:
-        return f"pytest {shlex.quote(self._item.nodeid)} --llm-snapshot-update"
+        return f"pytest {shlex.quote(self._owner or self._item.nodeid)} --llm-snapshot-update"
 
     def _snapshot_file(self) -> str:
         return shown(self._store.snapshot_path(self._item), self._item.config.rootpath)
@@ -351,8 +357,14 @@ class Golden:
         lines += _score_table(result.scores)
         lines += _output_vs_reference(result.output, result.reference, self._source_line(result.name, source))
         if source == "snapshot":
-            lines.append(f"if the new output is right, accept it: {self._command()}")
+            lines.append(self._accepting())
         return "\n".join(lines)
+
+    def _accepting(self) -> str:
+        if self._owner is not None:
+            return (f"this A/B variant's test is checked against the reference of {self._owner}, "
+                    "its control, and never writes one")
+        return f"if the new output is right, accept it: {self._command()}"
 
     def _explain_samples(self, result: SampleResult, source: str) -> str:
         low, high = result.interval

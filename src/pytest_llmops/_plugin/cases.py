@@ -16,7 +16,7 @@ conftest override of ``llm`` does not reach them. Customise them with the
 
 from __future__ import annotations
 
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence, Union
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pytest_llmops._variants import Variant
 
 Outcome = Union[Completion, BaseException]
+Pending = tuple[Future[list[Outcome]], int]
 
 
 def parametrize_cases(metafunc: pytest.Metafunc) -> None:
@@ -75,8 +76,9 @@ class CasePrefetch:
     def __init__(self, session: LLMSession) -> None:
         self.session = session
         self.started = session.worker
+        self.controls: dict[str, Pending] = {}  # an A/B control's tests' calls, by node id
 
-    def prompt_for(self, row: CaseRow, record: TestRecord, variant: Variant | None) -> PromptInput:
+    def prompt_for(self, row: CaseRow, record: TestRecord | None, variant: Variant | None) -> PromptInput:
         """The prompt of ``row``: its template (the A/B ``variant``'s version of it) rendered
         with its inputs (noted on ``record``), or its input column."""
         name = row.dataset.prompt
@@ -98,7 +100,8 @@ class CasePrefetch:
             rendered = library.render(name, **row.inputs)
         except PromptError as error:
             raise DatasetError(f"case {row.id!r} at {row.source}: {error}") from None
-        note_rendered(record, rendered)
+        if record is not None:
+            note_rendered(record, rendered)
         return rendered
 
     def take(self, item: pytest.Item, items: Sequence[pytest.Item]) -> Outcome | None:
@@ -110,11 +113,27 @@ class CasePrefetch:
         if pending is None:
             return None
         del item.stash[keys.PREFETCHED]  # a rerun of the test calls afresh
-        future, index = pending
-        try:
-            return future.result()[index]
-        except CancelledError:
-            return CallCancelled("the run is ending: this case's call was dropped")
+        return _result(pending)
+
+    def control_answer(self, item: pytest.Item, row: CaseRow) -> Completion:
+        """The control's answer to ``row``, for ``item``, a variant's test: the control's test's
+        own when it was sent ahead in this process, else asked again from ``item`` as the control
+        asks it (in ``item``'s recordings; its call's role is ``control``, apart from the
+        variant's own calls)."""
+        from pytest_llmops._plugin.clients import item_llm
+
+        record = self.session.record_of(item)
+        record.extra["variant"]["control_answer"] = True
+        pending = self.controls.get(item.stash[keys.CONTROL])
+        if pending is not None:
+            outcome = _result(pending)
+        else:
+            control = self.session.settings.variants[0]
+            llm = item_llm(item, record, control, role="control")
+            outcome = llm.complete(self.prompt_for(row, None, control))
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     def _plan(self, items: Sequence[pytest.Item]) -> list[tuple[pytest.Item, Call]]:
         from pytest_llmops._plugin.clients import item_llm
@@ -142,6 +161,9 @@ class CasePrefetch:
             future = pipeline.submit([call for _, call in chunk])
             for index, (item, _) in enumerate(chunk):
                 item.stash[keys.PREFETCHED] = (future, index)
+                variant = variant_of(item)
+                if variant is not None and variant.control:
+                    self.controls[item.nodeid] = (future, index)
 
         for item, call in planned:
             backend = call.client.backend
@@ -154,6 +176,14 @@ class CasePrefetch:
                 send(batches.pop(id(backend)))
         for batch in batches.values():
             send(batch)
+
+
+def _result(pending: Pending) -> Outcome:
+    future, index = pending
+    try:
+        return future.result()[index]
+    except CancelledError:
+        return CallCancelled("the run is ending: this case's call was dropped")
 
 
 def _may_be_skipped(item: pytest.Item) -> bool:
@@ -185,5 +215,7 @@ def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
     if isinstance(outcome, BaseException):
         raise outcome
     record.extra["case"] = {"id": row.id, "source": row.source}
-    return Case(row.id, dict(row.inputs), row.expected, outcome, row.source)
+    node = request.node
+    answer_of_control = (lambda: prefetch.control_answer(node, row)) if keys.CONTROL in node.stash else None
+    return Case(row.id, dict(row.inputs), row.expected, outcome, row.source, answer_of_control)
 

@@ -85,15 +85,16 @@ def tested_model(marked: dict[str, object], settings: Settings, variant: Variant
     return settings.model, "llm_model"
 
 
-def item_llm(item: pytest.Item, record: TestRecord) -> LLM:
-    """A dataset case's client for ``item``, built outside a fixture; raises on bad input.
+def item_llm(item: pytest.Item, record: TestRecord, variant: Variant | None = None, role: str = "model") -> LLM:
+    """A dataset case's client for ``item`` (as A/B ``variant``, else its own), built outside a
+    fixture; raises on bad input.
 
     What the ``llm`` fixture's defaults would give, then ``pytest_llmops_case_client``.
     """
     settings = session_of(item.config).settings
     marked = markers.bind_marker(item, markers.llm)
-    spec, _ = tested_model(marked, settings, variant_of(item))
-    llm = client_for(item, spec, marked_generation(item, marked, settings), (RecordObserver(record),))
+    spec, _ = tested_model(marked, settings, variant or variant_of(item))
+    llm = client_for(item, spec, marked_generation(item, marked, settings), (RecordObserver(record),), role)
     return _case_client(item, llm)
 
 

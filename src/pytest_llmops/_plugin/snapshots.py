@@ -77,11 +77,16 @@ class SnapshotStore:
         """The snapshot file of ``item``'s module."""
         return snapshot_path_of(item.path)
 
+    def owner(self, item: pytest.Item) -> str | None:
+        """The test whose entry holds ``item``'s references when it is another's: an A/B
+        variant's test reads its control's (and never writes one); None for the test's own."""
+        return item.stash.get(keys.CONTROL, None)
+
     def entry(self, item: pytest.Item) -> TestSnapshot | None:
-        """``item``'s entry in its snapshot file (an A/B variant's copy reads its control's);
-        raises SnapshotError for a corrupt file."""
-        key = key_of(item.stash[keys.CONTROL]) if keys.CONTROL in item.stash else test_key(item)
-        return self._file(self.snapshot_path(item)).get(key)
+        """``item``'s entry in its snapshot file (its owner's, see :meth:`owner`); raises
+        SnapshotError for a corrupt file."""
+        owner = self.owner(item)
+        return self._file(self.snapshot_path(item)).get(test_key(item) if owner is None else key_of(owner))
 
     def reference(self, item: pytest.Item, name: str = "output") -> str | None:
         """The stored reference ``name`` of ``item`` (a staged one first), or None."""
@@ -166,7 +171,7 @@ class SnapshotStore:
 
     def _payload(self, item: pytest.Item) -> dict[str, Any] | None:
         """What ``item`` used, and its prompts' drift from its snapshot (marked on its record)."""
-        if keys.CONTROL in item.stash:  # an A/B variant's copy: its control owns the entry
+        if self.owner(item) is not None:  # nothing of this entry is the test's own
             return None
         record = item.stash.get(keys.RECORD, None)
         use = item.stash.get(keys.SNAPSHOT_USE, None) or ItemUse()

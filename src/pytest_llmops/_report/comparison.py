@@ -112,11 +112,27 @@ def _paired(label: str, control: Mapping[str, Mapping[str, Any]], candidate: Map
     control_cost = sum(call_cost(a) for a, _ in pairs)
     return {
         "cases": len(pairs),
+        "pairwise": _pairwise(b for _, b in pairs),
         PASSED: {"pairs": len(decided), "better": better, "worse": worse, "p_value": mcnemar_exact(better, worse),
                  "rate_difference": (better - worse) / len(decided) if decided else None},
         "metrics": metrics,
         "cost_ratio": sum(call_cost(b) for _, b in pairs) / control_cost if control_cost else None,
     }
+
+
+def _pairwise(tests: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per pairwise judge key, the variant's wins, ties and losses against the control's answer
+    (the verdicts of tests that read ``case.control``)."""
+    counts: dict[str, dict[str, int]] = {}
+    for test in tests:
+        if not test["extra"]["variant"].get("control_answer"):
+            continue
+        for score in test["scores"]:
+            if score.get("kind") == "judge" and score["details"].get("mode") == "pairwise":
+                tally = counts.setdefault(score["key"], {"wins": 0, "ties": 0, "losses": 0})
+                value = float(score["value"])
+                tally["wins" if value > 0.5 else "losses" if value < 0.5 else "ties"] += 1
+    return dict(sorted(counts.items()))
 
 
 def _mean_score(test: Mapping[str, Any], key: str) -> float | None:
@@ -202,6 +218,7 @@ def verdict(variant: Mapping[str, Any], control: str) -> str:
     p = 0.62; cost x1.40``."""
     paired = variant["paired"]
     parts = [f"{key} {_interval(m)}, {m['better']} better / {m['worse']} worse" for key, m in paired["metrics"].items()]
+    parts += [f"{key} {t['wins']} wins / {t['ties']} ties / {t['losses']} losses" for key, t in paired["pairwise"].items()]
     passed = paired[PASSED]
     if passed["pairs"]:
         parts.append(f"pass {passed['better']} better / {passed['worse']} worse, p = {passed['p_value']:.2g}")

@@ -236,7 +236,7 @@
   // The A/B matrix: a row per case, a column per variant, built when first opened.
   var ab = report.comparison, matrix = document.getElementById("ab-matrix");
   function modelOutput(t) {
-    return t.calls.filter(function (c) { return c.role !== "judge"; }).map(function (c) { return c.text; }).join("\n");
+    return t.calls.filter(function (c) { return c.role === "model"; }).map(function (c) { return c.text; }).join("\n");
   }
   function abCell(t, control) {
     var cell = el("td");
