@@ -31,12 +31,13 @@ def test_plain(llm, prompt):
     assert "Zed" in llm.complete(prompt("greet", name="Zed")).text
 
 class TestInClass:
-    def test_method(self, llm):
+    def test_method(self, llm, llm_variant, request):
         assert not hasattr(self, "seen")  # each variant's test gets its own instance
         self.seen = llm.complete("hi").text
+        assert llm_variant.control == (request.node.name == "test_method")
 
-def test_no_model():
-    pass
+def test_no_model(llm_variant):
+    assert llm_variant is None  # not a test of the tested model: no variants
 """
 
 

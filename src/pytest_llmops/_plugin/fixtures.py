@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pytest_llmops._models.client import LLM
     from pytest_llmops._prompts import PromptRenderer
     from pytest_llmops._results import TestRecord
+    from pytest_llmops._variants import Variant
     from pytest_llmops.settings import Settings
 
 
@@ -33,6 +34,15 @@ def llm_settings(pytestconfig: pytest.Config) -> Settings:
 def llm_record(request: pytest.FixtureRequest) -> TestRecord:
     """This test's record of model calls, scores and prompt versions (shown in the reports)."""
     return session_of(request.config).record_of(request.node)
+
+
+@pytest.fixture
+def llm_variant(request: pytest.FixtureRequest) -> Variant | None:
+    """The A/B variant this test runs (``label``, ``model``, ``prompts``, ``control``), or None
+    when the run compares none (``llm_variants``): for a test that treats a variant otherwise."""
+    from pytest_llmops._plugin.variants import variant_of
+
+    return variant_of(request.node)
 
 
 @pytest.fixture
