@@ -90,6 +90,13 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _latency(variant: Mapping[str, Any]) -> str:
+    """A variant's live p50 / p95, else its replayed one, marked so."""
+    live, replayed = variant["latency_s"], variant["replayed_latency_s"]
+    shown = live if live["count"] or not replayed["count"] else replayed
+    return f"{seconds(shown['p50'])} / {seconds(shown['p95'])}" + ("" if shown is live else " (replayed)")
+
+
 def _ab(comparison: Mapping[str, Any]) -> list[str]:
     """Each variant's own figures side by side, then its paired verdict against the control."""
     variants = comparison["variants"]
@@ -102,7 +109,7 @@ def _ab(comparison: Mapping[str, Any]) -> list[str]:
           v["tests"], "-" if v["pass_rate"] is None else f"{v['pass_rate']:.0%}",
           *(f"{v['metrics'][k]['mean']:.3f}" if k in v["metrics"] else "-" for k in keys),
           money(v["cost_usd"]), f"{v['tokens']:,}",
-          f"{seconds(v['latency_s']['p50'])} / {seconds(v['latency_s']['p95'])}"] for v in variants],
+          _latency(v)] for v in variants],
     )
     lines += ["", f"Paired against the control: mean difference [{settings['confidence']:.0%} bootstrap interval, "
                   f"seed {settings['seed']}], cases better / worse; McNemar's exact p on pass/fail.", ""]
