@@ -266,6 +266,14 @@ SWITCHES: tuple[tuple[str, str], ...] = (
 )
 
 
+# Command-line flags of one run that take a value (no ini key: no file applies them every run).
+VALUE_FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("--llm-apply-review", "REVIEW.json", "Apply a review file exported by the HTML report's review mode: "
+     "accepted outputs become references (snapshot files, dataset rows) and good/bad labels go to "
+     "the judges' calibration files, for each reviewed test whose output is still the one reviewed."),
+)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The resolved settings of one run."""
@@ -321,6 +329,8 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(option.name, option.help, type=option.ini_type, default=None)
     for flag, help in SWITCHES:
         group.addoption(flag, action="store_true", default=False, help=help)
+    for flag, metavar, help in VALUE_FLAGS:
+        group.addoption(flag, metavar=metavar, default=None, help=help)
 
 
 def resolve(config: pytest.Config, *, worker: bool = False) -> Settings:

@@ -75,6 +75,13 @@ def _configure(config: pytest.Config) -> None:
         from pytest_llmops._plugin.variants import VariantCopies
 
         plugins["variants"] = VariantCopies(session.settings.variants)
+    review_file = config.getoption("llm_apply_review", None)
+    if review_file:
+        from pytest_llmops._plugin.review import ReviewApplier
+        from pytest_llmops._review import load_review
+
+        session.review = plugins["review"] = ReviewApplier(
+            session, load_review(config.invocation_params.dir / review_file))
     if config.getoption("llm_changed_prompts", False):
         from pytest_llmops._plugin.changed_prompts import ChangedPrompts
 

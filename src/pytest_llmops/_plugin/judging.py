@@ -74,7 +74,7 @@ def _build(request: pytest.FixtureRequest, record: TestRecord, options: dict[str
 
     judge = Judge(llm, config, session.prompts, record, variant)
     if calibration is not None:
-        _calibrated(request, judge, _calibration_path(request, str(calibration)), min_agreement, record)
+        _calibrated(request, judge, calibration_file(request.node, str(calibration)), min_agreement, record)
     return judge
 
 
@@ -120,10 +120,10 @@ def _temperature(settings: Settings, votes: Any) -> float:
     return PANEL_TEMPERATURE if isinstance(votes, int) and votes > 1 else 0.0
 
 
-def _calibration_path(request: pytest.FixtureRequest, name: str) -> Path:
-    """``name`` beside the test file, else under the rootdir."""
-    beside = request.path.parent / name
-    return beside if beside.exists() else request.config.rootpath / name
+def calibration_file(item: pytest.Item, name: str) -> Path:
+    """Calibration file ``name``: beside the test file, else under the rootdir."""
+    beside = item.path.parent / name
+    return beside if beside.exists() else item.config.rootpath / name
 
 
 def _calibrated(request: pytest.FixtureRequest, judge: Judge, path: Path, min_agreement: float, record: TestRecord) -> None:

@@ -31,9 +31,11 @@ PREFETCHED = pytest.StashKey["tuple[Future[list[Outcome]], int]"]()
 VARIANT = pytest.StashKey["Variant"]()
 #: The node id of the test's control, for a test of a variant other than the control.
 CONTROL = pytest.StashKey[str]()
+#: What applying a review did to the test, or why it did not (``--llm-apply-review``).
+REVIEW = pytest.StashKey["list[dict[str, Any]]"]()
 
 
-_PER_TEST: tuple[pytest.StashKey[Any], ...] = (RECORD, RECORDINGS, SNAPSHOT_USE, CALL_ERROR, PREFETCHED)
+_PER_TEST: tuple[pytest.StashKey[Any], ...] = (RECORD, RECORDINGS, SNAPSHOT_USE, CALL_ERROR, PREFETCHED, REVIEW)
 
 
 def release(item: pytest.Item) -> None:

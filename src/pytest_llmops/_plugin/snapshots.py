@@ -77,6 +77,12 @@ class SnapshotStore:
         """The snapshot file of ``item``'s module."""
         return snapshot_path_of(item.path)
 
+    def accepted(self, item: pytest.Item, name: str, output: str, source: str, reference: str | None) -> bool:
+        """Whether the review being applied makes ``output`` ``item``'s reference ``name`` (its
+        current one, ``reference``, came from ``source``: ``snapshot`` or ``given``)."""
+        review = self.session.review
+        return review is not None and review.accept(item, name, output, source, reference)
+
     def owner(self, item: pytest.Item) -> str | None:
         """The test whose entry holds ``item``'s references when it is another's: an A/B
         variant's test reads its control's (and never writes one); None for the test's own."""
