@@ -146,6 +146,13 @@ def test_a_review_made_in_the_page_is_applied_where_the_outputs_still_match(suit
     assert labels == [{"output": "Your parcel arrives on Monday.", "question": "Where is my parcel?", "reference": None,
                        "label": "bad", "comment": "It invents the day.", "reviewer": "Ana", "test": "test_suite.py::test_judged"}]
     run(suite).assert_outcomes(passed=4, failed=1)  # the accepted references hold; farewell still differs
+    # The judge calibrated on the new labels: it passed what the reviewer called bad.
+    (suite.path / "test_suite.py").write_text(SUITE.replace(
+        '@pytest.mark.llm_judge(rubric="Answers the question", threshold=0.5)',
+        '@pytest.mark.llm_judge(rubric="Answers the question", threshold=0.5, calibration="test_suite.judge-labels.jsonl")'))
+    calibrated = run(suite, "-k", "judged")
+    calibrated.assert_outcomes(errors=1)
+    calibrated.stdout.fnmatch_lines(["*judge openai:judge failed calibration, so it grades no tests*"])
 
 
 def review_file(path: Path, *cases: dict[str, Any]) -> None:
