@@ -21,6 +21,7 @@ from typing import Any, Mapping, Protocol, Sequence
 import pytest
 
 from pytest_llmops._files import shown
+from pytest_llmops._grounding import Grounding, GroundingError
 from pytest_llmops.errors import SetupError
 from pytest_llmops.metrics._base import Measurement, MetricError
 from pytest_llmops.metrics._registry import MetricCheck, MetricRegistry
@@ -201,22 +202,25 @@ class Golden:
         return self._plan.samples
 
     def check(self, output: Any, *, reference: Any = None, name: str = DEFAULT_NAME, metric: str | None = None,
-              threshold: float | None = None, metrics: Any = None, options: Mapping[str, Any] | None = None
-              ) -> GoldenResult:
+              threshold: float | None = None, metrics: Any = None, options: Mapping[str, Any] | None = None,
+              context: Any = None, relevant: Any = None) -> GoldenResult:
         """Score ``output`` (text or a Completion) and assert every metric meets its threshold.
 
         The reference is ``reference=`` when given, else the stored reference ``name`` of this
         test. ``metric=``/``threshold=``/``options=`` or ``metrics=`` replace the marker's.
+        ``context=`` (the retrieved chunks) and ``relevant=`` (the labelled relevant ids) feed
+        the metrics that need them (retrieval, citations), e.g. ``case.context``.
         """
         __tracebackhide__ = True
         checks = self._checks(metric, threshold, metrics, options)
         text = _text(output, "output")
+        grounding = _grounding(context, relevant)
         ref, source = self._reference(name, reference, checks, text)
-        scores = self._score(checks, [text], ref, name, source)[0]
+        scores = self._score(checks, [text], ref, name, source, grounding)[0]
         updated = False
         if source == "snapshot" and self._store.update and not all(s.passed for s in scores):
             ref, updated = self._rerecord(name, text), True
-            scores = self._score(checks, [text], ref, name, source)[0]
+            scores = self._score(checks, [text], ref, name, source, grounding)[0]
         for score in scores:
             self._record.add_score(score)
         result = GoldenResult(name, text, ref, scores, updated)
@@ -227,7 +231,8 @@ class Golden:
     def check_samples(self, outputs: Sequence[Any], *, reference: Any = None, name: str = DEFAULT_NAME,
                       min_passes: int | None = None, confidence: float | None = None, metric: str | None = None,
                       threshold: float | None = None, metrics: Any = None,
-                      options: Mapping[str, Any] | None = None) -> SampleResult:
+                      options: Mapping[str, Any] | None = None, context: Any = None,
+                      relevant: Any = None) -> SampleResult:
         """Score N samples of a non-deterministic output; pass when at least ``min_passes``
         (default: the marker's, else all) pass every metric. Records every sample's scores and
         the pass rate with its Wilson interval."""
@@ -237,12 +242,13 @@ class Golden:
         need = self._min_passes(len(texts), min_passes)
         confidence = self._plan.confidence if confidence is None else confidence
         _check_confidence(confidence)
+        grounding = _grounding(context, relevant)
         ref, source = self._reference(name, reference, checks, texts[0])
-        per_sample = self._score(checks, texts, ref, name, source)
+        per_sample = self._score(checks, texts, ref, name, source, grounding)
         updated = False
         if source == "snapshot" and self._store.update and _count(per_sample) < need:
             ref, updated = self._rerecord(name, texts[0]), True
-            per_sample = self._score(checks, texts, ref, name, source)
+            per_sample = self._score(checks, texts, ref, name, source, grounding)
         passes = _count(per_sample)
         result = SampleResult(name, tuple(texts), ref, tuple(per_sample), passes, need,
                               wilson_interval(passes, len(texts), confidence), confidence, updated)
@@ -311,14 +317,14 @@ class Golden:
         return text
 
     def _score(self, checks: Sequence[MetricCheck], texts: list[str], reference: str | None,
-               name: str, source: str) -> list[tuple[Score, ...]]:
+               name: str, source: str, grounding: Grounding) -> list[tuple[Score, ...]]:
         """One tuple of Scores (one per metric) per text; a metric that cannot score names the
         reference it was given (a hand-edited snapshot, say)."""
         references = [reference] * len(texts)
         columns = []
         for check in checks:
             try:
-                measured = check.measure_many(texts, references)
+                measured = check.measure_many(texts, references, [grounding] * len(texts))
             except MetricError as error:
                 against = f" against {self._source_line(name, source)}" if source == "snapshot" else ""
                 raise GoldenError(f"metric {check.name!r}{against}: {error}") from None
@@ -396,6 +402,13 @@ def _sample_scores(result: SampleResult) -> list[Score]:
                  "confidence": result.confidence, "interval": list(result.interval)},
     ))
     return scores
+
+
+def _grounding(context: Any, relevant: Any) -> Grounding:
+    try:
+        return Grounding.of(context, relevant)
+    except GroundingError as error:
+        raise GoldenError(str(error)) from None
 
 
 def _text(value: Any, what: str) -> str:

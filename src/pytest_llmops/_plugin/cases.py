@@ -180,5 +180,5 @@ def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
     if isinstance(outcome, BaseException):
         raise outcome
     record.extra["case"] = {"id": row.id, "source": row.source}
-    return Case(row.id, dict(row.inputs), row.expected, outcome, row.source)
+    return Case(row.id, dict(row.inputs), row.expected, outcome, row.source, row.grounding)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from pytest_llmops.metrics._base import Measurement, Metric, MetricError, as_measurement
 
 if TYPE_CHECKING:
+    from pytest_llmops._grounding import Grounding
     from pytest_llmops._models.base import Backend
 
 ModelLoader = Callable[[str], "Backend"]
@@ -38,16 +39,27 @@ class MetricCheck:
     def needs_reference(self) -> bool:
         return self.metric.needs_reference(self.options)
 
-    def measure(self, output: str, reference: str | None) -> Measurement:
+    def measure(self, output: str, reference: str | None, grounding: Grounding | None = None) -> Measurement:
         self.metric.check_reference(reference, self.options)
-        return as_measurement(self.metric.score(output, reference, **self.call_options))
+        inputs = self.metric.input_values(grounding)
+        return as_measurement(self.metric.score(output, reference, **inputs, **self.call_options))
 
-    def measure_many(self, outputs: Sequence[str], references: Sequence[str | None]) -> list[Measurement]:
+    def measure_many(self, outputs: Sequence[str], references: Sequence[str | None],
+                     groundings: Sequence[Grounding | None] | None = None) -> list[Measurement]:
+        """One Measurement per output; ``groundings`` (one per output) feed a metric's ``inputs``."""
         if len(outputs) != len(references):
             raise MetricError(f"{len(outputs)} outputs but {len(references)} references")
         for reference in references:
             self.metric.check_reference(reference, self.options)
-        if self.metric.score_batch is not None:
+        results: Sequence[float | Measurement]
+        if self.metric.inputs:
+            given = list(groundings) if groundings is not None else [None] * len(outputs)
+            if len(given) != len(outputs):
+                raise MetricError(f"{len(outputs)} outputs but {len(given)} groundings")
+            score, options = self.metric.score, self.call_options
+            results = [score(o, r, **self.metric.input_values(g), **options)
+                       for o, r, g in zip(outputs, references, given)]
+        elif self.metric.score_batch is not None:
             results = self.metric.score_batch(outputs, references, **self.call_options)
         else:
             score, options = self.metric.score, self.call_options
