@@ -440,7 +440,19 @@ def _score_table(scores: Sequence[Score]) -> list[str]:
         verdict = "ok" if score.passed else "FAIL"
         lines.append(f"  {score.metric:<{width}}  {_figure(score.value):>8}  {_relation(score):<16}  {verdict}")
         if not score.passed and score.details:
-            lines.append(f"  {'':<{width}}  {shorten(_details(score.details), 90)}")
+            lines += [f"  {'':<{width}}  {line}" for line in _detail_lines(score.details)]
+    return lines
+
+
+def _detail_lines(details: Mapping[str, Any], most: int = 10) -> list[str]:
+    """The details on one line, but a list of findings (PII, unsupported claims): one line each."""
+    listed = {k: v for k, v in details.items() if isinstance(v, list) and v and all(isinstance(i, Mapping) for i in v)}
+    rest = {k: v for k, v in details.items() if k not in listed}
+    lines = [shorten(_details(rest), 90)] if rest else []
+    for key, items in listed.items():
+        lines += [f"{key}: {shorten(_details(item), 90)}" for item in items[:most]]
+        if len(items) > most:
+            lines.append(f"{key}: ... and {len(items) - most} more")
     return lines
 
 

@@ -75,3 +75,32 @@ def test_bad_columns_error_their_own_row(pytester: pytest.Pytester) -> None:
         "*cases/rag.csv:4: context lists chunk 'kb-1' twice*",
         "*metric 'ndcg' needs context= (the retrieved chunks) and relevant= (the labelled relevant ids)*",
     ])
+
+
+def test_no_pii_fails_naming_each_finding_masked(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.golden(metric="no_pii")
+        def test_leak(golden):
+            golden.check("Mail jo@example.com or card 4111 1111 1111 1111; order ORD-2024-118733.")
+
+        @pytest.mark.golden(metric="no_pii", options={"kinds": ["card", "iban"]})
+        def test_kinds(golden):
+            golden.check("Mail jo@example.com about order ORD-2024-118733 on 2024-03-15.")
+
+        @pytest.mark.golden(metric="no_pii", options={"kinds": ["passport"]})
+        def test_bad_kind(golden):
+            golden.check("text")
+        """
+    )
+    result = pytester.runpytest("--llm-model", "echo")
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines([
+        "*golden check 'output' failed: no_pii 0 (needs >= 1)",
+        "*found: 2, kinds: ?'email', 'phone', 'card', 'iban', 'ip', 'credential'?",
+        "*findings: kind: email, start: 5, end: 19, value: **@*******.***",
+        "*findings: kind: card, start: 28, end: 47, value: **** **** **** 1111",
+    ])
+    result.stdout.fnmatch_lines(["*unknown PII kind 'passport'*"])

@@ -137,6 +137,9 @@ def builtin_metrics(*, one_thread: bool = False) -> list[Metric]:
         Metric("refusal", _leaf("refusal", "refusal"), threshold=1.0, bounds=RATIO, uses_reference=False,
                options={"phrases": ()}, check_options=refusal_check,
                description="1 when the output is a refusal (for tests that expect one)"),
+        Metric("no_pii", _leaf("pii", "no_pii"), threshold=1.0, bounds=RATIO, uses_reference=False,
+               options={"kinds": None, "region": "US"}, check_options=_leaf("pii", "check_options"),
+               description="1 when the output holds no e-mail, phone, card, IBAN, IP address or credential"),
         *retrieval,
     ]
 
