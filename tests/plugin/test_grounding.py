@@ -104,3 +104,31 @@ def test_no_pii_fails_naming_each_finding_masked(pytester: pytest.Pytester) -> N
         "*findings: kind: card, start: 28, end: 47, value: **** **** **** 1111",
     ])
     result.stdout.fnmatch_lines(["*unknown PII kind 'passport'*"])
+
+
+def test_citations_against_the_case_context(pytester: pytest.Pytester) -> None:
+    # The echo model answers with its prompt: each row's input is the answer under test.
+    rows = [
+        {"id": "cited", "input": "Refunds take five working days [kb-2].", "context": ROWS[0]["context"]},
+        {"id": "invented", "input": "Refunds take five working days [kb-5]. Shipping is always free for you.",
+         "context": ROWS[0]["context"]},
+    ]
+    pytester.makefile(".jsonl", **{"cases/rag": "\n".join(json.dumps(r) for r in rows)})
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_dataset("cases/rag.jsonl")
+        @pytest.mark.golden(metric="citations")
+        def test_cites(case, golden):
+            golden.check(case.output, context=case.context)
+        """
+    )
+    result = pytester.runpytest("--llm-model", "echo")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*golden check 'output' failed: citations 0 (needs >= 1)",
+        "*claims: 2, supported: 0, cited: ??",
+        "*unknown: citation: ?kb-5?, id: kb-5, start: 31",
+        "*uncited: claim: Shipping is always free for you., start: 39",
+    ])

@@ -140,6 +140,10 @@ def builtin_metrics(*, one_thread: bool = False) -> list[Metric]:
         Metric("no_pii", _leaf("pii", "no_pii"), threshold=1.0, bounds=RATIO, uses_reference=False,
                options={"kinds": None, "region": "US"}, check_options=_leaf("pii", "check_options"),
                description="1 when the output holds no e-mail, phone, card, IBAN, IP address or credential"),
+        Metric("citations", _leaf("citations", "citations"), threshold=1.0, bounds=RATIO, uses_reference=False,
+               options={"pattern": None, "min_words": 5}, check_options=_leaf("citations", "check_options"),
+               inputs=("context",),
+               description="share of claims citing retrieved chunks only ([1], [doc-3]), uncited claims failing"),
         *retrieval,
     ]
 
