@@ -13,11 +13,19 @@ A dataset row carries them in its ``context`` and ``relevant`` columns; a test p
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 #: The inputs a metric may declare (``Metric.inputs``), with what a test passes for each.
 INPUTS = {"context": "the retrieved chunks", "relevant": "the labelled relevant ids"}
+
+
+# A sentence ends at its stop (closing quotes and brackets with it) before a space, or at a line end.
+_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)|\n+")
+_WORD = re.compile(r"\w+")
+# Citations stay with the sentence they follow: "... five days. [1] Shipping ..."
+CITATION = re.compile(r"\[([\w.:-]*\d[\w.:-]*(?:\s*[,;]\s*[\w.:-]*\d[\w.:-]*)*)\](?!\()")
 
 
 class GroundingError(ValueError):
@@ -107,3 +115,48 @@ def parse_relevant(value: Any) -> dict[str, float]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise GroundingError(f"relevant must be a list of ids or a mapping of id to grade, not {type(value).__name__}")
     return {_id(item, "a relevant id"): 1.0 for item in value}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of an answer, as offsets into it."""
+
+    start: int
+    end: int
+
+
+def sentences(text: str, citation: re.Pattern[str] = CITATION) -> list[Sentence]:
+    """``text``'s sentences (and lines); ``citation`` marks just after a sentence's end are part of it."""
+    found: list[Sentence] = []
+    start = 0
+    for end in _END.finditer(text):
+        stop = end.end()
+        while True:
+            after = citation.match(text, _skip_spaces(text, stop))
+            if after is None or after.end() == stop:
+                break
+            stop = after.end()
+        if stop > start and text[start:stop].strip():
+            found.append(Sentence(start, stop))
+        start = max(start, stop)
+    if text[start:].strip():
+        found.append(Sentence(start, len(text)))
+    return found
+
+
+def _skip_spaces(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t":
+        position += 1
+    return position
+
+
+def is_claim(sentence: str, min_words: int) -> bool:
+    """Whether a sentence states something: ``min_words`` words or more, not a question, not a
+    lead-in (``Here is what I found:``)."""
+    stripped = sentence.strip()
+    return not stripped.endswith(("?", ":")) and len(_WORD.findall(stripped)) >= min_words
+
+
+def claims(text: str, min_words: int = 3) -> list[str]:
+    """The claims of an answer: its sentences that state something, citations left in."""
+    return [text[s.start:s.end].strip() for s in sentences(text) if is_claim(text[s.start:s.end], min_words)]

@@ -6,7 +6,7 @@ import pytest
 
 from pytest_llmops._grounding import Grounding
 from pytest_llmops.metrics import MetricError, MetricRegistry
-from pytest_llmops.metrics._citations import sentences
+from pytest_llmops._grounding import sentences
 
 CONTEXT = Grounding.of([{"id": "doc-1", "text": "Refunds take 5 days."}, {"id": "doc-3", "text": "Shipping is free."}])
 

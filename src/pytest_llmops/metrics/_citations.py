@@ -16,24 +16,10 @@ and each uncited claim.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Mapping
 
-from pytest_llmops._grounding import Chunk
+from pytest_llmops._grounding import CITATION, Chunk, is_claim, sentences
 from pytest_llmops.metrics._base import Measurement, MetricError
-
-_ID = r"[\w.:-]*\d[\w.:-]*"
-DEFAULT_PATTERN = re.compile(rf"\[({_ID}(?:\s*[,;]\s*{_ID})*)\](?!\()")
-_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)|\n+")
-_WORD = re.compile(r"\w+")
-
-
-@dataclass(frozen=True)
-class Sentence:
-    """One sentence of an answer, as offsets into it."""
-
-    start: int
-    end: int
 
 
 def check_options(options: Mapping[str, Any]) -> None:
@@ -49,31 +35,9 @@ def check_options(options: Mapping[str, Any]) -> None:
         raise MetricError(f"min_words must be an integer >= 1, or None (no claim needs a citation), not {min_words!r}")
 
 
-def sentences(text: str, citation: re.Pattern[str] = DEFAULT_PATTERN) -> list[Sentence]:
-    """``text``'s sentences; citations right after a sentence's end are part of it."""
-    found: list[Sentence] = []
-    start = 0
-    for end in _END.finditer(text):
-        stop = end.end()
-        while (after := citation.match(text, _skip_spaces(text, stop))) is not None and "\n" not in text[stop:after.start()]:
-            stop = after.end()
-        if stop > start and text[start:stop].strip():
-            found.append(Sentence(start, stop))
-        start = stop
-    if text[start:].strip():
-        found.append(Sentence(start, len(text)))
-    return found
-
-
-def _skip_spaces(text: str, position: int) -> int:
-    while position < len(text) and text[position] in " \t":
-        position += 1
-    return position
-
-
 def citations(output: str, reference: str | None, *, context: tuple[Chunk, ...], pattern: str | None = None,
               min_words: int | None = 5) -> Measurement:
-    citation = re.compile(pattern) if pattern is not None else DEFAULT_PATTERN
+    citation = re.compile(pattern) if pattern is not None else CITATION
     known = {chunk.id for chunk in context}
     by_position = {str(position): chunk.id for position, chunk in enumerate(context, 1)}
     unknown: list[dict[str, Any]] = []
@@ -92,7 +56,7 @@ def citations(output: str, reference: str | None, *, context: tuple[Chunk, ...],
                     unknown.append({"citation": mark.group(), "id": raw, "start": sentence.start + mark.start()})
                 elif source not in cited:
                     cited.append(source)
-        needs = _needs_citation(citation.sub("", text), min_words)
+        needs = min_words is not None and is_claim(citation.sub("", text), min_words)
         if not marks and not needs:
             continue
         units += 1
@@ -108,10 +72,3 @@ def citations(output: str, reference: str | None, *, context: tuple[Chunk, ...],
 def _ids(mark: re.Match[str]) -> list[str]:
     held = mark.group(1) if mark.re.groups else mark.group()
     return [part.strip() for part in re.split(r"[,;]", held or "") if part.strip()]
-
-
-def _needs_citation(text: str, min_words: int | None) -> bool:
-    stripped = text.strip()
-    if min_words is None or stripped.endswith(("?", ":")):
-        return False
-    return len(_WORD.findall(stripped)) >= min_words
