@@ -59,6 +59,15 @@ class Grounding:
     def get(self, name: str) -> Any:
         return getattr(self, name)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The inputs given, as JSON data (what a report shows beside the answer)."""
+        data: dict[str, Any] = {}
+        if self.context is not None:
+            data["context"] = [chunk.to_dict() for chunk in self.context]
+        if self.relevant is not None:
+            data["relevant"] = dict(self.relevant)
+        return data
+
     @property
     def ids(self) -> list[str]:
         """The retrieved ids, best first."""

@@ -45,6 +45,9 @@ def test_retrieval_metrics_score_dataset_columns(pytester: pytest.Pytester) -> N
     assert scores[("refund", "mrr")]["value"] == 1.0
     assert scores[("login", "mrr")]["value"] == 0.5
     assert scores[("login", "recall_at_k")]["details"]["missed"] == ["kb-1"]
+    login = next(t for t in data["tests"] if t["extra"]["case"]["id"] == "login")
+    assert login["extra"]["case"]["context"] == ROWS[1]["context"]  # shown beside the answer in the HTML report
+    assert login["extra"]["case"]["relevant"] == {"kb-1": 2.0, "kb-4": 1.0}
 
 
 def test_bad_columns_error_their_own_row(pytester: pytest.Pytester) -> None:

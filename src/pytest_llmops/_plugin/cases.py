@@ -179,6 +179,6 @@ def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
         outcome = make_llm(request, record, case=True).complete(prompt)
     if isinstance(outcome, BaseException):
         raise outcome
-    record.extra["case"] = {"id": row.id, "source": row.source}
+    record.extra["case"] = {"id": row.id, "source": row.source, **row.grounding.to_dict()}
     return Case(row.id, dict(row.inputs), row.expected, outcome, row.source, row.grounding)
 
