@@ -214,7 +214,7 @@ class Golden:
         __tracebackhide__ = True
         checks = self._checks(metric, threshold, metrics, options)
         text = _text(output, "output")
-        grounding = _grounding(context, relevant)
+        grounding = self._grounding(context, relevant)
         ref, source = self._reference(name, reference, checks, text)
         scores = self._score(checks, [text], ref, name, source, grounding)[0]
         updated = False
@@ -242,7 +242,7 @@ class Golden:
         need = self._min_passes(len(texts), min_passes)
         confidence = self._plan.confidence if confidence is None else confidence
         _check_confidence(confidence)
-        grounding = _grounding(context, relevant)
+        grounding = self._grounding(context, relevant)
         ref, source = self._reference(name, reference, checks, texts[0])
         per_sample = self._score(checks, texts, ref, name, source, grounding)
         updated = False
@@ -273,6 +273,17 @@ class Golden:
 
     def _checks(self, metric: Any, threshold: Any, metrics: Any, options: Any) -> tuple[MetricCheck, ...]:
         return plan_checks(self._registry, metric, threshold, metrics, options) or self._plan.checks
+
+    def _grounding(self, context: Any, relevant: Any) -> Grounding:
+        """The inputs given, parsed; noted on the record (``extra["grounding"]``), which the
+        report shows beside the output."""
+        try:
+            grounding = Grounding.of(context, relevant)
+        except GroundingError as error:
+            raise GoldenError(str(error)) from None
+        if grounding.to_dict():
+            self._record.extra.setdefault("grounding", {}).update(grounding.to_dict())
+        return grounding
 
     def _min_passes(self, total: int, given: int | None) -> int:
         if total == 0:
@@ -402,13 +413,6 @@ def _sample_scores(result: SampleResult) -> list[Score]:
                  "confidence": result.confidence, "interval": list(result.interval)},
     ))
     return scores
-
-
-def _grounding(context: Any, relevant: Any) -> Grounding:
-    try:
-        return Grounding.of(context, relevant)
-    except GroundingError as error:
-        raise GoldenError(str(error)) from None
 
 
 def _text(value: Any, what: str) -> str:

@@ -182,9 +182,12 @@ class Judge:
         (the retrieved chunks, e.g. ``case.context``) grounds the per-item criteria."""
         judge = self._for_call(changes)
         text = _text(output)
-        verdict = judge._grade(judge.config.graded(), text, question, reference, _chunks(context))
+        chunks = _chunks(context)
+        verdict = judge._grade(judge.config.graded(), text, question, reference, chunks)
         if self._record is not None:
             self._record.add_score(verdict.to_score(text, reference))
+            if chunks is not None:  # the report shows them beside the output
+                self._record.extra.setdefault("grounding", {})["context"] = [chunk.to_dict() for chunk in chunks]
         return verdict
 
     def check(self, output: str | Completion, *, question: str | None = None, reference: str | None = None,

@@ -234,10 +234,11 @@
     }
   }
 
-  // A grounded case: its answer, unsupported claims marked, beside the retrieved chunks, each
-  // marked relevant (labelled) or judged irrelevant; labelled chunks not retrieved are named.
+  // A grounded test (a dataset case's columns, or what golden.check was given): its answer,
+  // unsupported claims marked, beside the retrieved chunks, each marked relevant (labelled) or
+  // judged irrelevant; labelled chunks not retrieved are named.
   function grounding(t, box) {
-    var c = (t.extra || {}).case || {};
+    var extra = t.extra || {}, c = Object.assign({}, extra.case, extra.grounding);
     if (!c.context && !c.relevant) { return; }
     var relevant = c.relevant || {}, unsupported = [], irrelevant = {}, answer = null;
     t.scores.forEach(function (s) {
