@@ -258,14 +258,14 @@ class Golden:
             raise AssertionError(self._explain_samples(result, source))
         return result
 
-    def score_many(self, metric: str, outputs: Sequence[Any], references: Sequence[Any] | None = None,
-                   **options: Any) -> list[Measurement]:
+    def score_many(self, metric: str, outputs: Sequence[Any], references: Sequence[Any] | None = None, *,
+                   groundings: Sequence[Grounding | None] | None = None, **options: Any) -> list[Measurement]:
         """Score a dataset in one batch (not recorded, not asserted): one Measurement per output."""
         __tracebackhide__ = True
         texts = [_text(o, "output") for o in outputs]
         refs = None if references is None else [None if r is None else _text(r, "reference") for r in references]
         try:
-            return self._registry.score_many(metric, texts, refs, **options)
+            return self._registry.score_many(metric, texts, refs, groundings=groundings, **options)
         except MetricError as error:
             raise GoldenError(str(error)) from None
 

@@ -121,3 +121,13 @@ def test_misuse_is_a_metric_error(registry: MetricRegistry) -> None:
         from pytest_llmops.metrics import Metric
 
         Metric("mine", lambda output, reference: 1.0, inputs=("sources",))
+
+
+def test_score_many_takes_one_grounding_per_output() -> None:
+    from pytest_llmops.metrics import Grounding as Public, score_many
+
+    rankings = [(["a", "b"], ["b"]), (["c", "d"], ["c"])]
+    measured = score_many("mrr", ["x", "y"], groundings=[Public.of(r, rel) for r, rel in rankings])
+    assert [m.value for m in measured] == [0.5, 1.0]
+    with pytest.raises(MetricError, match="2 outputs but 1 groundings"):
+        score_many("mrr", ["x", "y"], groundings=[Public.of(["a"], ["a"])])

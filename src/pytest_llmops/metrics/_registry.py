@@ -134,11 +134,13 @@ class MetricRegistry:
         except UnknownModelError as error:
             raise MetricError(f"metric {metric.name!r}: {error}") from None
 
-    def score_many(self, name: str, outputs: Sequence[str], references: Sequence[str | None] | None = None,
-                   **options: Any) -> list[Measurement]:
-        """Score a dataset: one :class:`Measurement` per output, scorer built once."""
+    def score_many(self, name: str, outputs: Sequence[str], references: Sequence[str | None] | None = None, *,
+                   groundings: Sequence[Grounding | None] | None = None, **options: Any) -> list[Measurement]:
+        """Score a dataset: one :class:`Measurement` per output, scorer built once; ``groundings``
+        (one :class:`~pytest_llmops.metrics.Grounding` per output) feed retrieval and citations."""
         check = self._bind(self.get(name), None, options)
-        return check.measure_many(list(outputs), list(references) if references is not None else [None] * len(outputs))
+        return check.measure_many(list(outputs), list(references) if references is not None else [None] * len(outputs),
+                                  groundings)
 
 
 
@@ -148,11 +150,13 @@ def _builtin_registry() -> MetricRegistry:
     return MetricRegistry.builtin()
 
 
-def score_many(metric: str, outputs: Sequence[str], references: Sequence[str | None] | None = None,
-               **options: Any) -> list[Measurement]:
+def score_many(metric: str, outputs: Sequence[str], references: Sequence[str | None] | None = None, *,
+               groundings: Sequence[Grounding | None] | None = None, **options: Any) -> list[Measurement]:
     """Score many outputs against their references with a built-in metric, outside pytest.
 
     ``score_many("rougeL", outputs, references, stemmer=True)`` builds each scorer once and
-    batches where the metric can (embeddings run in batches of 64).
+    batches where the metric can (embeddings run in batches of 64);
+    ``score_many("ndcg", outputs, groundings=[Grounding.of(ids, relevant), ...], k=5)`` scores
+    retrievals.
     """
-    return _builtin_registry().score_many(metric, outputs, references, **options)
+    return _builtin_registry().score_many(metric, outputs, references, groundings=groundings, **options)
