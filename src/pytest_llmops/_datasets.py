@@ -170,7 +170,10 @@ def _case_row(dataset: Dataset, line: int, values: Any, first_line: Mapping[str,
     if dataset.prompt is None and dataset.input not in values:
         raise RowProblem(f"no {dataset.input!r} column (the prompt, as no prompt template is named)")
     inputs = {k: v for k, v in values.items() if k not in (dataset.id, dataset.expected, dataset.relevant)}
-    grounding = Grounding.of(_cell(values, dataset.context), _cell(values, dataset.relevant))
+    context = _cell(values, dataset.context)
+    if context is not None:
+        inputs[dataset.context] = context  # a template loops over the chunks, a CSV's too
+    grounding = Grounding.of(context, _cell(values, dataset.relevant))
     return CaseRow(dataset, case_id, line, inputs, values.get(dataset.expected), grounding)
 
 

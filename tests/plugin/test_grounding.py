@@ -66,13 +66,17 @@ def test_bad_columns_error_their_own_row(pytester: pytest.Pytester) -> None:
         def test_retrieval(case, golden):
             golden.check(case.output, context=case.context, relevant=case.relevant)
 
+        @pytest.mark.llm_dataset("cases/rag.csv")
+        def test_context_is_an_input(case):
+            assert case.inputs["context"] == ["kb-1", "kb-2"]
+
         @pytest.mark.golden(metric="ndcg")
         def test_without_inputs(golden):
             golden.check("an answer")
         """
     )
     result = pytester.runpytest("--llm-model", "echo")
-    result.assert_outcomes(passed=1, errors=3)
+    result.assert_outcomes(passed=2, errors=5)
     result.stdout.fnmatch_lines_random([
         "*cases/rag.csv:3: column 'context' must hold a JSON list*not 'kb-1'*",
         "*cases/rag.csv:4: context lists chunk 'kb-1' twice*",

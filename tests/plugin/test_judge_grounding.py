@@ -120,14 +120,21 @@ def test_faithfulness_against_a_reference_and_votes_per_claim(
         def test_nothing_to_ground_in(judge):
             judge.check("Refunds are issued within 5 working days.")
 
+        @pytest.mark.llm_judge(criterion="faithfulness", mode="pairwise")
+        def test_not_pairwise(judge):
+            pass
+
         @pytest.mark.llm_judge(criterion="faithfulness")
         def test_no_claims(judge):
             assert judge.check("Hello!", reference="Refunds take 5 days.").value == 1.0
         """
     )
     result = run(pytester, server)
-    result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["*judge:faithfulness needs what the answer must be grounded in*context=case.context*"])
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines_random([
+        "*judge:faithfulness needs what the answer must be grounded in*context=case.context*",
+        "*bad @pytest.mark.llm_judge: criterion 'faithfulness' grades claims one by one: mode='score' only*",
+    ])
 
 
 def test_answer_and_context_relevance(pytester: pytest.Pytester, scripted_server: ServerFactory) -> None:
