@@ -249,17 +249,17 @@
     });
     var model = t.calls.filter(function (call) { return call.role !== "judge"; })[0];
     if (answer === null && model) { answer = model.text; }
-    box.appendChild(el("h3", "", "Answer and context"));
+    box.appendChild(el("h3", "", "Output and context"));
     var grid = el("div", "grounding"), left = el("div"), right = el("div");
     if (answer !== null) {
-      left.appendChild(el("p", "", unsupported.length ? "Answer (unsupported claims marked):" : "Answer:"));
+      left.appendChild(el("p", "", unsupported.length ? "Output (unsupported claims marked):" : "Output:"));
       left.appendChild(marked(answer, unsupported));
     }
     var context = c.context || [], retrieved = {};
     right.appendChild(el("p", "", "Retrieved context (" + context.length + " chunk" + (context.length === 1 ? "" : "s") + "):"));
     context.forEach(function (chunk, i) {
       retrieved[chunk.id] = true;
-      var head = el("span", "role", (i + 1) + ". " + chunk.id);
+      var head = el("span", "chunk-id", (i + 1) + ". " + chunk.id);
       var block = add(el("div", "text chunk"), head);
       if (relevant[chunk.id] !== undefined) { add(block, " ", el("span", "badge relevant", "relevant")); }
       if (irrelevant[chunk.id]) { add(block, " ", el("span", "badge irrelevant", "judged irrelevant")); }
