@@ -214,8 +214,8 @@ def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
         outcome = make_llm(request, record, case=True).complete(prompt)
     if isinstance(outcome, BaseException):
         raise outcome
-    record.extra["case"] = {"id": row.id, "source": row.source}
+    record.extra["case"] = {"id": row.id, "source": row.source, **row.grounding.to_dict()}
     node = request.node
     answer_of_control = (lambda: prefetch.control_answer(node, row)) if keys.CONTROL in node.stash else None
-    return Case(row.id, dict(row.inputs), row.expected, outcome, row.source, answer_of_control)
+    return Case(row.id, dict(row.inputs), row.expected, outcome, row.source, row.grounding, answer_of_control)
 

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_llmops._plugin import markers
 from pytest_llmops._plugin.clients import client_for, default_generation, tested_model
-from pytest_llmops._judge.calibration import Calibration, CalibrationFileError
+from pytest_llmops._judge.calibration import Calibration, CalibrationFileError, shipped
 from pytest_llmops._judge.config import JudgeConfig, JudgeOptionError, check_options
 from pytest_llmops._judge.core import Judge, JudgeCalibrationError, JudgeError
 from pytest_llmops._models.base import ModelCallError
@@ -121,9 +121,12 @@ def _temperature(settings: Settings, votes: Any) -> float:
 
 
 def calibration_file(item: pytest.Item, name: str) -> Path:
-    """Calibration file ``name``: beside the test file, else under the rootdir."""
-    beside = item.path.parent / name
-    return beside if beside.exists() else item.config.rootpath / name
+    """Calibration file ``name``: beside the test file, else under the rootdir, else the
+    package's labelled set of that name (``calibration="faithfulness"``)."""
+    for path in (item.path.parent / name, item.config.rootpath / name):
+        if path.exists():
+            return path
+    return shipped(name) or item.config.rootpath / name
 
 
 def _calibrated(request: pytest.FixtureRequest, judge: Judge, path: Path, min_agreement: float, record: TestRecord) -> None:

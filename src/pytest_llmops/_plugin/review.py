@@ -194,8 +194,9 @@ def _refused(part: str, why: str) -> dict[str, Any]:
 
 
 def _labels_file(item: pytest.Item) -> tuple[Path, bool]:
-    """The calibration file of ``item``'s judge (``calibration=`` of its marker), else a labels
-    file beside the test module; and whether that one is new."""
+    """The calibration file of ``item``'s judge (``calibration=`` of its marker, unless it names a
+    set shipped with the plugin), else a labels file beside the test module; and whether that
+    one is new."""
     from pytest_llmops._plugin.judging import calibration_file
 
     try:
@@ -203,6 +204,8 @@ def _labels_file(item: pytest.Item) -> tuple[Path, bool]:
     except TypeError:
         named = None
     if named is not None:
-        return calibration_file(item, str(named)), False
+        path = calibration_file(item, str(named))
+        if not path.is_relative_to(Path(__file__).parents[1]):  # a labelled set shipped with the plugin stays as shipped
+            return path, False
     path = item.path.parent / f"{item.path.stem}.judge-labels.jsonl"
     return path, not path.exists()

@@ -206,6 +206,7 @@
       box.appendChild(el("p", "", "Judge's reasoning (" + s.key + "):"));
       box.appendChild(el("div", "text", s.details.reasoning));
     });
+    grounding(t, box);
     var seen = {};
     t.scores.forEach(function (s) {
       if (s.output === undefined || s.output === null || s.reference === undefined || s.reference === null) { return; }
@@ -260,6 +261,57 @@
   }
   if (ab && matrix) {
     matrix.addEventListener("toggle", function () { if (matrix.open && !matrix._built) { matrix._built = true; buildMatrix(); } });
+  }
+
+  // A grounded test (a dataset case's columns, or what golden.check was given): its answer,
+  // unsupported claims marked, beside the retrieved chunks, each marked relevant (labelled) or
+  // judged irrelevant; labelled chunks not retrieved are named.
+  function grounding(t, box) {
+    var extra = t.extra || {}, c = Object.assign({}, extra.case, extra.grounding);
+    if (!c.context && !c.relevant) { return; }
+    var relevant = c.relevant || {}, unsupported = [], irrelevant = {}, answer = null;
+    t.scores.forEach(function (s) {
+      var d = s.details || {};
+      (d.unsupported || []).forEach(function (claim) { unsupported.push(claim); });
+      (d.items || []).forEach(function (item) { if (item.id !== undefined && !item.passed) { irrelevant[item.id] = true; } });
+      if (answer === null && s.output !== undefined && s.output !== null) { answer = s.output; }
+    });
+    var model = t.calls.filter(function (call) { return call.role === "model"; })[0];
+    if (answer === null && model) { answer = model.text; }
+    box.appendChild(el("h3", "", "Output and context"));
+    var grid = el("div", "grounding"), left = el("div"), right = el("div");
+    if (answer !== null) {
+      left.appendChild(el("p", "", unsupported.length ? "Output (unsupported claims marked):" : "Output:"));
+      left.appendChild(marked(answer, unsupported));
+    }
+    var context = c.context || [], retrieved = {};
+    right.appendChild(el("p", "", "Retrieved context (" + context.length + " chunk" + (context.length === 1 ? "" : "s") + "):"));
+    context.forEach(function (chunk, i) {
+      retrieved[chunk.id] = true;
+      var head = el("span", "chunk-id", (i + 1) + ". " + chunk.id);
+      var block = add(el("div", "text chunk"), head);
+      if (relevant[chunk.id] !== undefined) { add(block, " ", el("span", "badge relevant", "relevant")); }
+      if (irrelevant[chunk.id]) { add(block, " ", el("span", "badge irrelevant", "judged irrelevant")); }
+      if (chunk.text !== undefined) { add(block, "\n" + chunk.text); }
+      right.appendChild(block);
+    });
+    var missed = Object.keys(relevant).filter(function (id) { return !retrieved[id]; });
+    if (missed.length) { right.appendChild(el("p", "fail", "Relevant, not retrieved: " + missed.join(", "))); }
+    box.appendChild(add(grid, left, right));
+  }
+  function marked(text, claims) {
+    var block = el("div", "text"), at = 0, spans = [];
+    claims.forEach(function (claim) {
+      var start = claim ? text.indexOf(claim) : -1;
+      if (start >= 0) { spans.push([start, start + claim.length]); }
+    });
+    spans.sort(function (a, b) { return a[0] - b[0]; });
+    spans.forEach(function (span) {
+      if (span[0] < at) { return; }
+      add(block, text.slice(at, span[0]), el("mark", "unsupported", text.slice(span[0], span[1])));
+      at = span[1];
+    });
+    return add(block, text.slice(at));
   }
 
   var columns = comparison ? 10 : 9;
