@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Literal
 import pytest
 
 from pytest_llmops._models import generation
+from pytest_llmops._shards import Shard
 from pytest_llmops.errors import ConfigError
 
 RECORD_MODES = ("replay", "new", "all", "off")
@@ -219,6 +220,9 @@ OPTIONS: tuple[Option, ...] = (
            "or skipped now after passing), both (`metrics,tests`) or none (the default: only reported). "
            "Deselected tests and tests outside the paths given never count.",
            _kinds(MISSING_KINDS), "metrics, tests, `metrics,tests` or none"),
+    Option("llm_shard", "Run shard i of N (`2/4`): the tests whose id hashes to it; deselect the "
+           "rest. Merge the shards' JSON reports with `python -m pytest_llmops merge`.",
+           Shard.parse, "`i/N` with 1 <= i <= N"),
 )
 
 # Command-line switches (actions of one run, no ini key): (flag, help).
@@ -271,6 +275,24 @@ class Settings:
     max_cost_increase: float | None = None
     max_latency_increase: float | None = None
     fail_on_missing: tuple[str, ...] = ()
+    shard: Shard | None = None
+
+    def reported(self) -> dict[str, Any]:
+        """The settings that shape a run's results and its gate, as the JSON report keeps them
+        (``run.settings``): shards of one run must agree on every one of them."""
+        values = {name: getattr(self, name) for name in REPORTED}
+        values["prices"] = {model: list(price) for model, price in sorted(self.prices.items())}
+        values["max_score_drop_by_metric"] = dict(sorted(self.max_score_drop_by_metric.items()))
+        values["fail_on_missing"] = list(self.fail_on_missing)
+        return values
+
+
+#: The fields of :meth:`Settings.reported`: what the model is asked and how the gate judges it.
+REPORTED = (
+    "model", "judge_model", "judge_votes", "judge_aggregate", "judge_temperature", "judge_retries",
+    "judge_min_agreement", "temperature", "max_tokens", "seed", "prices", "record_mode", "budget_usd",
+    "max_score_drop", "max_score_drop_by_metric", "max_cost_increase", "max_latency_increase", "fail_on_missing",
+)
 
 
 def add_options(parser: pytest.Parser) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from pytest_llmops._report.baseline import gate_lines, latency_line, missing_lines
 from pytest_llmops._report.data import REPLAYED_LATENCY
+from pytest_llmops._report.merge import incomplete, listed
 from pytest_llmops._report.terminal import money, seconds
 from pytest_llmops._report.text import visible
 
@@ -60,6 +61,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
           money(cost["live"]), money(cost["saved"]),
           f"{seconds(latency['p50'])} / {seconds(latency['p95'])} / {seconds(latency['max'])}"]],
     )
+    lines += _merged(report["run"])
     replayed = summary.get("replayed_latency_s")
     if replayed and replayed["count"]:
         lines += ["", f"Latency {REPLAYED_LATENCY}, {replayed['count']} calls: p50 / p95 / max "
@@ -86,6 +88,16 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if comparison is not None:
         lines += ["", *_baseline(comparison)]
     return "\n".join(lines) + "\n"
+
+
+def _merged(run: Mapping[str, Any]) -> list[str]:
+    """A merged report's parts, and each test missing or found twice."""
+    merged = run.get("merged")
+    if not merged:
+        return []
+    problems = listed(incomplete({"run": run}))
+    lines = ["", f"Merged from {len(merged['reports'])} reports" + (": **incomplete**" if problems else ".")]
+    return lines + ([""] + [f"- {cell(line)}" for line in problems] if problems else [])
 
 
 def changed_prompts(tests: Iterable[Mapping[str, Any]]) -> list[tuple[tuple[str, str, str], int]]:

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from pytest_llmops._report.baseline import gate_lines, latency_line, missing_lines
 from pytest_llmops._report.data import REPLAYED_LATENCY
+from pytest_llmops._report.merge import incomplete, listed
 from pytest_llmops._report.numbers import word
 from pytest_llmops._report.text import visible
 
@@ -66,10 +67,22 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
     if summary["worst_tests"]:
         lines.append("worst tests:")
         lines += [f"  {t['outcome'].upper():<7} {t['nodeid']}  {t['reason']}" for t in summary["worst_tests"]]
+    lines += merged_lines(report["run"])
     comparison = report.get("baseline")
     if comparison is not None:
         lines += baseline_lines(comparison)
     return lines
+
+
+def merged_lines(run: Mapping[str, Any]) -> list[str]:
+    """For a merged report: the parts it was merged from, and what makes it incomplete."""
+    merged = run.get("merged")
+    if not merged:
+        return []
+    problems = incomplete({"run": run})
+    lines = [f"merged from {len(merged['reports'])} reports; "
+             + (f"INCOMPLETE ({len(problems)} problems):" if problems else "every test of the run is in one")]
+    return lines + [f"  {line}" for line in listed(problems)]
 
 
 def weak_judge_lines(tests: Any) -> list[str]:
