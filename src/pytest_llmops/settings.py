@@ -48,6 +48,15 @@ _non_negative_int = _number(int, 0)
 _fraction = _number(float, 0, 1)
 
 
+def _switch(text: str) -> bool:
+    """``on``/``off`` (also ``true``/``false``, ``yes``/``no``, ``1``/``0``)."""
+    words = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+    value = words.get(str(text).strip().lower())
+    if value is None:
+        raise ValueError(text)
+    return value
+
+
 def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in choices:
@@ -182,6 +191,9 @@ OPTIONS: tuple[Option, ...] = (
            _non_negative_int, "an integer >= 0"),
     Option("llm_concurrency", "Most model calls in flight at once.",
            _positive_int, "an integer >= 1"),
+    Option("llm_adaptive_concurrency", "Per endpoint (server base URL), under llm_concurrency: back "
+           "off on 429 and rate-limit headers, grow back on success (on, the default); off: a fixed bound.",
+           _switch, "on or off"),
     _generation_option("llm_temperature", "temperature", "Default sampling temperature (0 is greedy)."),
     _generation_option("llm_max_tokens", "max_tokens", "Default most tokens a completion may have."),
     _generation_option("llm_seed", "seed", "Default sampling seed."),
@@ -253,6 +265,7 @@ class Settings:
     timeout: float = 60.0
     max_retries: int = 2
     concurrency: int = 16
+    adaptive_concurrency: bool = True
     temperature: float = 0.0
     max_tokens: int = 256
     seed: int | None = None

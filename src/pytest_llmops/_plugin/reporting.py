@@ -94,6 +94,7 @@ class RunReporter:
             "shard": settings.shard.to_dict() if settings.shard is not None else None,
             "commit": head_commit(self.config.rootpath),
             "version": __version__,
+            "endpoints": self.session.call_stats().endpoints,
         }
         report = build_report(_released(self.session.outcomes.values()), run, settings.budget_usd, self._metric_range)
         # A prompt may quote a secret of the environment (an API key): no report shows it.

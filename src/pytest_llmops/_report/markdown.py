@@ -62,6 +62,12 @@ def render_markdown(report: Mapping[str, Any]) -> str:
           f"{seconds(latency['p50'])} / {seconds(latency['p95'])} / {seconds(latency['max'])}"]],
     )
     lines += _merged(report["run"])
+    endpoints = report["run"].get("endpoints") or {}
+    if endpoints:
+        lines += ["", "### Endpoints", ""]
+        lines += table(["endpoint", "429 answers", "lowest concurrency", "final concurrency", "calls waited"],
+                       [[name, f["rate_limited"], f["lowest"], f["final"], seconds(f["waited_s"])]
+                        for name, f in endpoints.items()])
     replayed = summary.get("replayed_latency_s")
     if replayed and replayed["count"]:
         lines += ["", f"Latency {REPLAYED_LATENCY}, {replayed['count']} calls: p50 / p95 / max "

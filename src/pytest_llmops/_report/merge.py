@@ -16,6 +16,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from pytest_llmops._calls.endpoints import merged as merged_endpoints
 from pytest_llmops._report.data import DEFAULT_RANGE, SCHEMA, SCHEMA_VERSION, summarize
 from pytest_llmops._report.selection import Selection
 from pytest_llmops._shards import Shard, shard_of
@@ -63,6 +64,7 @@ def merge(parts: Sequence[Part], created: datetime.datetime | None = None) -> di
         "created": (created or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds"),
         "selection": _selection(parts, rows.keys(), {m["nodeid"] for m in missing}),
         "shard": None,
+        "endpoints": merged_endpoints(part.report["run"].get("endpoints") or {} for part in parts),
         "merged": {
             "reports": [
                 {"path": p.path, "shard": p.report["run"].get("shard"), "created": p.report["run"].get("created"),

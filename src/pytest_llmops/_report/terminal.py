@@ -49,6 +49,7 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
         f"cost: {money(cost['live'])} live, {money(cost['saved'])} saved by replay",
         f"latency: {_spread(latency)}  ({latency['count']} live model calls)",
     ]
+    lines += [f"endpoint {name}: {endpoint_figures(figures)}" for name, figures in report["run"].get("endpoints", {}).items()]
     replayed = summary.get("replayed_latency_s")
     if replayed and replayed["count"]:
         lines.append(f"latency {REPLAYED_LATENCY}: {_spread(replayed)}  ({replayed['count']} model calls)")
@@ -72,6 +73,12 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
     if comparison is not None:
         lines += baseline_lines(comparison)
     return lines
+
+
+def endpoint_figures(figures: Mapping[str, Any]) -> str:
+    """An endpoint's adaptive concurrency in words: its 429s, lowest and final limit, waits."""
+    return (f"{figures['rate_limited']} answered 429; concurrency lowest {figures['lowest']}, final "
+            f"{figures['final']}; calls waited {seconds(figures['waited_s'])} in all")
 
 
 def merged_lines(run: Mapping[str, Any]) -> list[str]:
