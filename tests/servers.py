@@ -80,7 +80,8 @@ class KatanServer:
 
 Answer = Any  # a str (the reply text), a (status, body) tuple, or a callable(request_json) -> either
 # Special answers: "!garbage" sends non-JSON, "!close" closes the connection, ("!hang", seconds) sleeps,
-# ("!drip", seconds) sends the answer one byte every so many seconds.
+# ("!drip", seconds) sends the answer one byte every so many seconds; ("!headers", {name: value}, answer)
+# sends those headers with the answer.
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -148,6 +149,9 @@ class ScriptedServer:
                 answer = server._next_answer(body)
                 if callable(answer):
                     answer = answer(body)
+                self.extra_headers: dict[str, str] = {}
+                if isinstance(answer, tuple) and answer[0] == "!headers":
+                    self.extra_headers, answer = answer[1], answer[2]
                 if answer == "!close":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -181,7 +185,7 @@ class ScriptedServer:
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
-                for name, value in server.headers.items():
+                for name, value in {**server.headers, **self.extra_headers}.items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
@@ -225,3 +229,57 @@ class InFlight:
         if self.fail_on and self.fail_on in text:
             return 500, {"error": {"message": "the model fell over"}}
         return text
+
+
+class RateLimit:
+    """A scripted answer: a server that allows ``per_second`` requests in any second (a sliding
+    window), answers each after ``delay``, and answers 429 with ``retry-after`` beyond.
+
+    With ``limit_headers`` every answer says ``x-ratelimit-limit-requests``,
+    ``x-ratelimit-remaining-requests`` and ``x-ratelimit-reset-requests`` (the wait until the
+    window has room again), counted when the request arrives, as OpenAI does. It counts the
+    429s, the answers, and the most calls in flight.
+    """
+
+    def __init__(self, per_second: int = 20, delay: float = 0.2, limit_headers: bool = True) -> None:
+        self.per_second, self.delay, self.limit_headers = per_second, delay, limit_headers
+        self.refused = self.answered = self.now = self.most = 0
+        #: When the first request arrived and the last answer went (monotonic seconds).
+        self.first = self.last = 0.0
+        self._accepted: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, body: dict[str, Any]) -> Any:
+        with self._lock:
+            now = time.monotonic()
+            self.first = self.first or now
+            self._accepted = [t for t in self._accepted if t > now - 1.0]
+            full = len(self._accepted) >= self.per_second
+            if not full:
+                self._accepted.append(now)
+                self.now += 1
+                self.most = max(self.most, self.now)
+            room_in = self._accepted[0] + 1.0 - now if full else 0.0
+            headers = self._headers(now)
+            if full:
+                self.refused += 1
+        if full:
+            headers["retry-after"] = f"{room_in:.3f}"
+            return "!headers", headers, (429, {"error": {"message": "Rate limit reached: 20 requests per second"}})
+        time.sleep(self.delay)
+        with self._lock:
+            self.now -= 1
+            self.answered += 1
+            self.last = time.monotonic()
+        return "!headers", headers, body["messages"][-1]["content"]
+
+    def _headers(self, now: float) -> dict[str, str]:
+        if not self.limit_headers:
+            return {}
+        full = len(self._accepted) >= self.per_second
+        reset = self._accepted[0] + 1.0 - now if full and self._accepted else 0.0
+        return {
+            "x-ratelimit-limit-requests": str(self.per_second),
+            "x-ratelimit-remaining-requests": str(self.per_second - len(self._accepted)),
+            "x-ratelimit-reset-requests": f"{max(reset, 0.0):.3f}s",
+        }

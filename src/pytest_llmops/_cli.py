@@ -2,7 +2,7 @@
 
 Each subcommand is a function taking its parsed arguments and returning an exit code, added to
 :data:`SUBCOMMANDS` with the function that declares its arguments. Tests run with ``pytest``;
-this is for what happens around runs (checking a report, and later: history, review, merging).
+this is for what happens around runs (checking a report, merging shard reports; later: history, review).
 """
 
 from __future__ import annotations
@@ -41,9 +41,29 @@ def validate_report(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _merge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("reports", type=Path, nargs="+", help="the JSON reports of the shards (or jobs) of one run")
+    parser.add_argument("--json", type=Path, help="write the merged JSON report here")
+    parser.add_argument("--html", type=Path, help="write the merged HTML report here")
+    parser.add_argument("--md", type=Path, help="write the merged Markdown summary here")
+    parser.add_argument("--baseline", type=Path,
+                        help="a JSON report to gate the merged run on, with the tolerances the shards ran with")
+
+
+def merge_reports(arguments: argparse.Namespace) -> int:
+    """Merge shard reports into one and gate on it: 0 when every test passed (or skipped) and the
+    gate passed, 1 when a test failed or errored, the gate failed, or tests are missing or
+    duplicated; 2 when the reports cannot be read or are not parts of one run."""
+    from pytest_llmops._report.merge_command import merged_run
+
+    return merged_run(arguments.reports, arguments.baseline,
+                      {"json": arguments.json, "html": arguments.html, "md": arguments.md}, print)
+
+
 #: name -> (declare its arguments, run it, one line of help).
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {
     "validate-report": (_validate_report_arguments, validate_report, "check a JSON report against its schema"),
+    "merge": (_merge_arguments, merge_reports, "merge the JSON reports of a run's shards into one report and one gate"),
 }
 
 

@@ -61,6 +61,11 @@ class TransientCallError(ModelCallError):
         self.retry_after = retry_after
 
 
+class RateLimited(TransientCallError):
+    """The server refused the call for its rate limit (HTTP 429): the pipeline retries it, and
+    slows down every call to the same endpoint (adaptive concurrency)."""
+
+
 #: The start of the reason of a call refused by ``llm_budget_usd``.
 BUDGET_REFUSAL = "LLM budget exhausted"
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 import pytest
 
 from pytest_llmops._models import generation
+from pytest_llmops._shards import Shard
 from pytest_llmops.errors import BadValue, ConfigError
 
 if TYPE_CHECKING:
@@ -48,6 +49,15 @@ _non_negative_float = _number(float, 0)
 _positive_int = _number(int, 1)
 _non_negative_int = _number(int, 0)
 _fraction = _number(float, 0, 1)
+
+
+def _switch(text: str) -> bool:
+    """``on``/``off`` (also ``true``/``false``, ``yes``/``no``, ``1``/``0``)."""
+    words = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+    value = words.get(str(text).strip().lower())
+    if value is None:
+        raise ValueError(text)
+    return value
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
@@ -199,6 +209,9 @@ OPTIONS: tuple[Option, ...] = (
            _non_negative_int, "an integer >= 0"),
     Option("llm_concurrency", "Most model calls in flight at once.",
            _positive_int, "an integer >= 1"),
+    Option("llm_adaptive_concurrency", "Per endpoint (server base URL), under llm_concurrency: back "
+           "off on 429 and rate-limit headers, grow back on success (on, the default); off: a fixed bound.",
+           _switch, "on or off"),
     _generation_option("llm_temperature", "temperature", "Default sampling temperature (0 is greedy)."),
     _generation_option("llm_max_tokens", "max_tokens", "Default most tokens a completion may have."),
     _generation_option("llm_seed", "seed", "Default sampling seed."),
@@ -251,6 +264,9 @@ OPTIONS: tuple[Option, ...] = (
            _number(float, 0.5, 0.999), "a number from 0.5 to 0.999"),
     Option("llm_ab_seed", "A/B: the seed of the bootstrap resampling (the same figures on a rerun).",
            _non_negative_int, "an integer >= 0"),
+    Option("llm_shard", "Run shard i of N (`2/4`): the tests whose id hashes to it; deselect the "
+           "rest. Merge the shards' JSON reports with `python -m pytest_llmops merge`.",
+           Shard.parse, "`i/N` with 1 <= i <= N"),
 )
 
 # Command-line switches (actions of one run, no ini key): (flag, help).
@@ -289,6 +305,7 @@ class Settings:
     timeout: float = 60.0
     max_retries: int = 2
     concurrency: int = 16
+    adaptive_concurrency: bool = True
     temperature: float = 0.0
     max_tokens: int = 256
     seed: int | None = None
@@ -316,6 +333,27 @@ class Settings:
     ab_max_drop: float = 0.0
     ab_confidence: float = 0.95
     ab_seed: int = 0
+    shard: Shard | None = None
+
+    def reported(self) -> dict[str, Any]:
+        """The settings that shape a run's results and its gate, as the JSON report keeps them
+        (``run.settings``): shards of one run must agree on every one of them."""
+        values = {name: getattr(self, name) for name in REPORTED}
+        values["prices"] = {model: list(price) for model, price in sorted(self.prices.items())}
+        values["max_score_drop_by_metric"] = dict(sorted(self.max_score_drop_by_metric.items()))
+        values["fail_on_missing"] = list(self.fail_on_missing)
+        values["variants"] = [{"label": v.label, "model": v.model, "prompts": v.prompts} for v in self.variants]
+        values["ab_gate"] = list(self.ab_gate)
+        return values
+
+
+#: The fields of :meth:`Settings.reported`: what the model is asked and how the gate judges it.
+REPORTED = (
+    "model", "judge_model", "judge_votes", "judge_aggregate", "judge_temperature", "judge_retries",
+    "judge_min_agreement", "temperature", "max_tokens", "seed", "prices", "record_mode", "budget_usd",
+    "max_score_drop", "max_score_drop_by_metric", "max_cost_increase", "max_latency_increase", "fail_on_missing",
+    "variants", "ab_gate", "ab_max_drop", "ab_confidence", "ab_seed",
+)
 
 
 def add_options(parser: pytest.Parser) -> None:

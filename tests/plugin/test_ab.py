@@ -232,3 +232,20 @@ def test_the_html_report_shows_each_case_variant_by_variant_diffed_against_the_c
     assert rows[1][2] == "failedrougeL[output] 0.182 < 0.5Say hello to Ann.<img src=x onerror=alert(1)> Ann"
     assert shown["inserted"] == ["<img src=x onerror=alert(1)> Ann"] and shown["images"] == 0
     assert "v2 vs base: rougeL[output]" in shown["verdicts"]
+
+
+def test_shards_of_a_comparison_merge_into_the_comparison_of_one_run(suite: pytest.Pytester) -> None:
+    import subprocess
+    import sys
+
+    suite.makepyfile(test_suite=SUITE)
+    run(suite, "base =, v2 = @v2", "--llm-ab-gate", "rougeL")
+    whole = comparison_figures(report_of(suite))
+    for shard in ("1/2", "2/2"):
+        run(suite, "base =, v2 = @v2", "--llm-ab-gate", "rougeL", "--llm-shard", shard,
+            "--llm-report-json", f"shard-{shard[0]}.json")
+    merged = subprocess.run([sys.executable, "-m", "pytest_llmops", "merge", "shard-1.json", "shard-2.json",
+                             "--json", "report.json"], cwd=suite.path, capture_output=True, text=True)
+    assert merged.returncode == 1, merged.stdout  # the variant's failures, and the A/B gate
+    assert "A/B gate FAILED:" in merged.stdout
+    assert comparison_figures(report_of(suite)) == whole

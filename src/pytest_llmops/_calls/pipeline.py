@@ -2,7 +2,8 @@
 calibration cases and pairwise orders all go through :meth:`CallPipeline.run`.
 
 validate the request -> replay (a hit returns at once: no budget, no slot, no network) ->
-under ``--llm-estimate``, stop: the call is counted and its test skipped -> reserve budget -> wait for a slot of the one bound (``llm_concurrency``) -> one attempt under
+under ``--llm-estimate``, stop: the call is counted and its test skipped -> reserve budget ->
+wait for the endpoint's adaptive limit (:mod:`.endpoints`) -> wait for a slot of the one bound (``llm_concurrency``) -> one attempt under
 a wall-clock deadline (``llm_timeout``), retried here (``llm_max_retries``, backoff honouring
 ``Retry-After``) -> validate the answer -> cost, redact -> record -> observers.
 
@@ -24,12 +25,13 @@ import random
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
+from pytest_llmops._calls import endpoints
 from pytest_llmops._calls.answers import check_generation
 from pytest_llmops._redact import redact
-from pytest_llmops.errors import CallCancelled, ModelCallError, TransientCallError
+from pytest_llmops.errors import CallCancelled, ModelCallError, RateLimited, TransientCallError
 from pytest_llmops._models.base import Backend, Completion, Generation, GenerationSettings, Request
 from pytest_llmops._models.generation import checked
 from pytest_llmops._models.client import Call, Outcome
@@ -53,25 +55,29 @@ _MESSAGE_OVERHEAD = 16
 @dataclass
 class CallStats:
     """What the pipeline did: live attempts, retries, attempts past ``llm_timeout``, attempts in
-    flight when the run stopped, and the most attempts in flight at once."""
+    flight when the run stopped, the most attempts in flight at once, and each endpoint's
+    adaptive-concurrency figures (:class:`~.endpoints.EndpointStats`)."""
 
     attempts: int = 0
     retries: int = 0
     timed_out: int = 0
     abandoned: int = 0
     most_in_flight: int = 0
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def merged(cls, parts: Iterable[Mapping[str, int]]) -> CallStats:
+    def merged(cls, parts: Iterable[Mapping[str, Any]]) -> CallStats:
         """The run's figures from each process's: counts add up, the peak is the highest."""
         total = cls()
+        parts = list(parts)
         for part in parts:
             for name in ("attempts", "retries", "timed_out", "abandoned"):
                 setattr(total, name, getattr(total, name) + part.get(name, 0))
             total.most_in_flight = max(total.most_in_flight, part.get("most_in_flight", 0))
+        total.endpoints = endpoints.merged(part.get("endpoints", {}) for part in parts)
         return total
 
     def summary(self) -> str:
@@ -135,7 +141,7 @@ class CallPipeline:
 
     def __init__(
         self, *, concurrency: int, timeout_s: float, max_retries: int,
-        budget: Budget | None = None, estimate: Estimate | None = None,
+        budget: Budget | None = None, estimate: Estimate | None = None, adaptive: bool = True,
     ) -> None:
         self.concurrency = concurrency
         self.timeout_s = timeout_s
@@ -146,6 +152,8 @@ class CallPipeline:
         self.stats = CallStats()
         self._slots = _Slots(concurrency, self.stats)
         self._cancelled = threading.Event()
+        #: Each endpoint's adaptive limit (None: ``llm_adaptive_concurrency`` is off).
+        self.endpoints = endpoints.Endpoints(concurrency, self._cancelled) if adaptive else None
         self._lock = threading.Lock()
         self._waits: set[threading.Event] = set()
         self._turns: dict[int, threading.Lock] = {}
@@ -220,6 +228,8 @@ class CallPipeline:
             return
         self._cancelled.set()
         self._slots.cancel()
+        if self.endpoints is not None:
+            self.endpoints.cancel()
         with self._lock:
             self.stats.abandoned += len(self._waits)
             for wait in self._waits:
@@ -294,15 +304,24 @@ class CallPipeline:
 
     def _attempt(self, client: LLM, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
         backend = client.backend
-        with self._slot_for(backend):
+        endpoint = self._endpoint_of(backend)
+        with endpoint.held() if endpoint is not None else contextlib.nullcontext() as ticket, self._slot_for(backend):
             start = time.perf_counter()
             try:
                 generations: list[Generation | BaseException] = list(self._within_deadline(client, requests))
+            except RateLimited as error:
+                if endpoint is not None and ticket is not None:
+                    endpoint.rate_limited(ticket, error.retry_after)
+                raise
             except ModelCallError:
                 raise
             except Exception as error:  # a backend bug or a broken server: still infrastructure
                 raise ModelCallError(f"{client.spec}: {type(error).__name__}: {error}") from None
             elapsed = time.perf_counter() - start
+        if endpoint is not None and ticket is not None:
+            for generation in generations:
+                if isinstance(generation, Generation):
+                    endpoint.answered(ticket, generation.rate_limits)
         if len(generations) != len(requests):  # answers are paired by position: never misfile one
             raise ModelCallError(f"{client.spec}: the backend answered {len(generations)} of {len(requests)} requests")
         return generations, elapsed
@@ -385,6 +404,19 @@ class CallPipeline:
         return completion
 
     # -- plumbing --------------------------------------------------------------------------
+
+    def figures(self) -> dict[str, Any]:
+        """:attr:`stats` with each endpoint's figures, as the session reports them."""
+        if self.endpoints is not None:
+            self.stats.endpoints = self.endpoints.figures()
+        return self.stats.to_dict()
+
+    def _endpoint_of(self, backend: Backend) -> endpoints.Endpoint | None:
+        """The adaptive limit of the server ``backend`` calls (None: no server, or adaptive off)."""
+        if self.endpoints is None:
+            return None
+        name = getattr(backend, "endpoint", None)
+        return self.endpoints.of(endpoints.display_name(name)) if isinstance(name, str) and name else None
 
     def _threads(self) -> ThreadPoolExecutor:
         with self._lock:

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from pytest_llmops._models.generation import checked
 from pytest_llmops.errors import ModelCallError as ModelCallError  # re-exported: backends raise it
+from pytest_llmops.errors import RateLimited as RateLimited
 from pytest_llmops.errors import TransientCallError as TransientCallError
 
 ROLES = ("system", "user", "assistant")
@@ -117,6 +118,19 @@ class TokenLogprob:
 
 
 @dataclass(frozen=True)
+class RateLimits:
+    """What a server said of its rate limits with an answer (``x-ratelimit-*`` headers): the
+    requests it allows in all, the requests and tokens it still allows, and seconds until each
+    allowance has room again."""
+
+    limit_requests: int | None = None
+    remaining_requests: int | None = None
+    reset_requests_s: float | None = None
+    remaining_tokens: int | None = None
+    reset_tokens_s: float | None = None
+
+
+@dataclass(frozen=True)
 class Generation:
     """What a backend returns for one request."""
 
@@ -126,6 +140,8 @@ class Generation:
     model: str
     finish_reason: str | None = None
     logprobs: tuple[TokenLogprob, ...] | None = None
+    #: The server's rate-limit headers, when it sent any (adaptive concurrency reads them).
+    rate_limits: RateLimits | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +203,9 @@ class Backend(Protocol):
     ``cheap = True`` for one whose calls are instant, local and do no I/O (``echo``): the
     pipeline answers them in the caller's thread, as handing them to a thread costs more
     (unless it batches: its calls still share batches).
+    ``endpoint = "<base URL>"`` for one that calls a server: calls to one endpoint share its
+    adaptive concurrency (raise :class:`RateLimited` for a 429, and set ``rate_limits`` on each
+    :class:`Generation` when the server says them).
     """
 
     #: Resolved model name reported with each completion.

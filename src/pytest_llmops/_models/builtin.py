@@ -39,6 +39,7 @@ def _openai(name: str, settings: Settings) -> Backend:
         batches=False,
         identity={"model": name, "base_url": base_url},
         provider="openai",
+        endpoint=base_url,
     )
 
 

@@ -27,8 +27,11 @@ class LazyBackend:
         in_process: bool = False,
         identity: Mapping[str, Any] | None = None,
         provider: str | None = None,
+        endpoint: str | None = None,
     ) -> None:
         self.model = model
+        #: The server its calls go to (known before loading: adaptive concurrency keys on it).
+        self.endpoint = endpoint
         self.batches = batches
         self.in_process = in_process
         self.identity = dict(identity or {"model": model})

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import os
+import re
 import time
 from typing import TYPE_CHECKING, Any, Sequence, cast
 
 import openai
 
 from pytest_llmops._redact import one_line
-from pytest_llmops._models.base import Generation, ModelCallError, Request, TokenLogprob, TransientCallError
+from pytest_llmops._models.base import (
+    Generation, ModelCallError, RateLimited, RateLimits, Request, TokenLogprob, TransientCallError,
+)
 from pytest_llmops._models.builtin import DEFAULT_OPENAI_URL
 
 if TYPE_CHECKING:
@@ -39,6 +42,7 @@ class OpenAIBackend:
             )
         self.model = model
         self.base_url = base_url or DEFAULT_OPENAI_URL
+        self.endpoint = self.base_url
         self._client = openai.OpenAI(
             api_key=api_key or _NO_KEY,
             base_url=base_url,
@@ -61,7 +65,9 @@ class OpenAIBackend:
                 f"openai:{self.model} at {self.base_url} answered HTTP {error.status_code}: "
                 f"{one_line(_server_message(error))}"
             )
-            if error.status_code == 429 or error.status_code >= 500:
+            if error.status_code == 429:
+                raise RateLimited(message, retry_after=_retry_after(error.response)) from None
+            if error.status_code >= 500:
                 raise TransientCallError(message, retry_after=_retry_after(error.response)) from None
             raise ModelCallError(message) from None
         except openai.APITimeoutError:
@@ -140,7 +146,47 @@ class OpenAIBackend:
             model=response.model or self.model,
             finish_reason=finish,
             logprobs=logprobs,
+            rate_limits=rate_limits(raw.headers),
         )
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def rate_limits(headers: Any) -> RateLimits | None:
+    """The ``x-ratelimit-limit-requests``, ``x-ratelimit-remaining-{requests,tokens}`` and
+    ``x-ratelimit-reset-{requests,tokens}`` headers (a reset as ``1s``, ``6m0s``, ``20ms`` or plain seconds); None without any."""
+    values = {
+        name: headers.get(f"x-ratelimit-{name}") for name in
+        ("limit-requests", "remaining-requests", "reset-requests", "remaining-tokens", "reset-tokens")
+    }
+    if all(value is None for value in values.values()):
+        return None
+    return RateLimits(
+        limit_requests=_count(values["limit-requests"]),
+        remaining_requests=_count(values["remaining-requests"]),
+        reset_requests_s=_duration(values["reset-requests"]),
+        remaining_tokens=_count(values["remaining-tokens"]),
+        reset_tokens_s=_duration(values["reset-tokens"]),
+    )
+
+
+def _count(value: str | None) -> int | None:
+    with contextlib.suppress(TypeError, ValueError):
+        return max(0, int(float(value)))  # type: ignore[arg-type]
+    return None
+
+
+def _duration(value: str | None) -> float | None:
+    if value is None:
+        return None
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(value))
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value.strip():
+        return None
+    return sum(float(number) * _UNIT_S[unit] for number, unit in parts)
 
 
 def _usage_as_sent(raw: Any) -> tuple[Any, Any]:

@@ -86,6 +86,10 @@ def _configure(config: pytest.Config) -> None:
         from pytest_llmops._plugin.changed_prompts import ChangedPrompts
 
         plugins["changed-prompts"] = ChangedPrompts(session)
+    if session.settings.shard is not None:
+        from pytest_llmops._plugin.sharding import ShardSelection
+
+        plugins["shard"] = ShardSelection(session, session.settings.shard)
     if not worker:
         from pytest_llmops._plugin.reporting import run_reporter
 

@@ -23,11 +23,11 @@ def run_reporter(session: LLMSession) -> RunReporter:
     """The controller's report writer; an unreadable baseline is a usage error, at start-up."""
     baseline = None
     if session.settings.baseline:
-        from pytest_llmops._report.baseline import BaselineError, load_baseline
+        from pytest_llmops._report.baseline import ReportFileError, load_report
 
         try:
-            baseline = load_baseline(_path(session.config, "llm_baseline", session.settings.baseline))
-        except BaselineError as error:
+            baseline = load_report(_path(session.config, "llm_baseline", session.settings.baseline))
+        except ReportFileError as error:
             raise ConfigError(f"llm_baseline: {error}") from None
     return RunReporter(session.config, session, baseline)
 
@@ -80,7 +80,9 @@ class RunReporter:
 
     def _built(self) -> dict[str, Any]:
         """The run's report (kept as ``self.report``), redacted, with its baseline comparison."""
+        from pytest_llmops import __version__
         from pytest_llmops._report.data import build_report
+        from pytest_llmops._report.provenance import head_commit
 
         settings = self.session.settings
         run = {
@@ -89,6 +91,11 @@ class RunReporter:
             "judge_model": settings.judge_model,
             "record_mode": settings.record_mode,
             "selection": self.session.rule.selection(self.session.outcomes).to_dict(),
+            "settings": settings.reported(),
+            "shard": settings.shard.to_dict() if settings.shard is not None else None,
+            "commit": head_commit(self.config.rootpath),
+            "version": __version__,
+            "endpoints": self.session.call_stats().endpoints,
         }
         report = build_report(_released(self.session.outcomes.values()), run, settings.budget_usd, self._metric_range)
         # A prompt may quote a secret of the environment (an API key): no report shows it.
@@ -97,9 +104,7 @@ class RunReporter:
         if self.baseline is not None:
             from pytest_llmops._report.baseline import Tolerances, compare
 
-            tolerances = Tolerances(settings.max_score_drop, settings.max_cost_increase,
-                                    settings.max_latency_increase, settings.max_score_drop_by_metric,
-                                    settings.fail_on_missing)
+            tolerances = Tolerances.from_settings(report["run"]["settings"])
             report["baseline"] = compare(self.baseline, report, tolerances, str(settings.baseline))
         return report
 
@@ -109,9 +114,7 @@ class RunReporter:
             return None
         from pytest_llmops._report.comparison import ComparisonSettings, compare_variants
 
-        settings = self.session.settings
-        return compare_variants(report["tests"], ComparisonSettings(
-            settings.ab_confidence, settings.ab_seed, settings.ab_gate, settings.ab_max_drop))
+        return compare_variants(report["tests"], ComparisonSettings.from_settings(report["run"]["settings"]))
 
     def _metric_range(self, name: str) -> tuple[float | None, float | None]:
         """The scale of metric ``name`` (its registered ``bounds``); 0 to 1 for a score of no

@@ -78,6 +78,7 @@ class LLMSession:
         budget = Budget(settings.budget_usd, self.ledger) if settings.budget_usd is not None and self.ledger else None
         return CallPipeline(
             concurrency=settings.concurrency,
+            adaptive=settings.adaptive_concurrency,
             timeout_s=settings.timeout,
             max_retries=settings.max_retries,
             budget=budget,
@@ -198,10 +199,10 @@ class LLMSession:
         parts = [part["calls"] for part in self.worker_parts.values()]
         return CallStats.merged([self._own_call_stats(), *parts])
 
-    def _own_call_stats(self) -> dict[str, int]:
+    def _own_call_stats(self) -> dict[str, Any]:
         """This process's model-call figures (none when it built no pipeline)."""
         pipeline = self._built_pipeline()
-        return pipeline.stats.to_dict() if pipeline is not None else {}
+        return pipeline.figures() if pipeline is not None else {}
 
     def _own_estimate(self) -> Estimate:
         """This process's ``--llm-estimate`` tally (empty when it built no pipeline)."""

@@ -45,8 +45,9 @@ LISTED_TESTS = 10
 VERDICTS = ("passed", "failed")
 
 
-class BaselineError(ValueError):
-    """The baseline file cannot be used; the message names the file and the problem."""
+class ReportFileError(ValueError):
+    """A report file (a baseline, a shard's report) cannot be used; the message names the file
+    and the problem."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,19 @@ class Tolerances:
                 return self.max_score_drop_by_metric[name]
         return self.max_score_drop
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> Tolerances:
+        """The tolerances a report's ``run.settings`` name (a report without them: the defaults),
+        so a gate can be computed from JSON reports alone."""
+        default = cls()
+        return cls(
+            max_score_drop=settings.get("max_score_drop", default.max_score_drop),
+            max_cost_increase=settings.get("max_cost_increase"),
+            max_latency_increase=settings.get("max_latency_increase"),
+            max_score_drop_by_metric=dict(settings.get("max_score_drop_by_metric", {})),
+            fail_on_missing=tuple(settings.get("fail_on_missing", ())),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "max_score_drop": self.max_score_drop,
@@ -79,28 +93,29 @@ class Tolerances:
         }
 
 
-def load_baseline(path: Path) -> dict[str, Any]:
-    """Read and validate a JSON report written by ``--llm-report-json``; NaN and Infinity, as
-    strings or as the bare literals of Python's ``json``, are read as those numbers."""
+def load_report(path: Path, what: str = "baseline") -> dict[str, Any]:
+    """Read and validate a JSON report written by ``--llm-report-json`` (``what`` it is, for
+    messages); NaN and Infinity, as strings or as the bare literals of Python's ``json``, are
+    read as those numbers."""
     try:
         data, _ = parse_report(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise BaselineError(f"cannot read baseline {path}: {error.strerror or error}") from None
+        raise ReportFileError(f"cannot read {what} {path}: {error.strerror or error}") from None
     except ValueError as error:
-        raise BaselineError(f"baseline {path} is not valid JSON: {error}") from None
+        raise ReportFileError(f"{what} {path} is not valid JSON: {error}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise BaselineError(f"baseline {path} is not a pytest-llmops JSON report (no \"schema\": \"{SCHEMA}\")")
+        raise ReportFileError(f"{what} {path} is not a pytest-llmops JSON report (no \"schema\": \"{SCHEMA}\")")
     newer = newer_format(str(path), "report schema version", data.get("schema_version"), SCHEMA_VERSION)
     if newer:
-        raise BaselineError(newer)
+        raise ReportFileError(newer)
     if data.get("schema_version") != SCHEMA_VERSION:
-        raise BaselineError(
-            f"baseline {path} has report schema version {data.get('schema_version')!r}; "
+        raise ReportFileError(
+            f"{what} {path} has report schema version {data.get('schema_version')!r}; "
             f"this pytest-llmops reads version {SCHEMA_VERSION}"
         )
     problem = validate(data)
     if problem:
-        raise BaselineError(f"baseline {path} does not match the report schema: {problem}")
+        raise ReportFileError(f"{what} {path} does not match the report schema: {problem}")
     return data
 
 

@@ -36,6 +36,12 @@ class ComparisonSettings:
         return {"confidence": self.confidence, "seed": self.seed, "gate": list(self.gate),
                 "max_drop": self.max_drop, "resamples": RESAMPLES}
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> ComparisonSettings:
+        """The comparison a run's settings (``run.settings`` of its JSON report) asked for."""
+        return cls(settings.get("ab_confidence", 0.95), settings.get("ab_seed", 0),
+                   tuple(settings.get("ab_gate", ())), settings.get("ab_max_drop", 0.0))
+
 
 def compare_variants(tests: Sequence[Mapping[str, Any]], settings: ComparisonSettings) -> dict[str, Any] | None:
     """The comparison of the variants in ``tests``; None when the run compared none."""

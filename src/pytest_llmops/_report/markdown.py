@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from pytest_llmops._report.baseline import gate_lines, latency_line, missing_lines
 from pytest_llmops._report.data import REPLAYED_LATENCY
+from pytest_llmops._report.merge import incomplete, listed
 from pytest_llmops._report.terminal import money, seconds
 from pytest_llmops._report.text import visible
 
@@ -60,6 +61,13 @@ def render_markdown(report: Mapping[str, Any]) -> str:
           money(cost["live"]), money(cost["saved"]),
           f"{seconds(latency['p50'])} / {seconds(latency['p95'])} / {seconds(latency['max'])}"]],
     )
+    lines += _merged(report["run"])
+    endpoints = report["run"].get("endpoints") or {}
+    if endpoints:
+        lines += ["", "### Endpoints", ""]
+        lines += table(["endpoint", "429 answers", "lowest concurrency", "final concurrency", "calls waited"],
+                       [[name, f["rate_limited"], f["lowest"], f["final"], seconds(f["waited_s"])]
+                        for name, f in endpoints.items()])
     replayed = summary.get("replayed_latency_s")
     if replayed and replayed["count"]:
         lines += ["", f"Latency {REPLAYED_LATENCY}, {replayed['count']} calls: p50 / p95 / max "
@@ -119,6 +127,16 @@ def _ab(comparison: Mapping[str, Any]) -> list[str]:
         lines += ["", "**A/B gate FAILED:**", "", *(f"- {cell(line)}" for line in failed)] if failed else [
             "", f"A/B gate passed ({cell(', '.join(settings['gate']))})."]
     return lines
+
+
+def _merged(run: Mapping[str, Any]) -> list[str]:
+    """A merged report's parts, and each test missing or found twice."""
+    merged = run.get("merged")
+    if not merged:
+        return []
+    problems = listed(incomplete({"run": run}))
+    lines = ["", f"Merged from {len(merged['reports'])} reports" + (": **incomplete**" if problems else ".")]
+    return lines + ([""] + [f"- {cell(line)}" for line in problems] if problems else [])
 
 
 def changed_prompts(tests: Iterable[Mapping[str, Any]]) -> list[tuple[tuple[str, str, str], int]]:

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from pytest_llmops._report.baseline import gate_lines, latency_line, missing_lines
 from pytest_llmops._report.data import REPLAYED_LATENCY
+from pytest_llmops._report.merge import incomplete, listed
 from pytest_llmops._report.numbers import word
 from pytest_llmops._report.text import visible
 
@@ -48,6 +49,7 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
         f"cost: {money(cost['live'])} live, {money(cost['saved'])} saved by replay",
         f"latency: {_spread(latency)}  ({latency['count']} live model calls)",
     ]
+    lines += [f"endpoint {name}: {endpoint_figures(figures)}" for name, figures in report["run"].get("endpoints", {}).items()]
     replayed = summary.get("replayed_latency_s")
     if replayed and replayed["count"]:
         lines.append(f"latency {REPLAYED_LATENCY}: {_spread(replayed)}  ({replayed['count']} model calls)")
@@ -66,6 +68,7 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
     if summary["worst_tests"]:
         lines.append("worst tests:")
         lines += [f"  {t['outcome'].upper():<7} {t['nodeid']}  {t['reason']}" for t in summary["worst_tests"]]
+    lines += merged_lines(report["run"])
     comparison = report.get("baseline")
     if comparison is not None:
         lines += baseline_lines(comparison)
@@ -85,6 +88,23 @@ def ab_lines(comparison: Mapping[str, Any]) -> list[str]:
         failed = [f"  {v['label']}: {reason}" for v in variants if v["gate"]["failed"] for reason in v["gate"]["reasons"]]
         lines += ["A/B gate FAILED:", *failed] if failed else [f"A/B gate passed ({', '.join(settings['gate'])})"]
     return lines
+
+
+def endpoint_figures(figures: Mapping[str, Any]) -> str:
+    """An endpoint's adaptive concurrency in words: its 429s, lowest and final limit, waits."""
+    return (f"{figures['rate_limited']} answered 429; concurrency lowest {figures['lowest']}, final "
+            f"{figures['final']}; calls waited {seconds(figures['waited_s'])} in all")
+
+
+def merged_lines(run: Mapping[str, Any]) -> list[str]:
+    """For a merged report: the parts it was merged from, and what makes it incomplete."""
+    merged = run.get("merged")
+    if not merged:
+        return []
+    problems = incomplete({"run": run})
+    lines = [f"merged from {len(merged['reports'])} reports; "
+             + (f"INCOMPLETE ({len(problems)} problems):" if problems else "every test of the run is in one")]
+    return lines + [f"  {line}" for line in listed(problems)]
 
 
 def weak_judge_lines(tests: Any) -> list[str]:
