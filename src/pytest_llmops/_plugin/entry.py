@@ -100,6 +100,10 @@ def _configure(config: pytest.Config) -> None:
             plugins["recordings"] = RecordingsReport(session, session.recordings)
         if config.pluginmanager.hasplugin("xdist"):
             plugins["xdist"] = XdistChannel(session)
+        if config.pluginmanager.hasplugin("html"):
+            from pytest_llmops._plugin.html_columns import HtmlColumns
+
+            plugins["pytest-html"] = HtmlColumns()
     for name, plugin in plugins.items():
         register(config, name, plugin)
 
