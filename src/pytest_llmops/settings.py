@@ -218,6 +218,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("llm_report_json", "Write the run report as JSON to this path.", accepted="a file path"),
     Option("llm_report_html", "Write a self-contained HTML report to this path.", accepted="a file path"),
     Option("llm_report_md", "Write a Markdown summary to this path.", accepted="a file path"),
+    Option("llm_history", "Append each run to a history database: a file path (SQLite) or a "
+           "postgresql:// URL; `python -m pytest_llmops history` shows its trends.",
+           accepted="a file path or a postgresql:// URL"),
     Option("llm_baseline", "A JSON report (e.g. from the main branch) to compare this run with.",
            accepted="a file path"),
     Option("llm_budget_usd", "Refuse live model calls once they have cost this many USD.",
@@ -293,6 +296,7 @@ class Settings:
     report_json: str | None = None
     report_html: str | None = None
     report_md: str | None = None
+    history: str | None = None
     baseline: str | None = None
     budget_usd: float | None = None
     max_score_drop: float = 0.05

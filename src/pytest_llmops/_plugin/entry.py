@@ -83,6 +83,10 @@ def _configure(config: pytest.Config) -> None:
         from pytest_llmops._plugin.reporting import run_reporter
 
         plugins["report"] = run_reporter(session)
+        if session.settings.history:
+            from pytest_llmops._plugin.history import history_writer
+
+            plugins["history"] = history_writer(config, session.settings.history)
         if session.recordings is not None:
             from pytest_llmops._plugin.recordings import RecordingsReport
 

@@ -17,6 +17,7 @@ from pytest_llmops.errors import ConfigError
 if TYPE_CHECKING:
     from pytest_llmops._plugin.session import LLMSession
     from pytest_llmops._results import TestOutcome
+    from pytest_llmops.settings import Settings
 
 
 def run_reporter(session: LLMSession) -> RunReporter:
@@ -90,6 +91,7 @@ class RunReporter:
             "record_mode": settings.record_mode,
             "selection": self.session.rule.selection(self.session.outcomes).to_dict(),
         }
+        run.update(_provenance(self.config, settings))
         report = build_report(_released(self.session.outcomes.values()), run, settings.budget_usd, self._metric_range)
         # A prompt may quote a secret of the environment (an API key): no report shows it.
         report = self.report = _redacted(report)
@@ -156,6 +158,13 @@ class RunReporter:
 
             for problem in self.problems:
                 terminalreporter.write_line(visible(problem), red=True)
+
+
+def _provenance(config: pytest.Config, settings: Settings) -> dict[str, Any]:
+    """The run's git commit and branch (when it has them) and its settings' digest."""
+    from pytest_llmops._report.provenance import git_facts, settings_digest
+
+    return {"git": git_facts(config.rootpath), "settings_digest": settings_digest(settings)}
 
 
 def _redacted(report: dict[str, Any]) -> dict[str, Any]:
