@@ -46,6 +46,11 @@ SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable
     "validate-report": (_validate_report_arguments, validate_report, "check a JSON report against its schema"),
 }
 
+# The run history's trends: argument declarations only here; its work loads when it runs.
+from pytest_llmops._history import command as _history  # noqa: E402
+
+SUBCOMMANDS["history"] = (_history.declare, _history.run, "show the trends of the last runs of the history (llm_history)")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_llmops", description="pytest-llmops outside a test run.")
@@ -55,3 +60,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         declare(commands.add_parser(name, help=summary, description=summary))
     arguments = parser.parse_args(argv)
     return SUBCOMMANDS[arguments.command][1](arguments)
+

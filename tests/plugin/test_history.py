@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -197,3 +198,56 @@ def test_concurrent_writers_never_corrupt_it(history: str, tmp_path: Path) -> No
     assert sorted(run.id for run in runs) == list(range(1, 21))
     for run in runs:  # each run holds its own 20 tests, all from one writer
         assert len(run.tests) == 20 and len({t["nodeid"].partition("_")[0] for t in run.tests}) == 1
+
+
+HOSTILE_BRANCH = "feature/<img src=x onerror=alert(1)>\x1b[31m"
+
+
+def test_trends_as_a_table_and_a_page(suite: pytest.Pytester, history: str, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from html_check import LiveElements, chromium_dom, chromium_evaluate
+
+    from pytest_llmops._cli import main
+
+    monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef")
+    monkeypatch.setenv("GITHUB_HEAD_REF", HOSTILE_BRANCH)
+    suite.runpytest(*ARGS, "--llm-history", history).assert_outcomes(passed=2)
+    suite.path.joinpath("flip").touch()
+    suite.runpytest(*ARGS, "--llm-history", history).assert_outcomes(passed=1, failed=1)
+    suite.path.joinpath("flip").unlink()
+    suite.runpytest(*ARGS, "--llm-history", history).assert_outcomes(passed=2)
+    capsys.readouterr()
+
+    page = tmp_path / "out" / "trends.html"
+    monkeypatch.chdir(suite.path)  # a relative SQLite path is relative to the current directory
+    assert main(["history", "--db", history, "--last", "2", "--html", str(page)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "\x1b" not in "".join(lines)
+    header, second, third = (re.split(r"\s{2,}", line) for line in lines[:3])
+    assert header == ["run", "created", "commit", "branch", "tests", "pass", "cost", "p95", "exact", "rougeL"]
+    assert (second[0], second[2], second[3]) == ("2", "0123456789", "feature/<img src=x onerror=alert(1)>\\x1b[31m")
+    assert (second[5], second[-2:], third[0], third[5], third[-2:]) == ("50%", ["1", "0.2"], "3", "100%", ["1", "0.9"])
+    assert "model echo" in lines and f"trends of 2 runs written to {page}" in lines
+
+    text = page.read_text("utf-8")
+    elements = LiveElements(text)
+    assert not [tag for tag, _ in elements.tags if tag in ("script", "img", "a", "iframe", "object", "embed")]
+    assert not [a for _, a in elements.tags if any(name.startswith("on") for name in a)]
+    assert "<img src=x" not in text and "&lt;img src=x onerror=alert(1)&gt;\\x1b[31m" in text
+    dom = chromium_dom(page, tmp_path)
+    for caption in ("pass rate", "mean rougeL", "echo: refusal rate", "echo: p95 latency"):
+        assert f"<figcaption>{caption} (last: " in dom
+    assert "<figcaption>mean rougeL (last: 0.9)</figcaption>" in dom
+    shown = chromium_evaluate(page, tmp_path, "({figures: document.querySelectorAll('figure svg').length,"
+                              " points: document.querySelectorAll('circle').length,"
+                              " fits: document.documentElement.scrollWidth <= window.innerWidth})", width=800)
+    assert shown["figures"] >= 6 and shown["points"] >= 12 and shown["fits"]
+
+
+def test_trends_of_an_empty_or_missing_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_llmops._cli import main
+
+    assert main(["history", "--db", str(tmp_path / "none.sqlite")]) == 0
+    assert capsys.readouterr().out == "no runs in the history yet\n"
+    assert main(["history", "--db", "mysql://x/y"]) == 1
+    assert "mysql:// databases are not supported" in capsys.readouterr().out
