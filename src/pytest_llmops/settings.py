@@ -25,6 +25,7 @@ RECORD_MODES = ("replay", "new", "all", "off")
 DEVICES = ("auto", "cpu", "cuda")
 JUDGE_AGGREGATES = ("mean", "median", "majority")
 MISSING_KINDS = ("metrics", "tests")
+DRIFT_KINDS = ("model", "fingerprint")
 
 
 def _number(kind: type, low: float, high: float = float("inf"), *, above_low: bool = False) -> Callable[[str], Any]:
@@ -221,6 +222,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("llm_history", "Append each run to a history database: a file path (SQLite) or a "
            "postgresql:// URL; `python -m pytest_llmops history` shows its trends.",
            accepted="a file path or a postgresql:// URL"),
+    Option("llm_fail_on_drift", "What change of the served model fails the run: model (the server "
+           "names another model for a spec than the last run of the history, or the baseline, saw), "
+           "fingerprint (its system_fingerprint changed), both (`model,fingerprint`) or none (the "
+           "default: only reported).", _kinds(DRIFT_KINDS), "model, fingerprint, `model,fingerprint` or none"),
     Option("llm_baseline", "A JSON report (e.g. from the main branch) to compare this run with.",
            accepted="a file path"),
     Option("llm_budget_usd", "Refuse live model calls once they have cost this many USD.",
@@ -297,6 +302,7 @@ class Settings:
     report_html: str | None = None
     report_md: str | None = None
     history: str | None = None
+    fail_on_drift: tuple[str, ...] = ()
     baseline: str | None = None
     budget_usd: float | None = None
     max_score_drop: float = 0.05

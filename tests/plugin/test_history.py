@@ -106,7 +106,7 @@ def test_each_run_is_appended_with_its_tests_models_and_provenance(suite: pytest
     assert json.loads(next(t for t in two.tests if t["nodeid"].endswith("flips"))["scores"]) == {"rougeL": 0.2}
     assert {m["metric"]: m["mean"] for m in two.metrics} == {"exact": 1.0, "rougeL": 0.2}
     [model] = two.models
-    assert (model["model"], model["calls"], model["live_calls"], model["refusals"]) == ("echo", 2, 2, 1)
+    assert (model["spec"], model["calls"], model["live_calls"], model["refusals"]) == ("echo", 2, 2, 1)
     assert model["latency_p95"] >= model["latency_p50"] >= 0 and json.loads(model["served_models"]) == ["echo"]
 
 

@@ -235,7 +235,8 @@ class CallPipeline:
         if replay is None:
             return None
         replay = dataclasses.replace(
-            replay, cached=True, role=call.client.role, prompt_versions=call.versions or replay.prompt_versions
+            replay, cached=True, role=call.client.role, prompt_versions=call.versions or replay.prompt_versions,
+            spec=call.client.spec,
         )
         return self._observed(call, replay)
 
@@ -367,6 +368,8 @@ class CallPipeline:
                 prompt_versions=call.versions,
                 logprobs=checked.logprobs,
                 role=call.client.role,
+                spec=call.client.spec,
+                system_fingerprint=None if checked.system_fingerprint is None else redact(checked.system_fingerprint),
             )
             if call.client.cache is not None:
                 call.client.cache.store(call.client.identity, call.request, completion)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping, Sequence
 
 from pytest_llmops._report.data import HARNESS_ROLES, percentile
+from pytest_llmops._report.drift import served
 from pytest_llmops._report.numbers import number
 
 
@@ -65,20 +66,21 @@ def model_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per tested model (judge and A/B control calls are the harness, not the app)."""
     from pytest_llmops.metrics._refusal import refusal_phrase
 
-    by_model: dict[str, list[Mapping[str, Any]]] = {}
+    by_spec: dict[str, list[Mapping[str, Any]]] = {}
     for test in report["tests"]:
         for call in test["calls"]:
             if call["role"] not in HARNESS_ROLES:
-                by_model.setdefault(call["model"], []).append(call)
+                by_spec.setdefault(call.get("spec") or call["model"], []).append(call)
     failures = report["summary"].get("models", {})
+    now_served = served(report["tests"])
     rows = []
-    for model in sorted(set(by_model) | set(failures)):
-        calls = by_model.get(model, [])
+    for spec in sorted(set(by_spec) | set(failures)):
+        calls = by_spec.get(spec, [])
         live = [number(c["latency_s"]) for c in calls if not c["cached"]]
         refusals = sum(1 for c in calls if refusal_phrase(str(c.get("text", ""))) is not None)
-        counted = failures.get(model, {})
+        counted = failures.get(spec, {})
         rows.append({
-            "model": model,
+            "spec": spec,
             "backend": calls[0]["backend"] if calls else counted.get("backend", ""),
             "calls": len(calls),
             "live_calls": len(live),
@@ -89,15 +91,12 @@ def model_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             "cost_usd": _finite(sum(number(c["cost_usd"]) for c in calls)),
             "latency_p50": _finite(percentile(live, 0.5)) if live else None,
             "latency_p95": _finite(percentile(live, 0.95)) if live else None,
-            "served_models": _json(_distinct(c.get("served_model") or c["model"] for c in calls)),
-            "fingerprints": _json(_distinct(c.get("system_fingerprint") for c in calls)),
+            # What its live calls were answered by (replayed ones tell of the recording's day).
+            "served_models": _json(now_served.get(spec, {}).get("model", [])),
+            "fingerprints": _json(now_served.get(spec, {}).get("fingerprint", [])),
             "refusals": refusals,
         })
     return rows
-
-
-def _distinct(values: Iterable[Any]) -> list[str]:
-    return sorted({str(v) for v in values if v})
 
 
 def _json(value: Any) -> str:
@@ -112,6 +111,18 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def loads(text: str | None) -> Any:
-    return json.loads(text) if text else None
+def served_before(runs: Sequence[Any]) -> dict[str, dict[str, Any]]:
+    """Per model spec, what the last run with live calls to it was answered by (``model`` and
+    ``fingerprint`` lists) and ``since_run``: the first of the runs in a row that saw the same.
+    ``runs`` are the history's :class:`~pytest_llmops._history.store.Run`, oldest first."""
+    found: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for row in run.models:
+            seen = {"model": json.loads(row["served_models"]), "fingerprint": json.loads(row["fingerprints"])}
+            if not seen["model"]:
+                continue  # replayed only: it saw nothing served
+            before = found.get(row["spec"])
+            same = before is not None and all(before[kind] == seen[kind] for kind in seen)
+            found[row["spec"]] = {**seen, "since_run": before["since_run"] if same and before else run.id}
+    return found
 

@@ -63,7 +63,7 @@ tests = _of_run(
 
 models = _of_run(
     "llmops_models",
-    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),
     sa.Column("backend", sa.Text, nullable=False),
     *(sa.Column(name, sa.Integer, nullable=False) for name in ("calls", "live_calls", "failed_calls", "retries", "refusals")),
     *(sa.Column(name, sa.Float) for name in ("prompt_tokens", "completion_tokens", "cost_usd", "latency_p50", "latency_p95")),

@@ -79,8 +79,9 @@ class HistoryStore:
                     connection.execute(sa.insert(table), values)
         return run_id
 
-    def last_runs(self, count: int | None = None) -> list[Run]:
-        """The last ``count`` runs (all without it), oldest first."""
+    def last_runs(self, count: int | None = None, *, tests: bool = True) -> list[Run]:
+        """The last ``count`` runs (all without it), oldest first; without their ``tests`` rows
+        when not needed (a run of 10,000 tests has as many)."""
         with self._connected() as connection:
             if self._version(connection) is None:
                 return []
@@ -88,7 +89,8 @@ class HistoryStore:
             facts = [dict(row._mapping) for row in connection.execute(query.limit(count) if count else query)]
             facts.reverse()
             ids = [fact["id"] for fact in facts]
-            parts = {table.name: self._by_run(connection, table, ids) for table in (schema.metrics, schema.tests, schema.models)}
+            parts = {table.name: self._by_run(connection, table, ids) if tests or table is not schema.tests else {}
+                     for table in (schema.metrics, schema.tests, schema.models)}
         return [
             Run(fact["id"], fact, *(parts[table.name].get(fact["id"], []) for table in (schema.metrics, schema.tests, schema.models)))
             for fact in facts

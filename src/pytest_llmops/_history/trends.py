@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def trends(runs: Sequence[Run]) -> dict[str, Any]:
     """The trends of ``runs`` (oldest first)."""
     metrics = sorted({m["metric"] for run in runs for m in run.metrics})
-    models = sorted({m["model"] for run in runs for m in run.models})
+    models = sorted({m["spec"] for run in runs for m in run.models})
     return {
         "runs": [_run(run) for run in runs],
         "metrics": metrics,
@@ -44,7 +44,7 @@ def _run(run: Run) -> dict[str, Any]:
 
 
 def _model(run: Run, model: str) -> dict[str, Any] | None:
-    row = next((m for m in run.models if m["model"] == model), None)
+    row = next((m for m in run.models if m["spec"] == model), None)
     if row is None:
         return None
     attempted = row["calls"] + row["failed_calls"]

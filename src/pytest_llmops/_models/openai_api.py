@@ -140,6 +140,7 @@ class OpenAIBackend:
             model=response.model or self.model,
             finish_reason=finish,
             logprobs=logprobs,
+            system_fingerprint=getattr(response, "system_fingerprint", None),
         )
 
 

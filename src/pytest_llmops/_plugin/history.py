@@ -30,17 +30,25 @@ def history_writer(config: pytest.Config, value: str) -> HistoryWriter:
     base = _path(config, "llm_history", ".")
     try:
         store: HistoryStore = store_module.open_store(value, Path(base))
-        store.last_runs(1)  # reachable, and of a schema version this plugin reads
+        runs = store.last_runs(RUNS_READ, tests=False)  # reachable, and of a schema version this plugin reads
     except (store_module.HistoryError, MissingExtraError) as error:
         raise ConfigError(f"llm_history: {error}") from None
-    return HistoryWriter(store)
+    from pytest_llmops._history.rows import served_before
+
+    return HistoryWriter(store, served_before(runs))
+
+
+#: How many of the last runs tell what each model spec was served (and since when).
+RUNS_READ = 50
 
 
 class HistoryWriter:
     """Appends the finished run's report (the ``pytest_llmops_run_summary`` hook) to the store."""
 
-    def __init__(self, store: HistoryStore) -> None:
+    def __init__(self, store: HistoryStore, served_before: dict[str, Any]) -> None:
         self.store = store
+        #: Per model spec, what the history's last runs were served, for the drift check.
+        self.served_before = served_before
         self.stored: int | None = None
         self.problem: str | None = None
 

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from pytest_llmops.settings import Settings
 
 
-def run_reporter(session: LLMSession) -> RunReporter:
-    """The controller's report writer; an unreadable baseline is a usage error, at start-up."""
+def run_reporter(session: LLMSession, served_before: dict[str, Any] | None = None) -> RunReporter:
+    """The controller's report writer; an unreadable baseline is a usage error, at start-up.
+    ``served_before``: what the history's last runs were served, per model spec (drift)."""
     baseline = None
     if session.settings.baseline:
         from pytest_llmops._report.baseline import BaselineError, load_baseline
@@ -30,7 +31,7 @@ def run_reporter(session: LLMSession) -> RunReporter:
             baseline = load_baseline(_path(session.config, "llm_baseline", session.settings.baseline))
         except BaselineError as error:
             raise ConfigError(f"llm_baseline: {error}") from None
-    return RunReporter(session.config, session, baseline)
+    return RunReporter(session.config, session, baseline, served_before)
 
 
 def _path(config: pytest.Config, option: str, value: str) -> Path:
@@ -43,10 +44,12 @@ def _path(config: pytest.Config, option: str, value: str) -> Path:
 class RunReporter:
     """Controller only: builds the report once the run is over, writes it, and gates on it."""
 
-    def __init__(self, config: pytest.Config, session: LLMSession, baseline: dict[str, Any] | None) -> None:
+    def __init__(self, config: pytest.Config, session: LLMSession, baseline: dict[str, Any] | None,
+                 served_before: dict[str, Any] | None = None) -> None:
         self.config = config
         self.session = session
         self.baseline = baseline
+        self.served_before = served_before
         self.report: dict[str, Any] | None = None
         self.problems: list[str] = []
 
@@ -60,7 +63,7 @@ class RunReporter:
             self._write(report)
         self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)
         gate_failed = (report["baseline"] and report["baseline"]["failed"]) or (
-            report["comparison"] and report["comparison"]["failed"])
+            report["comparison"] and report["comparison"]["failed"]) or any(c["fails"] for c in report["drift"])
         if (gate_failed or self.problems) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -96,6 +99,7 @@ class RunReporter:
         # A prompt may quote a secret of the environment (an API key): no report shows it.
         report = self.report = _redacted(report)
         report["comparison"] = self._compared(report)
+        report["drift"] = self._drift(report)
         if self.baseline is not None:
             from pytest_llmops._report.baseline import Tolerances, compare
 
@@ -104,6 +108,19 @@ class RunReporter:
                                     settings.fail_on_missing)
             report["baseline"] = compare(self.baseline, report, tolerances, str(settings.baseline))
         return report
+
+    def _drift(self, report: dict[str, Any]) -> list[dict[str, Any]]:
+        """How the served models changed against the history's last runs and, for a spec the
+        history has not seen, against the baseline."""
+        from pytest_llmops._report.drift import changes, served
+
+        now = served(report["tests"])
+        failing = self.session.settings.fail_on_drift
+        found = changes(now, self.served_before or {}, "the history", failing)
+        if self.baseline is not None:
+            unseen = {spec: values for spec, values in now.items() if spec not in (self.served_before or {})}
+            found += changes(unseen, served(self.baseline.get("tests", [])), "the baseline", failing)
+        return found
 
     def _compared(self, report: dict[str, Any]) -> dict[str, Any] | None:
         """The A/B comparison of the run's variants (None when it compared none)."""
@@ -196,4 +213,4 @@ def _render(module: str, function: str, report: dict[str, Any]) -> str:
 def _used_models(report: dict[str, Any]) -> bool:
     summary = report["summary"]
     return bool(summary["calls"]["total"] or summary["metrics"] or report["baseline"] or summary["budget"]
-                or report.get("comparison"))
+                or report.get("comparison") or report.get("drift"))

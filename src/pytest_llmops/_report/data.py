@@ -46,6 +46,7 @@ def build_report(
         "tests": tests,
         "baseline": None,
         "comparison": None,
+        "drift": [],
     }
 
 
@@ -83,6 +84,8 @@ def _call(call: Mapping[str, Any]) -> dict[str, Any]:
         "cost_usd": float(call.get("cost_usd", 0.0)),
         "cached": bool(call.get("cached", False)),
         "finish_reason": call.get("finish_reason"),
+        "spec": call.get("spec") or call.get("model", ""),
+        "system_fingerprint": call.get("system_fingerprint"),
         "prompt_versions": list(call.get("prompt_versions", ())),
         "text": call.get("text", ""),
         "request": dict(call.get("request", {})),

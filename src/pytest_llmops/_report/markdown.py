@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from pytest_llmops._report.baseline import gate_lines, latency_line, missing_lines
 from pytest_llmops._report.data import REPLAYED_LATENCY
+from pytest_llmops._report.drift import describe
 from pytest_llmops._report.terminal import money, seconds
 from pytest_llmops._report.text import visible
 
@@ -52,6 +53,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if comparison is not None:
         verdict = " — baseline gate **FAILED**" if comparison["failed"] else " — baseline gate passed"
     lines = [f"## pytest-llmops report{verdict}", ""]
+    for change in report.get("drift") or []:
+        lines += [f"> **Served model changed**{' (fails the run)' if change['fails'] else ''}: {cell(describe(change))}", ""]
     lines += table(
         ["tests", "passed", "failed", "error", "skipped", "calls (replayed)", "tokens in / out",
          "live cost", "saved by replay", "live latency p50 / p95 / max"],

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from pytest_llmops._report.baseline import gate_lines, latency_line, missing_lines
 from pytest_llmops._report.data import REPLAYED_LATENCY
+from pytest_llmops._report.drift import describe as describe_drift
 from pytest_llmops._report.numbers import word
 from pytest_llmops._report.text import visible
 
@@ -41,7 +42,8 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
         summary["tests"], summary["calls"], summary["tokens"], summary["cost_usd"], summary["latency_s"]
     )
     counted = ", ".join(f"{tests[name]} {name}" for name in ("passed", "failed", "error", "skipped", "xfailed") if tests[name])
-    lines = [
+    lines = drift_lines(report.get("drift") or [])
+    lines += [
         f"tests: {tests['total']} ({counted or 'none'}); {tests['with_model']} called a model",
         f"calls: {calls['total']} ({calls['live']} live, {calls['cached']} replayed; "
         f"{calls['judge']} by judges); tokens {tokens['prompt']:,} in / {tokens['completion']:,} out",
@@ -72,6 +74,13 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
     if report.get("comparison"):
         lines += ab_lines(report["comparison"])
     return lines
+
+
+def drift_lines(changes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``SERVED MODEL CHANGED: ...`` lines, first in the section: the run's own figures may be
+    another model's."""
+    return [f"SERVED MODEL CHANGED{' (fails the run: llm_fail_on_drift)' if c['fails'] else ''}: {describe_drift(c)}"
+            for c in changes]
 
 
 def ab_lines(comparison: Mapping[str, Any]) -> list[str]:
