@@ -226,6 +226,8 @@ OPTIONS: tuple[Option, ...] = (
            "names another model for a spec than the last run of the history, or the baseline, saw), "
            "fingerprint (its system_fingerprint changed), both (`model,fingerprint`) or none (the "
            "default: only reported).", _kinds(DRIFT_KINDS), "model, fingerprint, `model,fingerprint` or none"),
+    Option("llm_max_error_rate", "Fail the run when more than this share of a model spec's live "
+           "attempts failed (a 429, a 5xx, a timeout; retried or not), e.g. 0.05.", _fraction, "a number from 0 to 1"),
     Option("llm_baseline", "A JSON report (e.g. from the main branch) to compare this run with.",
            accepted="a file path"),
     Option("llm_budget_usd", "Refuse live model calls once they have cost this many USD.",
@@ -303,6 +305,7 @@ class Settings:
     report_md: str | None = None
     history: str | None = None
     fail_on_drift: tuple[str, ...] = ()
+    max_error_rate: float | None = None
     baseline: str | None = None
     budget_usd: float | None = None
     max_score_drop: float = 0.05

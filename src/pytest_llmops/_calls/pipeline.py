@@ -50,28 +50,44 @@ _FIRST_BACKOFF_S = 0.5
 _MESSAGE_OVERHEAD = 16
 
 
+#: What is counted per model spec: live attempts, those that failed (retried or not), retries,
+#: and calls that ended in an error (after their retries).
+SPEC_COUNTS = ("attempts", "failed_attempts", "retries", "failed_calls")
+
+
 @dataclass
 class CallStats:
     """What the pipeline did: live attempts, retries, attempts past ``llm_timeout``, attempts in
-    flight when the run stopped, and the most attempts in flight at once."""
+    flight when the run stopped, the most attempts in flight at once, and per model spec the
+    :data:`SPEC_COUNTS`."""
 
     attempts: int = 0
     retries: int = 0
     timed_out: int = 0
     abandoned: int = 0
     most_in_flight: int = 0
+    by_spec: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def count(self, spec: str, name: str) -> None:
+        """One more ``name`` (of :data:`SPEC_COUNTS`) for ``spec``; the caller holds the lock."""
+        counts = self.by_spec.setdefault(spec, dict.fromkeys(SPEC_COUNTS, 0))
+        counts[name] += 1
+
     @classmethod
-    def merged(cls, parts: Iterable[Mapping[str, int]]) -> CallStats:
+    def merged(cls, parts: Iterable[Mapping[str, Any]]) -> CallStats:
         """The run's figures from each process's: counts add up, the peak is the highest."""
         total = cls()
         for part in parts:
             for name in ("attempts", "retries", "timed_out", "abandoned"):
                 setattr(total, name, getattr(total, name) + part.get(name, 0))
             total.most_in_flight = max(total.most_in_flight, part.get("most_in_flight", 0))
+            for spec, counts in part.get("by_spec", {}).items():
+                mine = total.by_spec.setdefault(spec, dict.fromkeys(SPEC_COUNTS, 0))
+                for name in SPEC_COUNTS:
+                    mine[name] += counts.get(name, 0)
         return total
 
     def summary(self) -> str:
@@ -283,15 +299,22 @@ class CallPipeline:
             backend.loaded  # noqa: B018 - load before the deadline and the timed span: latency is the model's
         attempt = 1
         while True:
+            self._count(client.spec, "attempts")
             try:
                 return self._attempt(client, requests)
+            except CallCancelled:
+                raise
             except TransientCallError as error:
+                self._count(client.spec, "failed_attempts")
                 if attempt > self.max_retries:
                     raise
                 wait = backoff(attempt, error)
                 self._count_retry(client, attempt, wait, error)
                 self._sleep(wait)
                 attempt += 1
+            except ModelCallError:
+                self._count(client.spec, "failed_attempts")
+                raise
 
     def _attempt(self, client: LLM, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
         backend = client.backend
@@ -375,8 +398,11 @@ class CallPipeline:
                 call.client.cache.store(call.client.identity, call.request, completion)
             return self._observed(call, completion)
         except ModelCallError as error:
+            if not isinstance(error, CallCancelled):
+                self._count(call.client.spec, "failed_calls")
             return error
         except Exception as error:  # noqa: BLE001 - a failing cache or observer: this call's alone
+            self._count(call.client.spec, "failed_calls")
             return ModelCallError(f"{call.client.spec}: {type(error).__name__}: {error}")
         finally:
             if self.budget is not None:
@@ -419,10 +445,15 @@ class CallPipeline:
         if self._cancelled.wait(seconds):
             raise CallCancelled("the run is ending: this call's retry was dropped")
 
+    def _count(self, spec: str, name: str) -> None:
+        with self._lock:
+            self.stats.count(spec, name)
+
     def _count_retry(self, client: LLM, attempt: int, wait: float, error: BaseException) -> None:
         """Every retry is counted and logged (``pytest_llmops._calls``): retry number, spec, wait, why."""
         with self._lock:
             self.stats.retries += 1
+            self.stats.count(client.spec, "retries")
         _log.info("retry %d of %s in %.3f s: %s", attempt, client.spec, wait, redact(str(error)))
 
 

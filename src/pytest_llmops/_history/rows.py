@@ -81,11 +81,10 @@ def model_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         counted = failures.get(spec, {})
         rows.append({
             "spec": spec,
-            "backend": calls[0]["backend"] if calls else counted.get("backend", ""),
+            "backend": calls[0]["backend"] if calls else spec.partition(":")[0],
             "calls": len(calls),
             "live_calls": len(live),
-            "failed_calls": int(counted.get("failed_calls", 0)),
-            "retries": int(counted.get("retries", 0)),
+            **{name: int(counted.get(name, 0)) for name in ("attempts", "failed_attempts", "retries", "failed_calls")},
             "prompt_tokens": _finite(sum(number(c["prompt_tokens"]) for c in calls)),
             "completion_tokens": _finite(sum(number(c["completion_tokens"]) for c in calls)),
             "cost_usd": _finite(sum(number(c["cost_usd"]) for c in calls)),

@@ -65,7 +65,8 @@ models = _of_run(
     "llmops_models",
     sa.Column("spec", sa.Text, nullable=False),
     sa.Column("backend", sa.Text, nullable=False),
-    *(sa.Column(name, sa.Integer, nullable=False) for name in ("calls", "live_calls", "failed_calls", "retries", "refusals")),
+    *(sa.Column(name, sa.Integer, nullable=False)
+      for name in ("calls", "live_calls", "attempts", "failed_attempts", "retries", "failed_calls", "refusals")),
     *(sa.Column(name, sa.Float) for name in ("prompt_tokens", "completion_tokens", "cost_usd", "latency_p50", "latency_p95")),
     sa.Column("served_models", sa.Text, nullable=False),
     sa.Column("fingerprints", sa.Text, nullable=False),

@@ -1,7 +1,7 @@
 """The trends of the last runs of a history: one JSON-safe dict, then a terminal table.
 
 Per run: its tests' pass rate (passed of passed, failed and errors), cost, p95 latency and every
-metric's mean; per tested model and run: calls, error rate (failed calls of all its calls),
+metric's mean; per tested model and run: calls, error rate (failed live attempts of all, retried or not),
 retries, refusal rate and p95 latency. A value a run does not have is ``None`` (shown ``-``).
 """
 
@@ -47,10 +47,9 @@ def _model(run: Run, model: str) -> dict[str, Any] | None:
     row = next((m for m in run.models if m["spec"] == model), None)
     if row is None:
         return None
-    attempted = row["calls"] + row["failed_calls"]
     return {
         "calls": row["calls"],
-        "error_rate": row["failed_calls"] / attempted if attempted else None,
+        "error_rate": row["failed_attempts"] / row["attempts"] if row["attempts"] else None,
         "retries": row["retries"],
         "refusal_rate": row["refusals"] / row["calls"] if row["calls"] else None,
         "latency_p95": row["latency_p95"],

@@ -63,7 +63,8 @@ class RunReporter:
             self._write(report)
         self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)
         gate_failed = (report["baseline"] and report["baseline"]["failed"]) or (
-            report["comparison"] and report["comparison"]["failed"]) or any(c["fails"] for c in report["drift"])
+            report["comparison"] and report["comparison"]["failed"]) or any(c["fails"] for c in report["drift"]) or any(
+            m["over_limit"] for m in report["summary"]["models"].values())
         if (gate_failed or self.problems) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -72,12 +73,14 @@ class RunReporter:
 
     def _needed(self) -> bool:
         """Whether anything reads the report: a report file, the baseline gate, a summary hook,
-        the budget line, or the terminal summary of tests that called a model or scored. A run
+        the budget line, the error-rate gate, or the terminal summary of tests that called (or
+        tried to call) a model or scored. A run
         of plain tests (or ``--collect-only``) builds none."""
         settings = self.session.settings
         return bool(
             settings.report_json or settings.report_html or settings.report_md
             or self.baseline is not None or settings.budget_usd is not None
+            or settings.max_error_rate is not None or bool(self.session.call_stats().by_spec)
             or self.config.hook.pytest_llmops_run_summary.get_hookimpls()
             or any(outcome.record for outcome in self.session.outcomes.values())
         )
@@ -100,6 +103,11 @@ class RunReporter:
         report = self.report = _redacted(report)
         report["comparison"] = self._compared(report)
         report["drift"] = self._drift(report)
+        from pytest_llmops._report.data import model_summary
+
+        report["summary"]["models"] = model_summary(report["tests"], self.session.call_stats().by_spec,
+                                                    settings.max_error_rate)
+        report["summary"]["max_error_rate"] = settings.max_error_rate
         if self.baseline is not None:
             from pytest_llmops._report.baseline import Tolerances, compare
 
@@ -213,4 +221,5 @@ def _render(module: str, function: str, report: dict[str, Any]) -> str:
 def _used_models(report: dict[str, Any]) -> bool:
     summary = report["summary"]
     return bool(summary["calls"]["total"] or summary["metrics"] or report["baseline"] or summary["budget"]
-                or report.get("comparison") or report.get("drift"))
+                or report.get("comparison") or report.get("drift")
+                or any(m["failed_attempts"] or m["retries"] for m in summary.get("models", {}).values()))

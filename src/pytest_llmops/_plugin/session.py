@@ -195,7 +195,7 @@ class LLMSession:
         parts = [part["calls"] for part in self.worker_parts.values()]
         return CallStats.merged([self._own_call_stats(), *parts])
 
-    def _own_call_stats(self) -> dict[str, int]:
+    def _own_call_stats(self) -> dict[str, Any]:
         """This process's model-call figures (none when it built no pipeline)."""
         pipeline = self._built_pipeline()
         return pipeline.stats.to_dict() if pipeline is not None else {}

@@ -53,6 +53,7 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
     replayed = summary.get("replayed_latency_s")
     if replayed and replayed["count"]:
         lines.append(f"latency {REPLAYED_LATENCY}: {_spread(replayed)}  ({replayed['count']} model calls)")
+    lines += error_lines(summary)
     budget = summary["budget"]
     if budget is not None:
         refused = f"; {len(budget['refused_tests'])} tests refused" if budget["refused_tests"] else ""
@@ -73,6 +74,18 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
         lines += baseline_lines(comparison)
     if report.get("comparison"):
         lines += ab_lines(report["comparison"])
+    return lines
+
+
+def error_lines(summary: Mapping[str, Any]) -> list[str]:
+    """A line per model spec whose attempts failed or were retried; the error-rate gate's verdict."""
+    lines = []
+    for spec, model in (summary.get("models") or {}).items():
+        if model["failed_attempts"] or model["retries"]:
+            verdict = f" > llm_max_error_rate {summary['max_error_rate']:.0%}: FAILED" if model["over_limit"] else ""
+            lines.append(f"errors: {spec}: {model['failed_attempts']} of {model['attempts']} attempts failed "
+                         f"({model['error_rate']:.0%}){verdict}; {model['retries']} retried, "
+                         f"{model['failed_calls']} calls failed after their retries")
     return lines
 
 
