@@ -228,6 +228,9 @@ OPTIONS: tuple[Option, ...] = (
            "default: only reported).", _kinds(DRIFT_KINDS), "model, fingerprint, `model,fingerprint` or none"),
     Option("llm_max_error_rate", "Fail the run when more than this share of a model spec's live "
            "attempts failed (a 429, a 5xx, a timeout; retried or not), e.g. 0.05.", _fraction, "a number from 0 to 1"),
+    Option("llm_flaky_runs", "Flaky tests: how many of the history's last runs a test must have "
+           "both passed and failed in (with the same prompt versions and models) to be labelled flaky.",
+           _positive_int, "an integer >= 1"),
     Option("llm_baseline", "A JSON report (e.g. from the main branch) to compare this run with.",
            accepted="a file path"),
     Option("llm_budget_usd", "Refuse live model calls once they have cost this many USD.",
@@ -306,6 +309,7 @@ class Settings:
     history: str | None = None
     fail_on_drift: tuple[str, ...] = ()
     max_error_rate: float | None = None
+    flaky_runs: int = 10
     baseline: str | None = None
     budget_usd: float | None = None
     max_score_drop: float = 0.05

@@ -37,7 +37,7 @@ def run(pytester: pytest.Pytester, server: ScriptedServer, *args: str, mode: str
 def test_a_new_served_model_is_reported_everywhere_and_can_fail_the_run(
     pytester: pytest.Pytester, server: ScriptedServer, tmp_path: Path
 ) -> None:
-    history = ("--llm-history", str(tmp_path / "runs.sqlite"))
+    history = (f"--llm-history={tmp_path / 'runs.sqlite'}",)
     for _ in range(2):
         result = run(pytester, server, *history)
         result.assert_outcomes(passed=1)

@@ -34,7 +34,7 @@ def test_failed_attempts_and_retries_are_counted_and_gated(
     history = tmp_path / "runs.sqlite"
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--llm-model", "openai:app", "--llm-openai-base-url", server.url,
-        "--llm-record-mode", "off", "--llm-report-json", "r.json", "--llm-history", str(history),
+        "--llm-record-mode", "off", "--llm-report-json", "r.json", f"--llm-history={history}",
         "--llm-max-error-rate", "0.2", *workers)
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED

@@ -89,11 +89,11 @@ def test_each_run_is_appended_with_its_tests_models_and_provenance(suite: pytest
                    cwd=suite.path, check=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=suite.path, capture_output=True, text=True).stdout.strip()
 
-    first = suite.runpytest(*ARGS, "--llm-history", history)
+    first = suite.runpytest(*ARGS, f"--llm-history={history}")
     first.assert_outcomes(passed=2)
     first.stdout.fnmatch_lines(["pytest-llmops: run 1 appended to the history *"])
     suite.path.joinpath("flip").touch()
-    suite.runpytest(*ARGS, "--llm-history", history).assert_outcomes(passed=1, failed=1)
+    suite.runpytest(*ARGS, f"--llm-history={history}").assert_outcomes(passed=1, failed=1)
 
     runs = stored(history, suite.path)
     assert [run.id for run in runs] == [1, 2]
@@ -112,26 +112,26 @@ def test_each_run_is_appended_with_its_tests_models_and_provenance(suite: pytest
 
 def test_a_changed_setting_changes_the_digest(suite: pytest.Pytester, tmp_path: Path) -> None:
     history = str(tmp_path / "runs.sqlite")
-    suite.runpytest(*ARGS, "--llm-history", history).assert_outcomes(passed=2)
-    suite.runpytest(*ARGS, "--llm-history", history, "--llm-max-tokens", "7").assert_outcomes(passed=2)
-    suite.runpytest(*ARGS, "--llm-history", history, "--llm-report-json", "r.json").assert_outcomes(passed=2)
+    suite.runpytest(*ARGS, f"--llm-history={history}").assert_outcomes(passed=2)
+    suite.runpytest(*ARGS, f"--llm-history={history}", "--llm-max-tokens", "7").assert_outcomes(passed=2)
+    suite.runpytest(*ARGS, f"--llm-history={history}", "--llm-report-json", "r.json").assert_outcomes(passed=2)
     digests = [run.facts["settings_digest"] for run in stored(history, suite.path)]
     assert digests[0] != digests[1] and digests[0] == digests[2]  # where reports go is no setting of results
 
 
 def test_only_the_xdist_controller_writes(suite: pytest.Pytester, history: str) -> None:
-    suite.runpytest_subprocess(*ARGS, "--llm-history", history, "-n", "2").assert_outcomes(passed=2)
+    suite.runpytest_subprocess(*ARGS, f"--llm-history={history}", "-n", "2").assert_outcomes(passed=2)
     [run] = stored(history, suite.path)
     assert run.facts["total"] == 2 and len(run.tests) == 2
 
 
 def test_collect_only_keeps_no_run(suite: pytest.Pytester, history: str) -> None:
-    suite.runpytest(*ARGS, "--llm-history", history, "--collect-only")
+    suite.runpytest(*ARGS, f"--llm-history={history}", "--collect-only")
     assert stored(history, suite.path) == []
 
 
 def test_a_history_of_a_newer_plugin_is_refused_before_any_test(suite: pytest.Pytester, history: str) -> None:
-    suite.runpytest(*ARGS, "--llm-history", history).assert_outcomes(passed=2)
+    suite.runpytest(*ARGS, f"--llm-history={history}").assert_outcomes(passed=2)
     from pytest_llmops._history import schema
     from pytest_llmops._history.store import url_of
 
@@ -139,7 +139,7 @@ def test_a_history_of_a_newer_plugin_is_refused_before_any_test(suite: pytest.Py
     with engine.begin() as connection:
         connection.execute(sa.update(schema.version).values(version=schema.SCHEMA_VERSION + 1))
     engine.dispose()
-    result = suite.runpytest(*ARGS, "--llm-history", history)
+    result = suite.runpytest(*ARGS, f"--llm-history={history}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*llm_history: the history * has schema version {schema.SCHEMA_VERSION + 1}, "
                                  "written by a newer pytest-llmops*upgrade pytest-llmops*"])
@@ -211,11 +211,11 @@ def test_trends_as_a_table_and_a_page(suite: pytest.Pytester, history: str, monk
 
     monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef")
     monkeypatch.setenv("GITHUB_HEAD_REF", HOSTILE_BRANCH)
-    suite.runpytest(*ARGS, "--llm-history", history).assert_outcomes(passed=2)
+    suite.runpytest(*ARGS, f"--llm-history={history}").assert_outcomes(passed=2)
     suite.path.joinpath("flip").touch()
-    suite.runpytest(*ARGS, "--llm-history", history).assert_outcomes(passed=1, failed=1)
+    suite.runpytest(*ARGS, f"--llm-history={history}").assert_outcomes(passed=1, failed=1)
     suite.path.joinpath("flip").unlink()
-    suite.runpytest(*ARGS, "--llm-history", history).assert_outcomes(passed=2)
+    suite.runpytest(*ARGS, f"--llm-history={history}").assert_outcomes(passed=2)
     capsys.readouterr()
 
     page = tmp_path / "out" / "trends.html"
@@ -251,3 +251,24 @@ def test_trends_of_an_empty_or_missing_history(tmp_path: Path, capsys: pytest.Ca
     assert capsys.readouterr().out == "no runs in the history yet\n"
     assert main(["history", "--db", "mysql://x/y"]) == 1
     assert "mysql:// databases are not supported" in capsys.readouterr().out
+
+
+def test_a_test_that_passed_and_failed_unchanged_is_labelled_flaky(suite: pytest.Pytester, history: str) -> None:
+    suite.runpytest(*ARGS, f"--llm-history={history}").assert_outcomes(passed=2)
+    suite.path.joinpath("flip").touch()
+    suite.runpytest(*ARGS, f"--llm-history={history}").assert_outcomes(passed=1, failed=1)
+    suite.path.joinpath("flip").unlink()
+    result = suite.runpytest(*ARGS, f"--llm-history={history}", "--llm-report-json", "r.json", "--llm-report-md", "r.md")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["flaky: test_suite.py::test_flips: passed 2 and failed 1 of the last 3 runs with the "
+                                 "same prompts and models"])
+    assert "flaky: test_suite.py::test_steady" not in result.stdout.str()
+    flaky = json.loads((suite.path / "r.json").read_text())["flaky"]
+    assert flaky == [{"nodeid": "test_suite.py::test_flips", "runs": 3, "passed": 2, "failed": 1}]
+    assert "flaky: test" in (suite.path / "r.md").read_text()
+    # Only the last run (passed) and this one count now: not flaky.
+    result = suite.runpytest(*ARGS, f"--llm-history={history}", "--llm-flaky-runs", "1")
+    assert "flaky:" not in result.stdout.str()
+    # Another model is another test: its history does not count.
+    result = suite.runpytest(*ARGS, f"--llm-history={history}", "--llm-model", "echo:other")
+    assert "flaky:" not in result.stdout.str()

@@ -49,9 +49,9 @@ def test_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             "nodeid": test["nodeid"],
             "outcome": test["outcome"],
             "duration_s": _finite(test.get("duration_s")),
-            "models": _json(test["models"]),
-            "prompt_versions": _json(prompt_versions(test)),
-            "scores": _json({s["key"]: _finite(s["value"]) for s in test["scores"]}),
+            "models": as_json(test["models"]),
+            "prompt_versions": as_json(prompt_versions(test)),
+            "scores": as_json({s["key"]: _finite(s["value"]) for s in test["scores"]}),
         }
         for test in report["tests"]
     ]
@@ -91,14 +91,14 @@ def model_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             "latency_p50": _finite(percentile(live, 0.5)) if live else None,
             "latency_p95": _finite(percentile(live, 0.95)) if live else None,
             # What its live calls were answered by (replayed ones tell of the recording's day).
-            "served_models": _json(now_served.get(spec, {}).get("model", [])),
-            "fingerprints": _json(now_served.get(spec, {}).get("fingerprint", [])),
+            "served_models": as_json(now_served.get(spec, {}).get("model", [])),
+            "fingerprints": as_json(now_served.get(spec, {}).get("fingerprint", [])),
             "refusals": refusals,
         })
     return rows
 
 
-def _json(value: Any) -> str:
+def as_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 

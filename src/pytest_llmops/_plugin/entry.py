@@ -86,8 +86,8 @@ def _configure(config: pytest.Config) -> None:
         if session.settings.history:
             from pytest_llmops._plugin.history import history_writer
 
-            history = plugins["history"] = history_writer(config, session.settings.history)
-        plugins["report"] = run_reporter(session, history.served_before if history else None)
+            history = plugins["history"] = history_writer(config, session.settings.history, session.settings.flaky_runs)
+        plugins["report"] = run_reporter(session, history)
         if session.recordings is not None:
             from pytest_llmops._plugin.recordings import RecordingsReport
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pytest_llmops._history.store import HistoryStore
 
 
-def history_writer(config: pytest.Config, value: str) -> HistoryWriter:
+def history_writer(config: pytest.Config, value: str, flaky_runs: int) -> HistoryWriter:
     """The writer of the history ``llm_history`` names, checked to be usable now."""
     from pytest_llmops._optional import MissingExtraError, import_optional
     from pytest_llmops._plugin.reporting import _path
@@ -31,11 +31,12 @@ def history_writer(config: pytest.Config, value: str) -> HistoryWriter:
     try:
         store: HistoryStore = store_module.open_store(value, Path(base))
         runs = store.last_runs(RUNS_READ, tests=False)  # reachable, and of a schema version this plugin reads
+        recent = [run.tests for run in store.last_runs(flaky_runs)]
     except (store_module.HistoryError, MissingExtraError) as error:
         raise ConfigError(f"llm_history: {error}") from None
     from pytest_llmops._history.rows import served_before
 
-    return HistoryWriter(store, served_before(runs))
+    return HistoryWriter(store, served_before(runs), recent)
 
 
 #: How many of the last runs tell what each model spec was served (and since when).
@@ -45,10 +46,12 @@ RUNS_READ = 50
 class HistoryWriter:
     """Appends the finished run's report (the ``pytest_llmops_run_summary`` hook) to the store."""
 
-    def __init__(self, store: HistoryStore, served_before: dict[str, Any]) -> None:
+    def __init__(self, store: HistoryStore, served_before: dict[str, Any], recent: list[list[dict[str, Any]]]) -> None:
         self.store = store
         #: Per model spec, what the history's last runs were served, for the drift check.
         self.served_before = served_before
+        #: The test rows of the last ``llm_flaky_runs`` runs, for the flaky-test check.
+        self.recent = recent
         self.stored: int | None = None
         self.problem: str | None = None
 

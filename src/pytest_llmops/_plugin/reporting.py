@@ -15,14 +15,15 @@ from pytest_llmops.errors import ConfigError
 # Each renderer, the baseline gate and the file writers load only when a run needs them.
 
 if TYPE_CHECKING:
+    from pytest_llmops._plugin.history import HistoryWriter
     from pytest_llmops._plugin.session import LLMSession
     from pytest_llmops._results import TestOutcome
     from pytest_llmops.settings import Settings
 
 
-def run_reporter(session: LLMSession, served_before: dict[str, Any] | None = None) -> RunReporter:
+def run_reporter(session: LLMSession, history: HistoryWriter | None = None) -> RunReporter:
     """The controller's report writer; an unreadable baseline is a usage error, at start-up.
-    ``served_before``: what the history's last runs were served, per model spec (drift)."""
+    ``history``: the run history's writer, whose last runs the drift and flaky checks read."""
     baseline = None
     if session.settings.baseline:
         from pytest_llmops._report.baseline import BaselineError, load_baseline
@@ -31,7 +32,7 @@ def run_reporter(session: LLMSession, served_before: dict[str, Any] | None = Non
             baseline = load_baseline(_path(session.config, "llm_baseline", session.settings.baseline))
         except BaselineError as error:
             raise ConfigError(f"llm_baseline: {error}") from None
-    return RunReporter(session.config, session, baseline, served_before)
+    return RunReporter(session.config, session, baseline, history)
 
 
 def _path(config: pytest.Config, option: str, value: str) -> Path:
@@ -45,11 +46,12 @@ class RunReporter:
     """Controller only: builds the report once the run is over, writes it, and gates on it."""
 
     def __init__(self, config: pytest.Config, session: LLMSession, baseline: dict[str, Any] | None,
-                 served_before: dict[str, Any] | None = None) -> None:
+                 history: HistoryWriter | None = None) -> None:
         self.config = config
         self.session = session
         self.baseline = baseline
-        self.served_before = served_before
+        self.served_before = history.served_before if history else None
+        self.recent_tests = history.recent if history else None
         self.report: dict[str, Any] | None = None
         self.problems: list[str] = []
 
@@ -108,6 +110,7 @@ class RunReporter:
         report["summary"]["models"] = model_summary(report["tests"], self.session.call_stats().by_spec,
                                                     settings.max_error_rate)
         report["summary"]["max_error_rate"] = settings.max_error_rate
+        report["flaky"] = self._flaky(report)
         if self.baseline is not None:
             from pytest_llmops._report.baseline import Tolerances, compare
 
@@ -116,6 +119,14 @@ class RunReporter:
                                     settings.fail_on_missing)
             report["baseline"] = compare(self.baseline, report, tolerances, str(settings.baseline))
         return report
+
+    def _flaky(self, report: dict[str, Any]) -> list[dict[str, Any]]:
+        """The tests that passed and failed over the history's last runs (none without one)."""
+        if self.recent_tests is None:
+            return []
+        from pytest_llmops._history.flaky import flaky_tests
+
+        return flaky_tests(report["tests"], self.recent_tests)
 
     def _drift(self, report: dict[str, Any]) -> list[dict[str, Any]]:
         """How the served models changed against the history's last runs and, for a spec the
@@ -221,5 +232,5 @@ def _render(module: str, function: str, report: dict[str, Any]) -> str:
 def _used_models(report: dict[str, Any]) -> bool:
     summary = report["summary"]
     return bool(summary["calls"]["total"] or summary["metrics"] or report["baseline"] or summary["budget"]
-                or report.get("comparison") or report.get("drift")
+                or report.get("comparison") or report.get("drift") or report.get("flaky")
                 or any(m["failed_attempts"] or m["retries"] for m in summary.get("models", {}).values()))

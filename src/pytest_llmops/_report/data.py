@@ -47,6 +47,7 @@ def build_report(
         "baseline": None,
         "comparison": None,
         "drift": [],
+        "flaky": [],
     }
 
 

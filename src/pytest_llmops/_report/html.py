@@ -29,7 +29,7 @@ from pytest_llmops._report.data import (
 )
 from pytest_llmops._report.drift import describe as describe_drift
 from pytest_llmops._report.numbers import spelled
-from pytest_llmops._report.terminal import error_lines, money, seconds
+from pytest_llmops._report.terminal import error_lines, flaky_lines, money, seconds
 from pytest_llmops._report.text import visible, well_formed
 
 CHART_WIDTH = 360
@@ -56,7 +56,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         comparison=report.get("baseline"),
         ab=report.get("comparison"),
         drift=report.get("drift") or [],
-        errors=error_lines(report["summary"]),
+        errors=error_lines(report["summary"]) + flaky_lines(report.get("flaky") or []),
         replayed=report["summary"].get("replayed_latency_s"),
         replayed_label=REPLAYED_LATENCY,
         missing=missing_lines(report["baseline"]) if report.get("baseline") else [],

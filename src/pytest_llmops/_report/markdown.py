@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from pytest_llmops._report.baseline import gate_lines, latency_line, missing_lines
 from pytest_llmops._report.data import REPLAYED_LATENCY
 from pytest_llmops._report.drift import describe
-from pytest_llmops._report.terminal import error_lines, money, seconds
+from pytest_llmops._report.terminal import error_lines, flaky_lines, money, seconds
 from pytest_llmops._report.text import visible
 
 # Markdown's punctuation, backslash-escaped; "<", ">" and "&" become entities instead.
@@ -53,7 +53,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if comparison is not None:
         verdict = " — baseline gate **FAILED**" if comparison["failed"] else " — baseline gate passed"
     lines = [f"## pytest-llmops report{verdict}", ""]
-    errors = error_lines(summary)
+    errors = error_lines(summary) + flaky_lines(report.get("flaky") or [])
     if errors:
         lines += [f"- {cell(line)}" for line in errors] + [""]
     for change in report.get("drift") or []:

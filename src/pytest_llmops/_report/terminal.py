@@ -54,6 +54,7 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
     if replayed and replayed["count"]:
         lines.append(f"latency {REPLAYED_LATENCY}: {_spread(replayed)}  ({replayed['count']} model calls)")
     lines += error_lines(summary)
+    lines += flaky_lines(report.get("flaky") or [])
     budget = summary["budget"]
     if budget is not None:
         refused = f"; {len(budget['refused_tests'])} tests refused" if budget["refused_tests"] else ""
@@ -87,6 +88,12 @@ def error_lines(summary: Mapping[str, Any]) -> list[str]:
                          f"({model['error_rate']:.0%}){verdict}; {model['retries']} retried, "
                          f"{model['failed_calls']} calls failed after their retries")
     return lines
+
+
+def flaky_lines(flaky: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``flaky: <test>: passed 3 and failed 2 of the last 5 runs ...``, a line per flaky test."""
+    return [f"flaky: {entry['nodeid']}: passed {entry['passed']} and failed {entry['failed']} of the last "
+            f"{entry['runs']} runs with the same prompts and models" for entry in flaky]
 
 
 def drift_lines(changes: Sequence[Mapping[str, Any]]) -> list[str]:
