@@ -64,10 +64,7 @@ class RunReporter:
             report = self._built()
             self._write(report)
         self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)
-        gate_failed = (report["baseline"] and report["baseline"]["failed"]) or (
-            report["comparison"] and report["comparison"]["failed"]) or any(c["fails"] for c in report["drift"]) or any(
-            m["over_limit"] for m in report["summary"]["models"].values())
-        if (gate_failed or self.problems) and session.exitstatus == pytest.ExitCode.OK:
+        if (_gate_failed(report) or self.problems) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def close(self) -> None:
@@ -76,8 +73,7 @@ class RunReporter:
     def _needed(self) -> bool:
         """Whether anything reads the report: a report file, the baseline gate, a summary hook,
         the budget line, the error-rate gate, or the terminal summary of tests that called (or
-        tried to call) a model or scored. A run
-        of plain tests (or ``--collect-only``) builds none."""
+        tried to call) a model or scored. A run of plain tests (or ``--collect-only``) builds none."""
         settings = self.session.settings
         return bool(
             settings.report_json or settings.report_html or settings.report_md
@@ -105,12 +101,13 @@ class RunReporter:
         report = self.report = _redacted(report)
         report["comparison"] = self._compared(report)
         report["drift"] = self._drift(report)
+        report["flaky"] = self._flaky(report)
         from pytest_llmops._report.data import model_summary
 
+        # The pipeline's counts: every attempt, failed ones and retries too (no test row has them).
         report["summary"]["models"] = model_summary(report["tests"], self.session.call_stats().by_spec,
                                                     settings.max_error_rate)
         report["summary"]["max_error_rate"] = settings.max_error_rate
-        report["flaky"] = self._flaky(report)
         if self.baseline is not None:
             from pytest_llmops._report.baseline import Tolerances, compare
 
@@ -194,6 +191,17 @@ class RunReporter:
 
             for problem in self.problems:
                 terminalreporter.write_line(visible(problem), red=True)
+
+
+def _gate_failed(report: dict[str, Any]) -> bool:
+    """Whether a gate failed: the baseline's, the A/B comparison's, a served-model change that
+    ``llm_fail_on_drift`` names, or a model's error rate above ``llm_max_error_rate``."""
+    return bool(
+        (report["baseline"] and report["baseline"]["failed"])
+        or (report["comparison"] and report["comparison"]["failed"])
+        or any(change["fails"] for change in report["drift"])
+        or any(model["over_limit"] for model in report["summary"]["models"].values())
+    )
 
 
 def _provenance(config: pytest.Config, settings: Settings) -> dict[str, Any]:
