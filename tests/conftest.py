@@ -27,6 +27,9 @@ SHARED_MODULES = (
     "transformers",
     "transformers.models.llama.modeling_llama",
     "transformers.models.bert.modeling_bert",
+    # SQLAlchemy's compiled parts break when imported a second time ("'InternalTraversal' object
+    # is not callable"): the history tests read stores in this process.
+    "sqlalchemy",
 )
 
 

@@ -99,7 +99,9 @@ class ScriptedServer:
     """An OpenAI-compatible server that answers chat and completion calls from a script.
 
     ``answers`` are served in order (the last one repeats); ``requests`` keeps every request
-    body received, so tests can check what the client sent; ``headers`` go on every answer.
+    body received, so tests can check what the client sent; ``headers`` go on every answer;
+    ``model`` and ``fingerprint`` (``system_fingerprint``, when set) name what served it, and a
+    test may change them between calls.
     """
 
     def __init__(
@@ -107,9 +109,11 @@ class ScriptedServer:
         answers: Sequence[Answer] | Callable[[dict[str, Any]], Answer],
         model: str = "scripted",
         headers: dict[str, str] | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         self.answers = answers
         self.model = model
+        self.fingerprint = fingerprint
         self.headers = dict(headers or {})
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -197,11 +201,14 @@ class ScriptedServer:
         if path.endswith("/completions") and "chat" not in path:
             choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
             return {"id": "cmpl-1", "object": "text_completion", "created": 0, "model": self.model,
-                    "choices": [choice], "usage": usage}
+                    "choices": [choice], "usage": usage, **self._served()}
         choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
                   "logprobs": None}
         return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": self.model,
-                "choices": [choice], "usage": usage}
+                "choices": [choice], "usage": usage, **self._served()}
+
+    def _served(self) -> dict[str, str]:
+        return {"system_fingerprint": self.fingerprint} if self.fingerprint is not None else {}
 
 
 class InFlight:

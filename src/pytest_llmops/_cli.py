@@ -66,6 +66,11 @@ SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable
     "merge": (_merge_arguments, merge_reports, "merge the JSON reports of a run's shards into one report and one gate"),
 }
 
+# The run history's trends: argument declarations only here; its work loads when it runs.
+from pytest_llmops._history import command as _history  # noqa: E402
+
+SUBCOMMANDS["history"] = (_history.declare, _history.run, "show the trends of the last runs of the history (llm_history)")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_llmops", description="pytest-llmops outside a test run.")
@@ -75,3 +80,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         declare(commands.add_parser(name, help=summary, description=summary))
     arguments = parser.parse_args(argv)
     return SUBCOMMANDS[arguments.command][1](arguments)
+

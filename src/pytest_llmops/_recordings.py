@@ -163,7 +163,9 @@ class Recordings:
         """Write one recording atomically: a killed process leaves every other file whole."""
         recorded = completion.to_dict()
         recorded["latency_s"] = round(recorded["latency_s"], 4)  # 0.1 ms: smaller diffs on re-record
-        data = {"format": FORMAT, "key": key, "completion": {k: recorded[k] for k in _FIELDS}}
+        kept = {k: recorded[k] for k in _FIELDS}
+        kept.update({k: recorded[k] for k in _OPTIONAL if recorded[k] is not None})
+        data = {"format": FORMAT, "key": key, "completion": kept}
         text = redact_encoded(data, json_text)
         path = self.root / relpath
         if leaves(path, self.root):
@@ -297,9 +299,10 @@ def _key(identity: Mapping[str, Any], request: Request, sample: int) -> dict[str
 
 
 def _same_answer(path: Path, text: str) -> bool:
-    """Whether the recording at ``path`` already holds ``text`` but for its latency: a call
-    re-recorded (``--llm-record-mode=all``) with the same answer leaves its file as it was, so a
-    pull request's diff shows only answers that changed."""
+    """Whether the recording at ``path`` already holds ``text`` but for its latency and the
+    server's names of the model (:data:`_PROVENANCE`): a call re-recorded
+    (``--llm-record-mode=all``) with the same answer leaves its file as it was, so a pull
+    request's diff shows only answers that changed (a new ``system_fingerprint`` is no new answer)."""
     try:
         before = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, ValueError):
@@ -307,8 +310,9 @@ def _same_answer(path: Path, text: str) -> bool:
     after = json.loads(text)
     if not isinstance(before, dict) or not isinstance(before.get("completion"), dict):
         return False
-    before["completion"].pop("latency_s", None)
-    after["completion"].pop("latency_s", None)
+    for name in _PROVENANCE:
+        before["completion"].pop(name, None)
+        after["completion"].pop(name, None)
     return bool(before == after)
 
 
@@ -330,6 +334,9 @@ def _completion(data: Any, where: Callable[[], str]) -> Completion:
         if name not in completion:
             raise KeyError(f"the completion has no {name!r}")
         if not check(completion[name]):
+            raise TypeError(f"the completion's {name!r} is {_kind(completion[name])}, not {wanted}")
+    for name, (check, wanted) in _OPTIONAL.items():
+        if name in completion and not check(completion[name]):
             raise TypeError(f"the completion's {name!r} is {_kind(completion[name])}, not {wanted}")
     from pytest_llmops._models.base import Completion  # loaded with the first replayed call
 
@@ -374,6 +381,15 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "finish_reason": (lambda v: v is None or isinstance(v, str), "text or null"),
     "logprobs": (_is_logprobs, "null or a list of tokens"),
 }
+
+
+#: Fields a recording keeps when the call had them (files written before them lack them).
+_OPTIONAL: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "system_fingerprint": (lambda v: v is None or isinstance(v, str), "text or null"),
+}
+#: What says how and where an answer was made, not what it is: a re-recording that changes only
+#: these keeps the file.
+_PROVENANCE = ("latency_s", "model", "system_fingerprint")
 
 
 def _kind(value: Any) -> str:

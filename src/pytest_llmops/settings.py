@@ -26,6 +26,7 @@ RECORD_MODES = ("replay", "new", "all", "off")
 DEVICES = ("auto", "cpu", "cuda")
 JUDGE_AGGREGATES = ("mean", "median", "majority")
 MISSING_KINDS = ("metrics", "tests")
+DRIFT_KINDS = ("model", "fingerprint")
 
 
 def _number(kind: type, low: float, high: float = float("inf"), *, above_low: bool = False) -> Callable[[str], Any]:
@@ -231,6 +232,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("llm_report_json", "Write the run report as JSON to this path.", accepted="a file path"),
     Option("llm_report_html", "Write a self-contained HTML report to this path.", accepted="a file path"),
     Option("llm_report_md", "Write a Markdown summary to this path.", accepted="a file path"),
+    Option("llm_history", "Append each run to a history database: a file path (SQLite) or a "
+           "postgresql:// URL; `python -m pytest_llmops history` shows its trends.",
+           accepted="a file path or a postgresql:// URL"),
+    Option("llm_fail_on_drift", "What change of the served model fails the run: model (the server "
+           "names another model for a spec than the last run of the history, or the baseline, saw), "
+           "fingerprint (its system_fingerprint changed), both (`model,fingerprint`) or none (the "
+           "default: only reported).", _kinds(DRIFT_KINDS), "model, fingerprint, `model,fingerprint` or none"),
+    Option("llm_max_error_rate", "Fail the run when more than this share of a model spec's live "
+           "attempts failed (a 429, a 5xx, a timeout; retried or not), e.g. 0.05.", _fraction, "a number from 0 to 1"),
+    Option("llm_flaky_runs", "Flaky tests: how many of the history's last runs a test must have "
+           "both passed and failed in (with the same prompt versions and models) to be labelled flaky.",
+           _positive_int, "an integer >= 1"),
     Option("llm_baseline", "A JSON report (e.g. from the main branch) to compare this run with.",
            accepted="a file path"),
     Option("llm_budget_usd", "Refuse live model calls once they have cost this many USD.",
@@ -318,6 +331,10 @@ class Settings:
     report_json: str | None = None
     report_html: str | None = None
     report_md: str | None = None
+    history: str | None = None
+    fail_on_drift: tuple[str, ...] = ()
+    max_error_rate: float | None = None
+    flaky_runs: int = 10
     baseline: str | None = None
     budget_usd: float | None = None
     max_score_drop: float = 0.05

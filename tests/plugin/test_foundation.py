@@ -299,7 +299,8 @@ def test_loading_the_plugin_imports_nothing_heavy(pytester: pytest.Pytester) -> 
 
         def test_echo_run_stays_light(llm):
             llm.complete("hi")
-            heavy = {"torch", "transformers", "openai", "numpy", "sacrebleu", "rouge_score", "genai_prices"}
+            heavy = {"torch", "transformers", "openai", "numpy", "sacrebleu", "rouge_score", "genai_prices",
+                     "sqlalchemy", "psycopg"}
             assert not heavy & set(sys.modules)
 
         @__import__("pytest").mark.llm(model="local")

@@ -106,6 +106,11 @@ def test_200_cases_with_20_percent_transient_errors_are_all_evaluated(
     assert sorted(asked(r) for r in recorded) == sorted(f"question {i}" for i in ids)
     made = retries(pytester)
     assert made  # the faults were real: about one attempt in five failed and was retried
+    # Every retry is in the report's per-model counts, and every failed attempt was retried.
+    [(spec, counted)] = summary["models"].items()
+    assert (spec, counted["retries"], counted["failed_attempts"], counted["failed_calls"]) == (
+        "openai:katan-echo", len(made), len(made), 0)
+    assert counted["attempts"] == 200 + len(made) and counted["error_rate"] == len(made) / counted["attempts"]
     print(f"\n200 cases, error rate 0.2, 6 retries: {len(made)} retries (at most {max(n for n, _ in made)} for one "
           f"call), {sum(s for _, s in made):.1f}s of backoff in all; {wall:.1f}s wall")
 

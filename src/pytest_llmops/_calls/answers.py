@@ -24,6 +24,8 @@ def check_generation(generation: object, spec: str) -> Generation:
         problems.append(f"model is {_shown(generation.model)}, not a name")
     if generation.finish_reason is not None and not isinstance(generation.finish_reason, str):
         problems.append(f"finish_reason is a {type(generation.finish_reason).__name__}")
+    if generation.system_fingerprint is not None and not isinstance(generation.system_fingerprint, str):
+        problems.append(f"system_fingerprint is {_shown(generation.system_fingerprint)}, not text")
     if problems:
         raise ModelCallError(f"{spec}: unusable answer: {'; '.join(problems)}")
     return generation

@@ -52,11 +52,17 @@ _FIRST_BACKOFF_S = 0.5
 _MESSAGE_OVERHEAD = 16
 
 
+#: What is counted per model spec: live attempts, those that failed (retried or not), retries,
+#: and calls that ended in an error (after their retries).
+SPEC_COUNTS = ("attempts", "failed_attempts", "retries", "failed_calls")
+
+
 @dataclass
 class CallStats:
     """What the pipeline did: live attempts, retries, attempts past ``llm_timeout``, attempts in
-    flight when the run stopped, the most attempts in flight at once, and each endpoint's
-    adaptive-concurrency figures (:class:`~.endpoints.EndpointStats`)."""
+    flight when the run stopped, the most attempts in flight at once, each endpoint's
+    adaptive-concurrency figures (:class:`~.endpoints.EndpointStats`), and per model spec the
+    :data:`SPEC_COUNTS`."""
 
     attempts: int = 0
     retries: int = 0
@@ -64,9 +70,15 @@ class CallStats:
     abandoned: int = 0
     most_in_flight: int = 0
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_spec: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def count(self, spec: str, name: str) -> None:
+        """One more ``name`` (of :data:`SPEC_COUNTS`) for ``spec``; the caller holds the lock."""
+        counts = self.by_spec.setdefault(spec, dict.fromkeys(SPEC_COUNTS, 0))
+        counts[name] += 1
 
     @classmethod
     def merged(cls, parts: Iterable[Mapping[str, Any]]) -> CallStats:
@@ -77,6 +89,10 @@ class CallStats:
             for name in ("attempts", "retries", "timed_out", "abandoned"):
                 setattr(total, name, getattr(total, name) + part.get(name, 0))
             total.most_in_flight = max(total.most_in_flight, part.get("most_in_flight", 0))
+            for spec, counts in part.get("by_spec", {}).items():
+                mine = total.by_spec.setdefault(spec, dict.fromkeys(SPEC_COUNTS, 0))
+                for name in SPEC_COUNTS:
+                    mine[name] += counts.get(name, 0)
         total.endpoints = endpoints.merged(part.get("endpoints", {}) for part in parts)
         return total
 
@@ -245,7 +261,8 @@ class CallPipeline:
         if replay is None:
             return None
         replay = dataclasses.replace(
-            replay, cached=True, role=call.client.role, prompt_versions=call.versions or replay.prompt_versions
+            replay, cached=True, role=call.client.role, prompt_versions=call.versions or replay.prompt_versions,
+            spec=call.client.spec,
         )
         return self._observed(call, replay)
 
@@ -292,15 +309,22 @@ class CallPipeline:
             backend.loaded  # noqa: B018 - load before the deadline and the timed span: latency is the model's
         attempt = 1
         while True:
+            self._count(client.spec, "attempts")
             try:
                 return self._attempt(client, requests)
+            except CallCancelled:
+                raise
             except TransientCallError as error:
+                self._count(client.spec, "failed_attempts")
                 if attempt > self.max_retries:
                     raise
                 wait = backoff(attempt, error)
                 self._count_retry(client, attempt, wait, error)
                 self._sleep(wait)
                 attempt += 1
+            except ModelCallError:
+                self._count(client.spec, "failed_attempts")
+                raise
 
     def _attempt(self, client: LLM, requests: list[Request]) -> tuple[list[Generation | BaseException], float]:
         backend = client.backend
@@ -386,13 +410,18 @@ class CallPipeline:
                 prompt_versions=call.versions,
                 logprobs=checked.logprobs,
                 role=call.client.role,
+                spec=call.client.spec,
+                system_fingerprint=None if checked.system_fingerprint is None else redact(checked.system_fingerprint),
             )
             if call.client.cache is not None:
                 call.client.cache.store(call.client.identity, call.request, completion)
             return self._observed(call, completion)
         except ModelCallError as error:
+            if not isinstance(error, CallCancelled):
+                self._count(call.client.spec, "failed_calls")
             return error
         except Exception as error:  # noqa: BLE001 - a failing cache or observer: this call's alone
+            self._count(call.client.spec, "failed_calls")
             return ModelCallError(f"{call.client.spec}: {type(error).__name__}: {error}")
         finally:
             if self.budget is not None:
@@ -448,10 +477,15 @@ class CallPipeline:
         if self._cancelled.wait(seconds):
             raise CallCancelled("the run is ending: this call's retry was dropped")
 
+    def _count(self, spec: str, name: str) -> None:
+        with self._lock:
+            self.stats.count(spec, name)
+
     def _count_retry(self, client: LLM, attempt: int, wait: float, error: BaseException) -> None:
         """Every retry is counted and logged (``pytest_llmops._calls``): retry number, spec, wait, why."""
         with self._lock:
             self.stats.retries += 1
+            self.stats.count(client.spec, "retries")
         _log.info("retry %d of %s in %.3f s: %s", attempt, client.spec, wait, redact(str(error)))
 
 

@@ -142,6 +142,8 @@ class Generation:
     logprobs: tuple[TokenLogprob, ...] | None = None
     #: The server's rate-limit headers, when it sent any (adaptive concurrency reads them).
     rate_limits: RateLimits | None = None
+    #: The server's ``system_fingerprint``: its build of the model (changes under one name).
+    system_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,10 @@ class Completion:
     prompt_versions: tuple[PromptVersion, ...] = ()
     logprobs: tuple[TokenLogprob, ...] | None = None
     role: str = "model"
+    #: The model spec the call was made to (``openai:gpt-4o-mini``); ``model`` is the name the
+    #: server answered with (``gpt-4o-mini-2024-07-18``).
+    spec: str = ""
+    system_fingerprint: str | None = None
 
     def __str__(self) -> str:
         return self.text

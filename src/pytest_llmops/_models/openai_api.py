@@ -147,6 +147,7 @@ class OpenAIBackend:
             finish_reason=finish,
             logprobs=logprobs,
             rate_limits=rate_limits(raw.headers),
+            system_fingerprint=getattr(response, "system_fingerprint", None),
         )
 
 

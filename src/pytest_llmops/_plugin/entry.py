@@ -93,7 +93,12 @@ def _configure(config: pytest.Config) -> None:
     if not worker:
         from pytest_llmops._plugin.reporting import run_reporter
 
-        plugins["report"] = run_reporter(session)
+        history = None
+        if session.settings.history:
+            from pytest_llmops._plugin.history import history_writer
+
+            history = plugins["history"] = history_writer(config, session.settings.history, session.settings.flaky_runs)
+        plugins["report"] = run_reporter(session, history)
         if session.recordings is not None:
             from pytest_llmops._plugin.recordings import RecordingsReport
 

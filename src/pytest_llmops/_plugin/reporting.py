@@ -15,12 +15,15 @@ from pytest_llmops.errors import ConfigError
 # Each renderer, the baseline gate and the file writers load only when a run needs them.
 
 if TYPE_CHECKING:
+    from pytest_llmops._plugin.history import HistoryWriter
     from pytest_llmops._plugin.session import LLMSession
     from pytest_llmops._results import TestOutcome
+    from pytest_llmops.settings import Settings
 
 
-def run_reporter(session: LLMSession) -> RunReporter:
-    """The controller's report writer; an unreadable baseline is a usage error, at start-up."""
+def run_reporter(session: LLMSession, history: HistoryWriter | None = None) -> RunReporter:
+    """The controller's report writer; an unreadable baseline is a usage error, at start-up.
+    ``history``: the run history's writer, whose last runs the drift and flaky checks read."""
     baseline = None
     if session.settings.baseline:
         from pytest_llmops._report.baseline import ReportFileError, load_report
@@ -29,7 +32,7 @@ def run_reporter(session: LLMSession) -> RunReporter:
             baseline = load_report(_path(session.config, "llm_baseline", session.settings.baseline))
         except ReportFileError as error:
             raise ConfigError(f"llm_baseline: {error}") from None
-    return RunReporter(session.config, session, baseline)
+    return RunReporter(session.config, session, baseline, history)
 
 
 def _path(config: pytest.Config, option: str, value: str) -> Path:
@@ -42,10 +45,13 @@ def _path(config: pytest.Config, option: str, value: str) -> Path:
 class RunReporter:
     """Controller only: builds the report once the run is over, writes it, and gates on it."""
 
-    def __init__(self, config: pytest.Config, session: LLMSession, baseline: dict[str, Any] | None) -> None:
+    def __init__(self, config: pytest.Config, session: LLMSession, baseline: dict[str, Any] | None,
+                 history: HistoryWriter | None = None) -> None:
         self.config = config
         self.session = session
         self.baseline = baseline
+        self.served_before = history.served_before if history else None
+        self.recent_tests = history.recent if history else None
         self.report: dict[str, Any] | None = None
         self.problems: list[str] = []
 
@@ -58,9 +64,7 @@ class RunReporter:
             report = self._built()
             self._write(report)
         self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)
-        gate_failed = (report["baseline"] and report["baseline"]["failed"]) or (
-            report["comparison"] and report["comparison"]["failed"])
-        if (gate_failed or self.problems) and session.exitstatus == pytest.ExitCode.OK:
+        if (_gate_failed(report) or self.problems) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def close(self) -> None:
@@ -68,12 +72,13 @@ class RunReporter:
 
     def _needed(self) -> bool:
         """Whether anything reads the report: a report file, the baseline gate, a summary hook,
-        the budget line, or the terminal summary of tests that called a model or scored. A run
-        of plain tests (or ``--collect-only``) builds none."""
+        the budget line, the error-rate gate, or the terminal summary of tests that called (or
+        tried to call) a model or scored. A run of plain tests (or ``--collect-only``) builds none."""
         settings = self.session.settings
         return bool(
             settings.report_json or settings.report_html or settings.report_md
             or self.baseline is not None or settings.budget_usd is not None
+            or settings.max_error_rate is not None or bool(self.session.call_stats().by_spec)
             or self.config.hook.pytest_llmops_run_summary.get_hookimpls()
             or any(outcome.record for outcome in self.session.outcomes.values())
         )
@@ -82,9 +87,9 @@ class RunReporter:
         """The run's report (kept as ``self.report``), redacted, with its baseline comparison."""
         from pytest_llmops import __version__
         from pytest_llmops._report.data import build_report
-        from pytest_llmops._report.provenance import head_commit
 
         settings = self.session.settings
+        provenance = _provenance(self.config, settings)
         run = {
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "model": settings.model,
@@ -93,20 +98,50 @@ class RunReporter:
             "selection": self.session.rule.selection(self.session.outcomes).to_dict(),
             "settings": settings.reported(),
             "shard": settings.shard.to_dict() if settings.shard is not None else None,
-            "commit": head_commit(self.config.rootpath),
+            "commit": (provenance["git"] or {}).get("commit"),
             "version": __version__,
             "endpoints": self.session.call_stats().endpoints,
         }
+        run.update(provenance)
         report = build_report(_released(self.session.outcomes.values()), run, settings.budget_usd, self._metric_range)
         # A prompt may quote a secret of the environment (an API key): no report shows it.
         report = self.report = _redacted(report)
         report["comparison"] = self._compared(report)
+        report["drift"] = self._drift(report)
+        report["flaky"] = self._flaky(report)
+        from pytest_llmops._report.data import model_summary
+
+        # The pipeline's counts: every attempt, failed ones and retries too (no test row has them).
+        report["summary"]["models"] = model_summary(report["tests"], self.session.call_stats().by_spec,
+                                                    settings.max_error_rate)
+        report["summary"]["max_error_rate"] = settings.max_error_rate
         if self.baseline is not None:
             from pytest_llmops._report.baseline import Tolerances, compare
 
             tolerances = Tolerances.from_settings(report["run"]["settings"])
             report["baseline"] = compare(self.baseline, report, tolerances, str(settings.baseline))
         return report
+
+    def _flaky(self, report: dict[str, Any]) -> list[dict[str, Any]]:
+        """The tests that passed and failed over the history's last runs (none without one)."""
+        if self.recent_tests is None:
+            return []
+        from pytest_llmops._history.flaky import flaky_tests
+
+        return flaky_tests(report["tests"], self.recent_tests)
+
+    def _drift(self, report: dict[str, Any]) -> list[dict[str, Any]]:
+        """How the served models changed against the history's last runs and, for a spec the
+        history has not seen, against the baseline."""
+        from pytest_llmops._report.drift import changes, served
+
+        now = served(report["tests"])
+        failing = self.session.settings.fail_on_drift
+        found = changes(now, self.served_before or {}, "the history", failing)
+        if self.baseline is not None:
+            unseen = {spec: values for spec, values in now.items() if spec not in (self.served_before or {})}
+            found += changes(unseen, served(self.baseline.get("tests", [])), "the baseline", failing)
+        return found
 
     def _compared(self, report: dict[str, Any]) -> dict[str, Any] | None:
         """The A/B comparison of the run's variants (None when it compared none)."""
@@ -161,6 +196,24 @@ class RunReporter:
                 terminalreporter.write_line(visible(problem), red=True)
 
 
+def _gate_failed(report: dict[str, Any]) -> bool:
+    """Whether a gate failed: the baseline's, the A/B comparison's, a served-model change that
+    ``llm_fail_on_drift`` names, or a model's error rate above ``llm_max_error_rate``."""
+    return bool(
+        (report["baseline"] and report["baseline"]["failed"])
+        or (report["comparison"] and report["comparison"]["failed"])
+        or any(change["fails"] for change in report["drift"])
+        or any(model["over_limit"] for model in report["summary"]["models"].values())
+    )
+
+
+def _provenance(config: pytest.Config, settings: Settings) -> dict[str, Any]:
+    """The run's git commit and branch (when it has them) and its settings' digest."""
+    from pytest_llmops._report.provenance import git_facts, settings_digest
+
+    return {"git": git_facts(config.rootpath), "settings_digest": settings_digest(settings)}
+
+
 def _redacted(report: dict[str, Any]) -> dict[str, Any]:
     """``report`` with no secret in it, checked row by row: its text is never encoded whole (a
     run of 100,000 tests would hold all of it twice at its end)."""
@@ -190,4 +243,5 @@ def _render(module: str, function: str, report: dict[str, Any]) -> str:
 def _used_models(report: dict[str, Any]) -> bool:
     summary = report["summary"]
     return bool(summary["calls"]["total"] or summary["metrics"] or report["baseline"] or summary["budget"]
-                or report.get("comparison"))
+                or report.get("comparison") or report.get("drift") or report.get("flaky")
+                or any(m["failed_attempts"] or m["retries"] for m in summary.get("models", {}).values()))

@@ -46,6 +46,8 @@ def build_report(
         "tests": tests,
         "baseline": None,
         "comparison": None,
+        "drift": [],
+        "flaky": [],
     }
 
 
@@ -83,6 +85,8 @@ def _call(call: Mapping[str, Any]) -> dict[str, Any]:
         "cost_usd": float(call.get("cost_usd", 0.0)),
         "cached": bool(call.get("cached", False)),
         "finish_reason": call.get("finish_reason"),
+        "spec": call.get("spec") or call.get("model", ""),
+        "system_fingerprint": call.get("system_fingerprint"),
         "prompt_versions": list(call.get("prompt_versions", ())),
         "text": call.get("text", ""),
         "request": dict(call.get("request", {})),
@@ -295,6 +299,32 @@ def describe_score(score: Mapping[str, Any]) -> str:
     good = ">=" if score.get("higher_is_better", True) else "<="
     bad = "<" if score.get("higher_is_better", True) else ">"
     return f"{value} {good if score['passed'] else bad} {score['threshold']:.3g}"
+
+
+def model_summary(
+    tests: Sequence[Mapping[str, Any]], counts: Mapping[str, Mapping[str, int]], max_error_rate: float | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per model spec: its answered calls (replayed ones too), live attempts, failed attempts
+    (retried or not), retries, calls that failed, and its error rate (failed attempts of all
+    attempts; None without a live attempt), over ``limit`` when above ``max_error_rate``.
+    ``counts`` are the call pipeline's, which sees every attempt (a judge's too)."""
+    answered: dict[str, int] = {}
+    for test in tests:
+        for call in test["calls"]:
+            spec = call.get("spec") or call["model"]
+            answered[spec] = answered.get(spec, 0) + 1
+    summary = {}
+    for spec in sorted(set(answered) | set(counts)):
+        counted = counts.get(spec, {})
+        attempts = counted.get("attempts", 0)
+        rate = counted.get("failed_attempts", 0) / attempts if attempts else None
+        summary[spec] = {
+            "calls": answered.get(spec, 0),
+            **{name: counted.get(name, 0) for name in ("attempts", "failed_attempts", "retries", "failed_calls")},
+            "error_rate": rate,
+            "over_limit": rate is not None and max_error_rate is not None and rate > max_error_rate,
+        }
+    return summary
 
 
 def budget_summary(tests: Sequence[Mapping[str, Any]], limit_usd: float, spent_usd: float) -> dict[str, Any]:

@@ -27,8 +27,9 @@ from pytest_llmops._report.baseline import missing_lines
 from pytest_llmops._report.data import (
     DEFAULT_RANGE, REPLAYED_LATENCY, call_cost, describe_score, model_latencies,
 )
+from pytest_llmops._report.drift import describe as describe_drift
 from pytest_llmops._report.numbers import spelled
-from pytest_llmops._report.terminal import money, seconds
+from pytest_llmops._report.terminal import error_lines, flaky_lines, money, seconds
 from pytest_llmops._report.text import visible, well_formed
 
 CHART_WIDTH = 360
@@ -47,13 +48,15 @@ def render_html(report: Mapping[str, Any]) -> str:
     environment = jinja2.Environment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_shown
     )
-    environment.filters.update(money=money, seconds=seconds, score=describe_score)
+    environment.filters.update(money=money, seconds=seconds, score=describe_score, drift=describe_drift)
     template = environment.from_string(templates.joinpath("report.html.jinja").read_text("utf-8"))
     return template.render(
         report=report,
         summary=report["summary"],
         comparison=report.get("baseline"),
         ab=report.get("comparison"),
+        drift=report.get("drift") or [],
+        errors=error_lines(report["summary"]) + flaky_lines(report.get("flaky") or []),
         replayed=report["summary"].get("replayed_latency_s"),
         replayed_label=REPLAYED_LATENCY,
         missing=missing_lines(report["baseline"]) if report.get("baseline") else [],

@@ -13,8 +13,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from pytest_llmops._report.baseline import gate_lines, latency_line, missing_lines
 from pytest_llmops._report.data import REPLAYED_LATENCY
+from pytest_llmops._report.drift import describe
 from pytest_llmops._report.merge import incomplete, listed
-from pytest_llmops._report.terminal import money, seconds
+from pytest_llmops._report.terminal import error_lines, flaky_lines, money, seconds
 from pytest_llmops._report.text import visible
 
 # Markdown's punctuation, backslash-escaped; "<", ">" and "&" become entities instead.
@@ -53,6 +54,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if comparison is not None:
         verdict = " — baseline gate **FAILED**" if comparison["failed"] else " — baseline gate passed"
     lines = [f"## pytest-llmops report{verdict}", ""]
+    errors = error_lines(summary) + flaky_lines(report.get("flaky") or [])
+    if errors:
+        lines += [f"- {cell(line)}" for line in errors] + [""]
+    for change in report.get("drift") or []:
+        lines += [f"> **Served model changed**{' (fails the run)' if change['fails'] else ''}: {cell(describe(change))}", ""]
     lines += table(
         ["tests", "passed", "failed", "error", "skipped", "calls (replayed)", "tokens in / out",
          "live cost", "saved by replay", "live latency p50 / p95 / max"],

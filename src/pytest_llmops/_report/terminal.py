@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from pytest_llmops._report.baseline import gate_lines, latency_line, missing_lines
 from pytest_llmops._report.data import REPLAYED_LATENCY
+from pytest_llmops._report.drift import describe as describe_drift
 from pytest_llmops._report.merge import incomplete, listed
 from pytest_llmops._report.numbers import word
 from pytest_llmops._report.text import visible
@@ -42,7 +43,8 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
         summary["tests"], summary["calls"], summary["tokens"], summary["cost_usd"], summary["latency_s"]
     )
     counted = ", ".join(f"{tests[name]} {name}" for name in ("passed", "failed", "error", "skipped", "xfailed") if tests[name])
-    lines = [
+    lines = drift_lines(report.get("drift") or [])
+    lines += [
         f"tests: {tests['total']} ({counted or 'none'}); {tests['with_model']} called a model",
         f"calls: {calls['total']} ({calls['live']} live, {calls['cached']} replayed; "
         f"{calls['judge']} by judges); tokens {tokens['prompt']:,} in / {tokens['completion']:,} out",
@@ -53,6 +55,8 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
     replayed = summary.get("replayed_latency_s")
     if replayed and replayed["count"]:
         lines.append(f"latency {REPLAYED_LATENCY}: {_spread(replayed)}  ({replayed['count']} model calls)")
+    lines += error_lines(summary)
+    lines += flaky_lines(report.get("flaky") or [])
     budget = summary["budget"]
     if budget is not None:
         refused = f"; {len(budget['refused_tests'])} tests refused" if budget["refused_tests"] else ""
@@ -75,6 +79,31 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
     if report.get("comparison"):
         lines += ab_lines(report["comparison"])
     return lines
+
+
+def error_lines(summary: Mapping[str, Any]) -> list[str]:
+    """A line per model spec whose attempts failed or were retried; the error-rate gate's verdict."""
+    lines = []
+    for spec, model in (summary.get("models") or {}).items():
+        if model["failed_attempts"] or model["retries"]:
+            verdict = f" > llm_max_error_rate {summary['max_error_rate']:.0%}: FAILED" if model["over_limit"] else ""
+            lines.append(f"errors: {spec}: {model['failed_attempts']} of {model['attempts']} attempts failed "
+                         f"({model['error_rate']:.0%}){verdict}; {model['retries']} retried, "
+                         f"{model['failed_calls']} calls failed after their retries")
+    return lines
+
+
+def flaky_lines(flaky: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``flaky: <test>: passed 3 and failed 2 of the last 5 runs ...``, a line per flaky test."""
+    return [f"flaky: {entry['nodeid']}: passed {entry['passed']} and failed {entry['failed']} of the last "
+            f"{entry['runs']} runs with the same prompts and models" for entry in flaky]
+
+
+def drift_lines(changes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``SERVED MODEL CHANGED: ...`` lines, first in the section: the run's own figures may be
+    another model's."""
+    return [f"SERVED MODEL CHANGED{' (fails the run: llm_fail_on_drift)' if c['fails'] else ''}: {describe_drift(c)}"
+            for c in changes]
 
 
 def ab_lines(comparison: Mapping[str, Any]) -> list[str]:

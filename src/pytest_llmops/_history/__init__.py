@@ -1,0 +1,1 @@
+"""The run history: each run's report, kept in a database (SQLite or PostgreSQL) for trends."""
