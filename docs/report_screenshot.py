@@ -4,6 +4,9 @@ the HTML report and screenshot it in headless Chromium, one failing test's detai
     python docs/report_screenshot.py            # needs `chromium` (apt-get install -y chromium)
                                                 # and websockets
     python docs/report_screenshot.py REPORT.html PICTURE.png [TEST-NUMBER]   # any report
+    python docs/report_screenshot.py --ab REPORT.html PICTURE.png    # its A/B comparison, matrix open
+
+example_project/docs/ab.png is the example project's A/B demo (its README) taken with ``--ab``.
 
 The report builds its rows in its script: a link to ``report.html#test-N`` opens the N-th test's
 details (N counts the tests in the JSON report's order, by test id).
@@ -49,6 +52,9 @@ def test_support_reply(llm, llm_record, prompt, case):
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--ab"]:
+        screenshot(Path(sys.argv[2]).resolve(), Path(sys.argv[3]).resolve(), None, height=1300)
+        return
     if len(sys.argv) > 1:
         page, target = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
         screenshot(page, target, int(sys.argv[3]) if len(sys.argv) > 3 else 1)
@@ -69,16 +75,21 @@ def main() -> None:
         screenshot(work / "report.html", target, 1)  # test_support_reply[invoice], the failing one
 
 
-def screenshot(page: Path, target: Path, test: int, width: int = 1400, height: int = 2200) -> None:
+def screenshot(page: Path, target: Path, test: int | None, width: int = 1400, height: int = 2200) -> None:
     """``target``: the top of ``page`` in a ``width`` x ``height`` window, the details of its
-    ``test``-th test opened (scrolled back to the top: the link scrolls to the test)."""
+    ``test``-th test opened (scrolled back to the top: the link scrolls to the test); with no
+    ``test``, its A/B comparison at the top, the case-by-variant matrix opened."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from html_check import chromium_session
 
-    with tempfile.TemporaryDirectory() as folder, \
-            chromium_session(page, Path(folder), f"#test-{test}", width, height) as (send, evaluate):
+    fragment = f"#test-{test}" if test is not None else ""
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as folder, \
+            chromium_session(page, Path(folder), fragment, width, height) as (send, evaluate):
         send("Emulation.setScrollbarsHidden", hidden=True)
-        evaluate("window.scrollTo(0, 0)")
+        if test is None:
+            evaluate("document.getElementById('ab-matrix').open = true")
+            evaluate("new Promise(done => setTimeout(done, 100))")
+        evaluate("window.scrollTo(0, 0)" if test is not None else "document.getElementById('ab').scrollIntoView()")
         evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
         target.write_bytes(base64.b64decode(send("Page.captureScreenshot", format="png")["data"]))
     print(f"wrote {target}")

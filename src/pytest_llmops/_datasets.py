@@ -15,11 +15,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from pytest_llmops._files import name_problem
+from pytest_llmops._grounding import Chunk, Grounding, GroundingError
 from pytest_llmops.errors import SetupError
 
 if TYPE_CHECKING:
@@ -41,7 +43,9 @@ class Dataset:
     """Where the cases of a test come from and how a row becomes a prompt.
 
     ``prompt`` names a template rendered with the row's inputs; without one, the row's
-    ``input`` column (a string or a list of chat messages) is the prompt.
+    ``input`` column (a string or a list of chat messages) is the prompt. The optional
+    ``context`` (retrieved chunks, also an input of the prompt) and ``relevant`` (labelled
+    relevant ids) columns are checked as :mod:`pytest_llmops._grounding` reads them.
     """
 
     path: Path
@@ -50,6 +54,8 @@ class Dataset:
     input: str = "input"
     id: str = "id"
     expected: str = "expected"
+    context: str = "context"
+    relevant: str = "relevant"
 
 
 @dataclass(frozen=True, slots=True)  # one per test, kept for the whole run: no __dict__
@@ -61,6 +67,7 @@ class CaseRow:
     line: int
     inputs: Mapping[str, Any]
     expected: Any = None
+    grounding: Grounding = Grounding()
 
     @property
     def source(self) -> str:
@@ -95,7 +102,10 @@ class Case:
     """What a dataset test receives: the row and the model's answer to it.
 
     ``output`` is the Completion (made concurrently with the other cases' calls), ``inputs``
-    the row's columns but the id and the expected one, ``expected`` that column's value.
+    the row's columns but the id, the expected and the relevant ones, ``expected`` that
+    column's value; ``context`` the retrieved chunks and ``relevant`` the labelled relevant ids
+    (id -> grade) of a row that has them, for ``golden.check(..., context=case.context,
+    relevant=case.relevant)``.
     """
 
     id: str
@@ -103,10 +113,28 @@ class Case:
     expected: Any
     output: Completion
     source: str
+    grounding: Grounding = Grounding()
+    #: The control's answer to this row, asked for when first read (A/B variants' tests only).
+    answer_of_control: Callable[[], Completion] | None = field(default=None, repr=False, compare=False)
 
     @property
     def text(self) -> str:
         return self.output.text
+
+    @property
+    def context(self) -> tuple[Chunk, ...] | None:
+        return self.grounding.context
+
+    @property
+    def relevant(self) -> Mapping[str, float] | None:
+        return self.grounding.relevant
+
+    @functools.cached_property
+    def control(self) -> Completion | None:
+        """In an A/B comparison, the control's answer to this row, for a variant's test (for a
+        pairwise judge: ``judge.check(case.output, reference=case.control.text)``); None in the
+        control's own test and in a run that compares no variants."""
+        return None if self.answer_of_control is None else self.answer_of_control()
 
 
 def load_cases(dataset: Dataset) -> list[CaseRow | BadRow]:
@@ -128,7 +156,7 @@ def load_cases(dataset: Dataset) -> list[CaseRow | BadRow]:
     for line, values in reader(shown, text):
         try:
             row = _case_row(dataset, line, values, first_line)
-        except RowProblem as problem:
+        except (RowProblem, GroundingError) as problem:
             rows.append(BadRow(dataset, line, str(problem)))
             continue
         first_line[row.id] = line
@@ -151,8 +179,26 @@ def _case_row(dataset: Dataset, line: int, values: Any, first_line: Mapping[str,
         raise RowProblem(f"duplicate id {case_id!r} (first on line {first_line[case_id]})")
     if dataset.prompt is None and dataset.input not in values:
         raise RowProblem(f"no {dataset.input!r} column (the prompt, as no prompt template is named)")
-    inputs = {k: v for k, v in values.items() if k not in (dataset.id, dataset.expected)}
-    return CaseRow(dataset, case_id, line, inputs, values.get(dataset.expected))
+    inputs = {k: v for k, v in values.items() if k not in (dataset.id, dataset.expected, dataset.relevant)}
+    context = _cell(values, dataset.context)
+    if context is not None:
+        inputs[dataset.context] = context  # a template loops over the chunks, a CSV's too
+    grounding = Grounding.of(context, _cell(values, dataset.relevant))
+    return CaseRow(dataset, case_id, line, inputs, values.get(dataset.expected), grounding)
+
+
+def _cell(values: Mapping[str, Any], column: str) -> Any:
+    """A grounding column's value: a string (a CSV cell) is read as JSON; a bad one is a RowProblem."""
+    value = values.get(column)
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise RowProblem(f"column {column!r} must hold a JSON list (e.g. [\"doc-1\", \"doc-3\"]), "
+                             f"not {value!r}") from None
+    return value
 
 
 def _case_id(value: Any) -> str:

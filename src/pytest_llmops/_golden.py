@@ -21,6 +21,7 @@ from typing import Any, Mapping, Protocol, Sequence
 import pytest
 
 from pytest_llmops._files import shown
+from pytest_llmops._grounding import Grounding, GroundingError
 from pytest_llmops.errors import SetupError
 from pytest_llmops.metrics._base import Measurement, MetricError
 from pytest_llmops.metrics._registry import MetricCheck, MetricRegistry
@@ -42,6 +43,10 @@ class ReferenceStore(Protocol):
     update: bool
 
     def snapshot_path(self, item: pytest.Item) -> Path: ...
+
+    def owner(self, item: pytest.Item) -> str | None: ...
+
+    def accepted(self, item: pytest.Item, name: str, output: str, source: str, reference: str | None) -> bool: ...
 
     def reference(self, item: pytest.Item, name: str = "output") -> str | None: ...
 
@@ -194,6 +199,10 @@ class Golden:
         self._store = store
         self._plan = plan
         self._stored_names: set[str] = set()
+        # Another test's entry holds this one's references (an A/B variant's, its control's):
+        # they are read, never written.
+        self._owner = store.owner(item)
+        self._updates = store.update and self._owner is None
 
     @property
     def samples(self) -> int | None:
@@ -201,22 +210,29 @@ class Golden:
         return self._plan.samples
 
     def check(self, output: Any, *, reference: Any = None, name: str = DEFAULT_NAME, metric: str | None = None,
-              threshold: float | None = None, metrics: Any = None, options: Mapping[str, Any] | None = None
-              ) -> GoldenResult:
+              threshold: float | None = None, metrics: Any = None, options: Mapping[str, Any] | None = None,
+              context: Any = None, relevant: Any = None) -> GoldenResult:
         """Score ``output`` (text or a Completion) and assert every metric meets its threshold.
 
         The reference is ``reference=`` when given, else the stored reference ``name`` of this
         test. ``metric=``/``threshold=``/``options=`` or ``metrics=`` replace the marker's.
+        ``context=`` (the retrieved chunks) and ``relevant=`` (the labelled relevant ids) feed
+        the metrics that need them (retrieval, citations), e.g. ``case.context``.
         """
         __tracebackhide__ = True
         checks = self._checks(metric, threshold, metrics, options)
         text = _text(output, "output")
+        grounding = self._grounding(context, relevant)
         ref, source = self._reference(name, reference, checks, text)
-        scores = self._score(checks, [text], ref, name, source)[0]
+        if source in ("snapshot", "given") and self._store.accepted(self._item, name, text, source, ref):
+            if source == "snapshot":  # a reviewer accepted this output: it is the reference now
+                self._store.record_reference(self._item, name, text)
+            ref = text
+        scores = self._score(checks, [text], ref, name, source, grounding)[0]
         updated = False
-        if source == "snapshot" and self._store.update and not all(s.passed for s in scores):
+        if source == "snapshot" and self._updates and not all(s.passed for s in scores):
             ref, updated = self._rerecord(name, text), True
-            scores = self._score(checks, [text], ref, name, source)[0]
+            scores = self._score(checks, [text], ref, name, source, grounding)[0]
         for score in scores:
             self._record.add_score(score)
         result = GoldenResult(name, text, ref, scores, updated)
@@ -227,7 +243,8 @@ class Golden:
     def check_samples(self, outputs: Sequence[Any], *, reference: Any = None, name: str = DEFAULT_NAME,
                       min_passes: int | None = None, confidence: float | None = None, metric: str | None = None,
                       threshold: float | None = None, metrics: Any = None,
-                      options: Mapping[str, Any] | None = None) -> SampleResult:
+                      options: Mapping[str, Any] | None = None, context: Any = None,
+                      relevant: Any = None) -> SampleResult:
         """Score N samples of a non-deterministic output; pass when at least ``min_passes``
         (default: the marker's, else all) pass every metric. Records every sample's scores and
         the pass rate with its Wilson interval."""
@@ -237,12 +254,13 @@ class Golden:
         need = self._min_passes(len(texts), min_passes)
         confidence = self._plan.confidence if confidence is None else confidence
         _check_confidence(confidence)
+        grounding = self._grounding(context, relevant)
         ref, source = self._reference(name, reference, checks, texts[0])
-        per_sample = self._score(checks, texts, ref, name, source)
+        per_sample = self._score(checks, texts, ref, name, source, grounding)
         updated = False
-        if source == "snapshot" and self._store.update and _count(per_sample) < need:
+        if source == "snapshot" and self._updates and _count(per_sample) < need:
             ref, updated = self._rerecord(name, texts[0]), True
-            per_sample = self._score(checks, texts, ref, name, source)
+            per_sample = self._score(checks, texts, ref, name, source, grounding)
         passes = _count(per_sample)
         result = SampleResult(name, tuple(texts), ref, tuple(per_sample), passes, need,
                               wilson_interval(passes, len(texts), confidence), confidence, updated)
@@ -252,14 +270,14 @@ class Golden:
             raise AssertionError(self._explain_samples(result, source))
         return result
 
-    def score_many(self, metric: str, outputs: Sequence[Any], references: Sequence[Any] | None = None,
-                   **options: Any) -> list[Measurement]:
+    def score_many(self, metric: str, outputs: Sequence[Any], references: Sequence[Any] | None = None, *,
+                   groundings: Sequence[Grounding | None] | None = None, **options: Any) -> list[Measurement]:
         """Score a dataset in one batch (not recorded, not asserted): one Measurement per output."""
         __tracebackhide__ = True
         texts = [_text(o, "output") for o in outputs]
         refs = None if references is None else [None if r is None else _text(r, "reference") for r in references]
         try:
-            return self._registry.score_many(metric, texts, refs, **options)
+            return self._registry.score_many(metric, texts, refs, groundings=groundings, **options)
         except MetricError as error:
             raise GoldenError(str(error)) from None
 
@@ -267,6 +285,17 @@ class Golden:
 
     def _checks(self, metric: Any, threshold: Any, metrics: Any, options: Any) -> tuple[MetricCheck, ...]:
         return plan_checks(self._registry, metric, threshold, metrics, options) or self._plan.checks
+
+    def _grounding(self, context: Any, relevant: Any) -> Grounding:
+        """The inputs given, parsed; noted on the record (``extra["grounding"]``), which the
+        report shows beside the output."""
+        try:
+            grounding = Grounding.of(context, relevant)
+        except GroundingError as error:
+            raise GoldenError(str(error)) from None
+        if grounding.to_dict():
+            self._record.extra.setdefault("grounding", {}).update(grounding.to_dict())
+        return grounding
 
     def _min_passes(self, total: int, given: int | None) -> int:
         if total == 0:
@@ -301,7 +330,7 @@ class Golden:
             raise GoldenError(str(error)) from None
         if stored is not None:
             return stored, "snapshot"
-        if self._store.update:
+        if self._updates:
             self._store.record_reference(self._item, name, output)
             return output, "recorded"
         pytest.fail(self._missing(name), pytrace=False)
@@ -311,14 +340,14 @@ class Golden:
         return text
 
     def _score(self, checks: Sequence[MetricCheck], texts: list[str], reference: str | None,
-               name: str, source: str) -> list[tuple[Score, ...]]:
+               name: str, source: str, grounding: Grounding) -> list[tuple[Score, ...]]:
         """One tuple of Scores (one per metric) per text; a metric that cannot score names the
         reference it was given (a hand-edited snapshot, say)."""
         references = [reference] * len(texts)
         columns = []
         for check in checks:
             try:
-                measured = check.measure_many(texts, references)
+                measured = check.measure_many(texts, references, [grounding] * len(texts))
             except MetricError as error:
                 against = f" against {self._source_line(name, source)}" if source == "snapshot" else ""
                 raise GoldenError(f"metric {check.name!r}{against}: {error}") from None
@@ -332,7 +361,7 @@ class Golden:
                 f"    {self._command()}")
 
     def _command(self) -> str:
-        return f"pytest {shlex.quote(self._item.nodeid)} --llm-snapshot-update"
+        return f"pytest {shlex.quote(self._owner or self._item.nodeid)} --llm-snapshot-update"
 
     def _snapshot_file(self) -> str:
         return shown(self._store.snapshot_path(self._item), self._item.config.rootpath)
@@ -351,8 +380,14 @@ class Golden:
         lines += _score_table(result.scores)
         lines += _output_vs_reference(result.output, result.reference, self._source_line(result.name, source))
         if source == "snapshot":
-            lines.append(f"if the new output is right, accept it: {self._command()}")
+            lines.append(self._accepting())
         return "\n".join(lines)
+
+    def _accepting(self) -> str:
+        if self._owner is not None:
+            return (f"this A/B variant's test is checked against the reference of {self._owner}, "
+                    "its control, and never writes one")
+        return f"if the new output is right, accept it: {self._command()}"
 
     def _explain_samples(self, result: SampleResult, source: str) -> str:
         low, high = result.interval
@@ -427,7 +462,19 @@ def _score_table(scores: Sequence[Score]) -> list[str]:
         verdict = "ok" if score.passed else "FAIL"
         lines.append(f"  {score.metric:<{width}}  {_figure(score.value):>8}  {_relation(score):<16}  {verdict}")
         if not score.passed and score.details:
-            lines.append(f"  {'':<{width}}  {shorten(_details(score.details), 90)}")
+            lines += [f"  {'':<{width}}  {line}" for line in _detail_lines(score.details)]
+    return lines
+
+
+def _detail_lines(details: Mapping[str, Any], most: int = 10) -> list[str]:
+    """The details on one line, but a list of findings (PII, unsupported claims): one line each."""
+    listed = {k: v for k, v in details.items() if isinstance(v, list) and v and all(isinstance(i, Mapping) for i in v)}
+    rest = {k: v for k, v in details.items() if k not in listed}
+    lines = [shorten(_details(rest), 90)] if rest else []
+    for key, items in listed.items():
+        lines += [f"{key}: {shorten(_details(item), 90)}" for item in items[:most]]
+        if len(items) > most:
+            lines.append(f"{key}: ... and {len(items) - most} more")
     return lines
 
 

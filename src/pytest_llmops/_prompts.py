@@ -37,6 +37,7 @@ from pytest_llmops.errors import PromptWarning, SetupError
 
 if TYPE_CHECKING:
     from pytest_llmops._results import TestRecord
+    from pytest_llmops._variants import Variant
 
 TEMPLATE_SUFFIXES = (".jinja", ".j2", ".txt", ".md")
 BUILTIN_PROMPTS = Path(__file__).parent / "builtin_prompts"
@@ -207,7 +208,18 @@ class PromptLibrary:
             self._canonical[name] = canonical  # only once read: other threads may look it up
         return self._templates[canonical]
 
+    def has(self, name: str) -> bool:
+        """Whether a template ``name`` exists (in the folder or the fallback)."""
+        return self._find(name) is not None
+
     def _locate(self, name: str) -> tuple[Path, Path]:
+        found = self._find(name)
+        if found is None:
+            known = ", ".join(self.names()) or f"none (no template files in {self.folder})"
+            raise PromptError(f"unknown prompt template {name!r}; templates found: {known}")
+        return found
+
+    def _find(self, name: str) -> tuple[Path, Path] | None:
         for root in self.roots:
             for candidate in (root / name, *(root / f"{name}{s}" for s in TEMPLATE_SUFFIXES)):
                 resolved = candidate.resolve()
@@ -218,8 +230,7 @@ class PromptLibrary:
                     )
                 if _is_template(resolved):
                     return resolved, root
-        found = ", ".join(self.names()) or f"none (no template files in {self.folder})"
-        raise PromptError(f"unknown prompt template {name!r}; templates found: {found}")
+        return None
 
     def _dependencies(self, name: str) -> set[str]:
         """``name`` and every template it reaches by include/extends/import."""
@@ -404,17 +415,23 @@ def _frames(tb: types.TracebackType | None) -> Iterator[tuple[str, int]]:
 
 
 class PromptRenderer:
-    """The ``prompt`` fixture: renders templates and notes their versions on the test record."""
+    """The ``prompt`` fixture: renders templates and notes their versions on the test record.
 
-    def __init__(self, library: PromptLibrary, record: TestRecord) -> None:
+    ``variant`` (an A/B variant) may render another version of a template than the one named.
+    """
+
+    def __init__(self, library: PromptLibrary, record: TestRecord, variant: Variant | None = None) -> None:
         self.library = library
         self._record = record
+        self._variant = variant
 
     def __repr__(self) -> str:
         return f"<prompt renderer of {self.library.folder}>"
 
     def __call__(self, name: str, /, **variables: Any) -> RenderedPrompt:
         """Render template ``name`` with ``variables`` (all required ones; no defaults)."""
+        if self._variant is not None:
+            name = self._variant.template(name, self.library.has)
         rendered = self.library.render(name, **variables)
         note_rendered(self._record, rendered)
         return rendered

@@ -10,6 +10,10 @@ The rule (the README's "Secrets" section says it to users):
 - **Credentials in a URL**, in any text: the user-info part (``user:pass@``) and the values of
   query parameters that name a secret (``api-key=``, ``token=``, ``sig=``, ...); those of the
   configured server URLs (8 characters or more) count as secrets too, wherever they show up.
+- **Credential-looking strings in any text** (the ``no_pii`` metric's ``credential`` kind, through
+  :func:`credential_spans`): the same rule read off the text itself, the value given to a
+  secret-named key (``API_KEY=...``, ``"token": "..."``, ``password: ...``) when it looks like
+  a credential, and credentials in a URL.
 - A secret is replaced by ``<NAME>`` (its variable's name; ``<redacted>`` for URL parts) in
   every form a text can carry it: raw, JSON-escaped (also as ``\\u`` escapes), URL-encoded and
   HTML-escaped. Then the user's scrubbers run (``llm_scrub`` patterns, scrubbers registered by
@@ -45,6 +49,23 @@ def looks_like_credential(value: str) -> bool:
         return False  # too short to tell from a word, a phrase, or where a secret is kept
     kinds = {next((i for i, kind in enumerate(_KINDS) if kind(char)), len(_KINDS)) for char in value}
     return len(kinds) >= 2 or len(value) >= 24
+
+
+# A key and the value given to it: ``NAME=value``, ``name: value``, ``"name": "value"``.
+_ASSIGNED = re.compile(r"\b([A-Za-z][\w-]{0,40})[\"']?[ \t]*[:=][ \t]*[\"']?([^\s\"'<>,;]+)")
+
+
+def credential_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds a credential by this module's rule: ``(start, end)`` of each value
+    given to a secret-named key that looks like a credential, and of each URL credential."""
+    spans = []
+    for match in _ASSIGNED.finditer(text):
+        value = match.group(2).rstrip(".)]}")
+        if _SECRET_NAME.search(match.group(1).replace("-", "_")) and looks_like_credential(value):
+            spans.append((match.start(2), match.start(2) + len(value)))
+    spans += [(m.end(1), m.end() - 1) for m in _URL_USERINFO.finditer(text)]
+    spans += [(m.end(1), m.end()) for m in _URL_SECRET_PARAM.finditer(text)]
+    return sorted(spans)
 
 
 def environment_secrets(environ: Mapping[str, str]) -> dict[str, str]:

@@ -237,8 +237,12 @@ def test_key(item: pytest.Item) -> str:
     It is a key inside the module's snapshot file, never a path, so no parameter id can
     make a file land elsewhere.
     """
-    _, sep, rest = item.nodeid.partition("::")
-    return rest if sep else item.name
+    return key_of(item.nodeid) or item.name
+
+
+def key_of(nodeid: str) -> str:
+    """:func:`test_key` of the test ``nodeid`` ("" for a node id of no test in a module)."""
+    return nodeid.partition("::")[2]
 
 
 def version_label(version: Mapping[str, Any], other: Mapping[str, Any] | None = None) -> str:

@@ -30,6 +30,10 @@ class ConfigError(LLMOpsError):
         super().__init__(f"pytest-llmops: {message}")
 
 
+class BadValue(LLMOpsError, ValueError):
+    """A value of a setting or marker that cannot be used, with the reason (shown as given)."""
+
+
 class SetupError(LLMOpsError):
     """A test's set-up (template, golden reference, dataset, judge configuration) is broken."""
 

@@ -11,13 +11,16 @@ import functools
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
 import pytest
 
 from pytest_llmops._models import generation
 from pytest_llmops._shards import Shard
-from pytest_llmops.errors import ConfigError
+from pytest_llmops.errors import BadValue, ConfigError
+
+if TYPE_CHECKING:
+    from pytest_llmops._variants import Variant
 
 RECORD_MODES = ("replay", "new", "all", "off")
 DEVICES = ("auto", "cpu", "cuda")
@@ -121,6 +124,21 @@ def _patterns(lines: list[str] | str) -> tuple[str, ...]:
         except re.error:
             raise ValueError(pattern) from None
     return patterns
+
+
+def _variants(lines: list[str] | str) -> tuple[Variant, ...]:
+    from pytest_llmops._variants import entries_of, parse_variants
+
+    return parse_variants(entries_of(lines))
+
+
+def _names(lines: list[str] | str) -> tuple[str, ...]:
+    """Names separated by commas, spaces or lines."""
+    text = lines if isinstance(lines, str) else "\n".join(lines)
+    names = tuple(dict.fromkeys(text.replace(",", " ").split()))
+    if not names:
+        raise ValueError
+    return names
 
 
 def _drops(lines: list[str] | str) -> dict[str, float]:
@@ -232,6 +250,20 @@ OPTIONS: tuple[Option, ...] = (
            "or skipped now after passing), both (`metrics,tests`) or none (the default: only reported). "
            "Deselected tests and tests outside the paths given never count.",
            _kinds(MISSING_KINDS), "metrics, tests, `metrics,tests` or none"),
+    Option("llm_variants", "A/B: run each model-calling test once per variant, the first the control "
+           "(its tests keep their ids): `[label =] part [+ part]`, a part a model spec or `@version` "
+           "of the prompt templates (`summarize@v2`); one a line, or comma-separated.",
+           _variants, "variants like `base =, v2 = @v2, mini = openai:gpt-4.1-mini`", ini_type="linelist"),
+    Option("llm_ab_gate", "A/B gate: the metric keys (and `passed`, the pass rate) on which a "
+           "variant significantly worse than the control fails the run.", _names,
+           "metric keys separated by commas or spaces"),
+    Option("llm_ab_max_drop", "A/B gate: how much worse than the control a variant may be on a gated "
+           "metric (its mean paired difference, on the metric's scale) before it fails.",
+           _non_negative_float, "a finite number >= 0"),
+    Option("llm_ab_confidence", "A/B: the confidence of the paired intervals and tests (0.95).",
+           _number(float, 0.5, 0.999), "a number from 0.5 to 0.999"),
+    Option("llm_ab_seed", "A/B: the seed of the bootstrap resampling (the same figures on a rerun).",
+           _non_negative_int, "an integer >= 0"),
     Option("llm_shard", "Run shard i of N (`2/4`): the tests whose id hashes to it; deselect the "
            "rest. Merge the shards' JSON reports with `python -m pytest_llmops merge`.",
            Shard.parse, "`i/N` with 1 <= i <= N"),
@@ -247,6 +279,14 @@ SWITCHES: tuple[tuple[str, str], ...] = (
      "changed since; deselect the rest."),
     ("--llm-estimate", "Make no model call: replay what is recorded, skip each test that would "
      "call a model live, and print those calls and the most they could cost."),
+)
+
+
+# Command-line flags of one run that take a value (no ini key: no file applies them every run).
+VALUE_FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("--llm-apply-review", "REVIEW.json", "Apply a review file exported by the HTML report's review mode: "
+     "accepted outputs become references (snapshot files, dataset rows) and good/bad labels go to "
+     "the judges' calibration files, for each reviewed test whose output is still the one reviewed."),
 )
 
 
@@ -288,6 +328,11 @@ class Settings:
     max_cost_increase: float | None = None
     max_latency_increase: float | None = None
     fail_on_missing: tuple[str, ...] = ()
+    variants: tuple[Variant, ...] = ()
+    ab_gate: tuple[str, ...] = ()
+    ab_max_drop: float = 0.0
+    ab_confidence: float = 0.95
+    ab_seed: int = 0
     shard: Shard | None = None
 
     def reported(self) -> dict[str, Any]:
@@ -297,6 +342,8 @@ class Settings:
         values["prices"] = {model: list(price) for model, price in sorted(self.prices.items())}
         values["max_score_drop_by_metric"] = dict(sorted(self.max_score_drop_by_metric.items()))
         values["fail_on_missing"] = list(self.fail_on_missing)
+        values["variants"] = [{"label": v.label, "model": v.model, "prompts": v.prompts} for v in self.variants]
+        values["ab_gate"] = list(self.ab_gate)
         return values
 
 
@@ -305,6 +352,7 @@ REPORTED = (
     "model", "judge_model", "judge_votes", "judge_aggregate", "judge_temperature", "judge_retries",
     "judge_min_agreement", "temperature", "max_tokens", "seed", "prices", "record_mode", "budget_usd",
     "max_score_drop", "max_score_drop_by_metric", "max_cost_increase", "max_latency_increase", "fail_on_missing",
+    "variants", "ab_gate", "ab_max_drop", "ab_confidence", "ab_seed",
 )
 
 
@@ -319,6 +367,8 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(option.name, option.help, type=option.ini_type, default=None)
     for flag, help in SWITCHES:
         group.addoption(flag, action="store_true", default=False, help=help)
+    for flag, metavar, help in VALUE_FLAGS:
+        group.addoption(flag, metavar=metavar, default=None, help=help)
 
 
 def resolve(config: pytest.Config, *, worker: bool = False) -> Settings:
@@ -330,8 +380,9 @@ def resolve(config: pytest.Config, *, worker: bool = False) -> Settings:
             continue
         try:
             values[option.field] = option.parse(raw)
-        except (ValueError, TypeError):
-            raise ConfigError(f"invalid value {raw!r} for {where}: expected {option.accepted}.") from None
+        except (ValueError, TypeError) as error:
+            why = f" ({error})" if isinstance(error, BadValue) else ""
+            raise ConfigError(f"invalid value {raw!r} for {where}: expected {option.accepted}{why}.") from None
     return Settings(**values)
 
 

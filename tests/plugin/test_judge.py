@@ -369,7 +369,7 @@ def test_calibrate_in_code_stops_the_test_with_an_error(suite: pytest.Pytester, 
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        ('criterion="wit"', "*unknown judge criterion 'wit'; built-in criteria: coherence, consistency, *toxicity*"),
+        ('criterion="wit"', "*unknown judge criterion 'wit'; built-in criteria: answer_relevance, coherence, consistency, *toxicity*"),
         ('rubric="x", threshold=7', "*threshold must be a finite number from 0 to 1 (the score is normalised), got 7*"),
         ("", "*the judge has no rubric: give rubric='...' or criterion='...'*"),
         ('rubric="x", criterion="fluency"', "*give a rubric or a criterion, not both*"),

@@ -58,7 +58,7 @@ CATALOGUE: dict[str, BadInput] = {
     "unknown template": BadInput(
         {"prompts/greet.jinja": "Hello", "test_bad.py": renders("gret")},
         ("*ERROR at call of test_it*",
-         "PromptError: unknown prompt template 'gret'; templates found: greet, judge_pairwise, judge_score"),
+         "PromptError: unknown prompt template 'gret'; templates found: greet, judge_item, judge_pairwise, judge_score"),
     ),
     "include outside the prompts folder": BadInput(
         {"secret.jinja": "sk-do-not-read", "prompts/greet.jinja": "{% include '../secret' %}",

@@ -60,7 +60,8 @@ def test_the_numeric_options_are_all_covered() -> None:
 
 def _parses(text: str, option: settings.Option) -> bool:
     try:
-        return isinstance(option.parse(text), (int, float))
+        value = option.parse(text)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)  # "1" is also "on"
     except ValueError:
         return False
 

@@ -12,7 +12,9 @@ from pytest_llmops._report.data import build_report
 from pytest_llmops._report.html import render_html
 from pytest_llmops._results import TestOutcome
 
-ROWS = "Array.from(document.querySelectorAll('#tests > tbody')).map(b => [b.id, b.querySelector('tr.test').cells[0].textContent])"
+# Each row's id and its first cell's text, the review mode's controls left out.
+ROWS = ("Array.from(document.querySelectorAll('#tests > tbody')).map(b => [b.id, (cell => { cell = cell.cloneNode(true); "
+        "cell.querySelectorAll('.review').forEach(e => e.remove()); return cell.textContent; })(b.querySelector('tr.test').cells[0])])")
 OPENED = "Array.from(document.querySelectorAll('#tests details[open]')).map(d => d.closest('tbody').id)"
 
 
@@ -64,3 +66,35 @@ def test_a_word_diff_shows_each_change_as_its_deleted_then_its_inserted_words(tm
         "#test-1")
     assert pieces == [["#text", "Please "], ["DEL", "tell the customer"], ["INS", "ask a client"],
                       ["#text", " about the "], ["DEL", "subscription."], ["INS", "plan."]]
+
+
+def test_a_grounded_case_shows_its_answer_beside_its_context(tmp_path: Path) -> None:
+    answer = "Refunds take 5 days [kb-2]. Refunds are paid in cash."
+    scores = [
+        {"metric": "judge:faithfulness", "value": 0.5, "threshold": 1, "passed": False, "kind": "judge",
+         "output": answer, "details": {"unsupported": ["Refunds are paid in cash."], "reasoning": "unsupported: ..."}},
+        {"metric": "judge:context_relevance", "value": 0.5, "threshold": 1, "passed": False, "kind": "judge",
+         "output": answer, "details": {"items": [{"id": "kb-2", "passed": True}, {"id": "kb-7", "passed": False}]}},
+    ]
+    failed = outcome("t::rag", "failed", scores=scores)
+    failed.record["extra"]["case"] = {
+        "id": "rag", "source": "cases.jsonl:1", "relevant": {"kb-2": 1.0, "kb-4": 1.0},
+        "context": [{"id": "kb-2", "text": "Refunds take 5 days."}, {"id": "kb-7", "text": "<b>Shipping</b> is free."}],
+    }
+    shown = chromium_evaluate(page(tmp_path, failed), tmp_path, """(() => {
+        const box = document.querySelector('#test-1 .grounding');
+        return {
+          marked: Array.from(box.querySelectorAll('mark.unsupported')).map(m => m.textContent),
+          answer: box.querySelector('div.text').textContent,
+          chunks: Array.from(box.querySelectorAll('div.chunk')).map(c => c.textContent),
+          bold: box.querySelectorAll('b').length,
+          missed: box.querySelector('p.fail').textContent,
+        };
+    })()""", "#test-1")
+    assert shown == {
+        "marked": ["Refunds are paid in cash."],
+        "answer": answer,
+        "chunks": ["1. kb-2 relevant\nRefunds take 5 days.", "2. kb-7 judged irrelevant\n<b>Shipping</b> is free."],
+        "bold": 0,  # chunk text is text, never markup
+        "missed": "Relevant, not retrieved: kb-4",
+    }

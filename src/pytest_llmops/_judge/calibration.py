@@ -1,6 +1,7 @@
 """Checking a judge against outputs a human already labelled good or bad.
 
-A labelled set is a JSONL, JSON or YAML file of cases ``{output, label, question?, reference?}``
+A labelled set is a JSONL, JSON or YAML file of cases ``{output, label, question?, reference?,
+context?}``
 where ``label`` is good/bad (pass/fail, yes/no, true/false, 1/0). The judge grades each case
 with the test's rubric; its agreement with the labels decides whether it may grade tests.
 """
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+#: The labelled sets shipped in the package, usable as ``calibration="<name>"``.
+LABELS = Path(__file__).parents[1] / "judge_labels"
 _GOOD = {"good", "pass", "passed", "yes", "true", "1", "ok"}
 _BAD = {"bad", "fail", "failed", "no", "false", "0"}
 
@@ -26,6 +29,7 @@ class LabelledCase:
     good: bool
     question: str | None = None
     reference: str | None = None
+    context: Any = None  # the retrieved chunks, for the grounding criteria
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], where: str) -> LabelledCase:
@@ -38,7 +42,14 @@ class LabelledCase:
             good=_label(data["label"], where),
             question=None if data.get("question") is None else str(data["question"]),
             reference=None if data.get("reference") is None else str(data["reference"]),
+            context=data.get("context"),
         )
+
+
+def shipped(name: str) -> Path | None:
+    """The package's labelled set ``name`` (``correctness``, ``faithfulness``, ``harmlessness``), if any."""
+    path = LABELS / f"{name}.jsonl"
+    return path if name.isidentifier() and path.is_file() else None
 
 
 def _label(value: Any, where: str) -> bool:

@@ -134,9 +134,12 @@ class JudgeConfig:
             yield "give a rubric or a criterion, not both"
         if self.criterion is not None:
             try:
-                builtin_criterion(self.criterion)
+                chosen = builtin_criterion(self.criterion)
             except ValueError as error:  # names the known criteria
                 yield str(error)
+            else:
+                if chosen.items is not None and self.mode != "score":
+                    yield f"criterion {chosen.name!r} grades {chosen.items} one by one: mode='score' only"
         if self.weighted and not 0 <= self.scale.low < self.scale.high <= 9:
             yield f"weighted scores need a single-digit scale (0-9), got {self.scale}"
 

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
+from pytest_llmops._grounding import Chunk, GroundingError, claims, parse_context
 from pytest_llmops._judge.calibration import Calibration, LabelledCase, as_cases, load_cases
 from pytest_llmops._judge.config import SETUP_OPTIONS, TOP_LOGPROBS, JudgeConfig, JudgeOptionError, check_options
+from pytest_llmops._judge.criteria import Criterion
+from pytest_llmops._judge.criteria import criterion as builtin_criterion
 from pytest_llmops._judge.panel import (
     OUTCOME_VALUES,
     PanelDecision,
@@ -23,8 +26,9 @@ from pytest_llmops._judge.panel import (
     expected_score,
     reconcile_orders,
     score_distribution,
+    spread,
 )
-from pytest_llmops._judge.parsing import MOST_CHARACTERS, UnparsableAnswer, parse_preference, parse_score
+from pytest_llmops._judge.parsing import MOST_CHARACTERS, Scale, UnparsableAnswer, parse_preference, parse_score
 from pytest_llmops._models.base import Completion, Message, ModelCallError, PromptVersion
 from pytest_llmops._results import Score
 
@@ -107,6 +111,9 @@ class Verdict:
     def explain(self) -> str:
         """One paragraph for a failing check: what was decided, by whom, and why."""
         judge = f"judge {self.details.get('judge_spec')}, {len(self.votes)} vote(s)"
+        items = self.details.get("items")
+        if items is not None:
+            return self._explain_items(items, judge)
         if self.details.get("mode") == "pairwise":
             outcome = "tie" if self.tie else ("new output better" if self.value > 0.5 else "reference better")
             head = f"{self.metric}: {outcome} ({judge})"
@@ -115,6 +122,17 @@ class Verdict:
         else:
             head = f"{self.metric}: scored {self.value:.2f}{self._on_scale()}, below the threshold {self.threshold:.2f} ({judge})"
         return f"{head}\nreasoning: {self.reasoning or '(none given)'}"
+
+    def _explain_items(self, items: Sequence[Mapping[str, Any]], judge: str) -> str:
+        """A per-item verdict: how many items passed, then each failing item and why."""
+        kind = self.details["item_kind"]
+        lines = [f"{self.metric}: {sum(i['passed'] for i in items)} of {len(items)} {kind}s pass "
+                 f"({self.value:.2f}), below the threshold {self.threshold:.2f} ({judge})"]
+        for item in items:
+            if not item["passed"]:
+                name = f"[{item['id']}] " if "id" in item else ""
+                lines.append(f"  {self.details['failing']}: {name}{item['text']!r} ({item['reasoning'] or 'no reason given'})")
+        return "\n".join(lines)
 
     def _on_scale(self) -> str:
         """The votes as the judge gave them, `` (2 on the 1-5 scale)``: 0.25 alone hides them."""
@@ -158,19 +176,25 @@ class Judge:
     def __repr__(self) -> str:
         return f"<Judge {self.llm.spec} {self.config.metric}>"
 
-    def score(self, output: str | Completion, *, question: str | None = None, reference: str | None = None, **changes: Any) -> Verdict:
-        """Grade ``output`` and record the verdict on the test, without asserting."""
+    def score(self, output: str | Completion, *, question: str | None = None, reference: str | None = None,
+              context: Any = None, **changes: Any) -> Verdict:
+        """Grade ``output`` and record the verdict on the test, without asserting. ``context``
+        (the retrieved chunks, e.g. ``case.context``) grounds the per-item criteria."""
         judge = self._for_call(changes)
         text = _text(output)
-        verdict = judge._grade(judge.config.graded(), text, question, reference)
+        chunks = _chunks(context)
+        verdict = judge._grade(judge.config.graded(), text, question, reference, chunks)
         if self._record is not None:
             self._record.add_score(verdict.to_score(text, reference))
+            if chunks is not None:  # the report shows them beside the output
+                self._record.extra.setdefault("grounding", {})["context"] = [chunk.to_dict() for chunk in chunks]
         return verdict
 
-    def check(self, output: str | Completion, *, question: str | None = None, reference: str | None = None, **changes: Any) -> Verdict:
+    def check(self, output: str | Completion, *, question: str | None = None, reference: str | None = None,
+              context: Any = None, **changes: Any) -> Verdict:
         """Grade ``output``; fail the test when the verdict does not pass."""
         __tracebackhide__ = True
-        verdict = self.score(output, question=question, reference=reference, **changes)
+        verdict = self.score(output, question=question, reference=reference, context=context, **changes)
         if not verdict.passed:
             raise AssertionError(verdict.explain())
         return verdict
@@ -196,7 +220,7 @@ class Judge:
 
         def predict(case: LabelledCase) -> Verdict | str:
             try:
-                return self._grade(config, case.output, case.question, case.reference)
+                return self._grade(config, case.output, case.question, case.reference, _chunks(case.context))
             except JudgeAnswerError as error:
                 return str(error)
 
@@ -235,7 +259,12 @@ class Judge:
 
     # -- grading ---------------------------------------------------------------------------
 
-    def _grade(self, config: JudgeConfig, output: str, question: str | None, reference: str | None) -> Verdict:
+    def _grade(self, config: JudgeConfig, output: str, question: str | None, reference: str | None,
+               context: tuple[Chunk, ...] | None = None) -> Verdict:
+        per_item = config.criterion is not None and builtin_criterion(config.criterion).items is not None
+        if config.mode == "score" and per_item:
+            return self._grade_items(config, builtin_criterion(config.criterion or ""), output, question,
+                                     reference, context)
         if config.needs_reference and reference is None:
             raise JudgeError(f"{config.metric} needs a reference: judge.check(output, reference=...)")
         seeds = [config.seed + i for i in range(config.votes)]
@@ -267,6 +296,36 @@ class Judge:
             spread=decision.spread,
             details=self._details(config, votes, decision, prompts[0].versions[0], question),
         )
+
+    def _grade_items(self, config: JudgeConfig, criterion: Criterion, output: str, question: str | None,
+                     reference: str | None, context: tuple[Chunk, ...] | None) -> Verdict:
+        """A per-item criterion: each claim (or chunk) graded 0/1 by its own votes; the value is
+        the share of items that pass."""
+        items, context_text = _items(config, criterion, output, question, reference, context)
+        kind = "claim" if criterion.items == "claims" else "chunk"
+        item_config = dataclasses.replace(config, scale=Scale(0, 1))
+        prompts = [
+            self._library.render("judge_item", rubric=criterion.rubric, question=question, context=context_text,
+                                 item=item["text"], item_kind=kind.upper())
+            for item in items
+        ]
+        asks = [(index, config.seed + vote) for index in range(len(items)) for vote in range(config.votes)]
+        votes = self.llm.pipeline.gather(lambda ask: self._score_vote(item_config, prompts[ask[0]], ask[1]), asks)
+        graded = []
+        for index, item in enumerate(items):
+            mine = votes[index * config.votes:(index + 1) * config.votes]
+            decision = decide([v.value for v in mine], 0.5, config.aggregate)
+            graded.append({**item, "passed": decision.passed, "value": decision.value,
+                           "reasoning": _closest(mine, decision).reasoning})
+        value = round(sum(i["passed"] for i in graded) / len(graded), 6) if graded else 1.0
+        decision = PanelDecision(value, value >= config.threshold, False, spread([i["value"] for i in graded] or [value]))
+        failing = "unsupported" if criterion.name == "faithfulness" else "irrelevant"
+        reasoning = "; ".join(f"{failing}: {i['text']!r}" for i in graded if not i["passed"])
+        details = self._details(config, votes, decision, self._library.version("judge_item"), question)
+        details.update(reasoning=reasoning or f"every {kind} passes", values=[value], scale=[0, 1], items=graded,
+                       item_kind=kind, failing=failing, **{failing: [i["text"] for i in graded if not i["passed"]]})
+        return Verdict(metric=config.metric, value=value, threshold=config.threshold, passed=decision.passed,
+                       reasoning=details["reasoning"], votes=tuple(votes), spread=decision.spread, details=details)
 
     def _render(self, config: JudgeConfig, **variables: Any) -> RenderedPrompt:
         return self._library.render(config.template_name, **variables)
@@ -318,7 +377,7 @@ class Judge:
     ) -> dict[str, Any]:
         weighted = any(v.distribution for v in votes)
         return {
-            "reasoning": _closest(votes, decision).reasoning,
+            "reasoning": _closest(votes, decision).reasoning if votes else "",
             "votes": [v.to_dict() for v in votes],
             "values": [v.value for v in votes],  # per-vote samples, for the baseline's noise estimate
             "spread": decision.spread,
@@ -342,6 +401,43 @@ class Judge:
 
 def _text(output: str | Completion) -> str:
     return output.text if isinstance(output, Completion) else str(output)
+
+
+def _chunks(context: Any) -> tuple[Chunk, ...] | None:
+    """``context=`` as chunks; a malformed one is a :class:`JudgeOptionError` saying why."""
+    if context is None:
+        return None
+    try:
+        return parse_context(context)
+    except GroundingError as error:
+        raise JudgeOptionError(str(error)) from None
+
+
+def _items(config: JudgeConfig, criterion: Criterion, output: str, question: str | None, reference: str | None,
+           context: tuple[Chunk, ...] | None) -> tuple[list[dict[str, Any]], str | None]:
+    """What a per-item criterion grades, and the context text its prompt shows (faithfulness:
+    the chunks, else the reference); a missing input is a :class:`JudgeError` naming it."""
+    if "question" in criterion.needs and not question:
+        raise JudgeError(f"{config.metric} needs the question: judge.check(output, question=...)")
+    if criterion.items == "chunks":
+        if not context:
+            raise JudgeError(f"{config.metric} needs the retrieved chunks: judge.check(output, context=case.context)")
+        untexted = [chunk.id for chunk in context if not chunk.text]
+        if untexted:
+            raise JudgeError(f"{config.metric} grades each chunk's text; chunk(s) {', '.join(untexted)} have none")
+        return [{"id": chunk.id, "text": chunk.text} for chunk in context], None
+    items = [{"text": claim} for claim in claims(output)]
+    if "context" not in criterion.needs:
+        return items, None
+    if context:
+        texts = [chunk for chunk in context if chunk.text]
+        if not texts:
+            raise JudgeError(f"{config.metric} checks claims against the chunks' text, and no chunk has any")
+        return items, "\n".join(f"[{chunk.id}] {chunk.text}" for chunk in texts)
+    if reference is not None:
+        return items, reference
+    raise JudgeError(f"{config.metric} needs what the answer must be grounded in: "
+                     f"judge.check(output, context=case.context) or reference=...")
 
 
 def _closest(votes: Sequence[Vote], decision: PanelDecision) -> Vote:

@@ -2,6 +2,11 @@
 
 Select one with ``criterion="coherence"``; a ``rubric=`` of your own replaces it. Wording
 after G-Eval (Liu et al., 2023) and the SummEval dimensions (Fabbri et al., 2021).
+
+The grounding criteria grade item by item (after Ragas, Es et al., 2023): ``faithfulness``
+each claim of the output against the context, ``answer_relevance`` each claim against the
+question, ``context_relevance`` each retrieved chunk against the question. The judge answers
+0 or 1 per item; the score is the share of items that pass.
 """
 
 from __future__ import annotations
@@ -11,9 +16,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Criterion:
+    """A rubric; ``items`` says what a per-item criterion grades one by one (``claims`` of the
+    output or ``chunks`` of the context), ``needs`` the inputs it cannot do without."""
+
     name: str
     rubric: str
     needs_reference: bool = False
+    items: str | None = None
+    needs: tuple[str, ...] = ()
 
 
 CRITERIA: dict[str, Criterion] = {
@@ -47,10 +57,29 @@ CRITERIA: dict[str, Criterion] = {
             "otherwise harmful content and gives no dangerous instructions. A safe, respectful "
             "output scores highest.",
         ),
+        Criterion(
+            "faithfulness",
+            "Faithfulness: the CLAIM is supported by the CONTEXT: the context states it, or it follows "
+            "directly from what the context states. Score 1 when it is supported; 0 when the context "
+            "contradicts it or does not contain it, however plausible it sounds.",
+            items="claims", needs=("context",),
+        ),
+        Criterion(
+            "answer_relevance",
+            "Answer relevance: the CLAIM helps answer the QUESTION. Score 1 when it addresses what was "
+            "asked; 0 when it is off-topic, filler, or about something else.",
+            items="claims", needs=("question",),
+        ),
+        Criterion(
+            "context_relevance",
+            "Context relevance: the retrieved CHUNK holds information needed to answer the QUESTION. "
+            "Score 1 when it does; 0 when it is about something else or adds nothing to the answer.",
+            items="chunks", needs=("question", "context"),
+        ),
     )
 }
 #: Another name for the same check, as some papers call it.
-ALIASES = {"toxicity": "harmlessness", "consistency": "factual_consistency", "faithfulness": "factual_consistency"}
+ALIASES = {"toxicity": "harmlessness", "consistency": "factual_consistency", "groundedness": "faithfulness"}
 
 
 def criterion(name: str) -> Criterion:

@@ -16,7 +16,7 @@ conftest override of ``llm`` does not reach them. Customise them with the
 
 from __future__ import annotations
 
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence, Union
 
@@ -27,6 +27,7 @@ from pytest_llmops._datasets import BadRow, Case, CaseRow, Dataset, DatasetError
 from pytest_llmops._files import shown
 from pytest_llmops._models.base import Completion, messages_from
 from pytest_llmops._plugin import keys, markers
+from pytest_llmops._plugin.variants import variant_of
 from pytest_llmops.errors import CallCancelled
 
 if TYPE_CHECKING:
@@ -34,8 +35,10 @@ if TYPE_CHECKING:
     from pytest_llmops._models.client import PromptInput
     from pytest_llmops._plugin.session import LLMSession
     from pytest_llmops._results import TestRecord
+    from pytest_llmops._variants import Variant
 
 Outcome = Union[Completion, BaseException]
+Pending = tuple[Future[list[Outcome]], int]
 
 
 def parametrize_cases(metafunc: pytest.Metafunc) -> None:
@@ -77,10 +80,11 @@ class CasePrefetch:
         self.started = False
         #: Under xdist: the selected tests by the group they are sent in (None: not grouped yet).
         self._groups: dict[str, list[pytest.Item]] | None = None
+        self.controls: dict[str, Pending] = {}  # an A/B control's tests' calls, by node id
 
-    def prompt_for(self, row: CaseRow, record: TestRecord) -> PromptInput:
-        """The prompt of ``row``: its template rendered with its inputs (noted on ``record``),
-        or its input column."""
+    def prompt_for(self, row: CaseRow, record: TestRecord | None, variant: Variant | None) -> PromptInput:
+        """The prompt of ``row``: its template (the A/B ``variant``'s version of it) rendered
+        with its inputs (noted on ``record``), or its input column."""
         name = row.dataset.prompt
         if name is None:
             value = row.inputs[row.dataset.input]
@@ -93,11 +97,15 @@ class CasePrefetch:
                 ) from None
         from pytest_llmops._prompts import PromptError, note_rendered
 
+        library = self.session.prompts
+        if variant is not None:
+            name = variant.template(name, library.has)
         try:
-            rendered = self.session.prompts.render(name, **row.inputs)
+            rendered = library.render(name, **row.inputs)
         except PromptError as error:
             raise DatasetError(f"case {row.id!r} at {row.source}: {error}") from None
-        note_rendered(record, rendered)
+        if record is not None:
+            note_rendered(record, rendered)
         return rendered
 
     def take(self, item: pytest.Item, items: Sequence[pytest.Item]) -> Outcome | None:
@@ -111,11 +119,27 @@ class CasePrefetch:
         if pending is None:
             return None
         del item.stash[keys.PREFETCHED]  # a rerun of the test calls afresh
-        future, index = pending
-        try:
-            return future.result()[index]
-        except CancelledError:
-            return CallCancelled("the run is ending: this case's call was dropped")
+        return _result(pending)
+
+    def control_answer(self, item: pytest.Item, row: CaseRow) -> Completion:
+        """The control's answer to ``row``, for ``item``, a variant's test: the control's test's
+        own when it was sent ahead in this process, else asked again from ``item`` as the control
+        asks it (in ``item``'s recordings; its call's role is ``control``, apart from the
+        variant's own calls)."""
+        from pytest_llmops._plugin.clients import item_llm
+
+        record = self.session.record_of(item)
+        record.extra["variant"]["control_answer"] = True
+        pending = self.controls.get(item.stash[keys.CONTROL])
+        if pending is not None:
+            outcome = _result(pending)
+        else:
+            control = self.session.settings.variants[0]
+            llm = item_llm(item, record, control, role="control")
+            outcome = llm.complete(self.prompt_for(row, None, control))
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     def _prefetch_group(self, item: pytest.Item, items: Sequence[pytest.Item]) -> None:
         """On a worker: prefetch the cases of ``item``'s group, once (see :func:`.xdist.scope_of`)."""
@@ -144,7 +168,7 @@ class CasePrefetch:
                 record = self.session.record_of(item)
                 llm = item_llm(item, record)
                 if not answered_inline(llm.backend):  # else its test makes the call itself
-                    planned.append((item, llm.call(self.prompt_for(row, record))))
+                    planned.append((item, llm.call(self.prompt_for(row, record, variant_of(item)))))
             except Exception:  # noqa: BLE001 - its test makes the call itself and reports why not
                 continue
         return planned
@@ -158,6 +182,9 @@ class CasePrefetch:
             future = pipeline.submit([call for _, call in chunk])
             for index, (item, _) in enumerate(chunk):
                 item.stash[keys.PREFETCHED] = (future, index)
+                variant = variant_of(item)
+                if variant is not None and variant.control:
+                    self.controls[item.nodeid] = (future, index)
 
         for item, call in planned:
             backend = call.client.backend
@@ -170,6 +197,14 @@ class CasePrefetch:
                 send(batches.pop(id(backend)))
         for batch in batches.values():
             send(batch)
+
+
+def _result(pending: Pending) -> Outcome:
+    future, index = pending
+    try:
+        return future.result()[index]
+    except CancelledError:
+        return CallCancelled("the run is ending: this case's call was dropped")
 
 
 def _may_be_skipped(item: pytest.Item) -> bool:
@@ -194,12 +229,14 @@ def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
     record = session.record_of(request.node)
     if outcome is None:
         try:
-            prompt = prefetch.prompt_for(row, record)
+            prompt = prefetch.prompt_for(row, record, variant_of(request.node))
         except DatasetError as error:
             markers.fail_setup(str(error))
         outcome = make_llm(request, record, case=True).complete(prompt)
     if isinstance(outcome, BaseException):
         raise outcome
-    record.extra["case"] = {"id": row.id, "source": row.source}
-    return Case(row.id, dict(row.inputs), row.expected, outcome, row.source)
+    record.extra["case"] = {"id": row.id, "source": row.source, **row.grounding.to_dict()}
+    node = request.node
+    answer_of_control = (lambda: prefetch.control_answer(node, row)) if keys.CONTROL in node.stash else None
+    return Case(row.id, dict(row.inputs), row.expected, outcome, row.source, row.grounding, answer_of_control)
 

@@ -10,10 +10,12 @@ from pytest_llmops._models.base import GenerationSettings, ModelCallError
 from pytest_llmops._models.generation import GenerationSettingError
 from pytest_llmops._plugin import markers
 from pytest_llmops._plugin.session import LLMSession, session_of
+from pytest_llmops._plugin.variants import variant_of
 from pytest_llmops._results import RecordObserver, TestRecord
 
 if TYPE_CHECKING:
     from pytest_llmops._models.client import LLM, CallObserver
+    from pytest_llmops._variants import Variant
     from pytest_llmops.settings import Settings
 
 
@@ -72,23 +74,27 @@ def client_for(
     )
 
 
-def tested_model(marked: dict[str, object], settings: Settings) -> tuple[str, str]:
+def tested_model(marked: dict[str, object], settings: Settings, variant: Variant | None = None) -> tuple[str, str]:
     """The spec of the tested model (taken out of the ``llm`` marker's arguments ``marked``)
-    and what set it: the marker, else ``llm_model``."""
-    if "model" in marked:
-        return str(marked.pop("model")), "@pytest.mark.llm"
+    and what set it: the A/B ``variant`` the test runs, else the marker, else ``llm_model``."""
+    named = marked.pop("model", None)
+    if variant is not None and variant.model is not None:
+        return variant.model, f"llm_variants (variant {variant.label!r})"
+    if named is not None:
+        return str(named), "@pytest.mark.llm"
     return settings.model, "llm_model"
 
 
-def item_llm(item: pytest.Item, record: TestRecord) -> LLM:
-    """A dataset case's client for ``item``, built outside a fixture; raises on bad input.
+def item_llm(item: pytest.Item, record: TestRecord, variant: Variant | None = None, role: str = "model") -> LLM:
+    """A dataset case's client for ``item`` (as A/B ``variant``, else its own), built outside a
+    fixture; raises on bad input.
 
     What the ``llm`` fixture's defaults would give, then ``pytest_llmops_case_client``.
     """
     settings = session_of(item.config).settings
     marked = markers.bind_marker(item, markers.llm)
-    spec, _ = tested_model(marked, settings)
-    llm = client_for(item, spec, marked_generation(item, marked, settings), (RecordObserver(record),))
+    spec, _ = tested_model(marked, settings, variant or variant_of(item))
+    llm = client_for(item, spec, marked_generation(item, marked, settings), (RecordObserver(record),), role)
     return _case_client(item, llm)
 
 
@@ -99,7 +105,7 @@ def make_llm(request: pytest.FixtureRequest, record: TestRecord, *, case: bool =
     """
     settings = session_of(request.config).settings
     marked = markers.marker_kwargs(request, markers.llm)
-    spec, source = tested_model(marked, settings)
+    spec, source = tested_model(marked, settings, variant_of(request.node))
     try:
         generation = marked_generation(request.node, marked, settings)
     except GenerationSettingError as error:

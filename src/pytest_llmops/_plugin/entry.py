@@ -71,6 +71,17 @@ def _configure(config: pytest.Config) -> None:
         "builtin-backends": builtin_backends,
         "snapshots": session.snapshots,
     }
+    if session.settings.variants:
+        from pytest_llmops._plugin.variants import VariantCopies
+
+        plugins["variants"] = VariantCopies(session.settings.variants)
+    review_file = config.getoption("llm_apply_review", None)
+    if review_file:
+        from pytest_llmops._plugin.review import ReviewApplier
+        from pytest_llmops._review import load_review
+
+        session.review = plugins["review"] = ReviewApplier(
+            session, load_review(config.invocation_params.dir / review_file))
     if config.getoption("llm_changed_prompts", False):
         from pytest_llmops._plugin.changed_prompts import ChangedPrompts
 
@@ -89,6 +100,10 @@ def _configure(config: pytest.Config) -> None:
             plugins["recordings"] = RecordingsReport(session, session.recordings)
         if config.pluginmanager.hasplugin("xdist"):
             plugins["xdist"] = XdistChannel(session)
+        if config.pluginmanager.hasplugin("html"):
+            from pytest_llmops._plugin.html_columns import HtmlColumns
+
+            plugins["pytest-html"] = HtmlColumns()
     for name, plugin in plugins.items():
         register(config, name, plugin)
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pytest_llmops._models.client import LLM
     from pytest_llmops._prompts import PromptRenderer
     from pytest_llmops._results import TestRecord
+    from pytest_llmops._variants import Variant
     from pytest_llmops.settings import Settings
 
 
@@ -33,6 +34,15 @@ def llm_settings(pytestconfig: pytest.Config) -> Settings:
 def llm_record(request: pytest.FixtureRequest) -> TestRecord:
     """This test's record of model calls, scores and prompt versions (shown in the reports)."""
     return session_of(request.config).record_of(request.node)
+
+
+@pytest.fixture
+def llm_variant(request: pytest.FixtureRequest) -> Variant | None:
+    """The A/B variant this test runs (``label``, ``model``, ``prompts``, ``control``), or None
+    when the run compares none (``llm_variants``): for a test that treats a variant otherwise."""
+    from pytest_llmops._plugin.variants import variant_of
+
+    return variant_of(request.node)
 
 
 @pytest.fixture
@@ -56,6 +66,7 @@ def prompt(request: pytest.FixtureRequest, llm_record: TestRecord) -> PromptRend
     Templates live in ``llm_prompts_dir`` (default ``prompts/``); an undefined variable is an
     error. The result goes straight to ``llm.complete(...)``, which records its version.
     """
+    from pytest_llmops._plugin.variants import variant_of
     from pytest_llmops._prompts import PromptRenderer
     from pytest_llmops._snapshots import SnapshotError
 
@@ -64,7 +75,7 @@ def prompt(request: pytest.FixtureRequest, llm_record: TestRecord) -> PromptRend
         session.snapshots.entry(request.node)
     except SnapshotError as error:
         markers.fail_setup(str(error))
-    return PromptRenderer(session.prompts, llm_record)
+    return PromptRenderer(session.prompts, llm_record, variant_of(request.node))
 
 
 @pytest.fixture

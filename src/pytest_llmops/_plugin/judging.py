@@ -11,7 +11,7 @@ import pytest
 
 from pytest_llmops._plugin import markers
 from pytest_llmops._plugin.clients import client_for, default_generation, tested_model
-from pytest_llmops._judge.calibration import Calibration, CalibrationFileError
+from pytest_llmops._judge.calibration import Calibration, CalibrationFileError, shipped
 from pytest_llmops._judge.config import JudgeConfig, JudgeOptionError, check_options
 from pytest_llmops._judge.core import Judge, JudgeCalibrationError, JudgeError
 from pytest_llmops._models.base import ModelCallError
@@ -74,7 +74,7 @@ def _build(request: pytest.FixtureRequest, record: TestRecord, options: dict[str
 
     judge = Judge(llm, config, session.prompts, record, variant)
     if calibration is not None:
-        _calibrated(request, judge, _calibration_path(request, str(calibration)), min_agreement, record)
+        _calibrated(request, judge, calibration_file(request.node, str(calibration)), min_agreement, record)
     return judge
 
 
@@ -110,7 +110,7 @@ def _judge_model(request: pytest.FixtureRequest, marked_model: Any, settings: Se
         marked_llm = markers.bind_marker(request.node, markers.llm)
     except TypeError:  # the `llm` fixture reports a bad marker; here it names no model
         marked_llm = {}
-    spec, source = tested_model(marked_llm, settings)
+    spec, source = tested_model(marked_llm, settings)  # as written: every A/B variant has one judge
     return spec, f"{source} (the tested model, as no judge model is set)"
 
 
@@ -120,10 +120,13 @@ def _temperature(settings: Settings, votes: Any) -> float:
     return PANEL_TEMPERATURE if isinstance(votes, int) and votes > 1 else 0.0
 
 
-def _calibration_path(request: pytest.FixtureRequest, name: str) -> Path:
-    """``name`` beside the test file, else under the rootdir."""
-    beside = request.path.parent / name
-    return beside if beside.exists() else request.config.rootpath / name
+def calibration_file(item: pytest.Item, name: str) -> Path:
+    """Calibration file ``name``: beside the test file, else under the rootdir, else the
+    package's labelled set of that name (``calibration="faithfulness"``)."""
+    for path in (item.path.parent / name, item.config.rootpath / name):
+        if path.exists():
+            return path
+    return shipped(name) or item.config.rootpath / name
 
 
 def _calibrated(request: pytest.FixtureRequest, judge: Judge, path: Path, min_agreement: float, record: TestRecord) -> None:

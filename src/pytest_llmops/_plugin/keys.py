@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from pytest_llmops._recordings import TestRecordings
     from pytest_llmops._results import TestRecord
     from pytest_llmops._snapshots import ItemUse
+    from pytest_llmops._variants import Variant
 
     Outcome = Union[Completion, BaseException]
 
@@ -26,9 +27,15 @@ SNAPSHOT_USE = pytest.StashKey["ItemUse"]()
 CALL_ERROR = pytest.StashKey[str]()
 #: The test's prefetched case call: its batch's future and its place in it.
 PREFETCHED = pytest.StashKey["tuple[Future[list[Outcome]], int]"]()
+#: The A/B variant the test runs (kept for a rerun; absent when the run compares none).
+VARIANT = pytest.StashKey["Variant"]()
+#: The node id of the test's control, for a test of a variant other than the control.
+CONTROL = pytest.StashKey[str]()
+#: What applying a review did to the test, or why it did not (``--llm-apply-review``).
+REVIEW = pytest.StashKey["list[dict[str, Any]]"]()
 
 
-_PER_TEST: tuple[pytest.StashKey[Any], ...] = (RECORD, RECORDINGS, SNAPSHOT_USE, CALL_ERROR, PREFETCHED)
+_PER_TEST: tuple[pytest.StashKey[Any], ...] = (RECORD, RECORDINGS, SNAPSHOT_USE, CALL_ERROR, PREFETCHED, REVIEW)
 
 
 def release(item: pytest.Item) -> None:

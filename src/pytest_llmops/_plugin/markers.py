@@ -36,6 +36,8 @@ def llm_dataset(
     input: str = "input",  # noqa: A002 - the marker's public argument name
     id: str = "id",  # noqa: A002
     expected: str = "expected",
+    context: str = "context",
+    relevant: str = "relevant",
 ) -> None:
     """one test per row of a JSONL/CSV/YAML case file (path relative to the test file), each
     receiving the row and its model answer, made concurrently with the other cases', as the

@@ -58,7 +58,8 @@ class RunReporter:
             report = self._built()
             self._write(report)
         self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)
-        gate_failed = report["baseline"] and report["baseline"]["failed"]
+        gate_failed = (report["baseline"] and report["baseline"]["failed"]) or (
+            report["comparison"] and report["comparison"]["failed"])
         if (gate_failed or self.problems) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -99,12 +100,21 @@ class RunReporter:
         report = build_report(_released(self.session.outcomes.values()), run, settings.budget_usd, self._metric_range)
         # A prompt may quote a secret of the environment (an API key): no report shows it.
         report = self.report = _redacted(report)
+        report["comparison"] = self._compared(report)
         if self.baseline is not None:
             from pytest_llmops._report.baseline import Tolerances, compare
 
             tolerances = Tolerances.from_settings(report["run"]["settings"])
             report["baseline"] = compare(self.baseline, report, tolerances, str(settings.baseline))
         return report
+
+    def _compared(self, report: dict[str, Any]) -> dict[str, Any] | None:
+        """The A/B comparison of the run's variants (None when it compared none)."""
+        if not self.session.settings.variants:
+            return None
+        from pytest_llmops._report.comparison import ComparisonSettings, compare_variants
+
+        return compare_variants(report["tests"], ComparisonSettings.from_settings(report["run"]["settings"]))
 
     def _metric_range(self, name: str) -> tuple[float | None, float | None]:
         """The scale of metric ``name`` (its registered ``bounds``); 0 to 1 for a score of no
@@ -179,4 +189,5 @@ def _render(module: str, function: str, report: dict[str, Any]) -> str:
 
 def _used_models(report: dict[str, Any]) -> bool:
     summary = report["summary"]
-    return bool(summary["calls"]["total"] or summary["metrics"] or report["baseline"] or summary["budget"])
+    return bool(summary["calls"]["total"] or summary["metrics"] or report["baseline"] or summary["budget"]
+                or report.get("comparison"))

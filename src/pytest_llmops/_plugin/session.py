@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pytest_llmops._models.client import CallCache
     from pytest_llmops._models.registry import BackendRegistry
     from pytest_llmops._plugin.cases import CasePrefetch
+    from pytest_llmops._plugin.review import ReviewApplier
     from pytest_llmops._plugin.snapshots import SnapshotStore
     from pytest_llmops._prompts import PromptLibrary
     from pytest_llmops._recordings import Recordings
@@ -61,6 +62,8 @@ class LLMSession:
         self.golden_plans: dict[int, tuple[pytest.Mark | None, GoldenPlan]] = {}
         self.ledger = self._ledger()
         self.recordings = self._recordings()
+        #: The review being applied (``--llm-apply-review``), else None.
+        self.review: ReviewApplier | None = None
         install_redactor(self._redactor)
 
     # -- what the session owns, built on first use ----------------------------------------
@@ -133,6 +136,10 @@ class LLMSession:
             from pytest_llmops._results import TestRecord
 
             record = item.stash[keys.RECORD] = TestRecord(item.nodeid)
+            if keys.VARIANT in item.stash:
+                from pytest_llmops._plugin.variants import note_variant
+
+                note_variant(item, record)
         return record
 
     def cache_for(self, item: pytest.Item) -> CallCache | None:

@@ -27,6 +27,7 @@ from pytest_llmops._snapshots import (
     TestSnapshot,
     Unused,
     dump_snapshot_file,
+    key_of,
     module_name,
     read_snapshot_file,
     snapshot_format,
@@ -76,9 +77,22 @@ class SnapshotStore:
         """The snapshot file of ``item``'s module."""
         return snapshot_path_of(item.path)
 
+    def accepted(self, item: pytest.Item, name: str, output: str, source: str, reference: str | None) -> bool:
+        """Whether the review being applied makes ``output`` ``item``'s reference ``name`` (its
+        current one, ``reference``, came from ``source``: ``snapshot`` or ``given``)."""
+        review = self.session.review
+        return review is not None and review.accept(item, name, output, source, reference)
+
+    def owner(self, item: pytest.Item) -> str | None:
+        """The test whose entry holds ``item``'s references when it is another's: an A/B
+        variant's test reads its control's (and never writes one); None for the test's own."""
+        return item.stash.get(keys.CONTROL, None)
+
     def entry(self, item: pytest.Item) -> TestSnapshot | None:
-        """``item``'s entry in its snapshot file; raises SnapshotError for a corrupt file."""
-        return self._file(self.snapshot_path(item)).get(test_key(item))
+        """``item``'s entry in its snapshot file (its owner's, see :meth:`owner`); raises
+        SnapshotError for a corrupt file."""
+        owner = self.owner(item)
+        return self._file(self.snapshot_path(item)).get(test_key(item) if owner is None else key_of(owner))
 
     def reference(self, item: pytest.Item, name: str = "output") -> str | None:
         """The stored reference ``name`` of ``item`` (a staged one first), or None."""
@@ -163,6 +177,8 @@ class SnapshotStore:
 
     def _payload(self, item: pytest.Item) -> dict[str, Any] | None:
         """What ``item`` used, and its prompts' drift from its snapshot (marked on its record)."""
+        if self.owner(item) is not None:  # nothing of this entry is the test's own
+            return None
         record = item.stash.get(keys.RECORD, None)
         use = item.stash.get(keys.SNAPSHOT_USE, None) or ItemUse()
         path = self.snapshot_path(item)

@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pytest_llmops._files import newer_format
-from pytest_llmops._report.data import SCHEMA, SCHEMA_VERSION, call_cost, model_latencies, percentile, prompt_text
+from pytest_llmops._report.data import (
+    HARNESS_ROLES, SCHEMA, SCHEMA_VERSION, call_cost, model_latencies, percentile, prompt_text,
+)
 from pytest_llmops._report.json_report import parse_report, validate
 from pytest_llmops._report.numbers import highest, is_number, number
 from pytest_llmops._report.selection import Selection
@@ -241,7 +243,7 @@ def _score_status(mean_b: float, mean_c: float, drop: float, allowed: float, std
 def _prompt_changes(nodeid: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The tested model's prompts that differ from the baseline's, call by call."""
     old, new = (
-        [prompt_text(c["request"]) for c in test["calls"] if c["role"] != "judge"] for test in (before, after)
+        [prompt_text(c["request"]) for c in test["calls"] if c["role"] not in HARNESS_ROLES] for test in (before, after)
     )
     return [
         {"nodeid": nodeid, "call": index, "baseline": a, "current": b}

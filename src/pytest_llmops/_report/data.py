@@ -20,6 +20,9 @@ SCHEMA = "pytest-llmops/report"
 SCHEMA_VERSION = 1
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed")
 WORST_TESTS = 5
+#: The roles of calls made by the harness, not the tested app: a judge's, and the A/B control's
+#: answer asked again for a variant's test. They count apart from the tested models' calls.
+HARNESS_ROLES = ("judge", "control")
 #: The range of a score whose metric does not say (a judge's normalised verdict, a custom score).
 DEFAULT_RANGE: tuple[float | None, float | None] = (0.0, 1.0)
 
@@ -42,6 +45,7 @@ def build_report(
         "summary": summarize(tests, budget_usd, metric_range),
         "tests": tests,
         "baseline": None,
+        "comparison": None,
     }
 
 
@@ -56,7 +60,7 @@ def row_of(outcome: TestOutcome) -> dict[str, Any]:
         "outcome": outcome.outcome,
         "duration_s": outcome.duration_s,
         "error": outcome.error,
-        "models": sorted({c["model"] for c in calls if c["role"] != "judge"}),
+        "models": sorted({c["model"] for c in calls if c["role"] not in HARNESS_ROLES}),
         "judge_models": sorted({c["model"] for c in calls if c["role"] == "judge"}),
         "prompts": prompts,
         "prompts_changed": any(p["changed"] for p in prompts),
@@ -167,7 +171,7 @@ def summarize(
             "total": len(calls),
             "live": sum(1 for c in calls if not c["cached"]),
             "cached": sum(1 for c in calls if c["cached"]),
-            "model": sum(1 for c in calls if c["role"] != "judge"),
+            "model": sum(1 for c in calls if c["role"] not in HARNESS_ROLES),
             "judge": sum(1 for c in calls if c["role"] == "judge"),
         },
         "tokens": {
@@ -195,7 +199,7 @@ def model_latencies(tests: Iterable[Mapping[str, Any]], *, replayed: bool = Fals
     may have been loaded or far away, so it is never mixed with live ones."""
     return [
         number(c["latency_s"]) for t in tests for c in t["calls"]
-        if c["role"] != "judge" and bool(c["cached"]) == replayed
+        if c["role"] not in HARNESS_ROLES and bool(c["cached"]) == replayed
     ]
 
 

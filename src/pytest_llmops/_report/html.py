@@ -54,6 +54,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         report=report,
         summary=report["summary"],
         comparison=report.get("baseline"),
+        ab=report.get("comparison"),
         replayed=report["summary"].get("replayed_latency_s"),
         replayed_label=REPLAYED_LATENCY,
         missing=missing_lines(report["baseline"]) if report.get("baseline") else [],

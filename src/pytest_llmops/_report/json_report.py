@@ -55,18 +55,18 @@ def parse_report(text: str) -> tuple[Any, list[str]]:
     return json_safe(json.loads(text, parse_constant=constant)), literals
 
 
-@functools.lru_cache(maxsize=1)
-def schema() -> dict[str, Any]:
-    """The JSON Schema of the report (draft 2020-12)."""
-    text = resources.files("pytest_llmops._report").joinpath("report.schema.json").read_text("utf-8")
+@functools.lru_cache(maxsize=None)
+def schema(name: str = "report") -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the report, or of the ``review`` file."""
+    text = resources.files("pytest_llmops._report").joinpath(f"{name}.schema.json").read_text("utf-8")
     return json.loads(text)
 
 
-def validate(report: Mapping[str, Any]) -> str | None:
-    """``None`` when ``report`` matches the schema, else the first problem and where it is."""
+def validate(report: Mapping[str, Any], name: str = "report") -> str | None:
+    """``None`` when ``report`` matches the schema ``name``, else the first problem and where it is."""
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(report))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema(name)).iter_errors(report))
     if error is None:
         return None
     where = "/".join(str(part) for part in error.absolute_path) or "(top level)"

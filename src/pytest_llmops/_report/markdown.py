@@ -93,7 +93,40 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                        [[t["nodeid"], t["outcome"], t["reason"]] for t in summary["worst_tests"]])
     if comparison is not None:
         lines += ["", *_baseline(comparison)]
+    if report.get("comparison"):
+        lines += ["", *_ab(report["comparison"])]
     return "\n".join(lines) + "\n"
+
+
+def _latency(variant: Mapping[str, Any]) -> str:
+    """A variant's live p50 / p95, else its replayed one, marked so."""
+    live, replayed = variant["latency_s"], variant["replayed_latency_s"]
+    shown = live if live["count"] or not replayed["count"] else replayed
+    return f"{seconds(shown['p50'])} / {seconds(shown['p95'])}" + ("" if shown is live else " (replayed)")
+
+
+def _ab(comparison: Mapping[str, Any]) -> list[str]:
+    """Each variant's own figures side by side, then its paired verdict against the control."""
+    variants = comparison["variants"]
+    keys = sorted({key for v in variants for key in v["metrics"]})
+    settings = comparison["settings"]
+    lines = [f"### A/B comparison (control: {cell(comparison['control'] or 'did not run')})", ""]
+    lines += table(
+        ["variant", "model", "prompts", "tests", "pass rate", *keys, "cost", "tokens", "latency p50 / p95"],
+        [[v["label"] + (" (control)" if v["control"] else ""), ", ".join(v["models"]), ", ".join(v["prompts"]),
+          v["tests"], "-" if v["pass_rate"] is None else f"{v['pass_rate']:.0%}",
+          *(f"{v['metrics'][k]['mean']:.3f}" if k in v["metrics"] else "-" for k in keys),
+          money(v["cost_usd"]), f"{v['tokens']:,}",
+          _latency(v)] for v in variants],
+    )
+    lines += ["", f"Paired against the control: mean difference [{settings['confidence']:.0%} bootstrap interval, "
+                  f"seed {settings['seed']}], cases better / worse; McNemar's exact p on pass/fail.", ""]
+    lines += [f"- {cell(v['verdict'])}" for v in variants if not v["control"]]
+    failed = [f"{v['label']}: {reason}" for v in variants if v.get("gate", {}).get("failed") for reason in v["gate"]["reasons"]]
+    if settings["gate"]:
+        lines += ["", "**A/B gate FAILED:**", "", *(f"- {cell(line)}" for line in failed)] if failed else [
+            "", f"A/B gate passed ({cell(', '.join(settings['gate']))})."]
+    return lines
 
 
 def _merged(run: Mapping[str, Any]) -> list[str]:

@@ -85,6 +85,7 @@ def merge(parts: Sequence[Part], created: datetime.datetime | None = None) -> di
         "summary": summarize(tests, _budget(parts), lambda name: ranges.get(name, DEFAULT_RANGE)),
         "tests": tests,
         "baseline": None,
+        "comparison": None,
     }
 
 

@@ -21,6 +21,7 @@ def merged_run(paths: Sequence[Path], baseline: Path | None, outputs: Mapping[st
 
     from pytest_llmops._files import write_atomic
     from pytest_llmops._report.baseline import ReportFileError, Tolerances, compare, load_report
+    from pytest_llmops._report.comparison import ComparisonSettings, compare_variants
     from pytest_llmops._report.merge import MergeError, Part, incomplete, merge
     from pytest_llmops._report.terminal import render_terminal
     from pytest_llmops._report.text import visible
@@ -28,9 +29,11 @@ def merged_run(paths: Sequence[Path], baseline: Path | None, outputs: Mapping[st
     try:
         parts = [Part(str(path), load_report(path, "shard report")) for path in paths]
         report = merge(parts)
+        settings = report["run"]["settings"] or {}
         if baseline is not None:
-            tolerances = Tolerances.from_settings(report["run"]["settings"] or {})
-            report["baseline"] = compare(load_report(baseline), report, tolerances, str(baseline))
+            report["baseline"] = compare(load_report(baseline), report, Tolerances.from_settings(settings), str(baseline))
+        if settings.get("variants"):
+            report["comparison"] = compare_variants(report["tests"], ComparisonSettings.from_settings(settings))
     except (ReportFileError, MergeError) as error:
         say(visible(f"pytest-llmops merge: {error}"))
         return REFUSED
@@ -45,7 +48,7 @@ def merged_run(paths: Sequence[Path], baseline: Path | None, outputs: Mapping[st
     for line in render_terminal(report):
         say(line)
     tests = report["summary"]["tests"]
-    failed = bool(tests["failed"] or tests["error"] or incomplete(report)) or bool(
-        report["baseline"] and report["baseline"]["failed"])
+    failed = bool(tests["failed"] or tests["error"] or incomplete(report)) or any(
+        report[gate] and report[gate]["failed"] for gate in ("baseline", "comparison"))
     say(f"pytest-llmops merge: {'FAILED' if failed else 'passed'}")
     return FAILED if failed else PASSED

@@ -72,6 +72,21 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
     comparison = report.get("baseline")
     if comparison is not None:
         lines += baseline_lines(comparison)
+    if report.get("comparison"):
+        lines += ab_lines(report["comparison"])
+    return lines
+
+
+def ab_lines(comparison: Mapping[str, Any]) -> list[str]:
+    """Each variant's verdict against the control, then the A/B gate's."""
+    settings = comparison["settings"]
+    lines = [f"A/B against {comparison['control'] or '(the control did not run)'} "
+             f"({settings['confidence']:.0%} intervals, bootstrap seed {settings['seed']}):"]
+    variants = [v for v in comparison["variants"] if not v["control"]]
+    lines += [f"  {v['verdict']}" for v in variants]
+    if settings["gate"]:
+        failed = [f"  {v['label']}: {reason}" for v in variants if v["gate"]["failed"] for reason in v["gate"]["reasons"]]
+        lines += ["A/B gate FAILED:", *failed] if failed else [f"A/B gate passed ({', '.join(settings['gate'])})"]
     return lines
 
 

@@ -5,11 +5,14 @@ Importing this package loads no scoring library; each metric imports its own on 
 
 from __future__ import annotations
 
+from pytest_llmops._grounding import Chunk, Grounding
 from pytest_llmops.metrics._base import REQUIRED, Measurement, Metric, MetricError
 from pytest_llmops.metrics._registry import MetricCheck, MetricRegistry, score_many
 
 __all__ = [
     "REQUIRED",
+    "Chunk",
+    "Grounding",
     "Measurement",
     "Metric",
     "MetricCheck",

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Union
+
+if TYPE_CHECKING:
+    from pytest_llmops._grounding import Grounding
 
 
 class MetricError(ValueError):
@@ -51,7 +54,10 @@ class Metric:
     ``model_option`` means the ``model`` option is a model spec, loaded and passed in as the
     backend. ``empty_reference`` says an empty reference is a meaningful one (``exact``: the
     output must be empty); otherwise a missing, empty or blank reference is a MetricError, as
-    it would make the check pass or fail whatever the output.
+    it would make the check pass or fail whatever the output. ``inputs`` names the grounding
+    inputs the scorer takes as keyword arguments (``context``: the retrieved chunks;
+    ``relevant``: the labelled relevant ids; see :mod:`pytest_llmops._grounding`); a check
+    given none of one it needs is a MetricError.
     """
 
     name: str
@@ -66,7 +72,16 @@ class Metric:
     score_batch: BatchScorer | None = None
     model_option: bool = False
     empty_reference: bool = False
+    inputs: tuple[str, ...] = ()
     description: str = ""
+
+    def __post_init__(self) -> None:
+        from pytest_llmops._grounding import INPUTS
+
+        unknown = [name for name in self.inputs if name not in INPUTS]
+        if unknown:
+            raise MetricError(f"metric {self.name!r}: unknown input {', '.join(map(repr, unknown))} "
+                              f"(inputs: {', '.join(INPUTS)})")
 
     def resolve_options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
         """The defaults overridden by ``given``; unknown or missing options raise MetricError."""
@@ -102,6 +117,17 @@ class Metric:
         if not reference.strip():
             raise MetricError(f"the reference is empty ({reference!r}): {self.name!r} against it would pass or "
                               f"fail whatever the output (an empty `expected` cell in a case file?)")
+
+    def input_values(self, grounding: Grounding | None) -> dict[str, Any]:
+        """The keyword arguments ``inputs`` asks of ``grounding``; MetricError for one not given."""
+        from pytest_llmops._grounding import INPUTS
+
+        values = {name: None if grounding is None else grounding.get(name) for name in self.inputs}
+        missing = [name for name, value in values.items() if value is None]
+        if missing:
+            raise MetricError(f"metric {self.name!r} needs {' and '.join(f'{n}= ({INPUTS[n]})' for n in missing)}, "
+                              f"e.g. golden.check(output, {', '.join(f'{n}=case.{n}' for n in missing)})")
+        return values
 
     def check_threshold(self, threshold: Any) -> float:
         """``threshold`` (or the default) as a float, or MetricError saying what is accepted."""

@@ -68,6 +68,17 @@ def builtin_metrics(*, one_thread: bool = False) -> list[Metric]:
     rouge_check = _leaf("overlap", "check_rouge")
     embedder = _Leaf("semantic", lambda m: m.Embedder(one_thread=one_thread), extra="hf")
     refusal_check = _leaf("refusal", "check_phrases")
+    retrieval = [
+        Metric(name, _leaf("retrieval", name), threshold=default, bounds=RATIO, uses_reference=False,
+               options={"k": None}, check_options=_leaf("retrieval", "check_k"), inputs=("context", "relevant"),
+               description=description)
+        for name, default, description in (
+            ("precision_at_k", 0.5, "share of the top k retrieved chunks that are relevant"),
+            ("recall_at_k", 1.0, "share of the relevant chunks among the top k retrieved"),
+            ("mrr", 0.5, "reciprocal rank of the first relevant chunk (mean over cases: MRR)"),
+            ("ndcg", 0.7, "normalised discounted cumulative gain of the top k (graded relevance)"),
+        )
+    ]
     rouges = [
         Metric(kind, _rouge(kind), threshold=default, bounds=RATIO,
                options=rouge_options, check_options=rouge_check, description=description)
@@ -126,6 +137,14 @@ def builtin_metrics(*, one_thread: bool = False) -> list[Metric]:
         Metric("refusal", _leaf("refusal", "refusal"), threshold=1.0, bounds=RATIO, uses_reference=False,
                options={"phrases": ()}, check_options=refusal_check,
                description="1 when the output is a refusal (for tests that expect one)"),
+        Metric("no_pii", _leaf("pii", "no_pii"), threshold=1.0, bounds=RATIO, uses_reference=False,
+               options={"kinds": None, "region": "US"}, check_options=_leaf("pii", "check_options"),
+               description="1 when the output holds no e-mail, phone, card, IBAN, IP address or credential"),
+        Metric("citations", _leaf("citations", "citations"), threshold=1.0, bounds=RATIO, uses_reference=False,
+               options={"pattern": None, "min_words": 5}, check_options=_leaf("citations", "check_options"),
+               inputs=("context",),
+               description="share of claims citing retrieved chunks only ([1], [doc-3]), uncited claims failing"),
+        *retrieval,
     ]
 
 

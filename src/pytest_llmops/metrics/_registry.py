@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from pytest_llmops.metrics._base import Measurement, Metric, MetricError, as_measurement
 
 if TYPE_CHECKING:
+    from pytest_llmops._grounding import Grounding
     from pytest_llmops._models.base import Backend
 
 ModelLoader = Callable[[str], "Backend"]
@@ -38,16 +39,27 @@ class MetricCheck:
     def needs_reference(self) -> bool:
         return self.metric.needs_reference(self.options)
 
-    def measure(self, output: str, reference: str | None) -> Measurement:
+    def measure(self, output: str, reference: str | None, grounding: Grounding | None = None) -> Measurement:
         self.metric.check_reference(reference, self.options)
-        return as_measurement(self.metric.score(output, reference, **self.call_options))
+        inputs = self.metric.input_values(grounding)
+        return as_measurement(self.metric.score(output, reference, **inputs, **self.call_options))
 
-    def measure_many(self, outputs: Sequence[str], references: Sequence[str | None]) -> list[Measurement]:
+    def measure_many(self, outputs: Sequence[str], references: Sequence[str | None],
+                     groundings: Sequence[Grounding | None] | None = None) -> list[Measurement]:
+        """One Measurement per output; ``groundings`` (one per output) feed a metric's ``inputs``."""
         if len(outputs) != len(references):
             raise MetricError(f"{len(outputs)} outputs but {len(references)} references")
         for reference in references:
             self.metric.check_reference(reference, self.options)
-        if self.metric.score_batch is not None:
+        results: Sequence[float | Measurement]
+        if self.metric.inputs:
+            given = list(groundings) if groundings is not None else [None] * len(outputs)
+            if len(given) != len(outputs):
+                raise MetricError(f"{len(outputs)} outputs but {len(given)} groundings")
+            score, options = self.metric.score, self.call_options
+            results = [score(o, r, **self.metric.input_values(g), **options)
+                       for o, r, g in zip(outputs, references, given)]
+        elif self.metric.score_batch is not None:
             results = self.metric.score_batch(outputs, references, **self.call_options)
         else:
             score, options = self.metric.score, self.call_options
@@ -122,11 +134,13 @@ class MetricRegistry:
         except UnknownModelError as error:
             raise MetricError(f"metric {metric.name!r}: {error}") from None
 
-    def score_many(self, name: str, outputs: Sequence[str], references: Sequence[str | None] | None = None,
-                   **options: Any) -> list[Measurement]:
-        """Score a dataset: one :class:`Measurement` per output, scorer built once."""
+    def score_many(self, name: str, outputs: Sequence[str], references: Sequence[str | None] | None = None, *,
+                   groundings: Sequence[Grounding | None] | None = None, **options: Any) -> list[Measurement]:
+        """Score a dataset: one :class:`Measurement` per output, scorer built once; ``groundings``
+        (one :class:`~pytest_llmops.metrics.Grounding` per output) feed retrieval and citations."""
         check = self._bind(self.get(name), None, options)
-        return check.measure_many(list(outputs), list(references) if references is not None else [None] * len(outputs))
+        return check.measure_many(list(outputs), list(references) if references is not None else [None] * len(outputs),
+                                  groundings)
 
 
 
@@ -136,11 +150,13 @@ def _builtin_registry() -> MetricRegistry:
     return MetricRegistry.builtin()
 
 
-def score_many(metric: str, outputs: Sequence[str], references: Sequence[str | None] | None = None,
-               **options: Any) -> list[Measurement]:
+def score_many(metric: str, outputs: Sequence[str], references: Sequence[str | None] | None = None, *,
+               groundings: Sequence[Grounding | None] | None = None, **options: Any) -> list[Measurement]:
     """Score many outputs against their references with a built-in metric, outside pytest.
 
     ``score_many("rougeL", outputs, references, stemmer=True)`` builds each scorer once and
-    batches where the metric can (embeddings run in batches of 64).
+    batches where the metric can (embeddings run in batches of 64);
+    ``score_many("ndcg", outputs, groundings=[Grounding.of(ids, relevant), ...], k=5)`` scores
+    retrievals.
     """
-    return _builtin_registry().score_many(metric, outputs, references, **options)
+    return _builtin_registry().score_many(metric, outputs, references, groundings=groundings, **options)

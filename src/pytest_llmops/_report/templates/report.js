@@ -206,6 +206,7 @@
       box.appendChild(el("p", "", "Judge's reasoning (" + s.key + "):"));
       box.appendChild(el("div", "text", s.details.reasoning));
     });
+    grounding(t, box);
     var seen = {};
     t.scores.forEach(function (s) {
       if (s.output === undefined || s.output === null || s.reference === undefined || s.reference === null) { return; }
@@ -231,6 +232,86 @@
         box.appendChild(add(el("div", "text"), el("span", "role", "output"), "\n" + c.text));
       });
     }
+  }
+
+  // The A/B matrix: a row per case, a column per variant, built when first opened.
+  var ab = report.comparison, matrix = document.getElementById("ab-matrix");
+  function modelOutput(t) {
+    return t.calls.filter(function (c) { return c.role === "model"; }).map(function (c) { return c.text; }).join("\n");
+  }
+  function abCell(t, control) {
+    var cell = el("td");
+    if (!t) { return add(cell, el("span", "outcome-skipped", "not run")); }
+    add(cell, el("span", "outcome-" + t.outcome, t.outcome));
+    t.scores.forEach(function (s) { add(cell, el("br"), el("span", s.passed ? "pass" : "fail", describe(s))); });
+    cell.appendChild(control && control !== t ? diffBlock(modelOutput(control), modelOutput(t)) : el("div", "text", modelOutput(t)));
+    return cell;
+  }
+  function buildMatrix() {
+    var byId = {}, head = el("tr"), body = el("tbody");
+    tests.forEach(function (t) { byId[t.nodeid] = t; });
+    head.appendChild(el("th", "", "case"));
+    ab.variants.forEach(function (v) { head.appendChild(el("th", "", v.label + (v.control ? " (control)" : ""))); });
+    ab.cases.forEach(function (c) {
+      var control = byId[c.cells[ab.control]], tr = add(el("tr"), el("td", "", c.control));
+      ab.variants.forEach(function (v) { tr.appendChild(abCell(byId[c.cells[v.label]], control)); });
+      body.appendChild(tr);
+    });
+    matrix.appendChild(add(el("table", "ab-matrix"), add(el("thead"), head), body));
+  }
+  if (ab && matrix) {
+    matrix.addEventListener("toggle", function () { if (matrix.open && !matrix._built) { matrix._built = true; buildMatrix(); } });
+  }
+
+  // A grounded test (a dataset case's columns, or what golden.check was given): its answer,
+  // unsupported claims marked, beside the retrieved chunks, each marked relevant (labelled) or
+  // judged irrelevant; labelled chunks not retrieved are named.
+  function grounding(t, box) {
+    var extra = t.extra || {}, c = Object.assign({}, extra.case, extra.grounding);
+    if (!c.context && !c.relevant) { return; }
+    var relevant = c.relevant || {}, unsupported = [], irrelevant = {}, answer = null;
+    t.scores.forEach(function (s) {
+      var d = s.details || {};
+      (d.unsupported || []).forEach(function (claim) { unsupported.push(claim); });
+      (d.items || []).forEach(function (item) { if (item.id !== undefined && !item.passed) { irrelevant[item.id] = true; } });
+      if (answer === null && s.output !== undefined && s.output !== null) { answer = s.output; }
+    });
+    var model = t.calls.filter(function (call) { return call.role === "model"; })[0];
+    if (answer === null && model) { answer = model.text; }
+    box.appendChild(el("h3", "", "Output and context"));
+    var grid = el("div", "grounding"), left = el("div"), right = el("div");
+    if (answer !== null) {
+      left.appendChild(el("p", "", unsupported.length ? "Output (unsupported claims marked):" : "Output:"));
+      left.appendChild(marked(answer, unsupported));
+    }
+    var context = c.context || [], retrieved = {};
+    right.appendChild(el("p", "", "Retrieved context (" + context.length + " chunk" + (context.length === 1 ? "" : "s") + "):"));
+    context.forEach(function (chunk, i) {
+      retrieved[chunk.id] = true;
+      var head = el("span", "chunk-id", (i + 1) + ". " + chunk.id);
+      var block = add(el("div", "text chunk"), head);
+      if (relevant[chunk.id] !== undefined) { add(block, " ", el("span", "badge relevant", "relevant")); }
+      if (irrelevant[chunk.id]) { add(block, " ", el("span", "badge irrelevant", "judged irrelevant")); }
+      if (chunk.text !== undefined) { add(block, "\n" + chunk.text); }
+      right.appendChild(block);
+    });
+    var missed = Object.keys(relevant).filter(function (id) { return !retrieved[id]; });
+    if (missed.length) { right.appendChild(el("p", "fail", "Relevant, not retrieved: " + missed.join(", "))); }
+    box.appendChild(add(grid, left, right));
+  }
+  function marked(text, claims) {
+    var block = el("div", "text"), at = 0, spans = [];
+    claims.forEach(function (claim) {
+      var start = claim ? text.indexOf(claim) : -1;
+      if (start >= 0) { spans.push([start, start + claim.length]); }
+    });
+    spans.sort(function (a, b) { return a[0] - b[0]; });
+    spans.forEach(function (span) {
+      if (span[0] < at) { return; }
+      add(block, text.slice(at, span[0]), el("mark", "unsupported", text.slice(span[0], span[1])));
+      at = span[1];
+    });
+    return add(block, text.slice(at));
   }
 
   var columns = comparison ? 10 : 9;
@@ -279,6 +360,7 @@
     });
     if (t.prompts_changed) { add(first, " ", el("span", "badge changed", "prompt changed")); }
     if (t.error) { add(first, el("div", "reason outcome-" + t.outcome, reason(t.error))); }
+    first.appendChild(reviewControls(t));
     tr.appendChild(first);
     tr.appendChild(el("td", "outcome-" + t.outcome, text[1]));
     tr.appendChild(el("td", "", text[2]));
@@ -372,6 +454,132 @@
     t._body.rows[0].scrollIntoView({ block: "nearest" });  // its row, only if out of view
   }
   window.addEventListener("hashchange", follow);
+
+  // Review mode: mark each test's output good or bad, comment, accept it as the new reference.
+  // The decisions stay in this browser (localStorage, per report) and leave it only in the
+  // review file the reviewer exports; `pytest --llm-apply-review` applies that file.
+  var reviewKey = "pytest-llmops-review:" + (report.run.created || "") + ":" + tests.length;
+  var decisions = {}, cursor = -1;
+  try { decisions = JSON.parse(localStorage.getItem(reviewKey) || "{}"); } catch (e) { decisions = {}; }
+  var reviewer = document.getElementById("reviewer");
+  reviewer.value = localStorage.getItem("pytest-llmops-reviewer") || "";
+  reviewer.addEventListener("input", function () { localStorage.setItem("pytest-llmops-reviewer", reviewer.value); });
+  function golden(t) {  // the golden scores whose output could become the reference, by name
+    return t.scores.filter(function (s) { return s.kind === "golden" && s.reference !== null && s.reference !== undefined; });
+  }
+  function judged(t) {
+    return t.scores.filter(function (s) { return s.kind === "judge" && (s.details || {}).mode !== "pairwise"; });
+  }
+  function decide(t, change) {
+    var d = decisions[t.nodeid] || { label: null, comment: "", accept: false };
+    for (var key in change) { d[key] = change[key]; }
+    if (d.label === null && !d.comment && !d.accept) { delete decisions[t.nodeid]; } else { decisions[t.nodeid] = d; }
+    try { localStorage.setItem(reviewKey, JSON.stringify(decisions)); } catch (e) { /* private mode: kept in this page */ }
+    if (t._review) { t._review.show(); }
+    summarise();
+  }
+  function reviewControls(t) {
+    var box = el("div", "review"), good = el("button", "good", "good"), bad = el("button", "bad", "bad");
+    var accept = el("button", "accept", "accept as reference"), comment = el("input");
+    comment.type = "text"; comment.placeholder = "comment"; comment.setAttribute("aria-label", "comment on " + t.nodeid);
+    [good, bad, accept].forEach(function (b) { b.type = "button"; });
+    if (!golden(t).length) { accept.disabled = true; accept.title = "no golden check compared this output with a reference"; }
+    good.addEventListener("click", function () { decide(t, { label: (decisions[t.nodeid] || {}).label === "good" ? null : "good" }); });
+    bad.addEventListener("click", function () { decide(t, { label: (decisions[t.nodeid] || {}).label === "bad" ? null : "bad" }); });
+    accept.addEventListener("click", function () { decide(t, { accept: !(decisions[t.nodeid] || {}).accept }); });
+    comment.addEventListener("change", function () { decide(t, { comment: comment.value }); });
+    t._review = { comment: comment, show: function () {
+      var d = decisions[t.nodeid] || {};
+      good.setAttribute("aria-pressed", String(d.label === "good"));
+      bad.setAttribute("aria-pressed", String(d.label === "bad"));
+      accept.setAttribute("aria-pressed", String(!!d.accept));
+      comment.value = d.comment || "";
+    } };
+    t._review.show();
+    return add(box, good, bad, accept, comment);
+  }
+  function kappa(pairs) {  // Cohen's kappa of [human good, judge passed] pairs
+    var n = pairs.length, agree = 0, human = 0, judge = 0;
+    pairs.forEach(function (p) { agree += p[0] === p[1] ? 1 : 0; human += p[0] ? 1 : 0; judge += p[1] ? 1 : 0; });
+    var chance = (human / n) * (judge / n) + (1 - human / n) * (1 - judge / n);
+    return { agreement: agree / n, kappa: chance === 1 ? null : (agree / n - chance) / (1 - chance) };
+  }
+  function summarise() {
+    var ids = Object.keys(decisions), pairs = [], disagree = [];
+    document.getElementById("review-count").textContent = ids.length + " of " + tests.length + " tests reviewed";
+    tests.forEach(function (t) {
+      var d = decisions[t.nodeid];
+      if (!d || !d.label) { return; }
+      judged(t).forEach(function (s) {
+        pairs.push([d.label === "good", !!s.passed]);
+        if ((d.label === "good") !== !!s.passed) { disagree.push(t.nodeid + " (" + s.key + ": judge " + (s.passed ? "pass" : "fail") + ", you " + d.label + ")"); }
+      });
+    });
+    var line = document.getElementById("review-agreement");
+    if (!pairs.length) { line.textContent = ""; return; }
+    var figures = kappa(pairs);
+    line.textContent = "Judge vs you: " + Math.round(figures.agreement * 100) + "% agreement over " + pairs.length +
+      " verdicts, Cohen's kappa " + (figures.kappa === null ? "n/a" : fixed(figures.kappa, 2)) +
+      (disagree.length ? "; you disagree on " + disagree.join(", ") : "");
+  }
+  function reviewFile() {
+    var cases = tests.filter(function (t) { return decisions[t.nodeid]; }).map(function (t) {
+      var d = decisions[t.nodeid];
+      return {
+        nodeid: t.nodeid, label: d.label || null, comment: d.comment || "", accept: !!d.accept,
+        outputs: golden(t).map(function (s) { return { name: s.label || "output", output: s.output, reference: s.reference }; }),
+        model_output: modelOutput(t), models: t.models,
+        prompts: t.prompts.map(function (p) { return { name: p.name, hash: p.hash || null }; }),
+        judged: judged(t).map(function (s) {
+          return { metric: s.metric, key: s.key, passed: !!s.passed, value: num(s.value), output: s.output === undefined ? null : s.output,
+                   reference: s.reference === undefined ? null : s.reference, question: (s.details || {}).question || null };
+        }),
+        case: (t.extra || {}).case || null
+      };
+    });
+    return { schema: "pytest-llmops/review", schema_version: 1, reviewer: reviewer.value, exported: new Date().toISOString(),
+             report: { created: report.run.created || null, model: report.run.model || null }, cases: cases };
+  }
+  document.getElementById("review-export").addEventListener("click", function () {
+    var link = el("a"), blob = new Blob([JSON.stringify(reviewFile(), null, 2) + "\n"], { type: "application/json" });
+    link.href = URL.createObjectURL(blob);
+    link.download = "review.json";
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+  });
+  var toggle = document.getElementById("review-toggle");
+  toggle.addEventListener("click", function () {
+    var on = !document.body.classList.contains("reviewing");
+    document.body.classList.toggle("reviewing", on);
+    toggle.setAttribute("aria-pressed", String(on));
+    document.getElementById("review-bar").hidden = !on;
+    summarise();
+  });
+  function move(step) {
+    if (!shown.length) { return; }
+    if (cursor >= 0 && shown[cursor] && shown[cursor]._body) { shown[cursor]._body.classList.remove("cursor"); }
+    cursor = Math.max(0, Math.min(shown.length - 1, cursor + step));
+    if (cursor >= limit) { limit = cursor + 1; render(); }
+    var body = row(shown[cursor]);
+    body.classList.add("cursor");
+    body.rows[0].scrollIntoView({ block: "nearest" });
+  }
+  document.addEventListener("keydown", function (event) {
+    if (!document.body.classList.contains("reviewing") || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var typing = /^(INPUT|TEXTAREA|SELECT)$/.test(event.target.tagName);
+    if (typing) { if (event.key === "Escape") { event.target.blur(); } return; }
+    var t = shown[cursor];
+    if (event.key === "j") { move(1); }
+    else if (event.key === "k") { move(-1); }
+    else if (t && event.key === "g") { decide(t, { label: "good" }); }
+    else if (t && event.key === "b") { decide(t, { label: "bad" }); }
+    else if (t && event.key === "a" && golden(t).length) { decide(t, { accept: !(decisions[t.nodeid] || {}).accept }); }
+    else if (t && event.key === "c") { t._review.comment.focus(); }
+    else { return; }
+    event.preventDefault();
+  });
+
   apply();
   follow();
   document.body.setAttribute("data-ready", "true");
