@@ -45,7 +45,7 @@ def no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
 # Third-party plugins that inner runs never need. pytester restores sys.modules after each
 # in-process run, so a plugin that imports its library at session end (hypothesis does) is
 # imported and assertion-rewritten again for every inner run: seconds each.
-UNNEEDED_PLUGINS = ("hypothesispytest", "anyio", "benchmark", "randomly")
+UNNEEDED_PLUGINS = ("hypothesispytest", "anyio", "benchmark", "randomly", "html")  # html: `-p html` where tested
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Secrets and scrubbed data out of everything the plugin keeps or shows: one rule, one place.
 
-The rule (the README's "Secrets" section says it to users):
+The rule (docs/guide/reliability-and-security.md says it to users):
 
 - A **secret** is the value of an environment variable whose name marks one (``*_API_KEY``,
   ``*_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``, ``*_CREDENTIALS``, ...) when the value

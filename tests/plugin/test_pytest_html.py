@@ -28,7 +28,7 @@ def test_pytest_htmls_table_gains_the_scores_and_cost_columns(pytester: pytest.P
         def test_plain():
             pass
     """)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--llm-model", "echo", "--llm-record-mode", "off",
+    result = pytester.runpytest("-p", "html", "-p", "no:cacheprovider", "--llm-model", "echo", "--llm-record-mode", "off",
                                 "--llm-prices", "echo = 1000 2000", "--html", "report.html", "--self-contained-html")
     result.assert_outcomes(passed=3)
     page = (pytester.path / "report.html").read_text()
@@ -42,7 +42,12 @@ def test_pytest_htmls_table_gains_the_scores_and_cost_columns(pytester: pytest.P
     assert rows["test_plain"] == ['<td class="col-llmScores"></td>', '<td class="col-llmCost"></td>']
 
 
-def test_without_pytest_html_its_hooks_are_not_registered(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("html", [["-p", "no:html"], ["-p", "html"]], ids=["not loaded", "loaded, no --html"])
+def test_without_a_pytest_html_report_nothing_is_registered(pytester: pytest.Pytester, html: list[str]) -> None:
+    pytester.makeconftest("""
+        def pytest_sessionfinish(session):
+            assert not session.config.pluginmanager.has_plugin("llmops-pytest-html") is False, "registered for no report"
+    """)
     pytester.makepyfile(test_plain="def test_plain(llm):\n    llm.complete('hi')\n")
-    result = pytester.runpytest("-p", "no:html", "--llm-model", "echo", "--llm-record-mode", "off")
-    result.assert_outcomes(passed=1)  # no "unknown hook pytest_html_results_table_row"
+    result = pytester.runpytest(*html, "--llm-model", "echo", "--llm-record-mode", "off")
+    result.assert_outcomes(passed=1)  # and no "unknown hook pytest_html_results_table_row"

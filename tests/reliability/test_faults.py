@@ -5,7 +5,7 @@ Suites of dataset cases call an OpenAI-compatible server on 127.0.0.1 through th
 ``--max-inflight``, ``--latency-ms``) or a scripted server that errors, closes the connection,
 answers garbage or hangs. An infrastructure failure is an ERROR with a one-line reason, never a
 FAIL or a PASS; the JSON report counts errors apart from failures; a failed call writes no
-recording. Figures these tests observed are in the README's "Reliability and security" table.
+recording. Figures these tests observed are in the table of docs/guide/reliability-and-security.md.
 """
 
 from __future__ import annotations

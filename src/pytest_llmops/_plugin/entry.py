@@ -100,7 +100,7 @@ def _configure(config: pytest.Config) -> None:
             plugins["recordings"] = RecordingsReport(session, session.recordings)
         if config.pluginmanager.hasplugin("xdist"):
             plugins["xdist"] = XdistChannel(session)
-        if config.pluginmanager.hasplugin("html"):
+        if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
             from pytest_llmops._plugin.html_columns import HtmlColumns
 
             plugins["pytest-html"] = HtmlColumns()

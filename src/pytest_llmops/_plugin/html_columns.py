@@ -1,7 +1,8 @@
 """pytest-html interop: its results table gains each test's scores and cost, through its own
 ``pytest_html_results_table_header`` and ``pytest_html_results_table_row`` hooks.
 
-Registered only when pytest-html is active. The cells are HTML, so every text is escaped.
+Registered only when pytest-html writes a report (``--html``). The cells are HTML, so every
+text is escaped.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ class HtmlColumns:
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {}
 
+    def close(self) -> None:
+        self.records.clear()
+
     @pytest.hookimpl(tryfirst=True)  # before pytest-html builds the test's rows at its teardown
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "llmops_record", None)
@@ -35,7 +39,8 @@ class HtmlColumns:
         from pytest_llmops._report.terminal import money
         from pytest_llmops._results import TestOutcome
 
-        record = self.records.get(report.nodeid)
+        # The test's reports come in order: its record is needed no more after its teardown's row.
+        record = self.records.pop(report.nodeid, None) if report.when == "teardown" else self.records.get(report.nodeid)
         row = row_of(TestOutcome(report.nodeid, record=record)) if record else None
         scores = "<br>".join(escape(describe_score(s)) for s in row["scores"]) if row else ""
         cost = escape(money(call_cost(row))) if row and row["calls"] else ""

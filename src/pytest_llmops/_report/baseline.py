@@ -1,6 +1,6 @@
 """Compare a run with a baseline report, test by test, and decide whether it regressed.
 
-The rule (also in the README): scores are paired by test id and metric key. With ``b`` and
+The rule (also in docs/guide/reports-and-gating.md): scores are paired by test id and metric key. With ``b`` and
 ``c`` the baseline's and this run's samples of one metric on one test (several scores with the
 same key, or the per-sample ``details["values"]`` of a repeated-sampling score), the drop is
 ``mean(b) - mean(c)`` (sign flipped for lower-is-better metrics) and its standard error is

