@@ -53,8 +53,8 @@ _fraction = _number(float, 0, 1)
 
 
 def _switch(text: str) -> bool:
-    """``on``/``off`` (also ``true``/``false``, ``yes``/``no``, ``1``/``0``)."""
-    words = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+    """``on``/``off`` (also ``true``/``false``, ``yes``/``no``: a word, not a number)."""
+    words = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
     value = words.get(str(text).strip().lower())
     if value is None:
         raise ValueError(text)

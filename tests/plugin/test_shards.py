@@ -82,7 +82,8 @@ def test_shards_split_the_suite_by_test_id_and_the_merge_sums_them(pytester: pyt
     assert summary["budget"]["spent_usd"] == pytest.approx(sum(r["summary"]["budget"]["spent_usd"] for r in shards))
     assert merged["run"]["shard"] is None and merged["run"]["selection"]["deselected"] == []
     assert "Merged from 3 reports." in (pytester.path / "run.md").read_text()
-    assert (pytester.path / "run.html").read_text().startswith("<!DOCTYPE html>")
+    page = (pytester.path / "run.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "Every test of the run is in one of them." in page
     assert subprocess.run([sys.executable, "-m", "pytest_llmops", "validate-report", "run.json"],
                           cwd=pytester.path, capture_output=True).returncode == 0
 
@@ -127,9 +128,10 @@ def test_a_shard_gated_alone_counts_the_other_shards_tests_as_not_run(pytester: 
 def test_a_missing_shard_fails_the_merge_naming_its_tests(pytester: pytest.Pytester) -> None:
     suite(pytester)
     run_shards(pytester, shards=range(1, 3))
-    done = merge(pytester, "shard-1.json", "shard-2.json", "--json", "run.json")
+    done = merge(pytester, "shard-1.json", "shard-2.json", "--json", "run.json", "--html", "run.html")
     assert done.returncode == 1
     assert "shard 3/3 is missing: no report of it was given" in done.stdout
+    assert "shard 3/3 is missing: no report of it was given" in (pytester.path / "run.html").read_text()
     lost = sorted(f"test_suite.py::test_case[{n}]" for n in range(9) if shard_of(f"test_suite.py::test_case[{n}]", 3) == 3)
     assert f"  {lost[0]}: its shard 3/3 has no report" in done.stdout
     merged = json.loads((pytester.path / "run.json").read_text())["run"]

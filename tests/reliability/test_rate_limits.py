@@ -48,7 +48,7 @@ def test_a_rate_limited_server_is_paced_without_errors_and_never_above_the_bound
     _suite(pytester, 45)
     result, report = _run(pytester, server, "--llm-concurrency", "12")
     result.assert_outcomes(passed=45)
-    assert limit.refused <= 2  # 45 calls at 20 a second: paced by the headers, not by 429s
+    assert limit.refused <= 5  # 45 calls at 20 a second: paced by the headers, not by 429s
     assert limit.most <= 12
     figures = report["run"]["endpoints"][server.url]
     assert figures["rate_limited"] == limit.refused and figures["final"] <= 12

@@ -29,8 +29,11 @@ DEFAULT_PAUSE_S = 1.0
 #: A spent allowance whose server did not say when it resets is tried again after this long.
 DEFAULT_RESET_S = 1.0
 #: Calls started this shortly before another may reach the server after it: an answer's count
-#: is not trusted to hold them.
-_OVERTAKEN_S = 0.02
+#: is not trusted to hold them, nor the window to have let them go. A 429 while paced by the
+#: window doubles an endpoint's margin (once per cooldown; a loaded machine delays its calls
+#: more), up to the most.
+_OVERTAKEN_S_FIRST = 0.02
+_OVERTAKEN_S_MOST = 0.5
 #: Calls whose start times an endpoint keeps (to pace by a window of up to this many requests).
 _HISTORY = 4096
 
@@ -99,6 +102,7 @@ class Endpoint:
         #: answer has told it: then calls are paced by the window of their own starts.
         self._history: deque[tuple[int, float]] = deque(maxlen=_HISTORY)
         self._window: tuple[int, float] | None = None
+        self._margin = _OVERTAKEN_S_FIRST
         self._changed = threading.Condition()
 
     @contextlib.contextmanager
@@ -119,7 +123,7 @@ class Endpoint:
             if self._allowance is not None:
                 self._allowance -= 1
             self._started += 1
-            ticket = Ticket(self._started, now, sum(1 for _, start in self._history if start > now - _OVERTAKEN_S))
+            ticket = Ticket(self._started, now, sum(1 for _, start in self._history if start > now - self._margin))
             self._history.append((self._started, now))
             self.stats.waited_s += now - began
         try:
@@ -148,11 +152,11 @@ class Endpoint:
 
     def _window_room(self, now: float, limit: int, seconds: float) -> float:
         """Seconds until the server's window holds fewer than ``limit`` of this endpoint's calls."""
-        inside = [start for _, start in self._history if start + _OVERTAKEN_S > now - seconds]
+        inside = [start for _, start in self._history if start + self._margin > now - seconds]
         if len(inside) < limit:
             return 0.0
         # A call reaches the server a little after it starts here, and not always in order.
-        return inside[len(inside) - limit] + seconds + _OVERTAKEN_S - now
+        return inside[len(inside) - limit] + seconds + self._margin - now
 
     def answered(self, ticket: Ticket, limits: RateLimits | None) -> None:
         """A call succeeded: grow the limit (outside a cooldown); take the server's allowance."""
@@ -205,6 +209,8 @@ class Endpoint:
             if now >= self._cooldown_until:
                 self._set_limit(max(1.0, self.limit / 2))
                 self._cooldown_until = now + pause + 0.1
+                if self._window is not None:
+                    self._margin = min(2 * self._margin, _OVERTAKEN_S_MOST)
             self._allowance = None  # the pause stands in for it until an answer says more
             self._changed.notify_all()
 

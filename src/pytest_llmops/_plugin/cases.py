@@ -69,13 +69,17 @@ def case_row_of(item: pytest.Item) -> CaseRow | None:
 class CasePrefetch:
     """The run's case calls in flight; started by the first case test that sets up.
 
-    Under pytest-xdist a worker does not know which tests it will be sent: each case then calls
-    when its test sets up, and the workers give the parallelism.
+    Under pytest-xdist with ``--dist loadfile``, ``loadscope`` or ``loadgroup`` a worker is sent
+    whole groups of tests: the first case test of a group to set up there prefetches the group's
+    cases, as one process prefetches the run's. Under other modes a worker does not know which
+    tests it will be sent: each case then calls when its test sets up.
     """
 
     def __init__(self, session: LLMSession) -> None:
         self.session = session
-        self.started = session.worker
+        self.started = False
+        #: Under xdist: the selected tests by the group they are sent in (None: not grouped yet).
+        self._groups: dict[str, list[pytest.Item]] | None = None
         self.controls: dict[str, Pending] = {}  # an A/B control's tests' calls, by node id
 
     def prompt_for(self, row: CaseRow, record: TestRecord | None, variant: Variant | None) -> PromptInput:
@@ -106,7 +110,9 @@ class CasePrefetch:
 
     def take(self, item: pytest.Item, items: Sequence[pytest.Item]) -> Outcome | None:
         """``item``'s prefetched outcome (waiting for it), or None: the test calls itself."""
-        if not self.started:
+        if self.session.worker:
+            self._prefetch_group(item, items)
+        elif not self.started:
             self.started = True
             self._submit(self._plan(items))
         pending = item.stash.get(keys.PREFETCHED, None)
@@ -134,6 +140,21 @@ class CasePrefetch:
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
+
+    def _prefetch_group(self, item: pytest.Item, items: Sequence[pytest.Item]) -> None:
+        """On a worker: prefetch the cases of ``item``'s group, once (see :func:`.xdist.scope_of`)."""
+        from pytest_llmops._plugin.xdist import DIST, scope_of, worker_input
+
+        dist = worker_input(self.session.config).get(DIST)
+        if scope_of(dist, item.nodeid) is None:
+            return
+        if self._groups is None:
+            self._groups = {}
+            for each in items:
+                self._groups.setdefault(scope_of(dist, each.nodeid) or "", []).append(each)
+        group = self._groups.pop(scope_of(dist, item.nodeid) or "", None)
+        if group:
+            self._submit(self._plan(group))
 
     def _plan(self, items: Sequence[pytest.Item]) -> list[tuple[pytest.Item, Call]]:
         from pytest_llmops._plugin.clients import item_llm

@@ -189,8 +189,14 @@ class LLMSession:
     # -- the xdist channel's two ends -----------------------------------------------------
 
     def worker_input(self) -> dict[str, Any]:
-        """What each xdist worker is told: the budget's ledger."""
-        return {_LEDGER: str(self.ledger)} if self.ledger is not None else {}
+        """What each xdist worker is told: the ``--dist`` mode (for the dataset prefetch) and the
+        budget's ledger."""
+        from pytest_llmops._plugin.xdist import DIST
+
+        told: dict[str, Any] = {DIST: self.config.getoption("dist", None)}
+        if self.ledger is not None:
+            told[_LEDGER] = str(self.ledger)
+        return told
 
     def call_stats(self) -> CallStats:
         """The run's model-call figures: this process's and every xdist worker's."""

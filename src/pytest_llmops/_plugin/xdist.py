@@ -33,6 +33,24 @@ def send_to_controller(config: pytest.Config, part: dict[str, Any]) -> None:
     config.workeroutput[CHANNEL] = part  # type: ignore[attr-defined]
 
 
+#: The key of the controller's ``--dist`` mode in a worker's input (a worker's own reads ``no``).
+DIST = "dist"
+
+
+def scope_of(dist: str | None, nodeid: str) -> str | None:
+    """The group of tests ``nodeid`` is sent with, when pytest-xdist sends whole groups to one
+    worker: its file (``--dist loadfile``), its module or class (``loadscope``), its
+    ``xdist_group`` (``loadgroup``; an ungrouped test is its own group). None under any other
+    mode (``load``, ``worksteal``, ``each``, none): a worker then knows only the test it runs."""
+    if dist == "loadfile":
+        return nodeid.split("::", 1)[0]
+    if dist == "loadscope":
+        return nodeid.rsplit("::", 1)[0]
+    if dist == "loadgroup":  # as xdist splits it: a parameter holding "@" is no group
+        return nodeid.split("@")[-1] if nodeid.rfind("@") > nodeid.rfind("]") else nodeid
+    return None
+
+
 class XdistChannel:
     """Registered on the controller only when pytest-xdist is installed."""
 

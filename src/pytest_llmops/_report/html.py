@@ -29,7 +29,8 @@ from pytest_llmops._report.data import (
 )
 from pytest_llmops._report.drift import describe as describe_drift
 from pytest_llmops._report.numbers import spelled
-from pytest_llmops._report.terminal import error_lines, flaky_lines, money, seconds
+from pytest_llmops._report.merge import incomplete, listed
+from pytest_llmops._report.terminal import endpoint_figures, error_lines, flaky_lines, money, seconds
 from pytest_llmops._report.text import visible, well_formed
 
 CHART_WIDTH = 360
@@ -48,7 +49,8 @@ def render_html(report: Mapping[str, Any]) -> str:
     environment = jinja2.Environment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_shown
     )
-    environment.filters.update(money=money, seconds=seconds, score=describe_score, drift=describe_drift)
+    environment.filters.update(money=money, seconds=seconds, score=describe_score, drift=describe_drift,
+                               endpoint=endpoint_figures)
     template = environment.from_string(templates.joinpath("report.html.jinja").read_text("utf-8"))
     return template.render(
         report=report,
@@ -61,6 +63,9 @@ def render_html(report: Mapping[str, Any]) -> str:
         replayed_label=REPLAYED_LATENCY,
         missing=missing_lines(report["baseline"]) if report.get("baseline") else [],
         test_count=len(report["tests"]),
+        merged=report["run"].get("merged"),
+        incomplete=listed(incomplete(report)),
+        endpoints=report["run"].get("endpoints") or {},
         charts=charts(report),
         # Data, not markup: the report's script builds the table and each test's details from it.
         data=Markup(embedded_data(report)),
