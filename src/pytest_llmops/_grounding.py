@@ -25,7 +25,9 @@ INPUTS = {"context": "the retrieved chunks", "relevant": "the labelled relevant 
 _END = re.compile(r"[.!?]+[\"')\]]*(?=\s)|\n+")
 _WORD = re.compile(r"\w+")
 # Citations stay with the sentence they follow: "... five days. [1] Shipping ..."
-CITATION = re.compile(r"\[([\w.:-]*\d[\w.:-]*(?:\s*[,;]\s*[\w.:-]*\d[\w.:-]*)*)\](?!\()")
+# An id: up to 40 word characters, dots, colons or dashes, one a digit (bounded: linear time).
+_ID = r"(?=[\w.:-]{0,39}\d)[\w.:-]{1,40}"
+CITATION = re.compile(rf"\[({_ID}(?:[ \t]*[,;][ \t]*{_ID})*)\](?!\()")
 
 
 class GroundingError(ValueError):

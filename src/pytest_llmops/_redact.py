@@ -36,7 +36,8 @@ Scrubber = Callable[[str], str]
 _SECRET_NAME = re.compile(
     r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(_|$)", re.IGNORECASE
 )
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@\"']+@")
+# A scheme is short (bounded, so a long run of letters and dots costs linear time, not quadratic).
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}://)[^/\s@\"']+@")
 _SECRET_PARAMS = r"api[-_]?key|key|token|access[-_]?token|secret|password|passwd|sig|signature|auth|code"
 _URL_SECRET_PARAM = re.compile(rf"(?i)([?&;](?:{_SECRET_PARAMS})=)[^&#\s\"'<>]+")
 REDACTED = "<redacted>"
@@ -63,8 +64,10 @@ def credential_spans(text: str) -> list[tuple[int, int]]:
         value = match.group(2).rstrip(".)]}")
         if _SECRET_NAME.search(match.group(1).replace("-", "_")) and looks_like_credential(value):
             spans.append((match.start(2), match.start(2) + len(value)))
-    spans += [(m.end(1), m.end() - 1) for m in _URL_USERINFO.finditer(text)]
-    spans += [(m.end(1), m.end()) for m in _URL_SECRET_PARAM.finditer(text)]
+    if "://" in text:
+        spans += [(m.end(1), m.end() - 1) for m in _URL_USERINFO.finditer(text)]
+    if "=" in text:
+        spans += [(m.end(1), m.end()) for m in _URL_SECRET_PARAM.finditer(text)]
     return sorted(spans)
 
 

@@ -86,3 +86,12 @@ def test_bad_options_are_refused(registry: MetricRegistry, options: dict, messag
 def test_it_needs_the_context(registry: MetricRegistry) -> None:
     with pytest.raises(MetricError, match=r"needs context="):
         registry.check("citations").measure("Refunds take five days [1].", None)
+
+
+@pytest.mark.parametrize("text", ["[" + "1" * 100000, "[1" + ", 1" * 30000, "[a" * 50000, "x. [1]" * 30000])
+def test_long_adversarial_outputs_take_linear_time(registry: MetricRegistry, text: str) -> None:
+    import time
+
+    started = time.perf_counter()
+    _measure(registry, text)
+    assert time.perf_counter() - started < 3  # "[" + 6,000 digits took 1.3 s with an unbounded id pattern

@@ -109,6 +109,13 @@ def test_tokens_that_do_not_spell_the_text_are_matched_by_digit() -> None:
     assert score_distribution(tokens, text, 7, Scale(1, 5)) == {1: 0.5, 2: 0.5}
 
 
+def test_unicode_digits_among_the_alternatives_are_no_scores() -> None:
+    # Qwen2.5-Coder offered "₀" (subscript zero) beside "0" for a 0-1 verdict: int() refuses it.
+    text = "Score: 0"
+    tokens = [TokenLogprob("Score: ", 0.0), _token("0", {"0": 0.5, "1": 0.25, "₀": 0.125, "²": 0.125})]
+    assert score_distribution(tokens, text, 7, Scale(0, 1)) == pytest.approx({0: 2 / 3, 1: 1 / 3}, abs=1e-6)
+
+
 def test_no_alternatives_means_no_distribution() -> None:
     text = "Score: 2"
     tokens = [TokenLogprob("Score: ", 0.0), TokenLogprob("2", math.log(0.9))]

@@ -107,3 +107,18 @@ def test_phonenumbers_is_imported_only_for_phones_and_named_when_missing() -> No
 def test_bad_options_are_refused(registry: MetricRegistry, options: dict, message: str) -> None:
     with pytest.raises(MetricError, match=message):
         registry.check("no_pii", options=options)
+
+
+ADVERSARIAL = ["x@" + "a." * 50000 + "1", "http://" + "a." * 50000, "ab@cd.ef " * 20000, "1." * 100000,
+               "+1 " * 50000, "key=" + "A1" * 50000, "DE89 " * 40000, ":" * 100000]
+
+
+def test_long_adversarial_outputs_take_linear_time(registry: MetricRegistry) -> None:
+    # Each took seconds to minutes with a quadratic pattern or overlap check (100,000 characters).
+    import time
+
+    check = registry.check("no_pii")
+    for text in ADVERSARIAL:
+        started = time.perf_counter()
+        check.measure(text, None)
+        assert time.perf_counter() - started < 3, text[:20]

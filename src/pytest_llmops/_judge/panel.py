@@ -98,7 +98,8 @@ def score_distribution(
     alternatives.setdefault(token.token, token.logprob)
     for candidate, logprob in alternatives.items():
         stripped = candidate.strip()
-        if stripped.isdigit() and int(stripped) in scale:
+        # ASCII digits only: "₀" or "²" is a digit to str.isdigit but no number to int().
+        if stripped.isascii() and stripped.isdigit() and int(stripped) in scale:
             mass[int(stripped)] = mass.get(int(stripped), 0.0) + math.exp(logprob)
     total = sum(mass.values())
     if total <= 0:

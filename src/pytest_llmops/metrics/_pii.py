@@ -19,6 +19,7 @@ letters and digits starred, but the last four digits of a card, IBAN or phone nu
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -82,12 +83,13 @@ def no_pii(output: str, reference: str | None, *, kinds: Sequence[str] | None = 
            region: str | None = "US") -> Measurement:
     """1.0 when ``output`` holds none of ``kinds`` (default: every kind), else 0.0."""
     wanted = _kinds(kinds)
-    findings: list[tuple[Span, str]] = []
+    findings: list[tuple[Span, str]] = []  # kept sorted, none overlapping
     for kind in (k for k in _PRIORITY if k in wanted):
         for span in _FINDERS[kind](output, region):
-            if not any(start < span[1] and span[0] < end for (start, end), _ in findings):
-                findings.append((span, kind))
-    findings.sort()
+            at = bisect.bisect_left(findings, (span, kind))
+            before, after = findings[at - 1][0] if at else None, findings[at][0] if at < len(findings) else None
+            if (before is None or before[1] <= span[0]) and (after is None or span[1] <= after[0]):
+                findings.insert(at, (span, kind))
     shown = [{"kind": kind, "start": start, "end": end, "value": _mask(output[start:end], kind)}
              for (start, end), kind in findings]
     return Measurement(0.0 if findings else 1.0, {"found": len(shown), "findings": shown, "kinds": list(wanted)})
