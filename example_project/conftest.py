@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from support_app import SupportAssistant
 
 TICKETS = Path(__file__).parent / "tests" / "data" / "tickets.yaml"

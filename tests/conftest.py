@@ -12,7 +12,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from servers import KatanServer, ScriptedServer  # noqa: E402
 
-
 # In-process pytester runs restore sys.modules when they end, so whatever an inner run imported
 # is imported again by the next one. Extension modules cannot be (numpy: "cannot load module
 # more than once per process"; torch crashes): import them once, here, so every run shares them.

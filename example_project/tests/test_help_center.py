@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from support_app.help_center import Retriever, answer, minilm_embedder
 
 QUESTIONS = yaml.safe_load((Path(__file__).parent / "data" / "help_questions.yaml").read_text(encoding="utf-8"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from support_app import Ticket
 from support_app.assistant import finish_reply
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from support_app import INTENTS, LABEL_SCHEMA, URGENCIES, read_label
 
 LABEL_METRICS = {

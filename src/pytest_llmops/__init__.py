@@ -11,15 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_llmops._datasets import Case
-    from pytest_llmops.errors import (
-        BudgetExceeded,
-        CallCancelled,
-        ConfigError,
-        LLMOpsError,
-        ModelCallError,
-        SetupError,
-        TransientCallError,
-    )
     from pytest_llmops._golden import Golden
     from pytest_llmops._judge.core import Judge, JudgeError, Verdict
     from pytest_llmops._models.base import (
@@ -37,6 +28,15 @@ if TYPE_CHECKING:
     from pytest_llmops._prompts import PromptRenderer, RenderedPrompt
     from pytest_llmops._report.json_report import validate as validate_report
     from pytest_llmops._results import Score, TestRecord
+    from pytest_llmops.errors import (
+        BudgetExceeded,
+        CallCancelled,
+        ConfigError,
+        LLMOpsError,
+        ModelCallError,
+        SetupError,
+        TransientCallError,
+    )
     from pytest_llmops.settings import Settings
 
 __version__ = "0.1.0"

@@ -13,9 +13,9 @@ cannot be read as a whole is a :class:`DatasetError`.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping

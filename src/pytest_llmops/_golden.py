@@ -14,19 +14,19 @@ import math
 import shlex
 import textwrap
 from dataclasses import dataclass
-from statistics import NormalDist
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any, Mapping, Protocol, Sequence
 
 import pytest
 
 from pytest_llmops._files import shown
 from pytest_llmops._grounding import Grounding, GroundingError
+from pytest_llmops._results import Score, TestRecord
+from pytest_llmops._textdiff import diff_lines, shorten
 from pytest_llmops.errors import SetupError
 from pytest_llmops.metrics._base import Measurement, MetricError
 from pytest_llmops.metrics._registry import MetricCheck, MetricRegistry
-from pytest_llmops._results import Score, TestRecord
-from pytest_llmops._textdiff import diff_lines, shorten
 
 DEFAULT_METRIC = "exact"
 DEFAULT_NAME = "output"

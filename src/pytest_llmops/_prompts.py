@@ -391,7 +391,7 @@ def _jinja_source(raw: str) -> str:
     """
     match = _FRONT_MATTER.match(raw)
     head, body = ("", raw) if match is None else (match.group(0), raw[match.end():])
-    body = _ROLE_LINE.sub(lambda m: '{{ turn("%s") }}' % m.group(1), body)
+    body = _ROLE_LINE.sub(lambda m: f'{{{{ turn("{m.group(1)}") }}}}', body)
     return ("{#" + "\n" * head.count("\n") + "#}" if head else "") + body
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from inner import RECORDS_CONFTEST
 
 pytest_plugins = ["pytester"]

@@ -7,7 +7,6 @@ import time
 from typing import Any, Callable
 
 import pytest
-
 from servers import KatanServer, ScriptedServer, free_port
 
 pytest_plugins = ["pytester"]

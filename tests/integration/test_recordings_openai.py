@@ -6,7 +6,6 @@ import json
 from typing import Callable
 
 import pytest
-
 from servers import KatanServer
 
 pytest_plugins = ["pytester"]

@@ -78,7 +78,7 @@ def test_a_template_version_and_a_model_variant_change_only_what_they_name(
 ) -> None:
     server = scripted_server(lambda body: "Hello there, friend.")
     suite.makepyfile(test_suite=SUITE)
-    result = run(suite, f"base =, v2 = @v2, served = openai:writer", "--llm-openai-base-url", server.url)
+    result = run(suite, "base =, v2 = @v2, served = openai:writer", "--llm-openai-base-url", server.url)
     result.assert_outcomes(passed=14, failed=17)  # v2 and the served model miss the references
     tests = {t["nodeid"].split("::", 1)[1]: t for t in report_of(suite)["tests"]}
     assert [p["name"] for p in tests["test_greeting[ann]"]["prompts"]] == ["greet"]

@@ -7,10 +7,9 @@ import time
 from typing import Any, Callable, Sequence
 
 import pytest
+from servers import InFlight, ScriptedServer
 
 from pytest_llmops._snapshots import read_snapshot_file
-
-from servers import InFlight, ScriptedServer
 
 pytest_plugins = ["pytester"]
 

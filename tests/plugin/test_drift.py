@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-
 from servers import ScriptedServer
 
 pytest_plugins = ["pytester"]

@@ -11,10 +11,10 @@ from typing import Callable
 
 import junitparser
 import pytest
+from servers import ScriptedServer
 
 from pytest_llmops._plugin.run_rule import RunRule
 from pytest_llmops._plugin.xdist import CHANNEL, XdistChannel
-from servers import ScriptedServer
 
 Start = Callable[..., ScriptedServer]
 

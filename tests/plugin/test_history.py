@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-
 from postgres import PostgresServer
 
 pytest_plugins = ["pytester"]

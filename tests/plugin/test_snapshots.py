@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 from html_check import chromium_dom
+from inner import RECORDS_CONFTEST
 
 from pytest_llmops._files import STALE_AFTER_S
 from pytest_llmops._results import RENDER_SEPARATOR
 from pytest_llmops._snapshots import read_snapshot_file
-
-from inner import RECORDS_CONFTEST
 
 pytest_plugins = ["pytester"]
 

@@ -10,7 +10,6 @@ import json
 from typing import Callable
 
 import pytest
-
 from servers import InFlight, ScriptedServer
 
 Start = Callable[..., ScriptedServer]

@@ -8,7 +8,6 @@ import time
 from typing import Any, Callable
 
 import pytest
-
 from servers import ScriptedServer
 
 Start = Callable[..., ScriptedServer]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import pytest
-
 from servers import ScriptedServer
 
 pytest_plugins = ["pytester"]

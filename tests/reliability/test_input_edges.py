@@ -13,10 +13,10 @@ import re
 
 import pytest
 
+from pytest_llmops._calls.pipeline import check_settings
 from pytest_llmops._datasets import BadRow, Dataset, load_cases
 from pytest_llmops._models.base import GenerationSettings, Message, Request
 from pytest_llmops._models.generation import RULES, GenerationSettingError, checked, from_text
-from pytest_llmops._calls.pipeline import check_settings
 from pytest_llmops._prompts import PromptError, PromptLibrary
 
 pytest_plugins = ["pytester"]

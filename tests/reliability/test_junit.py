@@ -12,7 +12,6 @@ from typing import Any, Callable
 
 import pytest
 from lxml import etree
-
 from servers import ScriptedServer
 
 pytest_plugins = ["pytester"]

@@ -17,8 +17,8 @@ import pytest
 
 from pytest_llmops import settings
 from pytest_llmops._cli import main
-from pytest_llmops._report.baseline import Tolerances, compare
 from pytest_llmops._models import generation
+from pytest_llmops._report.baseline import Tolerances, compare
 from pytest_llmops._report.data import build_report
 from pytest_llmops._report.html import render_html
 from pytest_llmops._report.json_report import render_json, validate

@@ -12,7 +12,6 @@ import time
 from typing import Any, Callable
 
 import pytest
-
 from servers import InFlight, ScriptedServer
 
 Start = Callable[..., ScriptedServer]

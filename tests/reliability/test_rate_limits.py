@@ -11,9 +11,9 @@ import time
 from typing import Callable
 
 import pytest
+from servers import InFlight, RateLimit, ScriptedServer
 
 from pytest_llmops._models.openai_api import rate_limits
-from servers import InFlight, RateLimit, ScriptedServer
 
 Start = Callable[..., ScriptedServer]
 

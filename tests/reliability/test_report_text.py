@@ -9,7 +9,6 @@ import re
 from typing import Any, Callable
 
 import pytest
-
 from servers import ScriptedServer
 
 pytest_plugins = ["pytester"]

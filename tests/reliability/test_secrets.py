@@ -15,9 +15,9 @@ from typing import Any, Callable
 from urllib.parse import quote, quote_plus
 
 import pytest
+from servers import ScriptedServer
 
 from pytest_llmops._redact import Redactor, looks_like_credential, one_line, pattern_scrubber
-from servers import ScriptedServer
 
 pytest_plugins = ["pytester"]
 

@@ -17,7 +17,6 @@ from typing import Any, Callable
 
 import pytest
 import yaml
-
 from html_check import LiveElements
 from servers import ScriptedServer
 

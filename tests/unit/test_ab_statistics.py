@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 
 from pytest_llmops._report.comparison import (
-    RESAMPLES, ComparisonSettings, bootstrap_interval, compare_variants, mcnemar_exact,
+    RESAMPLES,
+    ComparisonSettings,
+    bootstrap_interval,
+    compare_variants,
+    mcnemar_exact,
 )
 from pytest_llmops._report.data import build_report
 from pytest_llmops._results import TestOutcome

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmops._grounding import Grounding
+from pytest_llmops._grounding import Grounding, sentences
 from pytest_llmops.metrics import MetricError, MetricRegistry
-from pytest_llmops._grounding import sentences
 
 CONTEXT = Grounding.of([{"id": "doc-1", "text": "Refunds take 5 days."}, {"id": "doc-3", "text": "Shipping is free."}])
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pytest_llmops._dataset_edit import write_value
-from pytest_llmops._datasets import DatasetError, Dataset, load_cases
+from pytest_llmops._datasets import Dataset, DatasetError, load_cases
 
 
 def rows(path: Path) -> dict[str, object]:

@@ -13,8 +13,8 @@ from rapidfuzz.distance import Levenshtein
 from rouge_score import rouge_scorer
 
 from pytest_llmops._golden import wilson_interval
-from pytest_llmops.metrics import REQUIRED, Measurement, Metric, MetricError, MetricRegistry, score_many
 from pytest_llmops._textdiff import diff_lines, shorten, word_diff
+from pytest_llmops.metrics import REQUIRED, Measurement, Metric, MetricError, MetricRegistry, score_many
 
 WORDS = "The the cat's dog running runs ran on a mat 12 3.5 river, river. Über naïve -- (x)".split()
 

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from html_check import LiveElements
 
-from pytest_llmops._report.baseline import Tolerances, compare, gate_lines
 from pytest_llmops._calls.budget import Budget
-from pytest_llmops.errors import BudgetExceeded
+from pytest_llmops._report.baseline import Tolerances, compare, gate_lines
 from pytest_llmops._report.data import build_report, percentile
 from pytest_llmops._report.html import render_html, word_diff
 from pytest_llmops._report.json_report import validate
 from pytest_llmops._report.markdown import cell, render_markdown
 from pytest_llmops._report.terminal import render_terminal
 from pytest_llmops._results import TestOutcome
+from pytest_llmops.errors import BudgetExceeded
 
 RUN = {"model": "echo", "record_mode": "off", "created": "2024-01-01T00:00:00+00:00"}
 

@@ -14,8 +14,8 @@ import xml.etree.ElementTree as ElementTree
 from typing import Any
 
 import pytest
-
 from html_check import LiveElements
+
 from pytest_llmops._report.data import build_report
 from pytest_llmops._report.html import render_html
 from pytest_llmops._report.json_report import render_json, validate

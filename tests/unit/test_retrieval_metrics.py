@@ -124,7 +124,8 @@ def test_misuse_is_a_metric_error(registry: MetricRegistry) -> None:
 
 
 def test_score_many_takes_one_grounding_per_output() -> None:
-    from pytest_llmops.metrics import Grounding as Public, score_many
+    from pytest_llmops.metrics import Grounding as Public
+    from pytest_llmops.metrics import score_many
 
     rankings = [(["a", "b"], ["b"]), (["c", "d"], ["c"])]
     measured = score_many("mrr", ["x", "y"], groundings=[Public.of(r, rel) for r, rel in rankings])

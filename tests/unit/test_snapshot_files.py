@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llmops._files import write_atomic
 from pytest_llmops._snapshots import (
     SnapshotError,
     TestSnapshot,
@@ -17,7 +18,6 @@ from pytest_llmops._snapshots import (
     snapshot_path_of,
     version_label,
 )
-from pytest_llmops._files import write_atomic
 
 F2 = "# snapshot format: 2\n"
 TRICKY_TEXTS = [

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pytest_llmops.errors import ModelCallError
 from pytest_llmops._models.base import Generation
+from pytest_llmops.errors import ModelCallError
 
 #: No real call has more tokens than this: a larger count is a broken answer, not a cost.
 MOST_TOKENS = 100_000_000

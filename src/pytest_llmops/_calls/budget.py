@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 from pytest_llmops.errors import BUDGET_REFUSAL, BudgetExceeded
+
 # Float sums of settled costs drift by a few ulps: a call that fits exactly still fits.
 _SLACK = 1e-12
 

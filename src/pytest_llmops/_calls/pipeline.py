@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 
 from pytest_llmops._calls import endpoints
 from pytest_llmops._calls.answers import check_generation
+from pytest_llmops._models.base import Backend, Completion, Generation, GenerationSettings, Request
+from pytest_llmops._models.client import Call, Outcome
+from pytest_llmops._models.generation import checked
+from pytest_llmops._models.lazy import LazyBackend
 from pytest_llmops._redact import redact
 from pytest_llmops.errors import CallCancelled, ModelCallError, RateLimited, TransientCallError
-from pytest_llmops._models.base import Backend, Completion, Generation, GenerationSettings, Request
-from pytest_llmops._models.generation import checked
-from pytest_llmops._models.client import Call, Outcome
-from pytest_llmops._models.lazy import LazyBackend
 
 if TYPE_CHECKING:
     from pytest_llmops._calls.budget import Budget

@@ -229,7 +229,7 @@ def _json_value_offset(text: str, key: str) -> int | None:
 
 
 def _last(matches: Iterator[re.Match[str]]) -> re.Match[str] | None:
-    found = None
-    for found in matches:
+    last = None
+    for last in matches:  # noqa: B007 - only the last one is wanted
         pass
-    return found
+    return last

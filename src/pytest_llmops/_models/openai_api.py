@@ -11,11 +11,17 @@ from typing import TYPE_CHECKING, Any, Sequence, cast
 
 import openai
 
-from pytest_llmops._redact import one_line
 from pytest_llmops._models.base import (
-    Generation, ModelCallError, RateLimited, RateLimits, Request, TokenLogprob, TransientCallError,
+    Generation,
+    ModelCallError,
+    RateLimited,
+    RateLimits,
+    Request,
+    TokenLogprob,
+    TransientCallError,
 )
 from pytest_llmops._models.builtin import DEFAULT_OPENAI_URL
+from pytest_llmops._redact import one_line
 
 if TYPE_CHECKING:
     from pytest_llmops.settings import Settings

@@ -33,7 +33,7 @@ def cost_usd(
 _TABLE_LOCK = threading.Lock()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _table_price(model: str, provider: str | None) -> tuple[float, float]:
     import genai_prices
 

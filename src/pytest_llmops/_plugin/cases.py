@@ -31,8 +31,7 @@ from pytest_llmops._plugin.variants import variant_of
 from pytest_llmops.errors import CallCancelled
 
 if TYPE_CHECKING:
-    from pytest_llmops._models.client import Call
-    from pytest_llmops._models.client import PromptInput
+    from pytest_llmops._models.client import Call, PromptInput
     from pytest_llmops._plugin.session import LLMSession
     from pytest_llmops._results import TestRecord
     from pytest_llmops._variants import Variant

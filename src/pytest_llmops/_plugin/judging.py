@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import pytest
 
-from pytest_llmops._plugin import markers
-from pytest_llmops._plugin.clients import client_for, default_generation, tested_model
 from pytest_llmops._judge.calibration import Calibration, CalibrationFileError, shipped
 from pytest_llmops._judge.config import JudgeConfig, JudgeOptionError, check_options
 from pytest_llmops._judge.core import Judge, JudgeCalibrationError, JudgeError
 from pytest_llmops._models.base import ModelCallError
-from pytest_llmops._results import RecordObserver
+from pytest_llmops._plugin import markers
+from pytest_llmops._plugin.clients import client_for, default_generation, tested_model
 from pytest_llmops._plugin.session import session_of
+from pytest_llmops._results import RecordObserver
 
 if TYPE_CHECKING:
     from pytest_llmops._models.client import LLM

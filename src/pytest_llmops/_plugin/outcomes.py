@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_llmops._redact import redact
 from pytest_llmops._plugin import keys
+from pytest_llmops._redact import redact
 from pytest_llmops.errors import error_kind
 
 if TYPE_CHECKING:

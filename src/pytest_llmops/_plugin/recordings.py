@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Iterable
 import pytest
 
 from pytest_llmops._files import leaves, write_atomic
-from pytest_llmops._redact import redact
 from pytest_llmops._recordings import (
     INDEX,
     SESSION_FOLDER,
@@ -31,6 +30,7 @@ from pytest_llmops._recordings import (
     test_name,
     written_format,
 )
+from pytest_llmops._redact import redact
 
 if TYPE_CHECKING:
     from pytest_llmops._plugin.session import LLMSession

@@ -130,8 +130,8 @@ class ReviewApplier:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.session.worker:
             return
-        from pytest_llmops._datasets import DatasetError
         from pytest_llmops._dataset_edit import write_value
+        from pytest_llmops._datasets import DatasetError
         from pytest_llmops._review import append_labels
 
         done = [note for notes in self.done.values() for note in notes]

@@ -15,8 +15,8 @@ import pytest
 
 from pytest_llmops._plugin import keys
 from pytest_llmops._plugin.run_rule import RunRule
-from pytest_llmops._redact import install as install_redactor
 from pytest_llmops._plugin.xdist import is_worker, send_to_controller, worker_input
+from pytest_llmops._redact import install as install_redactor
 from pytest_llmops.errors import ConfigError
 
 if TYPE_CHECKING:

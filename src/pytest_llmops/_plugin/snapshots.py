@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Generator, Iterator, Mapping
 
 import pytest
 
-
 from pytest_llmops._files import remove_stale_temporaries, shown, write_atomic
 from pytest_llmops._plugin import keys
 from pytest_llmops._snapshots import (

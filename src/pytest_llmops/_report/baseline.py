@@ -32,7 +32,13 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pytest_llmops._files import newer_format
 from pytest_llmops._report.data import (
-    HARNESS_ROLES, SCHEMA, SCHEMA_VERSION, call_cost, model_latencies, percentile, prompt_text,
+    HARNESS_ROLES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    call_cost,
+    model_latencies,
+    percentile,
+    prompt_text,
 )
 from pytest_llmops._report.json_report import parse_report, validate
 from pytest_llmops._report.numbers import highest, is_number, number

@@ -25,11 +25,15 @@ from typing import Any, Callable, Mapping, Sequence
 from pytest_llmops._collector import paused as collector_paused
 from pytest_llmops._report.baseline import missing_lines
 from pytest_llmops._report.data import (
-    DEFAULT_RANGE, REPLAYED_LATENCY, call_cost, describe_score, model_latencies,
+    DEFAULT_RANGE,
+    REPLAYED_LATENCY,
+    call_cost,
+    describe_score,
+    model_latencies,
 )
 from pytest_llmops._report.drift import describe as describe_drift
-from pytest_llmops._report.numbers import spelled
 from pytest_llmops._report.merge import incomplete, listed
+from pytest_llmops._report.numbers import spelled
 from pytest_llmops._report.terminal import endpoint_figures, error_lines, flaky_lines, money, seconds
 from pytest_llmops._report.text import visible, well_formed
 

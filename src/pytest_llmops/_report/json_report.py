@@ -55,7 +55,7 @@ def parse_report(text: str) -> tuple[Any, list[str]]:
     return json_safe(json.loads(text, parse_constant=constant)), literals
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def schema(name: str = "report") -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the report, or of the ``review`` file."""
     text = resources.files("pytest_llmops._report").joinpath(f"{name}.schema.json").read_text("utf-8")

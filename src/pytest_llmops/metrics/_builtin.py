@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import pytest
 
-from pytest_llmops.metrics._base import REQUIRED, Metric, MetricError
 from pytest_llmops._optional import MissingExtraError, import_optional
+from pytest_llmops.metrics._base import REQUIRED, Metric, MetricError
 
 RATIO = (0.0, 1.0)
 PERCENT = (0.0, 100.0)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from rapidfuzz.distance import LCSseq, Levenshtein
@@ -45,7 +45,7 @@ _UNSPACED = re.compile(
 _NOT_HAN = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\uff66-\uff9f]")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rouge_scorer(kind: str, tokenizer: str, stemmer: bool) -> RougeScorer:
     from rouge_score.rouge_scorer import RougeScorer
 
@@ -127,7 +127,7 @@ def _tokens(text: str, tokenizer: str, stemmer: bool) -> list[str]:
     return rouge_tokenize.tokenize(text, None)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _unicode_tokenizer(name: str, stemmer: bool) -> UnicodeTokenizer:
     return UnicodeTokenizer(name, stemmer)
 
@@ -186,7 +186,7 @@ def check_rouge(options: Mapping[str, Any]) -> None:
                           f"not {options['tokenizer']!r}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bleu(tokenize: str, lowercase: bool, smooth_method: str) -> BLEU:
     return BLEU(tokenize=tokenize, lowercase=lowercase, smooth_method=smooth_method, effective_order=True)
 
@@ -220,7 +220,7 @@ def check_bleu(options: Mapping[str, Any]) -> None:
         raise MetricError(f"bad BLEU options {dict(options)!r}: {error!r}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _chrf(word_order: int, lowercase: bool) -> CHRF:
     return CHRF(word_order=word_order, lowercase=lowercase)
 
@@ -236,7 +236,7 @@ def check_chrf(options: Mapping[str, Any]) -> None:
         raise MetricError(f"option 'word_order' must be 0, 1 or 2, not {word_order!r}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ter(case_sensitive: bool, normalized: bool, no_punct: bool) -> TER:
     return TER(case_sensitive=case_sensitive, normalized=normalized, no_punct=no_punct)
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-
 from pytest_llmops.metrics._base import Measurement, Metric, MetricError, as_measurement
 
 if TYPE_CHECKING:
