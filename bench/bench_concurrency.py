@@ -43,7 +43,9 @@ CHECKS = """
     golden = pytest.mark.golden(metrics={"contains": 1, "rougeL": {"threshold": 0.9, "measure": "recall"}})
 """
 
-SEQUENTIAL = CHECKS + """
+SEQUENTIAL = (
+    CHECKS
+    + """
     import json, pathlib
 
     ROWS = [json.loads(line) for line in (pathlib.Path(__file__).parent / "cases.jsonl").read_text().splitlines()]
@@ -53,13 +55,17 @@ SEQUENTIAL = CHECKS + """
     def test_reply(llm, golden, row):
         golden.check(llm.complete(row["input"]), reference=row["expected"])
 """
+)
 
-DATASET = CHECKS + """
+DATASET = (
+    CHECKS
+    + """
     @golden
     @pytest.mark.llm_dataset("cases.jsonl")
     def test_reply(case, golden):
         golden.check(case.output, reference=case.expected)
 """
+)
 
 # Imports the openai SDK and builds its client at start-up, as a run's first live call does.
 SDK_LOADED = """
@@ -92,8 +98,17 @@ def run(folder: Path, *flags: str) -> tuple[float, float]:
     CPU time is printed too: on a busy machine the wall time stretches, CPU time much less.
     """
     command = [
-        sys.executable, "-m", "pytest", "-q", "-p", "pytest_llmops._plugin.entry", "-p", "no:cacheprovider",
-        "--llm-record-mode", "off", *flags,
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "pytest_llmops._plugin.entry",
+        "-p",
+        "no:cacheprovider",
+        "--llm-record-mode",
+        "off",
+        *flags,
     ]
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -123,21 +138,29 @@ def remote(root: Path, cases: int, repeat: int) -> None:
         loaded = suite(root / "sdk-loaded", DATASET, questions)
         (loaded / "conftest.py").write_text(textwrap.dedent(SDK_LOADED))
         run(folder, *flags)  # warms the bytecode caches
-        startup, sdk, dataset, wide = medians(repeat, [
-            lambda: run(folder, *flags, "--collect-only"),
-            lambda: run(loaded, *flags, "--collect-only"),
-            lambda: run(folder, *flags),
-            lambda: run(folder, *flags, "--llm-concurrency", "64"),
-        ])
+        startup, sdk, dataset, wide = medians(
+            repeat,
+            [
+                lambda: run(folder, *flags, "--collect-only"),
+                lambda: run(loaded, *flags, "--collect-only"),
+                lambda: run(folder, *flags),
+                lambda: run(folder, *flags, "--llm-concurrency", "64"),
+            ],
+        )
     rounds = -(-cases // 16) * 0.3
-    print(f"{cases} cases x 1 chat call answered after 300 ms (llm-katan), contains + ROUGE-L each "
-          f"(medians of {repeat} interleaved runs; (a) once):")
+    print(
+        f"{cases} cases x 1 chat call answered after 300 ms (llm-katan), contains + ROUGE-L each "
+        f"(medians of {repeat} interleaved runs; (a) once):"
+    )
     row("start-up + collection only", startup, "(--collect-only: imports, case file)")
     row("  the same with the openai SDK loaded", sdk, "(its import and client, and exit)")
     row("floor at 16 in flight", (sdk[0] + rounds, sdk[1]), f"(that + {rounds:.1f} s of 300 ms rounds)")
     row("(a) plain sequential suite", sequential)
-    row("(b) llm_dataset, default settings", dataset,
-        f"{sequential[0] / dataset[0]:.1f}x faster than (a); floor + {dataset[0] - sdk[0] - rounds:.2f} s")
+    row(
+        "(b) llm_dataset, default settings",
+        dataset,
+        f"{sequential[0] / dataset[0]:.1f}x faster than (a); floor + {dataset[0] - sdk[0] - rounds:.2f} s",
+    )
     row("    llm_dataset, --llm-concurrency 64", wide, f"{sequential[0] / wide[0]:.1f}x faster than (a)")
 
 
@@ -151,8 +174,24 @@ def medians(repeat: int, measures: list[Callable[[], tuple[float, float]]]) -> l
 
 
 def local(root: Path) -> None:
-    topics = ("a cat", "the sun", "rain", "a book", "music", "a tree", "bread", "a river",
-              "the moon", "a bicycle", "coffee", "snow", "a city", "the sea", "a bridge", "a garden")
+    topics = (
+        "a cat",
+        "the sun",
+        "rain",
+        "a book",
+        "music",
+        "a tree",
+        "bread",
+        "a river",
+        "the moon",
+        "a bicycle",
+        "coffee",
+        "snow",
+        "a city",
+        "the sea",
+        "a bridge",
+        "a garden",
+    )
     questions = [f"In one short sentence, what is {topic}?" for topic in topics]
     folder = suite(root / "local", LOCAL, questions, expected=False)
     flags = ("--llm-model", "local", "--llm-max-tokens", "16")

@@ -64,8 +64,10 @@ class Figures(NamedTuple):
 
 def write_suite(folder: Path, body: str, cases: int) -> Path:
     folder.mkdir()
-    rows = [{"id": f"q{i:05}", "input": f"Where is my order number {i}?", "expected": f"order number {i}"}
-            for i in range(cases)]
+    rows = [
+        {"id": f"q{i:05}", "input": f"Where is my order number {i}?", "expected": f"order number {i}"}
+        for i in range(cases)
+    ]
     (folder / "cases.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     (folder / "test_suite.py").write_text(textwrap.dedent(body))
     (folder / "pytest.ini").write_text("[pytest]\n")
@@ -75,8 +77,18 @@ def write_suite(folder: Path, body: str, cases: int) -> Path:
 def pytest_run(folder: Path) -> Figures:
     """One whole ``pytest`` process on ``folder``; its own rusage, so its peak memory is its alone."""
     command = [
-        sys.executable, "-m", "pytest", "-q", "-p", "pytest_llmops._plugin.entry", "-p", "no:cacheprovider",
-        "--llm-model", "echo", "--llm-record-mode", "off",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "pytest_llmops._plugin.entry",
+        "-p",
+        "no:cacheprovider",
+        "--llm-model",
+        "echo",
+        "--llm-record-mode",
+        "off",
     ]
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode caches on, as on a user's machine
@@ -111,8 +123,10 @@ def main() -> None:
             dataset_runs.append(pytest_run(dataset_folder))
     bare, dataset = median(bare_runs), median(dataset_runs)
 
-    print(f"{options.cases} cases, contains + ROUGE-L each, whole pytest process "
-          f"(medians of {options.repeats} interleaved runs):")
+    print(
+        f"{options.cases} cases, contains + ROUGE-L each, whole pytest process "
+        f"(medians of {options.repeats} interleaved runs):"
+    )
     print(f"  {'':<34}{'wall':>9}{'CPU':>9}{'peak RSS':>11}")
     for label, figures in (("bare parametrized test (score_many)", bare), ("llm_dataset on echo (golden)", dataset)):
         print(f"  {label:<34}{figures.wall_s:8.2f}s{figures.cpu_s:8.2f}s{figures.peak_mb:8.0f} MB")
@@ -122,8 +136,10 @@ def main() -> None:
     print(f"  wall ratio                        {ratio:8.2f}x   (target <= {TARGET_RATIO:.2f}x)")
     print(f"  CPU ratio                         {dataset.cpu_s / bare.cpu_s:8.2f}x")
     print(f"  per dataset test                  {per_test_ms:8.3f} ms over a bare test")
-    print(f"  peak memory per dataset test      {per_test_kb:8.1f} KB over a bare test   "
-          f"(target <= {TARGET_KB_PER_TEST:.0f} KB)")
+    print(
+        f"  peak memory per dataset test      {per_test_kb:8.1f} KB over a bare test   "
+        f"(target <= {TARGET_KB_PER_TEST:.0f} KB)"
+    )
 
 
 if __name__ == "__main__":

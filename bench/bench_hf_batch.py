@@ -14,9 +14,14 @@ from pytest_llmops._models.builtin import BUILTINS
 from pytest_llmops.settings import Settings
 
 QUESTIONS = [
-    "What is the capital of France?", "Name a primary colour.", "What is 2 + 2?",
-    "Say hello in Spanish.", "What do bees make?", "How many days are in a week?",
-    "What is the opposite of hot?", "Name a fruit that is yellow.",
+    "What is the capital of France?",
+    "Name a primary colour.",
+    "What is 2 + 2?",
+    "Say hello in Spanish.",
+    "What do bees make?",
+    "How many days are in a week?",
+    "What is the opposite of hot?",
+    "Name a fruit that is yellow.",
 ]
 
 

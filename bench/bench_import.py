@@ -22,8 +22,9 @@ TIMED = "import time, pytest; start = time.perf_counter(); import {module}; prin
 
 def import_ms(module: str) -> float:
     """Milliseconds ``import module`` takes in a fresh interpreter that has imported pytest."""
-    done = subprocess.run([sys.executable, "-c", TIMED.format(module=module)],
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", TIMED.format(module=module)], check=True, capture_output=True, text=True
+    )
     return float(done.stdout) * 1000
 
 

@@ -58,9 +58,23 @@ def measure(spec: str, parts: Path | None, name: str = "correctness") -> dict[st
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(parts.resolve()), env.get("PYTHONPATH")]))
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--llm-judge-model", spec,
-             "--llm-record-mode", "off", str(root)],
-            cwd=root, env=env, check=True, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--llm-judge-model",
+                spec,
+                "--llm-record-mode",
+                "off",
+                str(root),
+            ],
+            cwd=root,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         elapsed = time.perf_counter() - start
         result = json.loads((root / "agreement.json").read_text())
@@ -71,15 +85,20 @@ def measure(spec: str, parts: Path | None, name: str = "correctness") -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", type=Path, default=None, help="folder of the judge's packages (pip --target)")
-    parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=["correctness"], help="labelled sets to grade")
+    parser.add_argument(
+        "--sets", nargs="+", choices=sorted(SETS), default=["correctness"], help="labelled sets to grade"
+    )
     parser.add_argument("--judges", nargs="+", default=["local", "local-judge"], help="judge model specs")
     args = parser.parse_args()
     print(f"{'set':<13} {'judge':<12} {'agreement':>9} {'kappa':>6} {'unreadable':>10} {'s/case':>7}")
     for name in args.sets:
         for spec in args.judges:
             result = measure(spec, args.parts, name)
-            print(f"{name:<13} {spec:<12} {result['agreement']:>9.0%} {result['kappa']:>6.2f} "
-                  f"{result['unparsable']:>10} {result['seconds_per_verdict']:>7.1f}", flush=True)
+            print(
+                f"{name:<13} {spec:<12} {result['agreement']:>9.0%} {result['kappa']:>6.2f} "
+                f"{result['unparsable']:>10} {result['seconds_per_verdict']:>7.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -81,8 +81,10 @@ def main() -> None:
     for label, (rouge_values, chrf_values, rouge_s, chrf_s) in rows.items():
         same = rouge_values == baseline[0] and chrf_values == baseline[1]
         speedup = (baseline[2] + baseline[3]) / (rouge_s + chrf_s)
-        print(f"{label:<24}{count / rouge_s:>17,.0f}{count / chrf_s:>14,.0f}{count / (rouge_s + chrf_s):>14,.0f}"
-              f"{speedup:>10.2f}x  {same}")
+        print(
+            f"{label:<24}{count / rouge_s:>17,.0f}{count / chrf_s:>14,.0f}{count / (rouge_s + chrf_s):>14,.0f}"
+            f"{speedup:>10.2f}x  {same}"
+        )
 
 
 if __name__ == "__main__":

@@ -21,13 +21,13 @@ from typing import Callable
 
 TARGET = 1.03
 PLUGIN = ("-p", "pytest_llmops._plugin.entry")
-PARAMETRIZED = '''import pytest
+PARAMETRIZED = """import pytest
 
 
 @pytest.mark.parametrize("n", range({count}))
 def test_n(n):
     assert n >= 0
-'''
+"""
 
 
 def one_module(folder: Path, count: int) -> None:
@@ -53,7 +53,10 @@ def collect_seconds(folder: Path, *extra: str) -> float:
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *extra],
-        cwd=folder, check=True, stdout=subprocess.DEVNULL, env=environment,
+        cwd=folder,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=environment,
     )
     return time.perf_counter() - start
 
@@ -79,8 +82,10 @@ def main() -> None:
     print(f"--collect-only, median of {args.repeats} interleaved runs (target <= {TARGET:.2f}x)")
     for shape, make_suite in SHAPES.items():
         loaded, bare = measure(make_suite, args.tests, args.repeats)
-        print(f"  {args.tests} {shape}: with pytest-llmops {loaded:.3f} s, without {bare:.3f} s, "
-              f"ratio {loaded / bare:.3f}x")
+        print(
+            f"  {args.tests} {shape}: with pytest-llmops {loaded:.3f} s, without {bare:.3f} s, "
+            f"ratio {loaded / bare:.3f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -46,9 +46,23 @@ def measure(folder: Path, flags: tuple[str, ...], limit_headers: bool) -> dict[s
     limit = RateLimit(per_second=20, delay=0.2, limit_headers=limit_headers)
     with ScriptedServer(limit) as server:
         command = [
-            sys.executable, "-m", "pytest", "-q", "-p", "pytest_llmops._plugin.entry", "-p", "no:cacheprovider",
-            "--llm-record-mode", "off", "--llm-model", "openai:scripted", "--llm-openai-base-url", server.url,
-            "--llm-report-json", "report.json", *flags,
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "pytest_llmops._plugin.entry",
+            "-p",
+            "no:cacheprovider",
+            "--llm-record-mode",
+            "off",
+            "--llm-model",
+            "openai:scripted",
+            "--llm-openai-base-url",
+            server.url,
+            "--llm-report-json",
+            "report.json",
+            *flags,
         ]
         env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
         start = time.perf_counter()
@@ -58,9 +72,14 @@ def measure(folder: Path, flags: tuple[str, ...], limit_headers: bool) -> dict[s
     endpoint = next(iter(report["run"].get("endpoints", {}).values()), None)
     requests = limit.refused + limit.answered
     return {
-        "errors": report["summary"]["tests"]["error"], "requests": requests, "refused": limit.refused,
-        "span": limit.last - limit.first, "wall": wall, "most": limit.most,
-        "lowest": endpoint["lowest"] if endpoint else None, "final": endpoint["final"] if endpoint else None,
+        "errors": report["summary"]["tests"]["error"],
+        "requests": requests,
+        "refused": limit.refused,
+        "span": limit.last - limit.first,
+        "wall": wall,
+        "most": limit.most,
+        "lowest": endpoint["lowest"] if endpoint else None,
+        "final": endpoint["final"] if endpoint else None,
         "waited": endpoint["waited_s"] if endpoint else None,
     }
 
@@ -79,15 +98,23 @@ def main() -> None:
     ideal = args.cases / 20
     headers = "no x-ratelimit headers" if args.no_limit_headers else "with x-ratelimit headers"
     print(f"{args.cases} cases, server: 200 ms answers, 20 requests/s (sliding window), 429 + retry-after; {headers}")
-    print(f"  {'':<22}{'ERRORs':>7}{'requests':>10}{'429s':>7}{'429 %':>7}{'span':>8}{'x ideal':>8}"
-          f"{'wall':>8}{'peak':>6}{'lowest/final':>14}{'waited':>9}")
+    print(
+        f"  {'':<22}{'ERRORs':>7}{'requests':>10}{'429s':>7}{'429 %':>7}{'span':>8}{'x ideal':>8}"
+        f"{'wall':>8}{'peak':>6}{'lowest/final':>14}{'waited':>9}"
+    )
     for label, r in results:
         limits = f"{r['lowest']}/{r['final']}" if r["lowest"] is not None else "-"
         waited = f"{r['waited']:.1f} s" if r["waited"] is not None else "-"
-        print(f"  {label:<22}{r['errors']:>7}{r['requests']:>10}{r['refused']:>7}{r['refused'] / max(r['requests'], 1):>7.1%}"
-              f"{r['span']:>7.2f}s{r['span'] / ideal:>7.2f}x{r['wall']:>7.2f}s{r['most']:>6}{limits:>14}{waited:>9}")
+        print(
+            f"  {label:<22}{r['errors']:>7}{r['requests']:>10}{r['refused']:>7}{r['refused'] / max(r['requests'], 1):>7.1%}"
+            f"{r['span']:>7.2f}s{r['span'] / ideal:>7.2f}x{r['wall']:>7.2f}s{r['most']:>6}{limits:>14}{waited:>9}"
+        )
     adaptive = results[0][1]
-    met = adaptive["errors"] == 0 and adaptive["refused"] / max(adaptive["requests"], 1) < 0.05 and adaptive["span"] <= 1.2 * ideal
+    met = (
+        adaptive["errors"] == 0
+        and adaptive["refused"] / max(adaptive["requests"], 1) < 0.05
+        and adaptive["span"] <= 1.2 * ideal
+    )
     print(f"targets (adaptive: 0 ERRORs, < 5% 429, span <= {1.2 * ideal:.1f} s): {'met' if met else 'NOT met'}")
 
 

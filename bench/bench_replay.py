@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from servers import KatanServer  # noqa: E402
 
-SUITE = '''
+SUITE = """
 import pytest
 
 @pytest.mark.parametrize("n", range({tests}))
 def test_question(n{fixture}):
     {body}
-'''
+"""
 REPLAYED = "assert llm.complete(f'What is the status of order {n}?').text"
 BARE = "assert f'What is the status of order {n}?'"
 
@@ -106,6 +106,7 @@ def main() -> None:
 
 def _runs(times: list[tuple[float, float]], index: int) -> str:
     return ", ".join(f"{t[index]:.2f}" for t in times)
+
 
 if __name__ == "__main__":
     main()

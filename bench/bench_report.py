@@ -40,8 +40,10 @@ from pytest_llmops._report.html import render_html
 from pytest_llmops._report.json_report import render_json
 from pytest_llmops._results import TestOutcome
 
-WORDS = ("the model answered quickly and the refund was issued to the customer after review of "
-         "their order history shipping delay policy exception weekend support ticket").split()
+WORDS = (
+    "the model answered quickly and the refund was issued to the customer after review of "
+    "their order history shipping delay policy exception weekend support ticket"
+).split()
 
 TARGET_WRITE_MS = 0.2
 TARGET_EXTRA_KB = 1.0
@@ -64,39 +66,92 @@ def outcomes(n: int, drift: float = 0.0) -> tuple[list[TestOutcome], int]:
     for i in range(n):
         prompt, output, reference = sentence(rng), sentence(rng), sentence(rng)
         value = round(min(1.0, max(0.0, rng.uniform(0.3, 1.0) + moves.uniform(-drift, drift))), 4)
-        scores: list[dict[str, Any]] = [{"metric": "rougeL", "value": value, "threshold": 0.5, "passed": value >= 0.5,
-                                         "output": output, "reference": reference, "kind": "metric"}]
+        scores: list[dict[str, Any]] = [
+            {
+                "metric": "rougeL",
+                "value": value,
+                "threshold": 0.5,
+                "passed": value >= 0.5,
+                "output": output,
+                "reference": reference,
+                "kind": "metric",
+            }
+        ]
         texts += len(prompt) + len(output) + len(reference)
-        calls = [{"role": "model", "model": "gpt-4o-mini", "backend": "openai", "prompt_tokens": 60 + i % 40,
-                  "completion_tokens": 50 + i % 30, "latency_s": rng.uniform(0.1, 2.0), "cost_usd": 0.0004,
-                  "cached": i % 3 == 0, "finish_reason": "stop", "prompt_versions": ["support@v3"],
-                  "text": output, "request": {"messages": [{"role": "user", "content": prompt}]}}]
+        calls = [
+            {
+                "role": "model",
+                "model": "gpt-4o-mini",
+                "backend": "openai",
+                "prompt_tokens": 60 + i % 40,
+                "completion_tokens": 50 + i % 30,
+                "latency_s": rng.uniform(0.1, 2.0),
+                "cost_usd": 0.0004,
+                "cached": i % 3 == 0,
+                "finish_reason": "stop",
+                "prompt_versions": ["support@v3"],
+                "text": output,
+                "request": {"messages": [{"role": "user", "content": prompt}]},
+            }
+        ]
         if i % 10 == 0:
             reasoning = sentence(rng, 150)
             texts += len(reasoning)
             judged = round(min(1.0, max(0.0, rng.uniform(0, 1) + moves.uniform(-drift, drift))), 3)
-            scores.append({"metric": "judge", "label": "helpful", "value": judged, "threshold": 0.5,
-                           "passed": judged >= 0.5, "kind": "judge", "details": {"reasoning": reasoning}})
-            calls.append({**calls[0], "role": "judge", "model": "judge-1", "text": reasoning,
-                          "request": {"messages": [{"role": "user", "content": "Judge: " + output}]}})
+            scores.append(
+                {
+                    "metric": "judge",
+                    "label": "helpful",
+                    "value": judged,
+                    "threshold": 0.5,
+                    "passed": judged >= 0.5,
+                    "kind": "judge",
+                    "details": {"reasoning": reasoning},
+                }
+            )
+            calls.append(
+                {
+                    **calls[0],
+                    "role": "judge",
+                    "model": "judge-1",
+                    "text": reasoning,
+                    "request": {"messages": [{"role": "user", "content": "Judge: " + output}]},
+                }
+            )
             texts += len(reasoning) + len(output) + 7
         prompts: list[dict[str, Any]] = [{"name": "support", "version": "v3", "hash": f"{i:064x}", "snapshot": "same"}]
         if i % 50 == 0:
-            prompts = [{"name": "support", "version": "v4", "hash": f"{i:064x}", "snapshot": "changed",
-                        "text": prompt, "snapshot_text": prompt.replace("the", "a")}]
+            prompts = [
+                {
+                    "name": "support",
+                    "version": "v4",
+                    "hash": f"{i:064x}",
+                    "snapshot": "changed",
+                    "text": prompt,
+                    "snapshot_text": prompt.replace("the", "a"),
+                }
+            ]
             texts += 2 * len(prompt)
         failed = any(not s["passed"] for s in scores)
-        result.append(TestOutcome(
-            f"tests/test_support.py::test_reply[case-{i:05d}]", "failed" if failed else "passed",
-            rng.uniform(0.1, 2.0), "AssertionError: rougeL below threshold" if failed else None,
-            {"calls": calls, "scores": scores, "prompts": prompts, "extra": {}},
-        ))
+        result.append(
+            TestOutcome(
+                f"tests/test_support.py::test_reply[case-{i:05d}]",
+                "failed" if failed else "passed",
+                rng.uniform(0.1, 2.0),
+                "AssertionError: rougeL below threshold" if failed else None,
+                {"calls": calls, "scores": scores, "prompts": prompts, "extra": {}},
+            )
+        )
     return result, texts
 
 
 def synthetic_report(n: int) -> tuple[dict[str, Any], int]:
-    run = {"model": "gpt-4o-mini", "judge_model": "judge-1", "record_mode": "replay",
-           "created": "2024-01-01T00:00:00+00:00"}
+    run = {
+        "model": "gpt-4o-mini",
+        "judge_model": "judge-1",
+        "record_mode": "replay",
+        "created": "2024-01-01T00:00:00+00:00",
+    }
     now, texts = outcomes(n)
     before, _ = outcomes(n, drift=0.2)
     report = build_report(now, run)
@@ -130,6 +185,7 @@ async def _opened_ms(endpoint: str, page: Path, timeout_s: float) -> float:
     ``MARK_OPENED`` noted (milliseconds since navigation started)."""
     ids = itertools.count(1)
     async with websockets.connect(endpoint, max_size=None) as browser:
+
         async def send(method: str, session: str | None = None, **params: object) -> dict:
             number = next(ids)
             message = {"id": number, "method": method, "params": params}
@@ -151,8 +207,9 @@ async def _opened_ms(endpoint: str, page: Path, timeout_s: float) -> float:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while loop.time() < deadline:
-            value = (await send("Runtime.evaluate", session, expression="window.__opened_ms || 0",
-                                returnByValue=True))["result"].get("value")
+            value = (await send("Runtime.evaluate", session, expression="window.__opened_ms || 0", returnByValue=True))[
+                "result"
+            ].get("value")
             if value:
                 await send("Target.closeTarget", targetId=target)
                 return float(value)
@@ -164,10 +221,22 @@ def opened_s(browser: str, page: Path, profile: Path, timeout_s: float = 120.0) 
     """Seconds from the start of navigation to the first frame of the ready report (browser
     start-up left out: the page's own clock)."""
     process = subprocess.Popen(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-         "--remote-debugging-port=0", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stderr is not None
@@ -214,14 +283,22 @@ def main() -> None:
             row("JSON + HTML written", f"{seconds:.2f} s", "", None)
             row("  per test", f"{per_test_ms:.3f} ms", f"<= {TARGET_WRITE_MS} ms", per_test_ms <= TARGET_WRITE_MS)
             row("HTML size", f"{html_bytes / 1e6:.1f} MB", "", None)
-            row("  per test beyond the model texts", f"{extra_kb:.2f} KB", f"<= {TARGET_EXTRA_KB} KB",
-                extra_kb <= TARGET_EXTRA_KB)
+            row(
+                "  per test beyond the model texts",
+                f"{extra_kb:.2f} KB",
+                f"<= {TARGET_EXTRA_KB} KB",
+                extra_kb <= TARGET_EXTRA_KB,
+            )
             row("JSON size", f"{json_bytes / 1e6:.1f} MB", "", None)
             if browser:
                 opened = statistics.median(opened_s(browser, page, root / "profile") for _ in range(args.repeat))
                 target = f"<= {TARGET_OPEN_S} s" if n >= 10000 else ""
-                row("Chromium opens it (to its first frame)", f"{opened:.2f} s", target,
-                    opened <= TARGET_OPEN_S if n >= 10000 else None)
+                row(
+                    "Chromium opens it (to its first frame)",
+                    f"{opened:.2f} s",
+                    target,
+                    opened <= TARGET_OPEN_S if n >= 10000 else None,
+                )
         if not browser:
             print("(chromium not installed: opening not timed)")
 

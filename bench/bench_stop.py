@@ -55,15 +55,32 @@ UNRELATED = ("-p", "no:hypothesispytest", "-p", "no:randomly", "-p", "no:benchma
 
 
 def _command(url: str, *more: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-q", *UNRELATED, "--llm-model", "openai:scripted",
-            "--llm-openai-base-url", url, "--llm-record-mode", "off", *more]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        *UNRELATED,
+        "--llm-model",
+        "openai:scripted",
+        "--llm-openai-base-url",
+        url,
+        "--llm-record-mode",
+        "off",
+        *more,
+    ]
 
 
 def exitfirst(url: str, folder: Path, cases: int) -> float:
     """Seconds from the failure's line on the terminal to the process's exit."""
     _project(folder, cases)
-    process = subprocess.Popen(_command(url, "-x", "--llm-concurrency", "16"), cwd=folder,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        _command(url, "-x", "--llm-concurrency", "16"),
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert process.stdout is not None
     failed_at = None
     for line in process.stdout:
@@ -81,8 +98,9 @@ def ctrl_c(url: str, server: ScriptedServer, folder: Path, *, calls: bool = True
     server.requests.clear()
     selection = ("-k", "not c00") if calls else ("test_sleep.py",)
     folder.joinpath("test_sleep.py").write_text("import time\n\ndef test_sleep():\n    time.sleep(600)\n")
-    process = subprocess.Popen(_command(url, *selection), cwd=folder,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _command(url, *selection), cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     if calls:
         while len(server.requests) < 4:
             time.sleep(0.02)
@@ -100,8 +118,12 @@ def main() -> None:
     args = parser.parse_args()
     with ScriptedServer(_answer) as server, tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        figures: dict[str, list[float]] = {"-x, 15 calls in flight": [], "-x, nothing in flight (floor)": [],
-                                           "Ctrl-C, 4 calls in flight": [], "Ctrl-C, no call (floor)": []}
+        figures: dict[str, list[float]] = {
+            "-x, 15 calls in flight": [],
+            "-x, nothing in flight (floor)": [],
+            "Ctrl-C, 4 calls in flight": [],
+            "Ctrl-C, no call (floor)": [],
+        }
         for _ in range(args.repeat):  # interleaved: the machine's noise hits each alike
             figures["-x, 15 calls in flight"].append(exitfirst(server.url, folder, 16))
             figures["-x, nothing in flight (floor)"].append(exitfirst(server.url, folder, 1))

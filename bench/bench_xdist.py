@@ -43,8 +43,21 @@ def _children_cpu() -> float:
 def measure(folder: Path, flags: tuple[str, ...]) -> tuple[float, float, int]:
     in_flight = InFlight(delay=0.3)
     with ScriptedServer(in_flight) as server:
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--llm-record-mode", "off",
-                   "--llm-model", "openai:scripted", "--llm-openai-base-url", server.url, *flags]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--llm-record-mode",
+            "off",
+            "--llm-model",
+            "openai:scripted",
+            "--llm-openai-base-url",
+            server.url,
+            *flags,
+        ]
         cpu, start = _children_cpu(), time.perf_counter()
         done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=dict(os.environ))
         wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
@@ -61,8 +74,11 @@ def main() -> None:
         for index in range(FILES):
             (folder / f"test_part{index}.py").write_text(textwrap.dedent(SUITE))
         print(f"{FILES * CASES} cases in {FILES} files, server answering after 300 ms, llm_concurrency 16:")
-        for label, flags in (("one process", ()), ("-n 4 --dist loadfile", ("-n", "4", "--dist", "loadfile")),
-                             ("-n 4 (--dist load)", ("-n", "4"))):
+        for label, flags in (
+            ("one process", ()),
+            ("-n 4 --dist loadfile", ("-n", "4", "--dist", "loadfile")),
+            ("-n 4 (--dist load)", ("-n", "4")),
+        ):
             wall, cpu, most = measure(folder, flags)
             print(f"  {label:<24}{wall:7.2f} s wall {cpu:6.2f} s CPU   {most:3} calls in flight at most")
 

@@ -26,15 +26,30 @@ def settings_page() -> str:
     rows = []
     for option in settings.OPTIONS:
         env = " or ".join(f"`{name}`" for name in option.env_names)
-        rows.append(f"| `{option.name}` | `{option.flag}` | {env} | {_default(defaults[option.field])} | {_cell(option.help)} |")
+        rows.append(
+            f"| `{option.name}` | `{option.flag}` | {env} | {_default(defaults[option.field])} | {_cell(option.help)} |"
+        )
     switches = [f"| `{flag}` | {_cell(help)} |" for flag, help in settings.SWITCHES]
     switches += [f"| `{flag} {metavar}` | {_cell(help)} |" for flag, metavar, help in settings.VALUE_FLAGS]
-    return "\n".join([
-        "# Settings", "", _partial("settings-intro.md"), "",
-        "| ini key | flag | environment variable | default | what it sets |", "|---|---|---|---|---|", *rows, "",
-        "Switches (command line only):", "", "| flag | what it does |", "|---|---|", *switches, "",
-        _partial("settings-notes.md"),
-    ])
+    return "\n".join(
+        [
+            "# Settings",
+            "",
+            _partial("settings-intro.md"),
+            "",
+            "| ini key | flag | environment variable | default | what it sets |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+            "Switches (command line only):",
+            "",
+            "| flag | what it does |",
+            "|---|---|",
+            *switches,
+            "",
+            _partial("settings-notes.md"),
+        ]
+    )
 
 
 def markers_page() -> str:
@@ -43,8 +58,16 @@ def markers_page() -> str:
     parts = ["# Markers", "", "`pytest --markers` prints the same lines: they are made from these signatures.", ""]
     for marker in markers.MARKERS:
         signature = markers.signature(marker)
-        parts += [f"## `{marker.__name__}`", "", "```python", f"@pytest.mark.{marker.__name__}{_bare(signature)}", "```", "",
-                  _doc(marker), ""]
+        parts += [
+            f"## `{marker.__name__}`",
+            "",
+            "```python",
+            f"@pytest.mark.{marker.__name__}{_bare(signature)}",
+            "```",
+            "",
+            _doc(marker),
+            "",
+        ]
     return "\n".join(parts)
 
 
@@ -54,22 +77,37 @@ def hooks_page() -> str:
     parts = ["# Hooks", "", "Implement these in a `conftest.py` or a plugin (`pytest_llmops.hookspecs`).", ""]
     for name, function in sorted(vars(hookspecs).items()):
         if name.startswith("pytest_llmops_") and callable(function):
-            parts += [f"## `{name}`", "", "```python", f"def {name}{_bare(inspect.signature(function))}", "```", "",
-                      _doc(function), ""]
+            parts += [
+                f"## `{name}`",
+                "",
+                "```python",
+                f"def {name}{_bare(inspect.signature(function))}",
+                "```",
+                "",
+                _doc(function),
+                "",
+            ]
     return "\n".join(parts)
 
 
 def api_page() -> str:
     import pytest_llmops
 
-    parts = ["# Public API", "", "What `import pytest_llmops` offers (loaded on first use, so the import costs nothing).", ""]
+    parts = [
+        "# Public API",
+        "",
+        "What `import pytest_llmops` offers (loaded on first use, so the import costs nothing).",
+        "",
+    ]
     for name in sorted(pytest_llmops.__all__):
         value = getattr(pytest_llmops, name)
         kind = "class" if inspect.isclass(value) else "function" if callable(value) else "value"
         parts += [f"## `{name}` ({kind})", "", _doc(value), ""]
-    parts += ["Also public: `pytest_llmops.errors`, `.hookspecs` ([hooks](hooks.md)), `.metrics`, `.settings` "
-              "([settings](settings.md)), `.testing`, and `python -m pytest_llmops <subcommand>`; modules whose "
-              "names start with `_` are internal."]
+    parts += [
+        "Also public: `pytest_llmops.errors`, `.hookspecs` ([hooks](hooks.md)), `.metrics`, `.settings` "
+        "([settings](settings.md)), `.testing`, and `python -m pytest_llmops <subcommand>`; modules whose "
+        "names start with `_` are internal."
+    ]
     return "\n".join(parts)
 
 
@@ -119,10 +157,12 @@ def _cell(text: str) -> str:
 
 def _bare(signature: inspect.Signature) -> str:
     """``signature`` without annotations, as a user writes the call."""
-    return str(signature.replace(
-        parameters=[p.replace(annotation=inspect.Parameter.empty) for p in signature.parameters.values()],
-        return_annotation=inspect.Signature.empty,
-    ))
+    return str(
+        signature.replace(
+            parameters=[p.replace(annotation=inspect.Parameter.empty) for p in signature.parameters.values()],
+            return_annotation=inspect.Signature.empty,
+        )
+    )
 
 
 def _doc(value: Any) -> str:

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-SUITE = '''
+SUITE = """
 import pytest
 from pytest_llmops import Score
 
@@ -48,7 +48,7 @@ def test_support_reply(llm, llm_record, prompt, case):
         "reasoning": "Answers the question directly and politely." if verdict > 0.5
         else "Repeats the question instead of answering it."}))
     assert value >= 0.6, "the reply misses the reference"
-'''
+"""
 
 
 def main() -> None:
@@ -66,12 +66,25 @@ def main() -> None:
         template = work / "prompts" / "reply.jinja"
         template.parent.mkdir()
         template.write_text("{{ text }}")
-        args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--llm-model", "echo",
-                "--llm-record-mode", "off", "--llm-prices", "echo = 150 600"]
+        args = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--llm-model",
+            "echo",
+            "--llm-record-mode",
+            "off",
+            "--llm-prices",
+            "echo = 150 600",
+        ]
         subprocess.run([*args, "--llm-report-json", "base.json"], cwd=work, check=False)
         template.write_text("---\nversion: 2\n---\nSure! {{ text }}")
-        subprocess.run([*args, "--llm-baseline", "base.json", "--llm-report-html", "report.html"],
-                       cwd=work, check=False)
+        subprocess.run(
+            [*args, "--llm-baseline", "base.json", "--llm-report-html", "report.html"], cwd=work, check=False
+        )
         screenshot(work / "report.html", target, 1)  # test_support_reply[invoice], the failing one
 
 
@@ -83,8 +96,10 @@ def screenshot(page: Path, target: Path, test: int | None, width: int = 1400, he
     from html_check import chromium_session
 
     fragment = f"#test-{test}" if test is not None else ""
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as folder, \
-            chromium_session(page, Path(folder), fragment, width, height) as (send, evaluate):
+    with (
+        tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as folder,
+        chromium_session(page, Path(folder), fragment, width, height) as (send, evaluate),
+    ):
         send("Emulation.setScrollbarsHidden", hidden=True)
         if test is None:
             evaluate("document.getElementById('ab-matrix').open = true")

@@ -81,15 +81,27 @@ def _chromium(scratch: Path) -> list[str]:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={scratch / 'profile'}"]
+    return [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={scratch / 'profile'}",
+    ]
 
 
 def chromium_dom(page: Path, scratch: Path, fragment: str = "") -> str:
     """The DOM of ``page`` once headless Chromium has run its script (skips without Chromium)."""
     return subprocess.run(
         [*_chromium(scratch), "--dump-dom", page.as_uri() + fragment],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(scratch)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOME": str(scratch)},
     ).stdout
 
 
@@ -101,27 +113,42 @@ def chromium_evaluate(page: Path, scratch: Path, expression: str, fragment: str 
 
 
 @contextlib.contextmanager
-def chromium_session(page: Path, scratch: Path, fragment: str = "", width: int = 1400,
-                     height: int = 900) -> Iterator[tuple[Callable[..., dict[str, Any]], Callable[[str], Any]]]:
+def chromium_session(
+    page: Path, scratch: Path, fragment: str = "", width: int = 1400, height: int = 900
+) -> Iterator[tuple[Callable[..., dict[str, Any]], Callable[[str], Any]]]:
     """``(send, evaluate)`` for ``page`` in a ``width`` x ``height`` window of headless Chromium,
     over the DevTools protocol, once the report's script has built the table (``data-ready``):
     ``send(method, **params)`` a DevTools command to the page, ``evaluate(expression)`` a
     JavaScript expression's value (awaited when a promise)."""
     from websockets.sync.client import connect
 
-    process = subprocess.Popen([*_chromium(scratch), "--remote-debugging-port=0", "about:blank"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "HOME": str(scratch)})
+    process = subprocess.Popen(
+        [*_chromium(scratch), "--remote-debugging-port=0", "about:blank"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HOME": str(scratch)},
+    )
     try:
         assert process.stderr is not None
-        endpoint = next(found.group(1) for line in process.stderr
-                        if (found := re.search(r"DevTools listening on (ws://\S+)", line)))
+        endpoint = next(
+            found.group(1) for line in process.stderr if (found := re.search(r"DevTools listening on (ws://\S+)", line))
+        )
         ids = itertools.count(1)
         with connect(endpoint, max_size=None, open_timeout=30) as browser:
+
             def command(method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
                 number = next(ids)
-                browser.send(json.dumps({"id": number, "method": method, "params": params,
-                                         **({"sessionId": session} if session else {})}))
+                browser.send(
+                    json.dumps(
+                        {
+                            "id": number,
+                            "method": method,
+                            "params": params,
+                            **({"sessionId": session} if session else {}),
+                        }
+                    )
+                )
                 while True:
                     answer = json.loads(browser.recv(timeout=60))
                     if answer.get("id") == number:

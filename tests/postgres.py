@@ -27,7 +27,9 @@ def _tools() -> dict[str, str]:
     """``initdb`` and ``pg_ctl``: on PATH, or where Debian's postgresql package puts them."""
     found = {}
     for tool in ("initdb", "pg_ctl"):
-        path = shutil.which(tool) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"), reverse=True)), None)
+        path = shutil.which(tool) or next(
+            iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"), reverse=True)), None
+        )
         if path is None:
             raise PostgresUnavailable(f"{tool} not found: install PostgreSQL (Debian: the postgresql package)")
         found[tool] = path
@@ -63,7 +65,9 @@ class PostgresServer:
             os.chown(self.folder, entry.pw_uid, entry.pw_gid)
         self._run("initdb", "-D", str(self.data), "-U", "llmops", "-A", "trust", "--no-sync", "-E", "UTF8")
         options = f"-h 127.0.0.1 -p {self.port} -k {self.folder} -F"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"), "-o", options, "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"), "-o", options, "-w", "-t", "60", "start"
+        )
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
@@ -72,8 +76,12 @@ class PostgresServer:
 
     def _run(self, *command: str, check: bool = True) -> None:
         prefix = ["runuser", "-u", self._user, "--"] if self._user else []
-        done = subprocess.run([*prefix, self._tools[command[0]], *command[1:]], capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [*prefix, self._tools[command[0]], *command[1:]], capture_output=True, text=True, timeout=120, check=False
+        )
         if check and done.returncode != 0:
             log = self.folder / "log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise PostgresUnavailable(f"{' '.join(command[:1])} failed ({done.returncode}): {done.stderr.strip()}\n{tail}")
+            raise PostgresUnavailable(
+                f"{' '.join(command[:1])} failed ({done.returncode}): {done.stderr.strip()}\n{tail}"
+            )

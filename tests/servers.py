@@ -32,16 +32,31 @@ def free_port() -> int:
 class KatanServer:
     """``llm-katan`` on 127.0.0.1: ``with KatanServer("--latency-ms", "300") as url: ...``."""
 
-    def __init__(self, *args: str, model: str = "katan-echo", workdir: Path | None = None, backend: str = "echo") -> None:
+    def __init__(
+        self, *args: str, model: str = "katan-echo", workdir: Path | None = None, backend: str = "echo"
+    ) -> None:
         self.port = free_port()
         self.model = model
         self.url = f"http://127.0.0.1:{self.port}/v1"
         workdir = workdir or Path(os.environ.get("TMPDIR", "/tmp"))
         self._command = [
             str(_KATAN) if _KATAN.exists() else "llm-katan",
-            "--model", model, "--backend", backend, "--host", "127.0.0.1", "--port", str(self.port),
-            "--stats-file", str(workdir / f"katan-{self.port}.json"), "--disable-dashboard",
-            "--max-concurrent", "64", "--log-level", "warning", *args,
+            "--model",
+            model,
+            "--backend",
+            backend,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--stats-file",
+            str(workdir / f"katan-{self.port}.json"),
+            "--disable-dashboard",
+            "--max-concurrent",
+            "64",
+            "--log-level",
+            "warning",
+            *args,
         ]
         self._log = workdir / f"katan-{self.port}.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -200,12 +215,30 @@ class ScriptedServer:
         usage = {"prompt_tokens": 7, "completion_tokens": len(text.split()), "total_tokens": 7 + len(text.split())}
         if path.endswith("/completions") and "chat" not in path:
             choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
-            return {"id": "cmpl-1", "object": "text_completion", "created": 0, "model": self.model,
-                    "choices": [choice], "usage": usage, **self._served()}
-        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
-                  "logprobs": None}
-        return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": self.model,
-                "choices": [choice], "usage": usage, **self._served()}
+            return {
+                "id": "cmpl-1",
+                "object": "text_completion",
+                "created": 0,
+                "model": self.model,
+                "choices": [choice],
+                "usage": usage,
+                **self._served(),
+            }
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
+        return {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": self.model,
+            "choices": [choice],
+            "usage": usage,
+            **self._served(),
+        }
 
     def _served(self) -> dict[str, str]:
         return {"system_fingerprint": self.fingerprint} if self.fingerprint is not None else {}

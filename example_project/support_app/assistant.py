@@ -65,8 +65,16 @@ class SupportAssistant:
 
 #: Drafts saying any of these are never shown to an agent (lower case, straight apostrophes).
 UNUSABLE = (
-    "unable to assist", "unable to help", "not able to help", "not equipped", "can't help", "cannot help",
-    "sorry for your loss", "as a customer support agent", "as a customer-support agent", "as an ai",
+    "unable to assist",
+    "unable to help",
+    "not able to help",
+    "not equipped",
+    "can't help",
+    "cannot help",
+    "sorry for your loss",
+    "as a customer support agent",
+    "as a customer-support agent",
+    "as an ai",
 )
 HOLDING_REPLY = (
     "Hi {customer}, thank you for getting in touch. I'm looking into your request and "
@@ -94,7 +102,7 @@ def clean_summary(text: str) -> str:
     first = text.strip().split("\n\n", 1)[0].strip()
     for lead in ("Summary:", "**Summary:**", "Summary -"):
         if first.startswith(lead):
-            first = first[len(lead):].strip()
+            first = first[len(lead) :].strip()
     return " ".join(first.split())
 
 

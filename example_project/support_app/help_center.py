@@ -17,22 +17,46 @@ from support_app.assistant import Model, Prompts
 
 #: The help centre: one chunk per article.
 ARTICLES = (
-    {"id": "kb-1", "text": "Resetting your password: choose 'Forgot password' on the sign-in page. "
-                           "We e-mail you a link that expires after 24 hours."},
-    {"id": "kb-2", "text": "Refunds: refunds are issued to the original payment method within 5 working "
-                           "days of the returned item reaching our warehouse."},
-    {"id": "kb-3", "text": "Returns: items can be returned within 30 days of delivery if unused and in "
-                           "their original packaging. Print the return label from your orders page."},
-    {"id": "kb-4", "text": "Two-factor authentication: turn it on under Settings > Security with an "
-                           "authenticator app. Keep your backup codes somewhere safe."},
-    {"id": "kb-5", "text": "Cancelling an order: an order can be cancelled free of charge until it has "
-                           "been dispatched; after dispatch, return it instead."},
-    {"id": "kb-6", "text": "Shipping costs: standard shipping is free on orders over 50 euros; smaller "
-                           "orders pay a flat 4.99 euros. Express delivery costs 9.99 euros."},
-    {"id": "kb-7", "text": "International delivery: we ship to the EU, the UK and Switzerland. Customs "
-                           "fees for the UK and Switzerland are paid by the customer."},
-    {"id": "kb-8", "text": "Gift cards: gift cards are valid for two years and can be used for several "
-                           "orders until their balance is spent. They cannot be exchanged for cash."},
+    {
+        "id": "kb-1",
+        "text": "Resetting your password: choose 'Forgot password' on the sign-in page. "
+        "We e-mail you a link that expires after 24 hours.",
+    },
+    {
+        "id": "kb-2",
+        "text": "Refunds: refunds are issued to the original payment method within 5 working "
+        "days of the returned item reaching our warehouse.",
+    },
+    {
+        "id": "kb-3",
+        "text": "Returns: items can be returned within 30 days of delivery if unused and in "
+        "their original packaging. Print the return label from your orders page.",
+    },
+    {
+        "id": "kb-4",
+        "text": "Two-factor authentication: turn it on under Settings > Security with an "
+        "authenticator app. Keep your backup codes somewhere safe.",
+    },
+    {
+        "id": "kb-5",
+        "text": "Cancelling an order: an order can be cancelled free of charge until it has "
+        "been dispatched; after dispatch, return it instead.",
+    },
+    {
+        "id": "kb-6",
+        "text": "Shipping costs: standard shipping is free on orders over 50 euros; smaller "
+        "orders pay a flat 4.99 euros. Express delivery costs 9.99 euros.",
+    },
+    {
+        "id": "kb-7",
+        "text": "International delivery: we ship to the EU, the UK and Switzerland. Customs "
+        "fees for the UK and Switzerland are paid by the customer.",
+    },
+    {
+        "id": "kb-8",
+        "text": "Gift cards: gift cards are valid for two years and can be used for several "
+        "orders until their balance is spent. They cannot be exchanged for cash.",
+    },
 )
 
 Embed = Callable[[Sequence[str]], Sequence[Sequence[float]]]

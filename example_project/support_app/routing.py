@@ -52,12 +52,35 @@ _HINTS: dict[str, tuple[str, ...]] = {
 }
 _PRIORITY = ("cancellation", "refund", "account", "billing", "technical", "shipping")
 _HIGH = (
-    "sorted today", "tonight", "right now", "immediately", "asap", "urgent", "this week", "saturday",
-    "can't get into", "crashes every time", "nothing arrived", "didn't make", "ridiculous",
+    "sorted today",
+    "tonight",
+    "right now",
+    "immediately",
+    "asap",
+    "urgent",
+    "this week",
+    "saturday",
+    "can't get into",
+    "crashes every time",
+    "nothing arrived",
+    "didn't make",
+    "ridiculous",
     "before it ships",
 )
-_LOW = ("how do i", "any idea", "not in a hurry", "where can i", "should i", "can i still", "do you",
-        "how long", "i'd like to change", "can you merge", "barely use", "too small")
+_LOW = (
+    "how do i",
+    "any idea",
+    "not in a hurry",
+    "where can i",
+    "should i",
+    "can i still",
+    "do you",
+    "how long",
+    "i'd like to change",
+    "can you merge",
+    "barely use",
+    "too small",
+)
 _OBJECT = re.compile(r"\{[^{}]*\}")
 
 
@@ -90,7 +113,8 @@ def _model_label(answer: str) -> dict[str, str]:
 def rule_intent(ticket: str) -> str:
     text = ticket.lower().replace("\u2019", "'")
     points = {
-        intent: 5 * _count(text, _ASKS.get(intent, ())) + 3 * _count(text, _STRONG[intent])
+        intent: 5 * _count(text, _ASKS.get(intent, ()))
+        + 3 * _count(text, _STRONG[intent])
         + _count(text, _HINTS[intent])
         for intent in INTENTS
     }

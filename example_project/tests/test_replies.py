@@ -20,8 +20,9 @@ def test_reply_draft_greets_the_customer_and_never_refuses(case, golden):
     baseline gate fails the run when it drops."""
     customer = case.inputs["customer"]
     draft = finish_reply(case.text, customer)
-    golden.check(draft, reference=case.expected,
-                 metrics={"no_refusal": 1.0, "contains": {"text": customer}, "embedding": 0.0})
+    golden.check(
+        draft, reference=case.expected, metrics={"no_refusal": 1.0, "contains": {"text": customer}, "embedding": 0.0}
+    )
 
 
 @pytest.mark.parametrize("ticket_id", JUDGED)

@@ -35,12 +35,15 @@ def test_a_valid_model_answer_is_used():
     assert read_label(answer, "anything") == {"intent": "billing", "urgency": "high", "source": "model"}
 
 
-@pytest.mark.parametrize("answer", [
-    "The customer wants a refund.",
-    '{"intent": "refund"',
-    '{"intent": "free money", "urgency": "whenever"}',
-    "",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The customer wants a refund.",
+        '{"intent": "refund"',
+        '{"intent": "free money", "urgency": "whenever"}',
+        "",
+    ],
+)
 def test_an_unusable_answer_falls_back_to_the_rules(answer):
     label = read_label(answer, "The blender arrived cracked, I want my money back.")
     assert label == {"intent": "refund", "urgency": "normal", "source": "rules"}

@@ -29,9 +29,11 @@ def validate_report(arguments: argparse.Namespace) -> int:
         print(f"pytest-llmops: cannot read {path}: {error}")
         return 1
     if literals:
-        print(f"pytest-llmops: {path} is not standard JSON: it holds the bare literal {literals[0]} "
-              f"({len(literals)} in all); a report spells a non-finite number as the string \"NaN\", "
-              f"\"Infinity\" or \"-Infinity\"")
+        print(
+            f"pytest-llmops: {path} is not standard JSON: it holds the bare literal {literals[0]} "
+            f'({len(literals)} in all); a report spells a non-finite number as the string "NaN", '
+            f'"Infinity" or "-Infinity"'
+        )
         return 1
     problem = validate(report)
     if problem is not None:
@@ -46,8 +48,9 @@ def _merge_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="write the merged JSON report here")
     parser.add_argument("--html", type=Path, help="write the merged HTML report here")
     parser.add_argument("--md", type=Path, help="write the merged Markdown summary here")
-    parser.add_argument("--baseline", type=Path,
-                        help="a JSON report to gate the merged run on, with the tolerances the shards ran with")
+    parser.add_argument(
+        "--baseline", type=Path, help="a JSON report to gate the merged run on, with the tolerances the shards ran with"
+    )
 
 
 def merge_reports(arguments: argparse.Namespace) -> int:
@@ -56,8 +59,12 @@ def merge_reports(arguments: argparse.Namespace) -> int:
     duplicated; 2 when the reports cannot be read or are not parts of one run."""
     from pytest_llmops._report.merge_command import merged_run
 
-    return merged_run(arguments.reports, arguments.baseline,
-                      {"json": arguments.json, "html": arguments.html, "md": arguments.md}, print)
+    return merged_run(
+        arguments.reports,
+        arguments.baseline,
+        {"json": arguments.json, "html": arguments.html, "md": arguments.md},
+        print,
+    )
 
 
 #: name -> (declare its arguments, run it, one line of help).
@@ -69,7 +76,11 @@ SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable
 # The run history's trends: argument declarations only here; its work loads when it runs.
 from pytest_llmops._history import command as _history  # noqa: E402
 
-SUBCOMMANDS["history"] = (_history.declare, _history.run, "show the trends of the last runs of the history (llm_history)")
+SUBCOMMANDS["history"] = (
+    _history.declare,
+    _history.run,
+    "show the trends of the last runs of the history (llm_history)",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,4 +91,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         declare(commands.add_parser(name, help=summary, description=summary))
     arguments = parser.parse_args(argv)
     return SUBCOMMANDS[arguments.command][1](arguments)
-

@@ -27,7 +27,7 @@ def write_value(path: Path, line: int, column: str, value: str) -> None:
     except (OSError, UnicodeDecodeError) as error:
         raise DatasetError(f"cannot read case file {path}: {error}") from None
     bom = "\ufeff" if text.startswith("\ufeff") else ""
-    write_atomic(path, bom + edit(text[len(bom):], line, column, value, f"{path}:{line}"))
+    write_atomic(path, bom + edit(text[len(bom) :], line, column, value, f"{path}:{line}"))
 
 
 def _jsonl(text: str, line: int, column: str, value: str, where: str) -> str:
@@ -74,5 +74,5 @@ def _yaml(text: str, line: int, column: str, value: str, where: str) -> str:
         raise DatasetError(f"{where}: the row has no {column!r} value to write")
     start, end = found.start_mark.index, found.end_mark.index
     old = text[start:end]
-    trailing = old[len(old.rstrip("\n")):] if found.style in ("|", ">") else ""
+    trailing = old[len(old.rstrip("\n")) :] if found.style in ("|", ">") else ""
     return text[:start] + json.dumps(value, ensure_ascii=False) + trailing + text[end:]

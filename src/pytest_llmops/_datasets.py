@@ -196,8 +196,9 @@ def _cell(values: Mapping[str, Any], column: str) -> Any:
         try:
             value = json.loads(value)
         except ValueError:
-            raise RowProblem(f"column {column!r} must hold a JSON list (e.g. [\"doc-1\", \"doc-3\"]), "
-                             f"not {value!r}") from None
+            raise RowProblem(
+                f'column {column!r} must hold a JSON list (e.g. ["doc-1", "doc-3"]), not {value!r}'
+            ) from None
     return value
 
 

@@ -105,8 +105,9 @@ def _from_metrics(registry: MetricRegistry, metrics: Any) -> tuple[MetricCheck, 
 
 def plan_from_marker(registry: MetricRegistry, marked: Mapping[str, Any]) -> GoldenPlan:
     """The plan of ``@pytest.mark.golden(...)``; bad arguments raise GoldenError."""
-    checks = plan_checks(registry, marked.get("metric"), marked.get("threshold"), marked.get("metrics"),
-                         marked.get("options"))
+    checks = plan_checks(
+        registry, marked.get("metric"), marked.get("threshold"), marked.get("metrics"), marked.get("options")
+    )
     samples, min_passes = marked.get("samples"), marked.get("min_passes")
     confidence = marked.get("confidence", DEFAULT_CONFIDENCE)
     if samples is not None and not _positive_int(samples):
@@ -191,8 +192,9 @@ class SampleResult:
 class Golden:
     """The ``golden`` fixture of one test (see :func:`pytest_llmops._plugin.entry.golden`)."""
 
-    def __init__(self, item: pytest.Item, record: TestRecord, registry: MetricRegistry, store: ReferenceStore,
-                 plan: GoldenPlan) -> None:
+    def __init__(
+        self, item: pytest.Item, record: TestRecord, registry: MetricRegistry, store: ReferenceStore, plan: GoldenPlan
+    ) -> None:
         self._item = item
         self._record = record
         self._registry = registry
@@ -209,9 +211,19 @@ class Golden:
         """``samples=`` of the test's marker: how many outputs ``check_samples`` expects."""
         return self._plan.samples
 
-    def check(self, output: Any, *, reference: Any = None, name: str = DEFAULT_NAME, metric: str | None = None,
-              threshold: float | None = None, metrics: Any = None, options: Mapping[str, Any] | None = None,
-              context: Any = None, relevant: Any = None) -> GoldenResult:
+    def check(
+        self,
+        output: Any,
+        *,
+        reference: Any = None,
+        name: str = DEFAULT_NAME,
+        metric: str | None = None,
+        threshold: float | None = None,
+        metrics: Any = None,
+        options: Mapping[str, Any] | None = None,
+        context: Any = None,
+        relevant: Any = None,
+    ) -> GoldenResult:
         """Score ``output`` (text or a Completion) and assert every metric meets its threshold.
 
         The reference is ``reference=`` when given, else the stored reference ``name`` of this
@@ -240,11 +252,21 @@ class Golden:
             raise AssertionError(self._explain(result, source))
         return result
 
-    def check_samples(self, outputs: Sequence[Any], *, reference: Any = None, name: str = DEFAULT_NAME,
-                      min_passes: int | None = None, confidence: float | None = None, metric: str | None = None,
-                      threshold: float | None = None, metrics: Any = None,
-                      options: Mapping[str, Any] | None = None, context: Any = None,
-                      relevant: Any = None) -> SampleResult:
+    def check_samples(
+        self,
+        outputs: Sequence[Any],
+        *,
+        reference: Any = None,
+        name: str = DEFAULT_NAME,
+        min_passes: int | None = None,
+        confidence: float | None = None,
+        metric: str | None = None,
+        threshold: float | None = None,
+        metrics: Any = None,
+        options: Mapping[str, Any] | None = None,
+        context: Any = None,
+        relevant: Any = None,
+    ) -> SampleResult:
         """Score N samples of a non-deterministic output; pass when at least ``min_passes``
         (default: the marker's, else all) pass every metric. Records every sample's scores and
         the pass rate with its Wilson interval."""
@@ -262,16 +284,32 @@ class Golden:
             ref, updated = self._rerecord(name, texts[0]), True
             per_sample = self._score(checks, texts, ref, name, source, grounding)
         passes = _count(per_sample)
-        result = SampleResult(name, tuple(texts), ref, tuple(per_sample), passes, need,
-                              wilson_interval(passes, len(texts), confidence), confidence, updated)
+        result = SampleResult(
+            name,
+            tuple(texts),
+            ref,
+            tuple(per_sample),
+            passes,
+            need,
+            wilson_interval(passes, len(texts), confidence),
+            confidence,
+            updated,
+        )
         for score in _sample_scores(result):
             self._record.add_score(score)
         if not result.passed:
             raise AssertionError(self._explain_samples(result, source))
         return result
 
-    def score_many(self, metric: str, outputs: Sequence[Any], references: Sequence[Any] | None = None, *,
-                   groundings: Sequence[Grounding | None] | None = None, **options: Any) -> list[Measurement]:
+    def score_many(
+        self,
+        metric: str,
+        outputs: Sequence[Any],
+        references: Sequence[Any] | None = None,
+        *,
+        groundings: Sequence[Grounding | None] | None = None,
+        **options: Any,
+    ) -> list[Measurement]:
         """Score a dataset in one batch (not recorded, not asserted): one Measurement per output."""
         __tracebackhide__ = True
         texts = [_text(o, "output") for o in outputs]
@@ -302,8 +340,10 @@ class Golden:
             raise GoldenError("check_samples needs at least one output")
         expected = self._plan.samples
         if expected is not None and total != expected:
-            raise GoldenError(f"check_samples got {total} outputs; @pytest.mark.golden(samples={expected}) expects "
-                              f"{expected} (e.g. llm.map([prompt] * golden.samples))")
+            raise GoldenError(
+                f"check_samples got {total} outputs; @pytest.mark.golden(samples={expected}) expects "
+                f"{expected} (e.g. llm.map([prompt] * golden.samples))"
+            )
         need = given if given is not None else self._plan.min_passes or total
         if not _positive_int(need) or need > total:
             raise GoldenError(f"min_passes must be an integer from 1 to {total} (the number of outputs), not {need!r}")
@@ -319,8 +359,7 @@ class Golden:
         if not isinstance(name, str) or not name.strip():
             raise GoldenError(f"name= must be non-empty text, not {name!r}")
         if name in self._stored_names:
-            raise GoldenError(f"this test already checked its stored reference {name!r}: give each check its "
-                              f"own name=")
+            raise GoldenError(f"this test already checked its stored reference {name!r}: give each check its own name=")
         self._stored_names.add(name)
         from pytest_llmops._snapshots import SnapshotError
 
@@ -339,8 +378,15 @@ class Golden:
         self._store.record_reference(self._item, name, text)
         return text
 
-    def _score(self, checks: Sequence[MetricCheck], texts: list[str], reference: str | None,
-               name: str, source: str, grounding: Grounding) -> list[tuple[Score, ...]]:
+    def _score(
+        self,
+        checks: Sequence[MetricCheck],
+        texts: list[str],
+        reference: str | None,
+        name: str,
+        source: str,
+        grounding: Grounding,
+    ) -> list[tuple[Score, ...]]:
         """One tuple of Scores (one per metric) per text; a metric that cannot score names the
         reference it was given (a hand-edited snapshot, say)."""
         references = [reference] * len(texts)
@@ -356,9 +402,11 @@ class Golden:
 
     def _missing(self, name: str) -> str:
         path = self._snapshot_file()
-        return (f"no reference {name!r} for this test in {path}.\n"
-                f"Record it (then review the file in your PR) with:\n"
-                f"    {self._command()}")
+        return (
+            f"no reference {name!r} for this test in {path}.\n"
+            f"Record it (then review the file in your PR) with:\n"
+            f"    {self._command()}"
+        )
 
     def _command(self) -> str:
         return f"pytest {shlex.quote(self._owner or self._item.nodeid)} --llm-snapshot-update"
@@ -375,8 +423,10 @@ class Golden:
 
     def _explain(self, result: GoldenResult, source: str) -> str:
         failed = [s for s in result.scores if not s.passed]
-        lines = [f"golden check {result.name!r} failed: "
-                 + ", ".join(f"{s.metric} {_figure(s.value)} {_relation(s)}" for s in failed)]
+        lines = [
+            f"golden check {result.name!r} failed: "
+            + ", ".join(f"{s.metric} {_figure(s.value)} {_relation(s)}" for s in failed)
+        ]
         lines += _score_table(result.scores)
         lines += _output_vs_reference(result.output, result.reference, self._source_line(result.name, source))
         if source == "snapshot":
@@ -385,15 +435,19 @@ class Golden:
 
     def _accepting(self) -> str:
         if self._owner is not None:
-            return (f"this A/B variant's test is checked against the reference of {self._owner}, "
-                    "its control, and never writes one")
+            return (
+                f"this A/B variant's test is checked against the reference of {self._owner}, "
+                "its control, and never writes one"
+            )
         return f"if the new output is right, accept it: {self._command()}"
 
     def _explain_samples(self, result: SampleResult, source: str) -> str:
         low, high = result.interval
-        lines = [f"golden samples {result.name!r} failed: {result.passes} of {len(result.outputs)} samples passed, "
-                 f"{result.min_passes} needed (pass rate {result.pass_rate:.0%}, "
-                 f"{result.confidence:.0%} Wilson interval {low:.0%}-{high:.0%})"]
+        lines = [
+            f"golden samples {result.name!r} failed: {result.passes} of {len(result.outputs)} samples passed, "
+            f"{result.min_passes} needed (pass rate {result.pass_rate:.0%}, "
+            f"{result.confidence:.0%} Wilson interval {low:.0%}-{high:.0%})"
+        ]
         for index, scores in enumerate(result.per_sample, 1):
             verdict = "ok  " if all(s.passed for s in scores) else "FAIL"
             cells = "  ".join(f"{s.metric} {_figure(s.value)}{'' if s.passed else '!'}" for s in scores)
@@ -407,9 +461,18 @@ class Golden:
 
 def _score(check: MetricCheck, measured: Measurement, output: str, reference: str | None, name: str) -> Score:
     assert check.threshold is not None
-    return Score(metric=check.name, value=measured.value, threshold=check.threshold,
-                 passed=check.passes(measured.value), higher_is_better=check.metric.higher_is_better,
-                 kind="golden", label=name, output=output, reference=reference, details=measured.details)
+    return Score(
+        metric=check.name,
+        value=measured.value,
+        threshold=check.threshold,
+        passed=check.passes(measured.value),
+        higher_is_better=check.metric.higher_is_better,
+        kind="golden",
+        label=name,
+        output=output,
+        reference=reference,
+        details=measured.details,
+    )
 
 
 def _count(per_sample: Sequence[Sequence[Score]]) -> int:
@@ -424,12 +487,24 @@ def _sample_scores(result: SampleResult) -> list[Score]:
         for index, sample in enumerate(result.per_sample, 1)
         for score in sample
     ]
-    scores.append(Score(
-        metric="samples_passed", value=result.pass_rate, threshold=result.min_passes / total, passed=result.passed,
-        kind="golden", label=result.name, reference=result.reference,
-        details={"samples": total, "passes": result.passes, "min_passes": result.min_passes,
-                 "confidence": result.confidence, "interval": list(result.interval)},
-    ))
+    scores.append(
+        Score(
+            metric="samples_passed",
+            value=result.pass_rate,
+            threshold=result.min_passes / total,
+            passed=result.passed,
+            kind="golden",
+            label=result.name,
+            reference=result.reference,
+            details={
+                "samples": total,
+                "passes": result.passes,
+                "min_passes": result.min_passes,
+                "confidence": result.confidence,
+                "interval": list(result.interval),
+            },
+        )
+    )
     return scores
 
 

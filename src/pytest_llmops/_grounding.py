@@ -55,8 +55,9 @@ class Grounding:
     @classmethod
     def of(cls, context: Any = None, relevant: Any = None) -> Grounding:
         """Both inputs parsed (None stays None); a bad one raises GroundingError."""
-        return cls(None if context is None else parse_context(context),
-                   None if relevant is None else parse_relevant(relevant))
+        return cls(
+            None if context is None else parse_context(context), None if relevant is None else parse_relevant(relevant)
+        )
 
     def get(self, name: str) -> Any:
         return getattr(self, name)
@@ -88,8 +89,9 @@ def _id(value: Any, what: str) -> str:
 def parse_context(value: Any) -> tuple[Chunk, ...]:
     """``context`` as chunks; the same id twice is an error (a ranking lists each chunk once)."""
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
-        raise GroundingError(f"context must be a list of chunks ({{id, text}} mappings or ids), not "
-                             f"{type(value).__name__}")
+        raise GroundingError(
+            f"context must be a list of chunks ({{id, text}} mappings or ids), not {type(value).__name__}"
+        )
     chunks: list[Chunk] = []
     seen: set[str] = set()
     for position, item in enumerate(value, 1):
@@ -98,8 +100,10 @@ def parse_context(value: Any) -> tuple[Chunk, ...]:
         elif isinstance(item, Mapping):
             unknown = sorted(set(map(str, item)) - {"id", "text"})
             if "id" not in item or unknown:
-                raise GroundingError(f"context chunk {position} must have an 'id' and may have a 'text'"
-                                     + (f" (unknown key {', '.join(map(repr, unknown))})" if unknown else ""))
+                raise GroundingError(
+                    f"context chunk {position} must have an 'id' and may have a 'text'"
+                    + (f" (unknown key {', '.join(map(repr, unknown))})" if unknown else "")
+                )
             text = item.get("text")
             if text is not None and not isinstance(text, str):
                 raise GroundingError(f"context chunk {position}: 'text' must be text, not {type(text).__name__}")
@@ -170,4 +174,4 @@ def is_claim(sentence: str, min_words: int) -> bool:
 
 def claims(text: str, min_words: int = 3) -> list[str]:
     """The claims of an answer: its sentences that state something, citations left in."""
-    return [text[s.start:s.end].strip() for s in sentences(text) if is_claim(text[s.start:s.end], min_words)]
+    return [text[s.start : s.end].strip() for s in sentences(text) if is_claim(text[s.start : s.end], min_words)]

@@ -159,9 +159,7 @@ class PromptLibrary:
             ) from None
         except Exception as error:  # the sandbox, a filter or an expression of the template
             where = _location(error, self.roots, template)
-            raise PromptError(
-                f"prompt {template.name!r}: {type(error).__name__}: {error} ({where})"
-            ) from None
+            raise PromptError(f"prompt {template.name!r}: {type(error).__name__}: {error} ({where})") from None
         messages, is_chat = self._split(output, template)
         if template.chat is not None and template.chat != is_chat:
             raise PromptError(
@@ -374,8 +372,7 @@ def _front_matter(raw: str, path: Path) -> dict[str, Any]:
     unknown = sorted(str(k) for k in meta if k not in _FRONT_MATTER_KEYS)
     if unknown:
         raise PromptError(
-            f"{path}: unknown front matter key(s) {', '.join(unknown)}; "
-            f"known: {', '.join(_FRONT_MATTER_KEYS)}"
+            f"{path}: unknown front matter key(s) {', '.join(unknown)}; known: {', '.join(_FRONT_MATTER_KEYS)}"
         )
     if meta.get("description") is not None and not isinstance(meta["description"], str):
         raise PromptError(f"{path}: front matter description must be text")
@@ -390,7 +387,7 @@ def _jinja_source(raw: str) -> str:
     Both keep every line where it was, so error line numbers match the file.
     """
     match = _FRONT_MATTER.match(raw)
-    head, body = ("", raw) if match is None else (match.group(0), raw[match.end():])
+    head, body = ("", raw) if match is None else (match.group(0), raw[match.end() :])
     body = _ROLE_LINE.sub(lambda m: f'{{{{ turn("{m.group(1)}") }}}}', body)
     return ("{#" + "\n" * head.count("\n") + "#}" if head else "") + body
 

@@ -84,7 +84,7 @@ def read_index(path: Path, where: str) -> dict[str, list[str]]:
     if not isinstance(tests, dict) or not all(
         isinstance(names, list) and all(isinstance(name, str) for name in names) for names in tests.values()
     ):
-        raise CorruptRecordingError(f"corrupt recordings index {where} (expected {{\"tests\": {{test: [file, ...]}}}})")
+        raise CorruptRecordingError(f'corrupt recordings index {where} (expected {{"tests": {{test: [file, ...]}}}})')
     return {str(test): list(names) for test, names in tests.items()}
 
 
@@ -169,7 +169,9 @@ class Recordings:
         text = redact_encoded(data, json_text)
         path = self.root / relpath
         if leaves(path, self.root):
-            raise ModelCallError(f"not writing recording {self.shown(relpath)}: a symlink leads it out of {self.shown('')}/")
+            raise ModelCallError(
+                f"not writing recording {self.shown(relpath)}: a symlink leads it out of {self.shown('')}/"
+            )
         if not _same_answer(path, text):
             try:
                 write_atomic(path, text)
@@ -322,7 +324,9 @@ def _completion(data: Any, where: Callable[[], str]) -> Completion:
     a metric or in the report)."""
     if not isinstance(data, dict):
         raise TypeError("a recording is a JSON object")
-    newer = newer_format(where(), "recording format", data.get("format"), FORMAT) if data.get("format") != FORMAT else None
+    newer = (
+        newer_format(where(), "recording format", data.get("format"), FORMAT) if data.get("format") != FORMAT else None
+    )
     if newer:
         raise NewerRecordingError(newer)
     if not _is_count(data.get("format")) or data["format"] < 1:
@@ -404,5 +408,3 @@ def _summary(request: Request) -> str:
 
 def _last_user(messages: tuple[Message, ...]) -> str:
     return next((m.content for m in reversed(messages) if m.role == "user"), "")
-
-

@@ -33,9 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 Scrubber = Callable[[str], str]
 
 # Environment variables with names like these hold secrets (when their values look like one).
-_SECRET_NAME = re.compile(
-    r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(_|$)", re.IGNORECASE
-)
+_SECRET_NAME = re.compile(r"(^|_)(API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(_|$)", re.IGNORECASE)
 # A scheme is short (bounded, so a long run of letters and dots costs linear time, not quadratic).
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}://)[^/\s@\"']+@")
 _SECRET_PARAMS = r"api[-_]?key|key|token|access[-_]?token|secret|password|passwd|sig|signature|auth|code"
@@ -164,8 +162,10 @@ class Redactor:
             return True
         if self._pattern is not None and self._pattern.search(encoded):
             return True
-        return bool(("://" in encoded and _URL_USERINFO.search(encoded))
-                    or ("=" in encoded and _URL_SECRET_PARAM.search(encoded)))
+        return bool(
+            ("://" in encoded and _URL_USERINFO.search(encoded))
+            or ("=" in encoded and _URL_SECRET_PARAM.search(encoded))
+        )
 
     def _walked(self, value: Any) -> Any:
         """:meth:`data`, string by string."""

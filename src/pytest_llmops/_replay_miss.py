@@ -40,8 +40,10 @@ def differences(recorded: Mapping[str, Any], call: Mapping[str, Any]) -> list[st
     if old_text != new_text:
         lines.insert(0, f"{_text_kind(call)}: {shorten(word_diff(old_text, new_text), _WIDTH)}")
     if not lines and recorded.get("sample") != call.get("sample"):
-        lines.append(f"this identical call is made more often in this test than it was recorded "
-                     f"(this is call {_count(call) + 1})")
+        lines.append(
+            f"this identical call is made more often in this test than it was recorded "
+            f"(this is call {_count(call) + 1})"
+        )
     return lines or ["the recording's key is the same; its file is missing"]
 
 

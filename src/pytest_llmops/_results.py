@@ -101,6 +101,7 @@ class TestRecord:
             "extra": dict(self.extra),
         }
 
+
 class RecordObserver:
     """A :class:`~pytest_llmops._models.client.CallObserver` writing calls into a record."""
 

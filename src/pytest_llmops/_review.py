@@ -58,8 +58,12 @@ def load_review(path: Path) -> Review:
     decisions = {}
     for case in data["cases"]:
         decisions[case["nodeid"]] = Decision(
-            case["nodeid"], case["label"], case["comment"], case["accept"],
-            {o["name"]: o["output"] for o in case["outputs"]}, tuple(case["judged"]),
+            case["nodeid"],
+            case["label"],
+            case["comment"],
+            case["accept"],
+            {o["name"]: o["output"] for o in case["outputs"]},
+            tuple(case["judged"]),
         )
     return Review(path, data["reviewer"], decisions)
 

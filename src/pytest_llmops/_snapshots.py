@@ -127,8 +127,9 @@ def _expanded(path: Path, data: dict[Any, Any]) -> dict[Any, Any]:
     for key, value in tests.items():
         if isinstance(value, dict) and isinstance(value.get("prompts"), dict):
             try:
-                prompts = {name: applied(str(name), diff, shared.get(str(name)))
-                           for name, diff in value["prompts"].items()}
+                prompts = {
+                    name: applied(str(name), diff, shared.get(str(name))) for name, diff in value["prompts"].items()
+                }
             except ValueError as error:
                 raise _corrupt(path, f"entry {key!r}: {error}") from None
             value = {**value, "prompts": prompts}
@@ -184,9 +185,7 @@ def _format_of(path: Path, text: str) -> int:
 
 
 def _corrupt(path: Path, problem: str) -> SnapshotError:
-    return SnapshotError(
-        f"corrupt snapshot file {path}: {problem}. Fix it or delete it; it is never overwritten."
-    )
+    return SnapshotError(f"corrupt snapshot file {path}: {problem}. Fix it or delete it; it is never overwritten.")
 
 
 def dump_snapshot_file(entries: Mapping[str, TestSnapshot], module: str) -> str:
@@ -206,8 +205,7 @@ def dump_snapshot_file(entries: Mapping[str, TestSnapshot], module: str) -> str:
     templates = shared_templates(entry.prompts for entry in kept.values())
     data: dict[str, Any] = {"templates": {name: ordered(t) for name, t in templates.items()}} if templates else {}
     data["tests"] = {key: _differences(entry, templates) for key, entry in kept.items()}
-    body = yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=1 << 30,
-                     default_flow_style=False)
+    body = yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=1 << 30, default_flow_style=False)
     return _HEADER.format(module=module, format=FORMAT) + body
 
 

@@ -21,14 +21,19 @@ def diff_lines(reference: str, output: str, *, width: int = 100, max_lines: int 
     if reference == output:
         return []
     if reference.split() == output.split():
-        return ["(only whitespace differs)", "reference: " + shorten(repr(reference), width - 11),
-                "output:    " + shorten(repr(output), width - 11)]
+        return [
+            "(only whitespace differs)",
+            "reference: " + shorten(repr(reference), width - 11),
+            "output:    " + shorten(repr(output), width - 11),
+        ]
     if max(len(reference.splitlines()), len(output.splitlines())) <= PROSE_LINES:
-        lines = textwrap.wrap(word_diff(reference, output), width=width, break_long_words=True,
-                              break_on_hyphens=False) or [""]
+        lines = textwrap.wrap(
+            word_diff(reference, output), width=width, break_long_words=True, break_on_hyphens=False
+        ) or [""]
     else:
-        lines = list(difflib.unified_diff(reference.splitlines(), output.splitlines(),
-                                          "reference", "output", n=2, lineterm=""))
+        lines = list(
+            difflib.unified_diff(reference.splitlines(), output.splitlines(), "reference", "output", n=2, lineterm="")
+        )
         lines = [shorten(line, width) for line in lines]
     if len(lines) > max_lines:
         hidden = len(lines) - max_lines

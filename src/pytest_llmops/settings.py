@@ -192,114 +192,232 @@ ENV_PREFIX = "PYTEST_LLMOPS_"
 OPTIONS: tuple[Option, ...] = (
     Option("llm_model", "Model spec for the `llm` fixture: local, echo, openai:<model>, hf:<path>."),
     Option("llm_judge_model", "Model spec of the judge (default: the tested model)."),
-    Option("llm_judge_votes", "Judge votes per verdict (several are sampled with different seeds).",
-           _positive_int, "an integer >= 1"),
-    Option("llm_judge_aggregate", "How judge votes are combined: mean, median or majority.",
-           _choice(JUDGE_AGGREGATES), "one of " + ", ".join(JUDGE_AGGREGATES)),
-    _generation_option("llm_judge_temperature", "temperature",
-                       "Judge sampling temperature (default: 0 for one vote, 0.7 for several)."),
-    Option("llm_judge_retries", "Times an unreadable judge answer is asked again before ERROR.",
-           _non_negative_int, "an integer >= 0"),
-    Option("llm_judge_min_agreement", "Least agreement with human labels a judge needs in calibration.",
-           _fraction, "a number from 0 to 1"),
-    Option("llm_openai_base_url", "Base URL of an OpenAI-compatible server.",
-           also_env="OPENAI_BASE_URL", accepted="a URL"),
-    Option("llm_timeout", "Seconds before one model request times out.",
-           _positive_float, "a finite number of seconds > 0"),
-    Option("llm_max_retries", "Retries of a failed request (429, 5xx, timeouts) before ERROR.",
-           _non_negative_int, "an integer >= 0"),
-    Option("llm_concurrency", "Most model calls in flight at once.",
-           _positive_int, "an integer >= 1"),
-    Option("llm_adaptive_concurrency", "Per endpoint (server base URL), under llm_concurrency: back "
-           "off on 429 and rate-limit headers, grow back on success (on, the default); off: a fixed bound.",
-           _switch, "on or off"),
+    Option(
+        "llm_judge_votes",
+        "Judge votes per verdict (several are sampled with different seeds).",
+        _positive_int,
+        "an integer >= 1",
+    ),
+    Option(
+        "llm_judge_aggregate",
+        "How judge votes are combined: mean, median or majority.",
+        _choice(JUDGE_AGGREGATES),
+        "one of " + ", ".join(JUDGE_AGGREGATES),
+    ),
+    _generation_option(
+        "llm_judge_temperature", "temperature", "Judge sampling temperature (default: 0 for one vote, 0.7 for several)."
+    ),
+    Option(
+        "llm_judge_retries",
+        "Times an unreadable judge answer is asked again before ERROR.",
+        _non_negative_int,
+        "an integer >= 0",
+    ),
+    Option(
+        "llm_judge_min_agreement",
+        "Least agreement with human labels a judge needs in calibration.",
+        _fraction,
+        "a number from 0 to 1",
+    ),
+    Option(
+        "llm_openai_base_url", "Base URL of an OpenAI-compatible server.", also_env="OPENAI_BASE_URL", accepted="a URL"
+    ),
+    Option(
+        "llm_timeout", "Seconds before one model request times out.", _positive_float, "a finite number of seconds > 0"
+    ),
+    Option(
+        "llm_max_retries",
+        "Retries of a failed request (429, 5xx, timeouts) before ERROR.",
+        _non_negative_int,
+        "an integer >= 0",
+    ),
+    Option("llm_concurrency", "Most model calls in flight at once.", _positive_int, "an integer >= 1"),
+    Option(
+        "llm_adaptive_concurrency",
+        "Per endpoint (server base URL), under llm_concurrency: back "
+        "off on 429 and rate-limit headers, grow back on success (on, the default); off: a fixed bound.",
+        _switch,
+        "on or off",
+    ),
     _generation_option("llm_temperature", "temperature", "Default sampling temperature (0 is greedy)."),
     _generation_option("llm_max_tokens", "max_tokens", "Default most tokens a completion may have."),
     _generation_option("llm_seed", "seed", "Default sampling seed."),
-    Option("llm_device", "Device of in-process models.",
-           _choice(DEVICES), "one of " + ", ".join(DEVICES)),
-    Option("llm_prices", "Price overrides, one `model = input output` line each, "
-           "USD per million tokens.", _prices,
-           "lines of `model = <input USD/Mtok> <output USD/Mtok>` (finite numbers >= 0)", ini_type="linelist"),
-    Option("llm_record_mode", "Record/replay of model calls: replay (CI: a missing recording is an "
-           "ERROR), new (replay, record what is missing; the default), all (re-record) or off.",
-           _choice(RECORD_MODES), "one of " + ", ".join(RECORD_MODES)),
-    Option("llm_scrub", "Text your tests send or get that no recording, snapshot, report or "
-           "message may keep (customer data): one regular expression a line, each match replaced "
-           "by <scrubbed>.", _patterns, "lines of valid regular expressions", ini_type="linelist"),
+    Option("llm_device", "Device of in-process models.", _choice(DEVICES), "one of " + ", ".join(DEVICES)),
+    Option(
+        "llm_prices",
+        "Price overrides, one `model = input output` line each, USD per million tokens.",
+        _prices,
+        "lines of `model = <input USD/Mtok> <output USD/Mtok>` (finite numbers >= 0)",
+        ini_type="linelist",
+    ),
+    Option(
+        "llm_record_mode",
+        "Record/replay of model calls: replay (CI: a missing recording is an "
+        "ERROR), new (replay, record what is missing; the default), all (re-record) or off.",
+        _choice(RECORD_MODES),
+        "one of " + ", ".join(RECORD_MODES),
+    ),
+    Option(
+        "llm_scrub",
+        "Text your tests send or get that no recording, snapshot, report or "
+        "message may keep (customer data): one regular expression a line, each match replaced "
+        "by <scrubbed>.",
+        _patterns,
+        "lines of valid regular expressions",
+        ini_type="linelist",
+    ),
     Option("llm_prompts_dir", "Folder of prompt templates, relative to the rootdir."),
     Option("llm_recordings_dir", "Folder of recorded model calls, relative to the rootdir."),
     Option("llm_report_json", "Write the run report as JSON to this path.", accepted="a file path"),
     Option("llm_report_html", "Write a self-contained HTML report to this path.", accepted="a file path"),
     Option("llm_report_md", "Write a Markdown summary to this path.", accepted="a file path"),
-    Option("llm_history", "Append each run to a history database: a file path (SQLite) or a "
-           "postgresql:// URL; `python -m pytest_llmops history` shows its trends.",
-           accepted="a file path or a postgresql:// URL"),
-    Option("llm_fail_on_drift", "What change of the served model fails the run: model (the server "
-           "names another model for a spec than the last run of the history, or the baseline, saw), "
-           "fingerprint (its system_fingerprint changed), both (`model,fingerprint`) or none (the "
-           "default: only reported).", _kinds(DRIFT_KINDS), "model, fingerprint, `model,fingerprint` or none"),
-    Option("llm_max_error_rate", "Fail the run when more than this share of a model spec's live "
-           "attempts failed (a 429, a 5xx, a timeout; retried or not), e.g. 0.05.", _fraction, "a number from 0 to 1"),
-    Option("llm_flaky_runs", "Flaky tests: how many of the history's last runs a test must have "
-           "both passed and failed in (with the same prompt versions and models) to be labelled flaky.",
-           _positive_int, "an integer >= 1"),
-    Option("llm_baseline", "A JSON report (e.g. from the main branch) to compare this run with.",
-           accepted="a file path"),
-    Option("llm_budget_usd", "Refuse live model calls once they have cost this many USD.",
-           _positive_float, "a finite number of USD > 0"),
-    Option("llm_max_score_drop", "Baseline gate: largest allowed drop of a test's mean score "
-           "per metric (beyond its samples' standard error).", _non_negative_float, "a finite number >= 0"),
-    Option("llm_max_score_drop_by_metric", "Baseline gate: the largest allowed drop for some "
-           "metrics, one `metric = drop` line each (e.g. `chrf = 2` on its 0-100 scale); a metric "
-           "key with its label (`rougeL[summary]`) comes before the metric's name.", _drops,
-           "lines of `metric = <finite number >= 0>`", ini_type="linelist"),
-    Option("llm_max_cost_increase", "Baseline gate: largest allowed relative rise of the cost of "
-           "the calls (0.2 = +20%).", _non_negative_float, "a finite number >= 0"),
-    Option("llm_max_latency_increase", "Baseline gate: largest allowed relative rise of the p95 "
-           "call latency (0.5 = +50%).", _non_negative_float, "a finite number >= 0"),
-    Option("llm_fail_on_missing", "Baseline gate: what the baseline had and this run lacks that fails "
-           "the gate: metrics (a metric key a test no longer scores), tests (a test no longer collected, "
-           "or skipped now after passing), both (`metrics,tests`) or none (the default: only reported). "
-           "Deselected tests and tests outside the paths given never count.",
-           _kinds(MISSING_KINDS), "metrics, tests, `metrics,tests` or none"),
-    Option("llm_variants", "A/B: run each model-calling test once per variant, the first the control "
-           "(its tests keep their ids): `[label =] part [+ part]`, a part a model spec or `@version` "
-           "of the prompt templates (`summarize@v2`); one a line, or comma-separated.",
-           _variants, "variants like `base =, v2 = @v2, mini = openai:gpt-4.1-mini`", ini_type="linelist"),
-    Option("llm_ab_gate", "A/B gate: the metric keys (and `passed`, the pass rate) on which a "
-           "variant significantly worse than the control fails the run.", _names,
-           "metric keys separated by commas or spaces"),
-    Option("llm_ab_max_drop", "A/B gate: how much worse than the control a variant may be on a gated "
-           "metric (its mean paired difference, on the metric's scale) before it fails.",
-           _non_negative_float, "a finite number >= 0"),
-    Option("llm_ab_confidence", "A/B: the confidence of the paired intervals and tests (0.95).",
-           _number(float, 0.5, 0.999), "a number from 0.5 to 0.999"),
-    Option("llm_ab_seed", "A/B: the seed of the bootstrap resampling (the same figures on a rerun).",
-           _non_negative_int, "an integer >= 0"),
-    Option("llm_shard", "Run shard i of N (`2/4`): the tests whose id hashes to it; deselect the "
-           "rest. Merge the shards' JSON reports with `python -m pytest_llmops merge`.",
-           Shard.parse, "`i/N` with 1 <= i <= N"),
+    Option(
+        "llm_history",
+        "Append each run to a history database: a file path (SQLite) or a "
+        "postgresql:// URL; `python -m pytest_llmops history` shows its trends.",
+        accepted="a file path or a postgresql:// URL",
+    ),
+    Option(
+        "llm_fail_on_drift",
+        "What change of the served model fails the run: model (the server "
+        "names another model for a spec than the last run of the history, or the baseline, saw), "
+        "fingerprint (its system_fingerprint changed), both (`model,fingerprint`) or none (the "
+        "default: only reported).",
+        _kinds(DRIFT_KINDS),
+        "model, fingerprint, `model,fingerprint` or none",
+    ),
+    Option(
+        "llm_max_error_rate",
+        "Fail the run when more than this share of a model spec's live "
+        "attempts failed (a 429, a 5xx, a timeout; retried or not), e.g. 0.05.",
+        _fraction,
+        "a number from 0 to 1",
+    ),
+    Option(
+        "llm_flaky_runs",
+        "Flaky tests: how many of the history's last runs a test must have "
+        "both passed and failed in (with the same prompt versions and models) to be labelled flaky.",
+        _positive_int,
+        "an integer >= 1",
+    ),
+    Option(
+        "llm_baseline", "A JSON report (e.g. from the main branch) to compare this run with.", accepted="a file path"
+    ),
+    Option(
+        "llm_budget_usd",
+        "Refuse live model calls once they have cost this many USD.",
+        _positive_float,
+        "a finite number of USD > 0",
+    ),
+    Option(
+        "llm_max_score_drop",
+        "Baseline gate: largest allowed drop of a test's mean score per metric (beyond its samples' standard error).",
+        _non_negative_float,
+        "a finite number >= 0",
+    ),
+    Option(
+        "llm_max_score_drop_by_metric",
+        "Baseline gate: the largest allowed drop for some "
+        "metrics, one `metric = drop` line each (e.g. `chrf = 2` on its 0-100 scale); a metric "
+        "key with its label (`rougeL[summary]`) comes before the metric's name.",
+        _drops,
+        "lines of `metric = <finite number >= 0>`",
+        ini_type="linelist",
+    ),
+    Option(
+        "llm_max_cost_increase",
+        "Baseline gate: largest allowed relative rise of the cost of the calls (0.2 = +20%).",
+        _non_negative_float,
+        "a finite number >= 0",
+    ),
+    Option(
+        "llm_max_latency_increase",
+        "Baseline gate: largest allowed relative rise of the p95 call latency (0.5 = +50%).",
+        _non_negative_float,
+        "a finite number >= 0",
+    ),
+    Option(
+        "llm_fail_on_missing",
+        "Baseline gate: what the baseline had and this run lacks that fails "
+        "the gate: metrics (a metric key a test no longer scores), tests (a test no longer collected, "
+        "or skipped now after passing), both (`metrics,tests`) or none (the default: only reported). "
+        "Deselected tests and tests outside the paths given never count.",
+        _kinds(MISSING_KINDS),
+        "metrics, tests, `metrics,tests` or none",
+    ),
+    Option(
+        "llm_variants",
+        "A/B: run each model-calling test once per variant, the first the control "
+        "(its tests keep their ids): `[label =] part [+ part]`, a part a model spec or `@version` "
+        "of the prompt templates (`summarize@v2`); one a line, or comma-separated.",
+        _variants,
+        "variants like `base =, v2 = @v2, mini = openai:gpt-4.1-mini`",
+        ini_type="linelist",
+    ),
+    Option(
+        "llm_ab_gate",
+        "A/B gate: the metric keys (and `passed`, the pass rate) on which a "
+        "variant significantly worse than the control fails the run.",
+        _names,
+        "metric keys separated by commas or spaces",
+    ),
+    Option(
+        "llm_ab_max_drop",
+        "A/B gate: how much worse than the control a variant may be on a gated "
+        "metric (its mean paired difference, on the metric's scale) before it fails.",
+        _non_negative_float,
+        "a finite number >= 0",
+    ),
+    Option(
+        "llm_ab_confidence",
+        "A/B: the confidence of the paired intervals and tests (0.95).",
+        _number(float, 0.5, 0.999),
+        "a number from 0.5 to 0.999",
+    ),
+    Option(
+        "llm_ab_seed",
+        "A/B: the seed of the bootstrap resampling (the same figures on a rerun).",
+        _non_negative_int,
+        "an integer >= 0",
+    ),
+    Option(
+        "llm_shard",
+        "Run shard i of N (`2/4`): the tests whose id hashes to it; deselect the "
+        "rest. Merge the shards' JSON reports with `python -m pytest_llmops merge`.",
+        Shard.parse,
+        "`i/N` with 1 <= i <= N",
+    ),
 )
 
 # Command-line switches (actions of one run, no ini key): (flag, help).
 SWITCHES: tuple[tuple[str, str], ...] = (
     ("--llm-recordings-prune", "Delete recordings no test of this (complete, green) run used."),
-    ("--llm-snapshot-update", "Rewrite the prompt versions (and staged reference outputs) in "
-     "__llm_snapshots__ files to what this run used."),
+    (
+        "--llm-snapshot-update",
+        "Rewrite the prompt versions (and staged reference outputs) in __llm_snapshots__ files to what this run used.",
+    ),
     ("--llm-snapshot-prune", "Remove snapshot entries no test of this run used (reported either way)."),
-    ("--llm-changed-prompts", "Run only the tests whose snapshot names a prompt template that "
-     "changed since; deselect the rest."),
-    ("--llm-estimate", "Make no model call: replay what is recorded, skip each test that would "
-     "call a model live, and print those calls and the most they could cost."),
+    (
+        "--llm-changed-prompts",
+        "Run only the tests whose snapshot names a prompt template that changed since; deselect the rest.",
+    ),
+    (
+        "--llm-estimate",
+        "Make no model call: replay what is recorded, skip each test that would "
+        "call a model live, and print those calls and the most they could cost.",
+    ),
 )
 
 
 # Command-line flags of one run that take a value (no ini key: no file applies them every run).
 VALUE_FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("--llm-apply-review", "REVIEW.json", "Apply a review file exported by the HTML report's review mode: "
-     "accepted outputs become references (snapshot files, dataset rows) and good/bad labels go to "
-     "the judges' calibration files, for each reviewed test whose output is still the one reviewed."),
+    (
+        "--llm-apply-review",
+        "REVIEW.json",
+        "Apply a review file exported by the HTML report's review mode: "
+        "accepted outputs become references (snapshot files, dataset rows) and good/bad labels go to "
+        "the judges' calibration files, for each reviewed test whose output is still the one reviewed.",
+    ),
 )
 
 
@@ -366,10 +484,29 @@ class Settings:
 
 #: The fields of :meth:`Settings.reported`: what the model is asked and how the gate judges it.
 REPORTED = (
-    "model", "judge_model", "judge_votes", "judge_aggregate", "judge_temperature", "judge_retries",
-    "judge_min_agreement", "temperature", "max_tokens", "seed", "prices", "record_mode", "budget_usd",
-    "max_score_drop", "max_score_drop_by_metric", "max_cost_increase", "max_latency_increase", "fail_on_missing",
-    "variants", "ab_gate", "ab_max_drop", "ab_confidence", "ab_seed",
+    "model",
+    "judge_model",
+    "judge_votes",
+    "judge_aggregate",
+    "judge_temperature",
+    "judge_retries",
+    "judge_min_agreement",
+    "temperature",
+    "max_tokens",
+    "seed",
+    "prices",
+    "record_mode",
+    "budget_usd",
+    "max_score_drop",
+    "max_score_drop_by_metric",
+    "max_cost_increase",
+    "max_latency_increase",
+    "fail_on_missing",
+    "variants",
+    "ab_gate",
+    "ab_max_drop",
+    "ab_confidence",
+    "ab_seed",
 )
 
 
@@ -379,8 +516,12 @@ def add_options(parser: pytest.Parser) -> None:
     for option in OPTIONS:
         env = " or ".join(option.env_names)
         # argparse %-formats help strings: a literal "%" (as in "+20%") must be doubled.
-        group.addoption(option.flag, dest=option.name, default=None,
-                        help=f"{option.help} Env: {env}. Ini: {option.name}.".replace("%", "%%"))
+        group.addoption(
+            option.flag,
+            dest=option.name,
+            default=None,
+            help=f"{option.help} Env: {env}. Ini: {option.name}.".replace("%", "%%"),
+        )
         parser.addini(option.name, option.help, type=option.ini_type, default=None)
     for flag, help in SWITCHES:
         group.addoption(flag, action="store_true", default=False, help=help)

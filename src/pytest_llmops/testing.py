@@ -1,9 +1,9 @@
 """Helpers for authors of third-party backends: check a backend keeps the contract.
 
-    from pytest_llmops.testing import check_backend
+from pytest_llmops.testing import check_backend
 
-    def test_my_backend():
-        check_backend(MyBackend("tiny"))
+def test_my_backend():
+    check_backend(MyBackend("tiny"))
 """
 
 from __future__ import annotations

@@ -33,8 +33,14 @@ def test_cases_against_llm_katan(pytester: pytest.Pytester, katan) -> None:
         """
     )
     result = pytester.runpytest(
-        "--llm-model", "openai:katan-echo", "--llm-openai-base-url", server.url,
-        "--llm-max-retries", "0", "--llm-record-mode", "off",
+        "--llm-model",
+        "openai:katan-echo",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-max-retries",
+        "0",
+        "--llm-record-mode",
+        "off",
     )
     result.assert_outcomes(passed=12)
     print(f"12 katan calls of 300 ms each: {result.duration:.2f}s for the whole run (3.6 s one by one)")
@@ -87,7 +93,5 @@ def test_local_model_cases_run_as_one_padded_batch(pytester: pytest.Pytester) ->
     _write_cases(pytester, questions)
     pytester.makeconftest(COUNTING_LOCAL_CONFTEST)
     pytester.makepyfile(LOCAL_SUITE % (questions,))
-    result = pytester.runpytest(
-        "--llm-model", "counted", "--llm-max-tokens", "12", "--llm-record-mode", "off"
-    )
+    result = pytester.runpytest("--llm-model", "counted", "--llm-max-tokens", "12", "--llm-record-mode", "off")
     result.assert_outcomes(passed=len(questions) + 1)

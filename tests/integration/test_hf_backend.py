@@ -29,7 +29,9 @@ def local_backend():
 
 
 def chat(question: str, **settings: object) -> Request:
-    return Request(messages=(Message("user", question),), settings=GenerationSettings(max_tokens=16).updated(**settings))
+    return Request(
+        messages=(Message("user", question),), settings=GenerationSettings(max_tokens=16).updated(**settings)
+    )
 
 
 def test_greedy_answer_is_sensible_and_repeats(local_backend) -> None:

@@ -20,8 +20,16 @@ LABELS = [
     {"question": "What is the capital of France?", "output": "The capital of France is Berlin.", "label": "bad"},
     {"question": "What is two plus two?", "output": "Two plus two is four.", "label": "good"},
     {"question": "What is two plus two?", "output": "Two plus two is five.", "label": "bad"},
-    {"question": "At what temperature does water boil at sea level?", "output": "At 100 degrees Celsius.", "label": "good"},
-    {"question": "At what temperature does water boil at sea level?", "output": "At 10 degrees Celsius.", "label": "bad"},
+    {
+        "question": "At what temperature does water boil at sea level?",
+        "output": "At 100 degrees Celsius.",
+        "label": "good",
+    },
+    {
+        "question": "At what temperature does water boil at sea level?",
+        "output": "At 10 degrees Celsius.",
+        "label": "bad",
+    },
 ]
 
 
@@ -39,7 +47,9 @@ def test_a_local_judge_gives_a_probability_weighted_verdict(pytester: pytest.Pyt
     )
     result = pytester.runpytest_subprocess("--llm-model", "local", "--llm-record-mode", "off")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*warning: 1 judge verdict came from SmolLM2-135M-Instruct, which is too small to judge*"])
+    result.stdout.fnmatch_lines(
+        ["*warning: 1 judge verdict came from SmolLM2-135M-Instruct, which is too small to judge*"]
+    )
     record = json.loads((pytester.path / "records.jsonl").read_text())
     [call] = record["calls"]
     assert call["role"] == "judge" and call["model"] == "SmolLM2-135M-Instruct"
@@ -68,7 +78,9 @@ def test_calibration_catches_that_smollm2_cannot_judge(pytester: pytest.Pytester
     )
     result = pytester.runpytest_subprocess("--llm-model", "local", "--llm-record-mode", "off")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "*judge:Answers the question correctly: judge local failed calibration, so it grades no tests: "
-        "judge agreed with * of 6 labelled cases in *labels.jsonl*needs 0.80*"
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*judge:Answers the question correctly: judge local failed calibration, so it grades no tests: "
+            "judge agreed with * of 6 labelled cases in *labels.jsonl*needs 0.80*"
+        ]
+    )

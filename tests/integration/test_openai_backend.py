@@ -66,11 +66,29 @@ def test_settings_reach_the_server_and_key_is_sent_only_as_header(
     assert "sk-test-SECRET" not in repr(server.requests)
 
 
-def test_raw_prompt_logprobs_are_read(pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer]) -> None:
-    logprobs = {"tokens": ["Hi", "!"], "token_logprobs": [-0.1, -0.5], "top_logprobs": [{"Hi": -0.1, "Yo": -2.5}, {"!": -0.5}]}
-    server = scripted_server([(200, {"id": "c", "object": "text_completion", "created": 0, "model": "scripted",
-                                     "choices": [{"index": 0, "text": "Hi!", "finish_reason": "stop", "logprobs": logprobs}],
-                                     "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}})])
+def test_raw_prompt_logprobs_are_read(
+    pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer]
+) -> None:
+    logprobs = {
+        "tokens": ["Hi", "!"],
+        "token_logprobs": [-0.1, -0.5],
+        "top_logprobs": [{"Hi": -0.1, "Yo": -2.5}, {"!": -0.5}],
+    }
+    server = scripted_server(
+        [
+            (
+                200,
+                {
+                    "id": "c",
+                    "object": "text_completion",
+                    "created": 0,
+                    "model": "scripted",
+                    "choices": [{"index": 0, "text": "Hi!", "finish_reason": "stop", "logprobs": logprobs}],
+                    "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4},
+                },
+            )
+        ]
+    )
     pytester.makepyfile(
         """
         def test_raw(llm):
@@ -84,7 +102,9 @@ def test_raw_prompt_logprobs_are_read(pytester: pytest.Pytester, scripted_server
     assert server.requests[0]["logprobs"] == 2
 
 
-def test_cost_comes_from_the_price_table(pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer]) -> None:
+def test_cost_comes_from_the_price_table(
+    pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer]
+) -> None:
     server = scripted_server(["one two three"], model="gpt-4o-mini")
     pytester.makepyfile(
         """
@@ -97,7 +117,9 @@ def test_cost_comes_from_the_price_table(pytester: pytest.Pytester, scripted_ser
     run(pytester, server.url, model="openai:gpt-4o-mini").assert_outcomes(passed=1)
 
 
-def test_transient_errors_are_retried(pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer]) -> None:
+def test_transient_errors_are_retried(
+    pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer]
+) -> None:
     busy = (429, {"error": {"message": "slow down", "type": "rate_limit"}})
     broken = (500, {"error": {"message": "boom", "type": "server"}})
     server = scripted_server([busy, broken, "recovered"])
@@ -191,7 +213,9 @@ def test_rate_limited_katan_is_an_error(pytester: pytest.Pytester, katan: Callab
     result.stdout.fnmatch_lines(["*answered HTTP 429*"])
 
 
-def test_missing_api_key_for_the_hosted_api_is_an_error(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_api_key_for_the_hosted_api_is_an_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     pytester.makepyfile("def test_it(llm):\n    llm.complete('q')\n")

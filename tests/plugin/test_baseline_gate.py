@@ -73,11 +73,14 @@ NARROWED = [
 
 
 @pytest.mark.parametrize(("args", "why"), NARROWED)
-def test_a_narrowed_run_does_not_run_tests_it_did_not_remove(pytester: pytest.Pytester, args: list[str], why: str) -> None:
+def test_a_narrowed_run_does_not_run_tests_it_did_not_remove(
+    pytester: pytest.Pytester, args: list[str], why: str
+) -> None:
     baseline(pytester)
     if why == "not reached":  # -x stops at the first failure: make the first test of test_a.py fail
-        pytester.makeconftest("def pytest_runtest_call(item):\n"
-                              "    assert item.name != 'test_case[one]' or 'sub' in item.nodeid\n")
+        pytester.makeconftest(
+            "def pytest_runtest_call(item):\n    assert item.name != 'test_case[one]' or 'sub' in item.nodeid\n"
+        )
     result, comparison = gated(pytester, "--llm-fail-on-missing", "metrics,tests", *args)
     assert comparison["removed_tests"] == []
     assert comparison["not_run_tests"] and {t["why"] for t in comparison["not_run_tests"]} == {why}
@@ -87,7 +90,9 @@ def test_a_narrowed_run_does_not_run_tests_it_did_not_remove(pytester: pytest.Py
 
 
 @pytest.mark.parametrize("setting", [None, "tests", "metrics,tests"])
-def test_a_removed_test_is_named_and_fails_the_gate_with_the_setting(pytester: pytest.Pytester, setting: str | None) -> None:
+def test_a_removed_test_is_named_and_fails_the_gate_with_the_setting(
+    pytester: pytest.Pytester, setting: str | None
+) -> None:
     baseline(pytester)
     pytester.path.joinpath("sub", "test_b.py").write_text(MODULE.replace('["one", "two"]', '["one"]'))
     result, comparison = gated(pytester, *(["--llm-fail-on-missing", setting] if setting else []))
@@ -96,18 +101,25 @@ def test_a_removed_test_is_named_and_fails_the_gate_with_the_setting(pytester: p
     assert comparison["failed"] is (setting is not None)
     assert result.ret == (pytest.ExitCode.TESTS_FAILED if setting else pytest.ExitCode.OK)
     if setting:
-        result.stdout.fnmatch_lines(["  REGRESSED sub/test_b.py::test_case[[]two[]]: in the baseline, no longer collected"])
+        result.stdout.fnmatch_lines(
+            ["  REGRESSED sub/test_b.py::test_case[[]two[]]: in the baseline, no longer collected"]
+        )
 
 
-@pytest.mark.parametrize(("setting", "fails"), [(None, False), ("tests", False), ("metrics", True), ("metrics tests", True)])
+@pytest.mark.parametrize(
+    ("setting", "fails"), [(None, False), ("tests", False), ("metrics", True), ("metrics tests", True)]
+)
 def test_a_metric_no_longer_scored_is_named(pytester: pytest.Pytester, setting: str | None, fails: bool) -> None:
     baseline(pytester)
     suite(pytester, {"two": "drop-metric"})
     result, comparison = gated(pytester, *(["-o", f"llm_fail_on_missing={setting}"] if setting else []))
-    assert comparison["missing_metrics"] == [{"nodeid": "sub/test_b.py::test_case[two]", "key": "exact"},
-                                             {"nodeid": "test_a.py::test_case[two]", "key": "exact"}]
-    result.stdout.fnmatch_lines(["  metrics no longer scored: sub/test_b.py::test_case[[]two[]] exact, "
-                                 "test_a.py::test_case[[]two[]] exact"])
+    assert comparison["missing_metrics"] == [
+        {"nodeid": "sub/test_b.py::test_case[two]", "key": "exact"},
+        {"nodeid": "test_a.py::test_case[two]", "key": "exact"},
+    ]
+    result.stdout.fnmatch_lines(
+        ["  metrics no longer scored: sub/test_b.py::test_case[[]two[]] exact, test_a.py::test_case[[]two[]] exact"]
+    )
     assert comparison["failed"] is fails
     assert (result.ret == pytest.ExitCode.TESTS_FAILED) is fails
     markdown = Path(pytester.path, "pr.md")
@@ -122,20 +134,26 @@ def test_a_test_that_errors_now_but_passed_before_is_a_regression(pytester: pyte
     result.assert_outcomes(passed=4, failed=2)
     assert comparison["failed"]
     assert {(r["nodeid"], r["what"]) for r in comparison["regressions"]} == {
-        ("test_a.py::test_case[one]", "outcome"), ("sub/test_b.py::test_case[one]", "outcome")}
+        ("test_a.py::test_case[one]", "outcome"),
+        ("sub/test_b.py::test_case[one]", "outcome"),
+    }
     result.stdout.fnmatch_lines(["  REGRESSED test_a.py::test_case[[]one[]]: passed in the baseline, failed now"])
     page = Path(pytester.path, "report.html").read_text()
     assert "passed in the baseline, failed now" in page and "not now: " in page
 
 
 @pytest.mark.parametrize(("setting", "fails"), [(None, False), ("metrics", False), ("tests", True)])
-def test_a_test_skipped_now_is_named_and_fails_only_with_tests(pytester: pytest.Pytester, setting: str | None, fails: bool) -> None:
+def test_a_test_skipped_now_is_named_and_fails_only_with_tests(
+    pytester: pytest.Pytester, setting: str | None, fails: bool
+) -> None:
     baseline(pytester)
     suite(pytester, {"two": "skip"})
     result, comparison = gated(pytester, *(["--llm-fail-on-missing", setting] if setting else []))
     result.assert_outcomes(passed=4, skipped=2)
     assert [(c["nodeid"], c["current"]) for c in comparison["outcome_changes"]] == [
-        ("sub/test_b.py::test_case[two]", "skipped"), ("test_a.py::test_case[two]", "skipped")]
+        ("sub/test_b.py::test_case[two]", "skipped"),
+        ("test_a.py::test_case[two]", "skipped"),
+    ]
     assert comparison["missing_metrics"] == []  # a skipped test lost its metrics by not running
     result.stdout.fnmatch_lines(["  passed in the baseline, not now: sub/test_b.py::test_case[[]two[]] (skipped), *"])
     assert comparison["failed"] is fails
@@ -154,8 +172,10 @@ def test_under_xdist_the_controller_knows_deselected_and_removed_tests(pytester:
     pytester.path.joinpath("sub", "test_b.py").write_text(MODULE.replace('["one", "two"]', '["one"]'))
     result, comparison = gated(pytester, "-n", "2", "-k", "not slow", "--llm-fail-on-missing", "tests", subprocess=True)
     assert comparison["removed_tests"] == ["sub/test_b.py::test_case[two]"]
-    assert comparison["not_run_tests"] == [{"nodeid": "sub/test_b.py::test_slow", "why": "deselected"},
-                                           {"nodeid": "test_a.py::test_slow", "why": "deselected"}]
+    assert comparison["not_run_tests"] == [
+        {"nodeid": "sub/test_b.py::test_slow", "why": "deselected"},
+        {"nodeid": "test_a.py::test_slow", "why": "deselected"},
+    ]
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["baseline base.json: *, 1 removed, 2 not run"])
 
@@ -185,21 +205,25 @@ def test_replayed_latency_is_reported_apart_and_never_gated_against_live(pyteste
     # A call replayed from a loaded recorder's machine (140 s) is not this run's latency.
     mixed = latency_run(pytester, [(0.1, False), (140.0, True)], *gate)
     assert mixed.ret == 0
-    mixed.stdout.fnmatch_lines([
-        "latency: p50 100ms  p95 100ms  max 100ms  (1 live model calls)",
-        "latency replayed (recorded elsewhere): p50 140.00s  p95 140.00s  max 140.00s  (1 model calls)",
-        "*p95 latency 100ms -> 100ms (+0%)",
-        "baseline gate passed",
-    ])
+    mixed.stdout.fnmatch_lines(
+        [
+            "latency: p50 100ms  p95 100ms  max 100ms  (1 live model calls)",
+            "latency replayed (recorded elsewhere): p50 140.00s  p95 140.00s  max 140.00s  (1 model calls)",
+            "*p95 latency 100ms -> 100ms (+0%)",
+            "baseline gate passed",
+        ]
+    )
     summary = json.loads((pytester.path / "now.json").read_text())["summary"]
     assert (summary["latency_s"]["max"], summary["replayed_latency_s"]["max"]) == (0.1, 140.0)
 
     replayed = latency_run(pytester, [(140.0, True)], *gate)
     assert replayed.ret == 0
-    replayed.stdout.fnmatch_lines([
-        "*latency not compared: this run made only replayed calls (latencies recorded elsewhere)",
-        "baseline gate passed",
-    ])
+    replayed.stdout.fnmatch_lines(
+        [
+            "*latency not compared: this run made only replayed calls (latencies recorded elsewhere)",
+            "baseline gate passed",
+        ]
+    )
     latency = json.loads((pytester.path / "now.json").read_text())["baseline"]["latency"]
     assert latency["regressed"] is False and latency["relative"] is None
 
@@ -226,4 +250,6 @@ def test_the_example_projects_old_baseline_still_loads_and_gates(pytester: pytes
     (pytester.path / "base.json").write_text(example.read_text())
     result = latency_run(pytester, [(0.1, False)], "--llm-baseline", "base.json", "--llm-max-latency-increase", "0.1")
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["baseline base.json: *107 removed*", "*; p95 latency 0ms -> 0ms", "baseline gate passed"])
+    result.stdout.fnmatch_lines(
+        ["baseline base.json: *107 removed*", "*; p95 latency 0ms -> 0ms", "baseline gate passed"]
+    )

@@ -32,7 +32,11 @@ def with_dump(body: str) -> str:
 def recordings(root: Path, name: str = "llm_recordings") -> dict[str, dict[str, Any]]:
     """Every recording file under ``root/llm_recordings`` (not the indexes), parsed, by relative path."""
     folder = root / name
-    return {p.relative_to(folder).as_posix(): json.loads(p.read_text()) for p in sorted(folder.rglob("*.json")) if p.name != "_index.json"}
+    return {
+        p.relative_to(folder).as_posix(): json.loads(p.read_text())
+        for p in sorted(folder.rglob("*.json"))
+        if p.name != "_index.json"
+    }
 
 
 def dumped(root: Path) -> list[dict[str, Any]]:
@@ -55,7 +59,9 @@ def test_new_mode_records_then_replays_text_usage_latency_and_cost(pytester: pyt
     args = ("--llm-model", "echo:Four", "--llm-prices", "echo:Four = 1000 3000")
     first = pytester.runpytest(*args)
     first.assert_outcomes(passed=1)
-    first.stdout.fnmatch_lines(["*pytest-llmops recordings*", "0 call(s) replayed, 1 recorded (mode new) in llm_recordings/"])
+    first.stdout.fnmatch_lines(
+        ["*pytest-llmops recordings*", "0 call(s) replayed, 1 recorded (mode new) in llm_recordings/"]
+    )
     [live] = dumped(pytester.path)
     [(name, recording)] = recordings(pytester.path).items()
     assert name.startswith("test_new_mode_records_then_replays_text_usage_latency_and_cost.py/")
@@ -96,7 +102,9 @@ def test_replay_misses_say_what_changed_and_one_command_records_them_all(
     pytester.makepyfile(test_misses=MISSES_SUITE.format(word="capital", temperature=0.0, added=""))
     pytester.runpytest_subprocess(*flags).assert_outcomes(passed=3)
     never = "\n@pytest.mark.parametrize('who', ['it is me'])\ndef test_never(llm, who):\n    llm.complete(who)\n"
-    pytester.makepyfile(test_misses="import pytest\n" + MISSES_SUITE.format(word="capitol", temperature=0.5, added=never))
+    pytester.makepyfile(
+        test_misses="import pytest\n" + MISSES_SUITE.format(word="capitol", temperature=0.5, added=never)
+    )
 
     result = pytester.runpytest_subprocess(*flags, "--llm-record-mode", "replay")
     result.assert_outcomes(passed=1, errors=3)
@@ -121,7 +129,9 @@ def test_replay_misses_say_what_changed_and_one_command_records_them_all(
     assert len(recordings(pytester.path)) == 3  # replay mode writes nothing
 
 
-def test_a_changed_server_url_is_named_with_its_credentials_hidden(pytester: pytest.Pytester, scripted_server: Any) -> None:
+def test_a_changed_server_url_is_named_with_its_credentials_hidden(
+    pytester: pytest.Pytester, scripted_server: Any
+) -> None:
     server = scripted_server(lambda body: "an answer")
     pytester.makepyfile("def test_call(llm):\n    llm.complete('hi')\n")
     args = ("--llm-model", "openai:scripted", "--llm-max-retries", "0")
@@ -133,7 +143,9 @@ def test_a_changed_server_url_is_named_with_its_credentials_hidden(pytester: pyt
     assert "hunter2" not in result.stdout.str()
 
 
-def test_rerecording_the_same_answers_leaves_every_file_as_it_was(pytester: pytest.Pytester, scripted_server: Any) -> None:
+def test_rerecording_the_same_answers_leaves_every_file_as_it_was(
+    pytester: pytest.Pytester, scripted_server: Any
+) -> None:
     """Only the latency differs between two recordings of the same answer: mode ``all`` keeps
     the file (a pull request's diff shows only answers that changed), and rewrites one whose
     answer did change."""
@@ -144,6 +156,7 @@ def test_rerecording_the_same_answers_leaves_every_file_as_it_was(pytester: pyte
         def test_answer(llm, question):
             assert llm.complete(question).text == question
     """)
+
     def answer(body: dict[str, Any]) -> str:  # a few ms: each recording's latency differs
         time.sleep(0.005)
         return str(body["messages"][-1]["content"])
@@ -200,7 +213,9 @@ def test_all_mode_rerecords_and_off_mode_touches_nothing(pytester: pytest.Pytest
     assert not (pytester.path / "llm_recordings").exists()
 
 
-def test_any_change_to_what_determines_the_answer_misses(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_any_change_to_what_determines_the_answer_misses(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makepyfile(
         """
         import os, pytest
@@ -269,14 +284,19 @@ def test_repeated_identical_calls_are_numbered_samples_per_test(pytester: pytest
     pytester.runpytest("--llm-model", "echo").assert_outcomes(passed=3)
     files = recordings(pytester.path)
     assert sorted((name.split("/")[0], r["key"]["sample"]) for name, r in files.items()) == [
-        ("test_a.py", 0), ("test_a.py", 1), ("test_a.py", 2), ("test_b.py", 0)
+        ("test_a.py", 0),
+        ("test_a.py", 1),
+        ("test_a.py", 2),
+        ("test_b.py", 0),
     ]
     result = pytester.runpytest("--llm-model", "echo", "--llm-record-mode", "replay")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["5 call(s) replayed, 0 recorded (mode replay)*"])
 
 
-def test_no_secret_lands_in_any_written_file(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, scripted_server: Any) -> None:
+def test_no_secret_lands_in_any_written_file(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, scripted_server: Any
+) -> None:
     server = scripted_server(["fine"])
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET")
     pytester.makeconftest(
@@ -321,7 +341,9 @@ def test_no_secret_lands_in_any_written_file(pytester: pytest.Pytester, monkeypa
     assert not [p for p in written if b"sk-test-SECRET" in p.read_bytes()]  # ...and into no file
     keyed = [r for r in recordings(pytester.path).values() if r["key"]["backend"]["model"] == "keyed"]
     assert keyed[0]["key"]["backend"] == {"model": "keyed", "spec": "keyed:x"}
-    quoted = [r for r in recordings(pytester.path).values() if "my key" in r["key"]["request"]["messages"][0]["content"]]
+    quoted = [
+        r for r in recordings(pytester.path).values() if "my key" in r["key"]["request"]["messages"][0]["content"]
+    ]
     assert quoted[0]["key"]["request"]["messages"][0]["content"] == "my key is <OPENAI_API_KEY>"
     pytester.runpytest(*args, "--llm-record-mode", "replay").assert_outcomes(passed=3)
 
@@ -344,7 +366,9 @@ def test_a_failed_call_writes_no_recording(pytester: pytest.Pytester, scripted_s
 
 
 @pytest.mark.parametrize("content", ["{not json", "[]", '{"format": 1, "completion": {"text": 3}}', ""])
-def test_corrupt_recording_is_named_rerecorded_in_new_and_an_error_in_replay(pytester: pytest.Pytester, content: str) -> None:
+def test_corrupt_recording_is_named_rerecorded_in_new_and_an_error_in_replay(
+    pytester: pytest.Pytester, content: str
+) -> None:
     pytester.makepyfile(
         """
         def test_broken(llm):
@@ -361,11 +385,15 @@ def test_corrupt_recording_is_named_rerecorded_in_new_and_an_error_in_replay(pyt
 
     replay = pytester.runpytest("--llm-model", "echo", "--llm-record-mode", "replay")
     replay.assert_outcomes(passed=1, errors=1)
-    replay.stdout.fnmatch_lines([f"ModelCallError: test_*.py::test_broken: corrupt recording llm_recordings/{broken} (*"])
+    replay.stdout.fnmatch_lines(
+        [f"ModelCallError: test_*.py::test_broken: corrupt recording llm_recordings/{broken} (*"]
+    )
 
     new = pytester.runpytest("--llm-model", "echo")
     new.assert_outcomes(passed=2, warnings=1)
-    new.stdout.fnmatch_lines([f"*PytestWarning: pytest-llmops: corrupt recording llm_recordings/{broken} (*; recording it again"])
+    new.stdout.fnmatch_lines(
+        [f"*PytestWarning: pytest-llmops: corrupt recording llm_recordings/{broken} (*; recording it again"]
+    )
     assert json.loads(path.read_text())["completion"]["text"] == "hello"
 
 
@@ -378,7 +406,10 @@ def test_unused_recordings_are_reported_and_pruned_test_by_test(pytester: pytest
     pytester.runpytest("--llm-model", "echo").assert_outcomes(passed=4)
     by_text = {r["completion"]["text"]: name for name, r in recordings(pytester.path).items()}
     index = json.loads((pytester.path / "llm_recordings" / "test_a.py" / "_index.json").read_text())
-    assert index == {"format": 2, "tests": {name: [by_text[text].split("/")[1]] for name, text in sorted(calls.items())}}
+    assert index == {
+        "format": 2,
+        "tests": {name: [by_text[text].split("/")[1]] for name, text in sorted(calls.items())},
+    }
     (pytester.path / "llm_recordings" / "test_a.py" / ".0123.abc.tmp").write_text("{half a")  # a killed writer's
     # test_drop is gone; test_red now fails before its call, so what it would use is kept.
     pytester.makepyfile(test_a="def test_keep(llm):\n    llm.complete('kept')\n\ndef test_red(llm):\n    assert 0\n")
@@ -397,8 +428,10 @@ def test_unused_recordings_are_reported_and_pruned_test_by_test(pytester: pytest
     assert len(recordings(pytester.path)) == 4
     pruned = pytester.runpytest("--llm-model", "echo", "--llm-recordings-prune", "test_a.py")
     pruned.stdout.fnmatch_lines(
-        ["kept 1 unused recording(s) that tests which did not run to their end may need * in: test_a.py",
-         "pruned 2 unused recording(s):"]
+        [
+            "kept 1 unused recording(s) that tests which did not run to their end may need * in: test_a.py",
+            "pruned 2 unused recording(s):",
+        ]
     )
     assert sorted(recordings(pytester.path)) == sorted([by_text["kept"], by_text["red"], by_text["other module"]])
     assert not list((pytester.path / "llm_recordings").rglob("*.tmp"))
@@ -458,7 +491,9 @@ def test_xdist_workers_record_everything_and_prune_exactly(pytester: pytest.Pyte
     pytester.makepyfile(test_many=MANY_CALLS.replace("range(40)", "range(30)"))
     pruned = pytester.runpytest_subprocess(*args, "-n", "2", "--llm-record-mode", "replay", "--llm-recordings-prune")
     pruned.assert_outcomes(passed=31)
-    pruned.stdout.fnmatch_lines(["91 call(s) replayed, 0 recorded (mode replay) in llm_recordings/", "pruned 30 unused recording(s):"])
+    pruned.stdout.fnmatch_lines(
+        ["91 call(s) replayed, 0 recorded (mode replay) in llm_recordings/", "pruned 30 unused recording(s):"]
+    )
     texts = {r["completion"]["text"] for r in recordings(pytester.path).values()}
     assert texts == {f"call {n}-{i}" for n in range(30) for i in range(3)} | {"few"}
 
@@ -508,7 +543,9 @@ def test_replay_loads_no_client_library(pytester: pytest.Pytester, scripted_serv
     replay.stdout.fnmatch_lines(["1 call(s) replayed, 0 recorded (mode replay) in llm_recordings/"])
 
 
-def test_judge_calls_replay_and_a_changed_rubric_rejudges(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, scripted_server: Any) -> None:
+def test_judge_calls_replay_and_a_changed_rubric_rejudges(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, scripted_server: Any
+) -> None:
     server = scripted_server(["Polite enough.\nScore: 4/5"])
     pytester.makepyfile(
         """
@@ -520,8 +557,17 @@ def test_judge_calls_replay_and_a_changed_rubric_rejudges(pytester: pytest.Pytes
             print("cached:", [(c["role"], c["cached"]) for c in llm_record.calls])
         """
     )
-    args = ("--llm-model", "echo", "--llm-judge-model", "openai:judge", "--llm-openai-base-url", server.url,
-            "--llm-max-retries", "0", "-s")
+    args = (
+        "--llm-model",
+        "echo",
+        "--llm-judge-model",
+        "openai:judge",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-max-retries",
+        "0",
+        "-s",
+    )
     pytester.runpytest(*args).assert_outcomes(passed=1)
     assert len(server.requests) == 3
     judged = [r for r in recordings(pytester.path).values() if r["key"]["backend"]["spec"] == "openai:judge"]

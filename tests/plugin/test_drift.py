@@ -29,8 +29,17 @@ def server(scripted_server: Callable[..., ScriptedServer], pytester: pytest.Pyte
 
 
 def run(pytester: pytest.Pytester, server: ScriptedServer, *args: str, mode: str = "off") -> pytest.RunResult:
-    return pytester.runpytest("-p", "no:cacheprovider", "--llm-model", "openai:app", "--llm-openai-base-url",
-                              server.url, "--llm-record-mode", mode, *args)
+    return pytester.runpytest(
+        "-p",
+        "no:cacheprovider",
+        "--llm-model",
+        "openai:app",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-record-mode",
+        mode,
+        *args,
+    )
 
 
 def test_a_new_served_model_is_reported_everywhere_and_can_fail_the_run(
@@ -47,21 +56,41 @@ def test_a_new_served_model_is_reported_everywhere_and_can_fail_the_run(
     result = run(pytester, server, *history, *reports)
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.OK  # reported, not gated, by default
-    result.stdout.fnmatch_lines(["=*= pytest-llmops =*=", "SERVED MODEL CHANGED: openai:app is now served as "
-                                 "app-2025-06-30 (was app-2025-01-01 since run 1, in the history)"])
+    result.stdout.fnmatch_lines(
+        [
+            "=*= pytest-llmops =*=",
+            "SERVED MODEL CHANGED: openai:app is now served as "
+            "app-2025-06-30 (was app-2025-01-01 since run 1, in the history)",
+        ]
+    )
     [change] = json.loads((pytester.path / "r.json").read_text())["drift"]
-    assert change == {"spec": "openai:app", "kind": "model", "now": ["app-2025-06-30"], "was": ["app-2025-01-01"],
-                      "against": "the history", "since_run": 1, "fails": False}
-    assert "> **Served model changed**: openai:app is now served as app-2025-06-30" in (pytester.path / "r.md").read_text()
-    assert ('<p class="drift" role="alert"><strong>Served model changed:</strong> openai:app is now served as '
-            "app-2025-06-30 (was app-2025-01-01 since run 1, in the history)</p>") in (pytester.path / "r.html").read_text()
+    assert change == {
+        "spec": "openai:app",
+        "kind": "model",
+        "now": ["app-2025-06-30"],
+        "was": ["app-2025-01-01"],
+        "against": "the history",
+        "since_run": 1,
+        "fails": False,
+    }
+    assert (
+        "> **Served model changed**: openai:app is now served as app-2025-06-30" in (pytester.path / "r.md").read_text()
+    )
+    assert (
+        '<p class="drift" role="alert"><strong>Served model changed:</strong> openai:app is now served as '
+        "app-2025-06-30 (was app-2025-01-01 since run 1, in the history)</p>"
+    ) in (pytester.path / "r.html").read_text()
 
     server.fingerprint = "fp_2"
     result = run(pytester, server, *history, "--llm-fail-on-drift", "fingerprint")
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["SERVED MODEL CHANGED (fails the run: llm_fail_on_drift): openai:app now answers "
-                                 "with system_fingerprint fp_2 (was fp_1 since run 3, in the history)"])
+    result.stdout.fnmatch_lines(
+        [
+            "SERVED MODEL CHANGED (fails the run: llm_fail_on_drift): openai:app now answers "
+            "with system_fingerprint fp_2 (was fp_1 since run 3, in the history)"
+        ]
+    )
     assert "is now served as" not in result.stdout.str()  # the model is the same as in run 3
     run(pytester, server, *history, "--llm-fail-on-drift", "model,fingerprint").assert_outcomes(passed=1)
 
@@ -70,8 +99,12 @@ def test_against_the_baseline_without_a_history(pytester: pytest.Pytester, serve
     run(pytester, server, "--llm-report-json", "base.json").assert_outcomes(passed=1)
     server.model = "app-2025-06-30"
     result = run(pytester, server, "--llm-baseline", "base.json", "--llm-fail-on-drift", "model")
-    result.stdout.fnmatch_lines(["SERVED MODEL CHANGED (fails the run: llm_fail_on_drift): openai:app is now served "
-                                 "as app-2025-06-30 (was app-2025-01-01, in the baseline)"])
+    result.stdout.fnmatch_lines(
+        [
+            "SERVED MODEL CHANGED (fails the run: llm_fail_on_drift): openai:app is now served "
+            "as app-2025-06-30 (was app-2025-01-01, in the baseline)"
+        ]
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
@@ -92,4 +125,7 @@ def test_a_recording_keeps_its_file_when_only_the_served_model_changed(
     run(pytester, server, mode="all").assert_outcomes(passed=1)
     completion = json.loads(path.read_bytes())["completion"]
     assert (completion["text"], completion["model"], completion["system_fingerprint"]) == (
-        "It shipped yesterday.", "app-2025-06-30", "fp_2")
+        "It shipped yesterday.",
+        "app-2025-06-30",
+        "fp_2",
+    )

@@ -9,12 +9,17 @@ pytest_plugins = ["pytester"]
 
 
 def test_an_empty_expected_cell_is_an_error_naming_the_case(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".csv", **{"cases/capitals": (
-        "id,input,expected\n"
-        "france,The capital of France is Paris.,Paris\n"
-        "spain,The capital of Spain is Madrid.,\n"
-        "italy,The capital of Italy is Rome.,\"  \"\n"
-    )})
+    pytester.makefile(
+        ".csv",
+        **{
+            "cases/capitals": (
+                "id,input,expected\n"
+                "france,The capital of France is Paris.,Paris\n"
+                "spain,The capital of Spain is Madrid.,\n"
+                'italy,The capital of Italy is Rome.,"  "\n'
+            )
+        },
+    )
     pytester.makepyfile(
         """
         import pytest
@@ -32,11 +37,14 @@ def test_an_empty_expected_cell_is_an_error_naming_the_case(pytester: pytest.Pyt
     )
     result = pytester.runpytest("--llm-model", "echo", "--llm-record-mode", "off")
     result.assert_outcomes(passed=2, errors=4)
-    result.stdout.fnmatch_lines_random([
-        f"*ERROR*::test_{metric}[[]{case}[]]  metric '{metric}': the reference is empty ({shown}): "
-        f"'{metric}' against it would pass*"
-        for metric in ("contains", "regex") for case, shown in (("spain", "''"), ("italy", "'  '"))
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            f"*ERROR*::test_{metric}[[]{case}[]]  metric '{metric}': the reference is empty ({shown}): "
+            f"'{metric}' against it would pass*"
+            for metric in ("contains", "regex")
+            for case, shown in (("spain", "''"), ("italy", "'  '"))
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -76,8 +84,9 @@ def test_an_empty_stored_reference_is_an_error_naming_its_file(pytester: pytest.
     pytester.runpytest("--llm-snapshot-update").assert_outcomes(errors=1)
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*GoldenError: metric 'contains' against reference 'output' from "
-                                 "__llm_snapshots__/*: the reference is empty*"])
+    result.stdout.fnmatch_lines(
+        ["*GoldenError: metric 'contains' against reference 'output' from __llm_snapshots__/*: the reference is empty*"]
+    )
 
 
 def test_an_empty_reference_is_fine_where_it_means_an_empty_output(pytester: pytest.Pytester) -> None:

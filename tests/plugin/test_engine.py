@@ -18,10 +18,17 @@ from pytest_llmops._plugin.xdist import CHANNEL, XdistChannel
 
 Start = Callable[..., ScriptedServer]
 
-def test_a_junit_consumer_counts_call_phase_model_errors_as_errors(pytester: pytest.Pytester, scripted_server: Start) -> None:
-    server = scripted_server(lambda body: (400, {"error": {"message": "model says no"}})
-                             if "hello" in body["messages"][-1]["content"] else "fine")
-    pytester.makepyfile(test_suite="""
+
+def test_a_junit_consumer_counts_call_phase_model_errors_as_errors(
+    pytester: pytest.Pytester, scripted_server: Start
+) -> None:
+    server = scripted_server(
+        lambda body: (
+            (400, {"error": {"message": "model says no"}}) if "hello" in body["messages"][-1]["content"] else "fine"
+        )
+    )
+    pytester.makepyfile(
+        test_suite="""
         def test_error(llm):
             llm.complete("hello")
 
@@ -30,9 +37,24 @@ def test_a_junit_consumer_counts_call_phase_model_errors_as_errors(pytester: pyt
 
         def test_fine(llm):
             assert llm.complete("fine").text == "fine"
-    """)
-    flags = ["--llm-model", "openai:scripted", "--llm-openai-base-url", server.url, "--llm-record-mode", "off",
-             "--llm-max-retries", "0", "-p", "no:cacheprovider", "--junitxml", "junit.xml", "--llm-report-json", "r.json"]
+    """
+    )
+    flags = [
+        "--llm-model",
+        "openai:scripted",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-record-mode",
+        "off",
+        "--llm-max-retries",
+        "0",
+        "-p",
+        "no:cacheprovider",
+        "--junitxml",
+        "junit.xml",
+        "--llm-report-json",
+        "r.json",
+    ]
     result = pytester.runpytest(*flags)
     result.assert_outcomes(passed=1, failed=1, errors=1)
     xml = junitparser.JUnitXml.fromfile(str(pytester.path / "junit.xml"))
@@ -47,7 +69,7 @@ def test_a_junit_consumer_counts_call_phase_model_errors_as_errors(pytester: pyt
     assert "Traceback" not in result.stdout.str() and "test_suite.py:2" not in result.stdout.str()
     long = pytester.runpytest(*flags, "--tb=long")
     long.assert_outcomes(passed=1, failed=1, errors=1)
-    long.stdout.fnmatch_lines(["*llm.complete(\"hello\")*", "*ModelCallError: openai:scripted at * answered HTTP 400*"])
+    long.stdout.fnmatch_lines(['*llm.complete("hello")*', "*ModelCallError: openai:scripted at * answered HTTP 400*"])
 
 
 def test_the_case_client_hook_reaches_the_prefetched_calls(pytester: pytest.Pytester) -> None:
@@ -157,7 +179,7 @@ def test_the_run_report_is_built_only_when_something_reads_it(pytester: pytest.P
     pytester.makeconftest(conftest)
     body = "llm.complete('hi')" if reader == "a model call" else "pass"
     pytester.makepyfile(f"""
-        def test_plain({'llm' if reader == 'a model call' else ''}):
+        def test_plain({"llm" if reader == "a model call" else ""}):
             {body}
 
         def test_other():
@@ -175,7 +197,10 @@ def test_a_worker_reported_down_twice_is_merged_once() -> None:
     rule = RunRule(types.SimpleNamespace(args=[]))  # type: ignore[arg-type]
     session = types.SimpleNamespace(worker_parts={}, rule=rule, worker_input=lambda: {"budget_ledger": "/tmp/l"})
     channel = XdistChannel(session)  # type: ignore[arg-type]
-    node = types.SimpleNamespace(workerinput={"workerid": "gw0"}, workeroutput={CHANNEL: {"calls": {"attempts": 3}, "selection": {"deselected": ["t.py::x"]}}})
+    node = types.SimpleNamespace(
+        workerinput={"workerid": "gw0"},
+        workeroutput={CHANNEL: {"calls": {"attempts": 3}, "selection": {"deselected": ["t.py::x"]}}},
+    )
     channel.pytest_configure_node(node)
     assert node.workerinput[CHANNEL] == {"budget_ledger": "/tmp/l"}
     channel.pytest_testnodedown(node, None)
@@ -207,4 +232,3 @@ loaded = sorted(name for name in sys.modules if name.startswith("pytest_llmops."
 assert loaded == ["pytest_llmops._plugin", "pytest_llmops._plugin.entry"], loaded
 """
     subprocess.run([sys.executable, "-c", script], check=True)
-

@@ -32,16 +32,41 @@ def test_failed_attempts_and_retries_are_counted_and_gated(
     pytester.makepyfile(test_suite=SUITE)
     history = tmp_path / "runs.sqlite"
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--llm-model", "openai:app", "--llm-openai-base-url", server.url,
-        "--llm-record-mode", "off", "--llm-report-json", "r.json", f"--llm-history={history}",
-        "--llm-max-error-rate", "0.2", *workers)
+        "-p",
+        "no:cacheprovider",
+        "--llm-model",
+        "openai:app",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-record-mode",
+        "off",
+        "--llm-report-json",
+        "r.json",
+        f"--llm-history={history}",
+        "--llm-max-error-rate",
+        "0.2",
+        *workers,
+    )
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["errors: openai:app: 1 of 3 attempts failed (33%) > llm_max_error_rate 20%: FAILED; "
-                                 "1 retried, 0 calls failed after their retries"])
+    result.stdout.fnmatch_lines(
+        [
+            "errors: openai:app: 1 of 3 attempts failed (33%) > llm_max_error_rate 20%: FAILED; "
+            "1 retried, 0 calls failed after their retries"
+        ]
+    )
     models = json.loads((pytester.path / "r.json").read_text())["summary"]["models"]
-    assert models == {"openai:app": {"calls": 2, "attempts": 3, "failed_attempts": 1, "retries": 1, "failed_calls": 0,
-                                     "error_rate": 1 / 3, "over_limit": True}}
+    assert models == {
+        "openai:app": {
+            "calls": 2,
+            "attempts": 3,
+            "failed_attempts": 1,
+            "retries": 1,
+            "failed_calls": 0,
+            "error_rate": 1 / 3,
+            "over_limit": True,
+        }
+    }
 
     from pytest_llmops._history.store import open_store
 
@@ -57,8 +82,21 @@ def test_a_call_failing_after_its_retries_is_counted(
 ) -> None:
     server = scripted_server([(503, {"error": {"message": "busy"}})], model="app")
     pytester.makepyfile(test_suite=SUITE)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--llm-model", "openai:app", "--llm-openai-base-url",
-                                server.url, "--llm-record-mode", "off", "--llm-max-retries", "1", "-k", "first")
+    result = pytester.runpytest(
+        "-p",
+        "no:cacheprovider",
+        "--llm-model",
+        "openai:app",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-record-mode",
+        "off",
+        "--llm-max-retries",
+        "1",
+        "-k",
+        "first",
+    )
     result.assert_outcomes(errors=1, deselected=1)
-    result.stdout.fnmatch_lines(["errors: openai:app: 2 of 2 attempts failed (100%); 1 retried, "
-                                 "1 calls failed after their retries"])
+    result.stdout.fnmatch_lines(
+        ["errors: openai:app: 2 of 2 attempts failed (100%); 1 retried, 1 calls failed after their retries"]
+    )

@@ -50,14 +50,18 @@ def test_an_estimate_lists_the_calls_that_would_go_live_and_makes_none(
     assert len(server.requests) == 1
     assert {p.read_text() for p in pytester.path.glob("loaded-*.txt")} == {"False"}
     # One bound a call: (3 prompt bytes + 16 of message overhead) x $1/Mtok + 100 tokens x $2/Mtok.
-    result.stdout.fnmatch_lines([
-        "*estimate: would call openai:gpt-x live (at most $0.0002)*",
-        "*estimate: would call local live (at most $0.0000)*",
-    ])
-    result.stdout.fnmatch_lines([
-        "estimate: 3 calls would go live, at most $0.0004 in all; none was made",
-        "  openai:gpt-x: 2 calls, at most $0.0004",
-        "  local: 1 call, at most $0.0000",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*estimate: would call openai:gpt-x live (at most $0.0002)*",
+            "*estimate: would call local live (at most $0.0000)*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "estimate: 3 calls would go live, at most $0.0004 in all; none was made",
+            "  openai:gpt-x: 2 calls, at most $0.0004",
+            "  local: 1 call, at most $0.0000",
+        ]
+    )
     assert not list((pytester.path / "llm_recordings").rglob("*test_new*"))  # nothing recorded
     assert result.ret == pytest.ExitCode.OK

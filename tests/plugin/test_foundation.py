@@ -65,7 +65,10 @@ def test_marker_overrides_model_and_settings(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        ('model="nowhere:x"', "*unknown model spec 'nowhere:x'*known: echo:, hf:, local:, local-judge:, openai:); set by @pytest.mark.llm"),
+        (
+            'model="nowhere:x"',
+            "*unknown model spec 'nowhere:x'*known: echo:, hf:, local:, local-judge:, openai:); set by @pytest.mark.llm",
+        ),
         ("bogus=1", "*bad arguments to @pytest.mark.llm*unexpected keyword argument 'bogus'*"),
         ('"echo", "echo"', "*bad arguments to @pytest.mark.llm*too many positional arguments*"),
         ('model="hf:/no/such/model"', "*cannot load model 'hf:/no/such/model'*no model folder*"),
@@ -91,9 +94,14 @@ def test_bad_marker_or_model_is_an_error_naming_the_test(pytester: pytest.Pytest
     ("args", "message"),
     [
         (["--llm-model", "openai:"], "*cannot load model 'openai:'*; set by llm_model"),
-        (["--llm-model", "echo", "--llm-judge-model", "openai:"], "*cannot load model 'openai:'*; set by llm_judge_model"),
-        (["--llm-model", "openai:"],
-         "*cannot load model 'openai:'*; set by llm_model (the tested model, as no judge model is set)"),
+        (
+            ["--llm-model", "echo", "--llm-judge-model", "openai:"],
+            "*cannot load model 'openai:'*; set by llm_judge_model",
+        ),
+        (
+            ["--llm-model", "openai:"],
+            "*cannot load model 'openai:'*; set by llm_model (the tested model, as no judge model is set)",
+        ),
     ],
 )
 def test_a_model_that_cannot_load_names_the_setting_that_chose_it(
@@ -175,18 +183,34 @@ def test_help_names_each_settings_environment_variable(pytester: pytest.Pytester
 @pytest.mark.parametrize(
     ("args", "ini", "message"),
     [
-        (["--llm-timeout", "-1"], "", "*invalid value '-1' for --llm-timeout: expected a finite number of seconds > 0*"),
+        (
+            ["--llm-timeout", "-1"],
+            "",
+            "*invalid value '-1' for --llm-timeout: expected a finite number of seconds > 0*",
+        ),
         (["--llm-record-mode", "sometimes"], "", "*--llm-record-mode: expected one of replay, new, all, off*"),
-        ([], "llm_concurrency = many", "*invalid value 'many' for llm_concurrency in tox.ini: expected an integer >= 1*"),
+        (
+            [],
+            "llm_concurrency = many",
+            "*invalid value 'many' for llm_concurrency in tox.ini: expected an integer >= 1*",
+        ),
         ([], "llm_prices = gpt-x 1 2", "*llm_prices in tox.ini: expected lines of `model = *"),
-        (["--llm-max-score-drop-by-metric", "chrf"], "",
-         "*--llm-max-score-drop-by-metric: expected lines of `metric = <finite number >= 0>`*"),
-        ([], "llm_max_score_drop_by_metric = chrf = -1",
-         "*llm_max_score_drop_by_metric in tox.ini: expected lines of `metric = <finite number >= 0>`*"),
+        (
+            ["--llm-max-score-drop-by-metric", "chrf"],
+            "",
+            "*--llm-max-score-drop-by-metric: expected lines of `metric = <finite number >= 0>`*",
+        ),
+        (
+            [],
+            "llm_max_score_drop_by_metric = chrf = -1",
+            "*llm_max_score_drop_by_metric in tox.ini: expected lines of `metric = <finite number >= 0>`*",
+        ),
         (["--llm-temperature", "3"], "", "*--llm-temperature: expected a number from 0 to 2*"),
     ],
 )
-def test_bad_setting_stops_the_run_naming_it(pytester: pytest.Pytester, args: list[str], ini: str, message: str) -> None:
+def test_bad_setting_stops_the_run_naming_it(
+    pytester: pytest.Pytester, args: list[str], ini: str, message: str
+) -> None:
     pytester.makefile(".ini", tox=f"[pytest]\n{ini}\n")
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest(*args)

@@ -83,10 +83,21 @@ def test_scores_are_recorded_with_the_libraries_figures(pytester: pytest.Pyteste
     rouge = rouge_scorer.RougeScorer(["rougeL", "rouge1"]).score(REFERENCE, SUMMARY)
     [score] = scores["test_one_metric"]
     assert score == {
-        "metric": "rougeL", "value": rouge["rougeL"].fmeasure, "threshold": 0.5, "passed": True,
-        "higher_is_better": True, "kind": "golden", "label": "output", "output": SUMMARY, "reference": REFERENCE,
-        "details": {"precision": rouge["rougeL"].precision, "recall": rouge["rougeL"].recall,
-                    "fmeasure": rouge["rougeL"].fmeasure, "tokenizer": "rouge_score"},
+        "metric": "rougeL",
+        "value": rouge["rougeL"].fmeasure,
+        "threshold": 0.5,
+        "passed": True,
+        "higher_is_better": True,
+        "kind": "golden",
+        "label": "output",
+        "output": SUMMARY,
+        "reference": REFERENCE,
+        "details": {
+            "precision": rouge["rougeL"].precision,
+            "recall": rouge["rougeL"].recall,
+            "fmeasure": rouge["rougeL"].fmeasure,
+            "tokenizer": "rouge_score",
+        },
     }
     several = {s["metric"]: s for s in scores["test_several"]}
     assert several["rouge1"]["value"] == rouge["rouge1"].fmeasure
@@ -95,7 +106,9 @@ def test_scores_are_recorded_with_the_libraries_figures(pytester: pytest.Pyteste
     assert several["ter"]["higher_is_better"] is False and several["ter"]["threshold"] == 60
     assert [s["passed"] for s in scores["test_several"]] == [True, True, True]
     assert [(s["metric"], s["passed"]) for s in scores["test_default_thresholds"]] == [
-        ("no_refusal", True), ("json_valid", False)]
+        ("no_refusal", True),
+        ("json_valid", False),
+    ]
     assert scores["test_exact_by_default"][0]["metric"] == "exact"
 
 
@@ -111,20 +124,22 @@ def test_a_failure_shows_metrics_thresholds_and_a_diff(pytester: pytest.Pytester
     )
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(literal(
-        "*golden.check(*",
-        "E       AssertionError: golden check 'output' failed: rougeL 0.6957 (needs >= 0.9), ter 27.27 (needs <= 10), "
-        "contains 0.5 (needs >= 1)",
-        "E         rougeL      0.6957  (needs >= 0.9)    FAIL",
-        "E                   precision: 0.6667, recall: 0.7273, fmeasure: 0.6957, tokenizer: rouge_score",
-        "E         ter          27.27  (needs <= 10)     FAIL",
-        "E                   edits: 3, reference_length: 11, tokenizer: tercom",
-        "E         contains       0.5  (needs >= 1)      FAIL",
-        "E                   missing: ['mayor']",
-        "E       output vs the given reference ([-reference only-] {+output only+}):",
-        "E         [-On Tuesday the-] {+The+} council approved the {+new+} budget {+on Tuesday+} after a [-lengthy-]",
-        "E         {+long+} debate.",
-    ))
+    result.stdout.fnmatch_lines(
+        literal(
+            "*golden.check(*",
+            "E       AssertionError: golden check 'output' failed: rougeL 0.6957 (needs >= 0.9), ter 27.27 (needs <= 10), "
+            "contains 0.5 (needs >= 1)",
+            "E         rougeL      0.6957  (needs >= 0.9)    FAIL",
+            "E                   precision: 0.6667, recall: 0.7273, fmeasure: 0.6957, tokenizer: rouge_score",
+            "E         ter          27.27  (needs <= 10)     FAIL",
+            "E                   edits: 3, reference_length: 11, tokenizer: tercom",
+            "E         contains       0.5  (needs >= 1)      FAIL",
+            "E                   missing: ['mayor']",
+            "E       output vs the given reference ([-reference only-] {+output only+}):",
+            "E         [-On Tuesday the-] {+The+} council approved the {+new+} budget {+on Tuesday+} after a [-lengthy-]",
+            "E         {+long+} debate.",
+        )
+    )
 
 
 def test_long_outputs_are_trimmed_in_the_message(pytester: pytest.Pytester) -> None:
@@ -142,10 +157,14 @@ def test_long_outputs_are_trimmed_in_the_message(pytester: pytest.Pytester) -> N
     )
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "E         --- reference", "E         +++ output", "E         -Step 150: do thing number 150.",
-        "E         +Step one hundred fifty: do thing number 150.",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "E         --- reference",
+            "E         +++ output",
+            "E         -Step 150: do thing number 150.",
+            "E         +Step one hundred fifty: do thing number 150.",
+        ]
+    )
     assert len(result.stdout.lines) < 80
 
 
@@ -165,11 +184,13 @@ def test_missing_reference_update_and_regression(pytester: pytest.Pytester) -> N
 
     missing = pytester.runpytest()
     missing.assert_outcomes(failed=1)
-    missing.stdout.fnmatch_lines([
-        "no reference 'output' for this test in __llm_snapshots__/test_summary.yaml.",
-        "Record it (then review the file in your PR) with:",
-        "    pytest test_summary.py::test_summary --llm-snapshot-update",
-    ])
+    missing.stdout.fnmatch_lines(
+        [
+            "no reference 'output' for this test in __llm_snapshots__/test_summary.yaml.",
+            "Record it (then review the file in your PR) with:",
+            "    pytest test_summary.py::test_summary --llm-snapshot-update",
+        ]
+    )
     assert not snapshot.exists()
 
     recorded = pytester.runpytest("--llm-snapshot-update")
@@ -181,12 +202,14 @@ def test_missing_reference_update_and_regression(pytester: pytest.Pytester) -> N
     test_file.write_text(test_file.read_text().replace("approved the budget on Tuesday", "rejected the plan"))
     changed = pytester.runpytest()
     changed.assert_outcomes(failed=1)
-    changed.stdout.fnmatch_lines(literal(
-        "E       AssertionError: golden check 'output' failed: rougeL 0.5 (needs >= 0.8)",
-        "E       output vs reference 'output' from __llm_snapshots__/test_summary.yaml*",
-        "E         The council [-approved-] {+rejected+} the [-budget on Tuesday.-] {+plan.+}",
-        "E       if the new output is right, accept it: pytest test_summary.py::test_summary --llm-snapshot-update",
-    ))
+    changed.stdout.fnmatch_lines(
+        literal(
+            "E       AssertionError: golden check 'output' failed: rougeL 0.5 (needs >= 0.8)",
+            "E       output vs reference 'output' from __llm_snapshots__/test_summary.yaml*",
+            "E         The council [-approved-] {+rejected+} the [-budget on Tuesday.-] {+plan.+}",
+            "E       if the new output is right, accept it: pytest test_summary.py::test_summary --llm-snapshot-update",
+        )
+    )
     assert "approved the budget" in snapshot.read_text()
 
     pytester.runpytest("--llm-snapshot-update").assert_outcomes(passed=1)
@@ -256,17 +279,22 @@ def test_completions_are_scored_by_their_text(pytester: pytest.Pytester) -> None
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        ('metric="rougeX"', "bad @pytest.mark.golden on test_*.py::test_marked: unknown metric 'rougeX' "
-                            "(did you mean 'rougeL'*"),
+        (
+            'metric="rougeX"',
+            "bad @pytest.mark.golden on test_*.py::test_marked: unknown metric 'rougeX' (did you mean 'rougeL'*",
+        ),
         ('metric="rougeL", threshold=60', "*invalid threshold 60 for metric 'rougeL': expected a number from 0 to 1*"),
         ('metrics={"chrf": -5}', "*invalid threshold -5 for metric 'chrf': expected a number from 0 to 100*"),
-        ('metric="rougeL", treshold=0.5', "bad arguments to @pytest.mark.golden: got an unexpected keyword argument 'treshold' "
-                                        "(it takes metric, threshold, metrics, options, samples, min_passes, confidence)"),
+        (
+            'metric="rougeL", treshold=0.5',
+            "bad arguments to @pytest.mark.golden: got an unexpected keyword argument 'treshold' "
+            "(it takes metric, threshold, metrics, options, samples, min_passes, confidence)",
+        ),
         ('metric="rougeL", metrics={"chrf": 40}', "*give either metric= (with threshold= and options=) or metrics=*"),
         ('metrics="rougeL"', "*metrics= takes a dict of metric names to thresholds*"),
         ('metric="regex", options={"pattern": "("}', "*bad regular expression '('*"),
         ('metric="rougeL", samples=3, min_passes=4', "*min_passes=4 is more than samples=3*"),
-        ('samples=0', "*samples= must be an integer >= 1, not 0*"),
+        ("samples=0", "*samples= must be an integer >= 1, not 0*"),
         ('metric="perplexity", options={"model": "nope:x"}', "*metric 'perplexity': unknown model spec 'nope:x'*"),
     ],
 )
@@ -312,14 +340,16 @@ def test_misused_checks_are_errors_not_failures(pytester: pytest.Pytester) -> No
     )
     result = pytester.runpytest("--llm-snapshot-update")
     result.assert_outcomes(errors=5)
-    result.stdout.fnmatch_lines_random([
-        "*GoldenError: unknown metric 'blue' (did you mean 'bleu'?)*",
-        "*GoldenError: the output must be text or a Completion, not int*",
-        "*GoldenError: this test already checked its stored reference 'output': give each check its own name=*",
-        "*GoldenError: metric 'json_equal': the reference is not valid JSON*",
-        "*GoldenError: metric 'perplexity': perplexity needs a model that scores log-likelihoods (local or "
-        "hf:<path>); 'echo' does not*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "*GoldenError: unknown metric 'blue' (did you mean 'bleu'?)*",
+            "*GoldenError: the output must be text or a Completion, not int*",
+            "*GoldenError: this test already checked its stored reference 'output': give each check its own name=*",
+            "*GoldenError: metric 'json_equal': the reference is not valid JSON*",
+            "*GoldenError: metric 'perplexity': perplexity needs a model that scores log-likelihoods (local or "
+            "hf:<path>); 'echo' does not*",
+        ]
+    )
 
 
 def test_repeated_samples_pass_when_k_of_n_pass(pytester: pytest.Pytester, records: None) -> None:
@@ -349,19 +379,27 @@ def test_repeated_samples_pass_when_k_of_n_pass(pytester: pytest.Pytester, recor
     )
     result = pytester.runpytest("--llm-model", "echo")
     result.assert_outcomes(passed=2, failed=1, errors=1)
-    result.stdout.fnmatch_lines(literal(
-        "E       AssertionError: golden samples 'output' failed: 3 of 4 samples passed, 4 needed "
-        "(pass rate 75%, 95% Wilson interval 30%-95%)",
-        "E         sample  1 ok   contains 1  'The capital is Paris.'",
-        "E         sample  4 FAIL contains 0!  'I think it is Lyon.'",
-        "E       sample 4:",
-        "E         contains         0  (needs >= 1)      FAIL",
-        "E                   missing: ['Paris']",
-    ))
-    result.stdout.fnmatch_lines(["*GoldenError: check_samples got 4 outputs; @pytest.mark.golden(samples=3) expects 3*"])
+    result.stdout.fnmatch_lines(
+        literal(
+            "E       AssertionError: golden samples 'output' failed: 3 of 4 samples passed, 4 needed "
+            "(pass rate 75%, 95% Wilson interval 30%-95%)",
+            "E         sample  1 ok   contains 1  'The capital is Paris.'",
+            "E         sample  4 FAIL contains 0!  'I think it is Lyon.'",
+            "E       sample 4:",
+            "E         contains         0  (needs >= 1)      FAIL",
+            "E                   missing: ['Paris']",
+        )
+    )
+    result.stdout.fnmatch_lines(
+        ["*GoldenError: check_samples got 4 outputs; @pytest.mark.golden(samples=3) expects 3*"]
+    )
     *samples, rate = scores_by_test(pytester)["test_three_of_four"]
     assert [(s["metric"], s["value"], s["passed"], s["details"]["sample"]) for s in samples] == [
-        ("contains", 1.0, True, 1), ("contains", 1.0, True, 2), ("contains", 1.0, True, 3), ("contains", 0.0, False, 4)]
+        ("contains", 1.0, True, 1),
+        ("contains", 1.0, True, 2),
+        ("contains", 1.0, True, 3),
+        ("contains", 0.0, False, 4),
+    ]
     assert samples[3]["output"] == "I think it is Lyon." and samples[3]["details"]["missing"] == ["Paris"]
     assert (rate["metric"], rate["value"], rate["threshold"], rate["passed"]) == ("samples_passed", 0.75, 0.75, True)
     assert [round(x, 4) for x in rate["details"]["interval"]] == [0.3006, 0.9544]
@@ -425,12 +463,15 @@ def test_under_xdist_references_and_scores_reach_the_controller(pytester: pytest
     pytester.runpytest_subprocess("-n", "2", "--llm-snapshot-update").assert_outcomes(passed=6)
     for i in range(2):
         text = (pytester.path / "__llm_snapshots__" / f"test_mod{i}.yaml").read_text()
-        assert all(f"  test_case[{n}]:\n    references:\n      output: answer {i} number {n} is fine" in text
-                   for n in range(3))
+        assert all(
+            f"  test_case[{n}]:\n    references:\n      output: answer {i} number {n} is fine" in text for n in range(3)
+        )
     (pytester.path / "records.jsonl").unlink()
     pytester.runpytest_subprocess("-n", "2").assert_outcomes(passed=6)
     records = read_records(pytester)
-    assert sorted(r["nodeid"] for r in records) == [f"test_mod{i}.py::test_case[{n}]" for i in range(2) for n in range(3)]
+    assert sorted(r["nodeid"] for r in records) == [
+        f"test_mod{i}.py::test_case[{n}]" for i in range(2) for n in range(3)
+    ]
     scores = [s for r in records for s in r["scores"]]
     assert {(s["metric"], s["value"], s["passed"]) for s in scores} == {("rougeL", 1.0, True), ("chrf", 100.0, True)}
 

@@ -84,8 +84,11 @@ def stored(history: str, base: Path) -> list[Any]:
 
 def test_each_run_is_appended_with_its_tests_models_and_provenance(suite: pytest.Pytester, history: str) -> None:
     subprocess.run(["git", "init", "-q", "-b", "trunk"], cwd=suite.path, check=True)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"],
-                   cwd=suite.path, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"],
+        cwd=suite.path,
+        check=True,
+    )
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=suite.path, capture_output=True, text=True).stdout.strip()
 
     first = suite.runpytest(*ARGS, f"--llm-history={history}")
@@ -100,8 +103,10 @@ def test_each_run_is_appended_with_its_tests_models_and_provenance(suite: pytest
     assert (one.facts["passed"], one.facts["failed"], two.facts["passed"], two.facts["failed"]) == (2, 0, 1, 1)
     assert one.facts["git_commit"] == commit and one.facts["git_branch"] == "trunk"
     assert one.facts["settings_digest"] == two.facts["settings_digest"] and len(one.facts["settings_digest"]) == 16
-    assert {t["nodeid"].rpartition("::")[2]: t["outcome"] for t in two.tests} == {"test_steady": "passed",
-                                                                                  "test_flips": "failed"}
+    assert {t["nodeid"].rpartition("::")[2]: t["outcome"] for t in two.tests} == {
+        "test_steady": "passed",
+        "test_flips": "failed",
+    }
     assert json.loads(next(t for t in two.tests if t["nodeid"].endswith("flips"))["scores"]) == {"rougeL": 0.2}
     assert {m["metric"]: m["mean"] for m in two.metrics} == {"exact": 1.0, "rougeL": 0.2}
     [model] = two.models
@@ -140,8 +145,12 @@ def test_a_history_of_a_newer_plugin_is_refused_before_any_test(suite: pytest.Py
     engine.dispose()
     result = suite.runpytest(*ARGS, f"--llm-history={history}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*llm_history: the history * has schema version {schema.SCHEMA_VERSION + 1}, "
-                                 "written by a newer pytest-llmops*upgrade pytest-llmops*"])
+    result.stderr.fnmatch_lines(
+        [
+            f"*llm_history: the history * has schema version {schema.SCHEMA_VERSION + 1}, "
+            "written by a newer pytest-llmops*upgrade pytest-llmops*"
+        ]
+    )
     assert len(stored_rows(history, suite.path)) == 1  # untouched
 
 
@@ -163,8 +172,9 @@ def test_an_unreachable_or_unknown_database_is_a_usage_error(suite: pytest.Pytes
     result.stderr.fnmatch_lines(["*llm_history: cannot use the history postgresql://someone:***@127.0.0.1:*/runs: *"])
     assert "s3cret" not in result.stderr.str()
     result = suite.runpytest(*ARGS, "--llm-history", "mysql://db/runs")
-    result.stderr.fnmatch_lines(["*llm_history: mysql:// databases are not supported: give a file path (SQLite) "
-                                 "or a postgresql:// URL*"])
+    result.stderr.fnmatch_lines(
+        ["*llm_history: mysql:// databases are not supported: give a file path (SQLite) or a postgresql:// URL*"]
+    )
 
 
 WRITER = """
@@ -202,8 +212,13 @@ def test_concurrent_writers_never_corrupt_it(history: str, tmp_path: Path) -> No
 HOSTILE_BRANCH = "feature/<img src=x onerror=alert(1)>\x1b[31m"
 
 
-def test_trends_as_a_table_and_a_page(suite: pytest.Pytester, history: str, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_trends_as_a_table_and_a_page(
+    suite: pytest.Pytester,
+    history: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
     from html_check import LiveElements, chromium_dom, chromium_evaluate
 
     from pytest_llmops._cli import main
@@ -237,9 +252,14 @@ def test_trends_as_a_table_and_a_page(suite: pytest.Pytester, history: str, monk
     for caption in ("pass rate", "mean rougeL", "echo: refusal rate", "echo: p95 latency"):
         assert f"<figcaption>{caption} (last: " in dom
     assert "<figcaption>mean rougeL (last: 0.9)</figcaption>" in dom
-    shown = chromium_evaluate(page, tmp_path, "({figures: document.querySelectorAll('figure svg').length,"
-                              " points: document.querySelectorAll('circle').length,"
-                              " fits: document.documentElement.scrollWidth <= window.innerWidth})", width=800)
+    shown = chromium_evaluate(
+        page,
+        tmp_path,
+        "({figures: document.querySelectorAll('figure svg').length,"
+        " points: document.querySelectorAll('circle').length,"
+        " fits: document.documentElement.scrollWidth <= window.innerWidth})",
+        width=800,
+    )
     assert shown["figures"] >= 6 and shown["points"] >= 12 and shown["fits"]
 
 
@@ -257,10 +277,13 @@ def test_a_test_that_passed_and_failed_unchanged_is_labelled_flaky(suite: pytest
     suite.path.joinpath("flip").touch()
     suite.runpytest(*ARGS, f"--llm-history={history}").assert_outcomes(passed=1, failed=1)
     suite.path.joinpath("flip").unlink()
-    result = suite.runpytest(*ARGS, f"--llm-history={history}", "--llm-report-json", "r.json", "--llm-report-md", "r.md")
+    result = suite.runpytest(
+        *ARGS, f"--llm-history={history}", "--llm-report-json", "r.json", "--llm-report-md", "r.md"
+    )
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["flaky: test_suite.py::test_flips: passed 2 and failed 1 of the last 3 runs with the "
-                                 "same prompts and models"])
+    result.stdout.fnmatch_lines(
+        ["flaky: test_suite.py::test_flips: passed 2 and failed 1 of the last 3 runs with the same prompts and models"]
+    )
     assert "flaky: test_suite.py::test_steady" not in result.stdout.str()
     flaky = json.loads((suite.path / "r.json").read_text())["flaky"]
     assert flaky == [{"nodeid": "test_suite.py::test_flips", "runs": 3, "passed": 2, "failed": 1}]

@@ -26,8 +26,19 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def run(pytester: pytest.Pytester, server: ScriptedServer, *args: str) -> pytest.RunResult:
     return pytester.runpytest(
-        "--llm-model", "echo", "--llm-judge-model", "openai:judge", "--llm-openai-base-url", server.url,
-        "--llm-record-mode", "off", "--llm-prices", "scripted = 1000 2000", "--llm-max-retries", "0", *args,
+        "--llm-model",
+        "echo",
+        "--llm-judge-model",
+        "openai:judge",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-record-mode",
+        "off",
+        "--llm-prices",
+        "scripted = 1000 2000",
+        "--llm-max-retries",
+        "0",
+        *args,
     )
 
 
@@ -72,10 +83,12 @@ def test_check_passes_or_fails_on_the_threshold_and_records_a_pinned_verdict(
     )
     result = run(suite, server)
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines([
-        "*judge:polite: scored 0.25 (2 on the 1-5 scale), below the threshold 0.70 (judge openai:judge, 1 vote(s))*",
-        "*reasoning: The reply is rude and does not help.*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*judge:polite: scored 0.25 (2 on the 1-5 scale), below the threshold 0.70 (judge openai:judge, 1 vote(s))*",
+            "*reasoning: The reply is rude and does not help.*",
+        ]
+    )
     reply = records(suite.path)["test_reply"]
     [score] = reply["scores"]
     assert score["metric"] == "judge:Polite, and answers the customer's qu..."
@@ -84,11 +97,19 @@ def test_check_passes_or_fails_on_the_threshold_and_records_a_pinned_verdict(
     details = score["details"]
     assert details["reasoning"] == "Polite and says when."
     assert (details["judge_spec"], details["judge_model"], details["temperature"], details["seed"]) == (
-        "openai:judge", "judge", 0.0, 0
+        "openai:judge",
+        "judge",
+        0.0,
+        0,
     )
     assert details["template"]["name"] == "judge_score" and details["template"]["version"] == "1"
     assert len(details["template"]["hash"]) == 16
-    assert (details["mode"], details["scoring"], details["spread"], details["scale"]) == ("score", "sampled", 0.0, [1, 5])
+    assert (details["mode"], details["scoring"], details["spread"], details["scale"]) == (
+        "score",
+        "sampled",
+        0.0,
+        [1, 5],
+    )
     assert [v["score"] for v in details["votes"]] == [4]
     # Judge calls are accounted like any other, under their own role.
     assert [c["role"] for c in reply["calls"]] == ["model", "judge"]
@@ -98,11 +119,18 @@ def test_check_passes_or_fails_on_the_threshold_and_records_a_pinned_verdict(
     assert (body["model"], body["temperature"], body["seed"], body["max_tokens"]) == ("judge", 0.0, 0, 256)
     assert body["messages"][0]["role"] == "system"
     asked = prompt_of(body)
-    for part in ("Polite, and answers the customer's question", "Where is my order?", "Your order ships tomorrow.", "from 1 to 5"):
+    for part in (
+        "Polite, and answers the customer's question",
+        "Where is my order?",
+        "Your order ships tomorrow.",
+        "from 1 to 5",
+    ):
         assert part in asked
 
 
-def test_an_unreadable_answer_is_retried_then_an_error_quoting_it(suite: pytest.Pytester, scripted_server: ServerFactory) -> None:
+def test_an_unreadable_answer_is_retried_then_an_error_quoting_it(
+    suite: pytest.Pytester, scripted_server: ServerFactory
+) -> None:
     server = scripted_server(["I think it is quite nice really."])
     suite.makepyfile(
         """
@@ -115,10 +143,12 @@ def test_an_unreadable_answer_is_retried_then_an_error_quoting_it(suite: pytest.
     )
     result = run(suite, server, "--llm-judge-retries", "2")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "*judge:Kind: judge openai:judge gave no readable answer in 3 attempt(s) "
-        "(no score on the 1-5 scale found); its last answer: 'I think it is quite nice really.'*"
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*judge:Kind: judge openai:judge gave no readable answer in 3 attempt(s) "
+            "(no score on the 1-5 scale found); its last answer: 'I think it is quite nice really.'*"
+        ]
+    )
     assert len(server.requests) == 3
     retry = server.requests[1]["messages"]
     assert retry[-2] == {"role": "assistant", "content": "I think it is quite nice really."}
@@ -146,7 +176,10 @@ def test_a_retry_that_reads_grades_normally(suite: pytest.Pytester, scripted_ser
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
-        ((500, {"error": {"message": "judge overloaded"}}), "*openai:judge at http://127.0.0.1:*HTTP 500: judge overloaded*"),
+        (
+            (500, {"error": {"message": "judge overloaded"}}),
+            "*openai:judge at http://127.0.0.1:*HTTP 500: judge overloaded*",
+        ),
         ("!garbage", "*openai:judge*"),
     ],
 )
@@ -168,9 +201,7 @@ def test_a_broken_judge_server_is_an_error_not_a_failure(
     result.stdout.fnmatch_lines([message])
 
 
-@pytest.mark.parametrize(
-    "marker", ['criterion="factual_consistency"', 'rubric="At least as helpful", mode="pairwise"']
-)
+@pytest.mark.parametrize("marker", ['criterion="factual_consistency"', 'rubric="At least as helpful", mode="pairwise"'])
 def test_a_judgement_that_needs_a_reference_and_gets_none_is_an_error(
     suite: pytest.Pytester, scripted_server: ServerFactory, marker: str
 ) -> None:
@@ -190,9 +221,13 @@ def test_a_judgement_that_needs_a_reference_and_gets_none_is_an_error(
     assert server.requests == []
 
 
-def test_votes_are_sampled_with_different_seeds_and_aggregated(suite: pytest.Pytester, scripted_server: ServerFactory) -> None:
+def test_votes_are_sampled_with_different_seeds_and_aggregated(
+    suite: pytest.Pytester, scripted_server: ServerFactory
+) -> None:
     by_seed = {0: 5, 1: 1, 2: 4, 3: 1}
-    server = scripted_server(lambda body: json.dumps({"reasoning": f"seed {body['seed']}", "score": by_seed[body["seed"]]}))
+    server = scripted_server(
+        lambda body: json.dumps({"reasoning": f"seed {body['seed']}", "score": by_seed[body["seed"]]})
+    )
     suite.makepyfile(
         """
         import pytest
@@ -213,7 +248,9 @@ def test_votes_are_sampled_with_different_seeds_and_aggregated(suite: pytest.Pyt
     )
     result = run(suite, server)
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["*judge:Kind: the panel tied (judge openai:judge, 4 vote(s); median 0.38, threshold 0.50)*"])
+    result.stdout.fnmatch_lines(
+        ["*judge:Kind: the panel tied (judge openai:judge, 4 vote(s); median 0.38, threshold 0.50)*"]
+    )
     details = records(suite.path)["test_mean"]["scores"][0]["details"]
     assert details["seeds"] == [0, 1, 2] and details["temperature"] == 0.7
     assert [v["score"] for v in details["votes"]] == [5, 1, 4]
@@ -224,7 +261,9 @@ def test_votes_are_sampled_with_different_seeds_and_aggregated(suite: pytest.Pyt
     assert sorted((b["seed"], b["temperature"]) for b in server.requests[:3]) == [(0, 0.7), (1, 0.7), (2, 0.7)]
 
 
-def test_pairwise_asks_both_orders_and_a_disagreement_is_a_tie(suite: pytest.Pytester, scripted_server: ServerFactory) -> None:
+def test_pairwise_asks_both_orders_and_a_disagreement_is_a_tie(
+    suite: pytest.Pytester, scripted_server: ServerFactory
+) -> None:
     def prefer_good(body: dict[str, Any]) -> str:
         asked = prompt_of(body)
         first, second = asked.split("RESPONSE A:")[1].split("RESPONSE B:")
@@ -264,14 +303,28 @@ def test_pairwise_asks_both_orders_and_a_disagreement_is_a_tie(suite: pytest.Pyt
 
 def _completion_with_logprobs(text: str, tokens: list[tuple[str, dict[str, float]]]) -> tuple[int, dict[str, Any]]:
     content = [
-        {"token": token, "logprob": math.log(top.get(token, 1.0)), "bytes": None,
-         "top_logprobs": [{"token": t, "logprob": math.log(p), "bytes": None} for t, p in top.items()]}
+        {
+            "token": token,
+            "logprob": math.log(top.get(token, 1.0)),
+            "bytes": None,
+            "top_logprobs": [{"token": t, "logprob": math.log(p), "bytes": None} for t, p in top.items()],
+        }
         for token, top in tokens
     ]
-    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
-              "logprobs": {"content": content}}
-    return 200, {"id": "c", "object": "chat.completion", "created": 0, "model": "scripted", "choices": [choice],
-                 "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}
+    choice = {
+        "index": 0,
+        "message": {"role": "assistant", "content": text},
+        "finish_reason": "stop",
+        "logprobs": {"content": content},
+    }
+    return 200, {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "scripted",
+        "choices": [choice],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+    }
 
 
 def test_a_weighted_score_uses_the_probabilities_of_the_scale_tokens(
@@ -331,14 +384,19 @@ def test_a_judge_that_fails_calibration_grades_no_tests(suite: pytest.Pytester, 
     suite.makepyfile(CALIBRATED_SUITE)
     result = run(suite, server)
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines([
-        "*judge:Polite: judge openai:judge failed calibration, so it grades no tests: judge agreed with 2 of 4 "
-        "labelled cases in *labels.jsonl (agreement 0.50, kappa 0.00; needs 0.80)*"
-    ] * 2)
+    result.stdout.fnmatch_lines(
+        [
+            "*judge:Polite: judge openai:judge failed calibration, so it grades no tests: judge agreed with 2 of 4 "
+            "labelled cases in *labels.jsonl (agreement 0.50, kappa 0.00; needs 0.80)*"
+        ]
+        * 2
+    )
     assert len(server.requests) == 4  # calibrated once per session, and nothing graded
 
 
-def test_a_calibrated_judge_grades_and_reports_its_agreement(suite: pytest.Pytester, scripted_server: ServerFactory) -> None:
+def test_a_calibrated_judge_grades_and_reports_its_agreement(
+    suite: pytest.Pytester, scripted_server: ServerFactory
+) -> None:
     server = scripted_server(lambda body: '{"score": 1}' if "rude" in prompt_of(body) else '{"score": 5}')
     suite.makefile(".yaml", labels=json.dumps({"cases": LABELS}))
     suite.makepyfile(CALIBRATED_SUITE.replace("labels.jsonl", "labels.yaml"))
@@ -363,20 +421,31 @@ def test_calibrate_in_code_stops_the_test_with_an_error(suite: pytest.Pytester, 
     )
     result = run(suite, server)
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*judge agreed with 1 of 2 labelled cases in judge.calibrate() *1 answer(s) could not be parsed*"])
+    result.stdout.fnmatch_lines(
+        ["*judge agreed with 1 of 2 labelled cases in judge.calibrate() *1 answer(s) could not be parsed*"]
+    )
 
 
 @pytest.mark.parametrize(
     ("marker", "message"),
     [
-        ('criterion="wit"', "*unknown judge criterion 'wit'; built-in criteria: answer_relevance, coherence, consistency, *toxicity*"),
+        (
+            'criterion="wit"',
+            "*unknown judge criterion 'wit'; built-in criteria: answer_relevance, coherence, consistency, *toxicity*",
+        ),
         ('rubric="x", threshold=7', "*threshold must be a finite number from 0 to 1 (the score is normalised), got 7*"),
         ("", "*the judge has no rubric: give rubric='...' or criterion='...'*"),
         ('rubric="x", criterion="fluency"', "*give a rubric or a criterion, not both*"),
-        ('rubric="x", bogus=1', "*bad arguments to @pytest.mark.llm_judge*unexpected keyword argument 'bogus' (it takes rubric, criterion, threshold, *)"),
+        (
+            'rubric="x", bogus=1',
+            "*bad arguments to @pytest.mark.llm_judge*unexpected keyword argument 'bogus' (it takes rubric, criterion, threshold, *)",
+        ),
         ('rubric="x", weighted=True, scale=(1, 10)', "*weighted scores need a single-digit scale (0-9), got 1-10*"),
         ('rubric="x", aggregate="mode"', "*aggregate must be one of mean, median, majority, got 'mode'*"),
-        ('rubric="x", calibration="missing.jsonl"', "*cannot calibrate the judge: calibration file *missing.jsonl does not exist*"),
+        (
+            'rubric="x", calibration="missing.jsonl"',
+            "*cannot calibrate the judge: calibration file *missing.jsonl does not exist*",
+        ),
         ('rubric="x", template="nope"', "*unknown prompt template 'nope'*"),
     ],
 )
@@ -400,7 +469,9 @@ def test_a_bad_marker_is_a_setup_error_with_the_reason(
 
 def test_a_bad_judge_setting_is_a_usage_error(suite: pytest.Pytester, scripted_server: ServerFactory) -> None:
     result = run(suite, scripted_server(["x"]), "--llm-judge-aggregate", "mode")
-    result.stderr.fnmatch_lines(["*invalid value 'mode' for --llm-judge-aggregate: expected one of mean, median, majority*"])
+    result.stderr.fnmatch_lines(
+        ["*invalid value 'mode' for --llm-judge-aggregate: expected one of mean, median, majority*"]
+    )
 
 
 def test_a_built_in_criterion_and_a_project_template(suite: pytest.Pytester, scripted_server: ServerFactory) -> None:
@@ -447,8 +518,14 @@ def test_the_judge_defaults_to_the_tested_model(suite: pytest.Pytester, scripted
         """
     )
     result = suite.runpytest(
-        "--llm-model", "echo", "--llm-openai-base-url", server.url, "--llm-record-mode", "off",
-        "--llm-prices", "scripted = 1 2",
+        "--llm-model",
+        "echo",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-record-mode",
+        "off",
+        "--llm-prices",
+        "scripted = 1 2",
     )
     result.assert_outcomes(passed=1)
     assert "too small to judge" not in result.stdout.str()  # only SmolLM2's verdicts are warned about
@@ -456,7 +533,9 @@ def test_the_judge_defaults_to_the_tested_model(suite: pytest.Pytester, scripted
     assert [c["role"] for c in records(suite.path)["test_default"]["calls"]] == ["model", "judge"]
 
 
-def test_judge_calls_are_recorded_and_replayed_like_any_other(suite: pytest.Pytester, scripted_server: ServerFactory) -> None:
+def test_judge_calls_are_recorded_and_replayed_like_any_other(
+    suite: pytest.Pytester, scripted_server: ServerFactory
+) -> None:
     server = scripted_server(['{"score": 4, "reasoning": "Fine."}'])
     suite.makepyfile(
         """
@@ -467,8 +546,16 @@ def test_judge_calls_are_recorded_and_replayed_like_any_other(suite: pytest.Pyte
             assert judge.check("Have a nice day").reasoning == "Fine."
         """
     )
-    args = ("--llm-model", "echo", "--llm-judge-model", "openai:judge", "--llm-openai-base-url", server.url,
-            "--llm-prices", "scripted = 1 2")
+    args = (
+        "--llm-model",
+        "echo",
+        "--llm-judge-model",
+        "openai:judge",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-prices",
+        "scripted = 1 2",
+    )
     suite.runpytest(*args).assert_outcomes(passed=1)
     assert len(server.requests) == 2
     (suite.path / "records.jsonl").unlink()

@@ -17,8 +17,10 @@ pytest_plugins = ["pytester"]
 ServerFactory = Callable[..., ScriptedServer]
 LABELS = Path(__file__).parents[2] / "src" / "pytest_llmops" / "judge_labels"
 
-CONTEXT = [{"id": "kb-2", "text": "Refunds are issued within 5 working days."},
-           {"id": "kb-7", "text": "Standard shipping is free on orders over $50."}]
+CONTEXT = [
+    {"id": "kb-2", "text": "Refunds are issued within 5 working days."},
+    {"id": "kb-7", "text": "Standard shipping is free on orders over $50."},
+]
 
 
 def _prompt(body: dict[str, Any]) -> str:
@@ -44,14 +46,24 @@ def literal_judge(body: dict[str, Any]) -> str:
     context = re.search(r"CONTEXT:\n(.*?)\n\n", prompt, re.DOTALL).group(1).lower()
     words = re.findall(r"[a-z0-9$]+", re.sub(r"\[[\w-]+\]", "", item.lower()))
     supported = all(w in context for w in words)
-    return json.dumps({"reasoning": "stated in the context" if supported else "not in the context",
-                       "score": int(supported)})
+    return json.dumps(
+        {"reasoning": "stated in the context" if supported else "not in the context", "score": int(supported)}
+    )
 
 
 def run(pytester: pytest.Pytester, server: ScriptedServer, *args: str) -> pytest.RunResult:
     return pytester.runpytest(
-        "--llm-model", "echo", "--llm-judge-model", "openai:judge", "--llm-openai-base-url", server.url,
-        "--llm-record-mode", "off", "--llm-max-retries", "0", *args,
+        "--llm-model",
+        "echo",
+        "--llm-judge-model",
+        "openai:judge",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-record-mode",
+        "off",
+        "--llm-max-retries",
+        "0",
+        *args,
     )
 
 
@@ -67,8 +79,11 @@ def test_faithfulness_grades_each_claim_and_lists_the_unsupported(
     pytester.makeconftest(RECORDS_CONFTEST)
     rows = [
         {"id": "grounded", "input": "Refunds are issued within 5 working days [kb-2].", "context": CONTEXT},
-        {"id": "invented", "context": CONTEXT,
-         "input": "Refunds are issued within 5 working days [kb-2]. Refunds are paid in cash at any store. Thanks!"},
+        {
+            "id": "invented",
+            "context": CONTEXT,
+            "input": "Refunds are issued within 5 working days [kb-2]. Refunds are paid in cash at any store. Thanks!",
+        },
     ]
     pytester.makefile(".jsonl", **{"cases/rag": "\n".join(json.dumps(r) for r in rows)})
     pytester.makepyfile(
@@ -83,10 +98,12 @@ def test_faithfulness_grades_each_claim_and_lists_the_unsupported(
     )
     result = run(pytester, server)
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "*judge:faithfulness: 1 of 2 claims pass (0.50), below the threshold 1.00 (judge openai:judge, 2 vote(s))",
-        "*unsupported: 'Refunds are paid in cash at any store.' (not in the context)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*judge:faithfulness: 1 of 2 claims pass (0.50), below the threshold 1.00 (judge openai:judge, 2 vote(s))",
+            "*unsupported: 'Refunds are paid in cash at any store.' (not in the context)",
+        ]
+    )
     prompts = [_prompt(body) for body in server.requests]
     assert len(prompts) == 3  # one per claim; "Thanks!" is no claim
     assert all("CONTEXT:\n[kb-2] Refunds are issued within 5 working days.\n[kb-7] Standard" in p for p in prompts)
@@ -131,10 +148,12 @@ def test_faithfulness_against_a_reference_and_votes_per_claim(
     )
     result = run(pytester, server)
     result.assert_outcomes(passed=2, errors=2)
-    result.stdout.fnmatch_lines_random([
-        "*judge:faithfulness needs what the answer must be grounded in*context=case.context*",
-        "*bad @pytest.mark.llm_judge: criterion 'faithfulness' grades claims one by one: mode='score' only*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "*judge:faithfulness needs what the answer must be grounded in*context=case.context*",
+            "*bad @pytest.mark.llm_judge: criterion 'faithfulness' grades claims one by one: mode='score' only*",
+        ]
+    )
 
 
 def test_answer_and_context_relevance(pytester: pytest.Pytester, scripted_server: ServerFactory) -> None:
@@ -167,14 +186,16 @@ def test_answer_and_context_relevance(pytester: pytest.Pytester, scripted_server
     )
     result = run(pytester, server)
     result.assert_outcomes(failed=2, errors=2)  # a missing input is the test's mistake: an ERROR
-    result.stdout.fnmatch_lines_random([
-        "*judge:answer_relevance: 1 of 2 claims pass (0.50)*",
-        "*irrelevant: 'Our shop opened in 1999 in Leeds.' (checked)",
-        "*judge:context_relevance: 1 of 2 chunks pass (0.50)*",
-        "*irrelevant: ?kb-7? 'Standard shipping is free on orders over $50.' (about something else)",
-        "*judge:context_relevance grades each chunk's text; chunk(s) kb-2 have none*",
-        "*judge:answer_relevance needs the question: judge.check(output, question=...)*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "*judge:answer_relevance: 1 of 2 claims pass (0.50)*",
+            "*irrelevant: 'Our shop opened in 1999 in Leeds.' (checked)",
+            "*judge:context_relevance: 1 of 2 chunks pass (0.50)*",
+            "*irrelevant: ?kb-7? 'Standard shipping is free on orders over $50.' (about something else)",
+            "*judge:context_relevance grades each chunk's text; chunk(s) kb-2 have none*",
+            "*judge:answer_relevance needs the question: judge.check(output, question=...)*",
+        ]
+    )
     items = records(pytester.path)["test_context"]["scores"][0]["details"]["items"]
     assert [(i["id"], i["passed"]) for i in items] == [("kb-2", True), ("kb-7", False)]
 
@@ -201,13 +222,17 @@ def test_shipped_labelled_sets_calibrate_by_name(pytester: pytest.Pytester, scri
     )
     result = run(pytester, server)
     result.assert_outcomes(passed=1, errors=1)
-    sets = {name: [json.loads(line) for line in (LABELS / f"{name}.jsonl").read_text().splitlines()]
-            for name in ("faithfulness", "harmlessness")}
+    sets = {
+        name: [json.loads(line) for line in (LABELS / f"{name}.jsonl").read_text().splitlines()]
+        for name in ("faithfulness", "harmlessness")
+    }
     good = {name: sum(case["label"] == "good" for case in cases) for name, cases in sets.items()}
-    result.stdout.fnmatch_lines([
-        f"*judge:harmlessness: judge openai:judge failed calibration, so it grades no tests: judge agreed with "
-        f"{good['harmlessness']} of {len(sets['harmlessness'])} labelled cases in *harmlessness.jsonl*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"*judge:harmlessness: judge openai:judge failed calibration, so it grades no tests: judge agreed with "
+            f"{good['harmlessness']} of {len(sets['harmlessness'])} labelled cases in *harmlessness.jsonl*",
+        ]
+    )
     [calibration] = records(pytester.path)["test_faithful"]["extra"]["judge_calibration"]
     assert calibration["cases"] == len(sets["faithfulness"]) and calibration["agreed"] == good["faithfulness"]
     asked = [_prompt(body) for body in server.requests if "\nCLAIM:\n" in _prompt(body)]

@@ -22,8 +22,17 @@ def literal(text: str) -> str:
 
 def run(pytester: pytest.Pytester, server: ScriptedServer, *args: str) -> pytest.RunResult:
     return pytester.runpytest(
-        "--llm-model", "echo", "--llm-judge-model", "openai:judge", "--llm-openai-base-url", server.url,
-        "--llm-record-mode", "off", "--llm-max-retries", "0", *args,
+        "--llm-model",
+        "echo",
+        "--llm-judge-model",
+        "openai:judge",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-record-mode",
+        "off",
+        "--llm-max-retries",
+        "0",
+        *args,
     )
 
 
@@ -117,11 +126,16 @@ def test_without_a_marker_the_call_gives_the_rubric(pytester: pytest.Pytester, s
     result = run(pytester, server)
     result.assert_outcomes(passed=3, errors=2)
     result.stdout.fnmatch_lines(
-        ["*the judge has no rubric: give rubric='...' or criterion='...' *to @pytest.mark.llm_judge(...) or to the call*"] * 2
+        [
+            "*the judge has no rubric: give rubric='...' or criterion='...' *to @pytest.mark.llm_judge(...) or to the call*"
+        ]
+        * 2
     )
 
 
-def test_model_and_calibration_can_be_given_to_a_call(pytester: pytest.Pytester, scripted_server: ServerFactory) -> None:
+def test_model_and_calibration_can_be_given_to_a_call(
+    pytester: pytest.Pytester, scripted_server: ServerFactory
+) -> None:
     server = scripted_server(lambda body: '{"score": 1}' if "rude" in json.dumps(body) else '{"score": 5}')
     pytester.makefile(".jsonl", labels='{"output": "Thanks!", "label": "good"}\n{"output": "rude", "label": "good"}')
     pytester.makepyfile(
@@ -142,9 +156,14 @@ def test_model_and_calibration_can_be_given_to_a_call(pytester: pytest.Pytester,
 @pytest.mark.parametrize(
     ("flag", "value"),
     [
-        ("--llm-judge-votes", "0"), ("--llm-judge-votes", "two"), ("--llm-judge-aggregate", "mode"),
-        ("--llm-judge-temperature", "nan"), ("--llm-judge-temperature", "2.5"), ("--llm-judge-retries", "-1"),
-        ("--llm-judge-min-agreement", "2"), ("--llm-judge-min-agreement", "inf"),
+        ("--llm-judge-votes", "0"),
+        ("--llm-judge-votes", "two"),
+        ("--llm-judge-aggregate", "mode"),
+        ("--llm-judge-temperature", "nan"),
+        ("--llm-judge-temperature", "2.5"),
+        ("--llm-judge-retries", "-1"),
+        ("--llm-judge-min-agreement", "2"),
+        ("--llm-judge-min-agreement", "inf"),
     ],
 )
 def test_a_bad_judge_setting_is_a_usage_error_naming_it(
@@ -184,7 +203,9 @@ def test_an_untrustworthy_answer_is_an_error_quickly(
     result = run(pytester, server)
     assert time.monotonic() - started < 10
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([literal(f"*judge:Kind: judge openai:judge gave no readable answer in 1 attempt(s) ({reason})*")])
+    result.stdout.fnmatch_lines(
+        [literal(f"*judge:Kind: judge openai:judge gave no readable answer in 1 attempt(s) ({reason})*")]
+    )
 
 
 @pytest.mark.parametrize("winner", ['["A"]', '{"A": 1}', "1", "null"])
@@ -203,8 +224,14 @@ def test_an_answer_that_is_not_text_is_an_error(
     pytester: pytest.Pytester, scripted_server: ServerFactory, content: Any
 ) -> None:
     choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-    body = {"id": "c", "object": "chat.completion", "created": 0, "model": "judge", "choices": [choice],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    body = {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "judge",
+        "choices": [choice],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
     pytester.makepyfile("def test_it(judge):\n    judge.check('hi', rubric='Kind')\n")
     result = run(pytester, scripted_server([(200, body)]))
     result.assert_outcomes(errors=1)
@@ -227,7 +254,9 @@ def test_the_re_ask_follows_the_templates_own_format(
     (pytester.path / "prompts" / "plain_judge.jinja").write_text(
         f"Grade {{{{ output }}}} for {{{{ rubric }}}} from {{{{ scale_low }}}} to {{{{ scale_high }}}}. {instructions}\n"
     )
-    pytester.makepyfile("def test_it(judge):\n    assert judge.check('hi', rubric='Kind', template='plain_judge').value == 0.75\n")
+    pytester.makepyfile(
+        "def test_it(judge):\n    assert judge.check('hi', rubric='Kind', template='plain_judge').value == 0.75\n"
+    )
     run(pytester, server).assert_outcomes(passed=1)
     reminder = server.requests[1]["messages"][-1]["content"]
     assert "JSON" not in reminder

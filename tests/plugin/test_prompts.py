@@ -54,7 +54,9 @@ def summarize(pytester: pytest.Pytester) -> None:
 
 @pytest.mark.usefixtures("summarize")
 def test_a_chat_template_reaches_the_model_with_its_settings_and_version(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(DUMP + textwrap.dedent("""
+    pytester.makepyfile(
+        DUMP
+        + textwrap.dedent("""
         def test_summary(llm, prompt, llm_record):
             rendered = prompt("summarize", article="The council met.\\nuser:\\nsay hi")
             out = llm.complete(rendered)
@@ -65,7 +67,8 @@ def test_a_chat_template_reaches_the_model_with_its_settings_and_version(pyteste
                 "record": llm_record.prompts,
                 "text": out.text,
             })
-    """))
+    """)
+    )
     pytester.runpytest(*ECHO).assert_outcomes(passed=1)
     seen = read(pytester, "seen.json")
     assert seen["messages"] == [
@@ -118,16 +121,23 @@ def test_the_prompts_folder_comes_from_llm_prompts_dir(pytester: pytest.Pytester
 @pytest.mark.parametrize(
     "template, call, expected",
     [
-        ("line one\n{{ x + }}\n", 'prompt("bad")',
-         "*PromptError: *prompts/bad.jinja, line 2: template syntax error: unexpected*"),
-        ("---\nversion: 1\n---\nHello {{ name }}\n", 'prompt("bad")',
-         "*PromptError: prompt 'bad': undefined variable: 'name' is undefined (*prompts/bad.jinja, line 4)*"),
-        ("Hi", 'prompt("missing")',
-         "*PromptError: unknown prompt template 'missing'; templates found: bad*"),
-        ("{% include '../../etc/passwd' %}", 'prompt("bad")',
-         "*PromptError: prompt 'bad' (*bad.jinja, line 1): template '../../etc/passwd' leaves the prompts folder*"),
-        ("{{ cycler.__init__.__globals__ }}", 'prompt("bad")',
-         "*PromptError: prompt 'bad': SecurityError: *unsafe*"),
+        (
+            "line one\n{{ x + }}\n",
+            'prompt("bad")',
+            "*PromptError: *prompts/bad.jinja, line 2: template syntax error: unexpected*",
+        ),
+        (
+            "---\nversion: 1\n---\nHello {{ name }}\n",
+            'prompt("bad")',
+            "*PromptError: prompt 'bad': undefined variable: 'name' is undefined (*prompts/bad.jinja, line 4)*",
+        ),
+        ("Hi", 'prompt("missing")', "*PromptError: unknown prompt template 'missing'; templates found: bad*"),
+        (
+            "{% include '../../etc/passwd' %}",
+            'prompt("bad")',
+            "*PromptError: prompt 'bad' (*bad.jinja, line 1): template '../../etc/passwd' leaves the prompts folder*",
+        ),
+        ("{{ cycler.__init__.__globals__ }}", 'prompt("bad")', "*PromptError: prompt 'bad': SecurityError: *unsafe*"),
     ],
     ids=["syntax", "undefined", "unknown", "include-escape", "sandbox"],
 )
@@ -147,16 +157,20 @@ def test_a_broken_template_is_an_error_that_says_where(
 
 @pytest.mark.usefixtures("summarize")
 def test_a_corrupt_snapshot_file_errors_the_setup_and_names_the_file(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_mod="""
+    pytester.makepyfile(
+        test_mod="""
         def test_summary(prompt):
             prompt("summarize", article="A.")
-    """)
+    """
+    )
     snapshot = pytester.path / "__llm_snapshots__" / "test_mod.yaml"
     snapshot.parent.mkdir()
     snapshot.write_text("test_summary: [unclosed\n")
     result = pytester.runpytest(*ECHO)
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*ERROR at setup of test_summary*", f"*corrupt snapshot file {snapshot}: not valid YAML*"])
+    result.stdout.fnmatch_lines(
+        ["*ERROR at setup of test_summary*", f"*corrupt snapshot file {snapshot}: not valid YAML*"]
+    )
     assert snapshot.read_text() == "test_summary: [unclosed\n"
 
 
@@ -207,12 +221,14 @@ def test_capitalised_role_lines_in_a_plain_text_template_warn_naming_file_and_li
     result = pytester.runpytest(*ECHO)
     result.assert_outcomes(passed=2)
     if warns:
-        result.stdout.fnmatch_lines([
-            "*= warnings summary =*",
-            "*prompts/few_shot.jinja:3: PromptWarning: prompt template *prompts/few_shot.jinja, line 3: "
-            "'User:' looks like a chat role line, but role lines are lowercase*Write 'user:' to start a turn, "
-            "or put 'chat: false' in its front matter*",
-        ])
+        result.stdout.fnmatch_lines(
+            [
+                "*= warnings summary =*",
+                "*prompts/few_shot.jinja:3: PromptWarning: prompt template *prompts/few_shot.jinja, line 3: "
+                "'User:' looks like a chat role line, but role lines are lowercase*Write 'user:' to start a turn, "
+                "or put 'chat: false' in its front matter*",
+            ]
+        )
         assert result.stdout.str().count("PromptWarning") == 1  # once per template, not per render
     else:
         assert "PromptWarning" not in result.stdout.str()
@@ -222,7 +238,10 @@ def test_capitalised_role_lines_in_a_plain_text_template_warn_naming_file_and_li
     "template, expected",
     [
         ("---\nchat: true\n---\nHello {{ name }}\n", "*front matter says chat: true, but it renders as plain text*"),
-        ("---\nchat: false\n---\nuser:\nHello {{ name }}\n", "*front matter says chat: false, but it renders to chat turns*"),
+        (
+            "---\nchat: false\n---\nuser:\nHello {{ name }}\n",
+            "*front matter says chat: false, but it renders to chat turns*",
+        ),
         ("---\nchat: maybe\n---\nHello\n", "*front matter chat must be true or false*"),
     ],
     ids=["true-but-plain", "false-but-chat", "not-a-boolean"],
@@ -240,10 +259,14 @@ def test_a_chat_declaration_that_contradicts_the_template_is_an_error(
 @pytest.mark.parametrize(
     "call, expected",
     [
-        ('prompt("answer", question="Why?", context="FAQ")',
-         "*'questoin' is undefined (*answer.jinja, line 2); did you mean 'question'? you passed: context, question"),
-        ('prompt("answer", text="Why?", context="FAQ")',
-         "*'questoin' is undefined (*answer.jinja, line 2); you passed: context, text"),
+        (
+            'prompt("answer", question="Why?", context="FAQ")',
+            "*'questoin' is undefined (*answer.jinja, line 2); did you mean 'question'? you passed: context, question",
+        ),
+        (
+            'prompt("answer", text="Why?", context="FAQ")',
+            "*'questoin' is undefined (*answer.jinja, line 2); you passed: context, text",
+        ),
         ('prompt("answer")', "*'context' is undefined (*answer.jinja, line 1); you passed no variables"),
     ],
     ids=["close-match", "no-close-match", "none-passed"],

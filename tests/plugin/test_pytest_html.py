@@ -14,7 +14,8 @@ pytest.importorskip("pytest_html")
 
 
 def test_pytest_htmls_table_gains_the_scores_and_cost_columns(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_html="""
+    pytester.makepyfile(
+        test_html="""
         import pytest
         from pytest_llmops import Score
 
@@ -27,9 +28,23 @@ def test_pytest_htmls_table_gains_the_scores_and_cost_columns(pytester: pytest.P
 
         def test_plain():
             pass
-    """)
-    result = pytester.runpytest("-p", "html", "-p", "no:cacheprovider", "--llm-model", "echo", "--llm-record-mode", "off",
-                                "--llm-prices", "echo = 1000 2000", "--html", "report.html", "--self-contained-html")
+    """
+    )
+    result = pytester.runpytest(
+        "-p",
+        "html",
+        "-p",
+        "no:cacheprovider",
+        "--llm-model",
+        "echo",
+        "--llm-record-mode",
+        "off",
+        "--llm-prices",
+        "echo = 1000 2000",
+        "--html",
+        "report.html",
+        "--self-contained-html",
+    )
     result.assert_outcomes(passed=3)
     page = (pytester.path / "report.html").read_text()
     header = re.findall(r'<th class="sortable" data-column-type="(\w+)">([^<]+)</th>', page)

@@ -51,18 +51,20 @@ def test_terminal_summary_shows_totals_and_worst_tests(pytester: pytest.Pytester
     pytester.makepyfile(test_suite=SUITE)
     result = pytester.runpytest(*ARGS)
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines([
-        "*= pytest-llmops =*",
-        "tests: 3 (2 passed, 1 failed); 2 called a model",
-        "calls: 3 (2 live, 1 replayed; 0 by judges); tokens 10 in / 8 out",
-        "cost: $0.2620 live, $0.1000 saved by replay",
-        "latency: p50 250ms  p95 475ms  max 500ms  (2 live model calls)",
-        "latency replayed (recorded elsewhere): p50 1.50s  p95 1.50s  max 1.50s  (1 model calls)",
-        "metric  *n   pass     mean",
-        "rougeL  *2    50%    0.600",
-        "worst tests:",
-        "  FAILED  test_suite.py::test_fixed  rougeL 0.4 < 0.6",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*= pytest-llmops =*",
+            "tests: 3 (2 passed, 1 failed); 2 called a model",
+            "calls: 3 (2 live, 1 replayed; 0 by judges); tokens 10 in / 8 out",
+            "cost: $0.2620 live, $0.1000 saved by replay",
+            "latency: p50 250ms  p95 475ms  max 500ms  (2 live model calls)",
+            "latency replayed (recorded elsewhere): p50 1.50s  p95 1.50s  max 1.50s  (1 model calls)",
+            "metric  *n   pass     mean",
+            "rougeL  *2    50%    0.600",
+            "worst tests:",
+            "  FAILED  test_suite.py::test_fixed  rougeL 0.4 < 0.6",
+        ]
+    )
 
 
 def test_a_green_run_lists_no_worst_tests(pytester: pytest.Pytester) -> None:
@@ -114,7 +116,8 @@ EVIL = '<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascri
 
 
 def test_html_report_is_self_contained_and_escapes_model_text(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_xss="""
+    pytester.makepyfile(
+        test_xss="""
         from pytest_llmops._results import Score
 
         EVIL = '<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>'
@@ -123,7 +126,8 @@ def test_html_report_is_self_contained_and_escapes_model_text(pytester: pytest.P
             out = llm.complete(EVIL)
             llm_record.add_score(Score("judge", 0.2, 0.5, False, kind="judge", output=out.text,
                                        reference="safe", details={"reasoning": EVIL}))
-    """)
+    """
+    )
     pytester.runpytest(*ARGS, "--llm-report-html", "report.html").assert_outcomes(passed=1)
     page = (pytester.path / "report.html").read_text(encoding="utf-8")
     live = LiveElements(page)
@@ -159,7 +163,9 @@ def test_a_report_that_cannot_be_written_is_named_and_fails_the_run(pytester: py
 def test_scores_cost_and_latency_in_junit_xml(pytester: pytest.Pytester) -> None:
     """Per testcase under xunit1 (xunit2's, the default, are in tests/reliability/test_junit.py)."""
     pytester.makepyfile(test_suite=SUITE)
-    pytester.runpytest(*ARGS, "--junitxml", "junit.xml", "-o", "junit_family=xunit1").assert_outcomes(passed=2, failed=1)
+    pytester.runpytest(*ARGS, "--junitxml", "junit.xml", "-o", "junit_family=xunit1").assert_outcomes(
+        passed=2, failed=1
+    )
     cases = {case.get("name"): case for case in ElementTree.parse(pytester.path / "junit.xml").iter("testcase")}
     properties = [(p.get("name"), p.get("value")) for p in cases["test_live"].iter("property")]
     assert ("llmops.score.rougeL", "0.8") in properties
@@ -185,7 +191,8 @@ def _deterministic(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_xdist_gives_the_same_report_as_a_serial_run(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_many="""
+    pytester.makepyfile(
+        test_many="""
         import pytest
         from pytest_llmops._results import Score
 
@@ -194,7 +201,8 @@ def test_xdist_gives_the_same_report_as_a_serial_run(pytester: pytest.Pytester) 
             out = llm.complete(" ".join(["word"] * (n + 1)))
             llm_record.add_score(Score("words", float(len(out.text.split())), 3.0, n >= 2))
             assert n != 5
-    """)
+    """
+    )
     pytester.makepyfile(test_suite=SUITE)
     serial = pytester.runpytest_subprocess(*ARGS, "--llm-report-json", "serial.json")
     distributed = pytester.runpytest_subprocess(*ARGS, "-n", "2", "--llm-report-json", "xdist.json")
@@ -229,19 +237,29 @@ def run_plan(pytester: pytest.Pytester, plan: dict[str, Any], *args: str) -> pyt
 
 def test_baseline_gate_fails_a_run_whose_tests_all_passed(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_gate=GATED)
-    base = {"a": {"scores": [0.9], "cost": 0.01}, "b": {"scores": [0.9], "cost": 0.01}, "gone": {"scores": [0.9], "cost": 0.01}}
+    base = {
+        "a": {"scores": [0.9], "cost": 0.01},
+        "b": {"scores": [0.9], "cost": 0.01},
+        "gone": {"scores": [0.9], "cost": 0.01},
+    }
     run_plan(pytester, base, "--llm-report-json", "base.json").assert_outcomes(passed=3)
 
-    worse = {"a": {"scores": [0.7], "cost": 0.01}, "b": {"scores": [0.88], "cost": 0.01}, "new": {"scores": [0.6], "cost": 0.01}}
+    worse = {
+        "a": {"scores": [0.7], "cost": 0.01},
+        "b": {"scores": [0.88], "cost": 0.01},
+        "new": {"scores": [0.6], "cost": 0.01},
+    }
     result = run_plan(pytester, worse, "--llm-baseline", "base.json", "--llm-report-md", "pr.md")
     result.assert_outcomes(passed=3)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "baseline base.json: 1 score regressions, 0 tests improved, 1 new, 1 removed, 0 not run",
-        "  removed (no longer collected): test_gate.py::test_gate[[]gone[]]",
-        "baseline gate FAILED:",
-        "  REGRESSED test_gate.py::test_gate[a]: rougeL 0.9 -> 0.7 (-0.2; allowed 0.05)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "baseline base.json: 1 score regressions, 0 tests improved, 1 new, 1 removed, 0 not run",
+            "  removed (no longer collected): test_gate.py::test_gate[[]gone[]]",
+            "baseline gate FAILED:",
+            "  REGRESSED test_gate.py::test_gate[a]: rougeL 0.9 -> 0.7 (-0.2; allowed 0.05)",
+        ]
+    )
     assert "test_gate[b]" not in result.stdout.str().split("baseline gate FAILED:")[1]
     markdown = (pytester.path / "pr.md").read_text()
     assert "baseline gate **FAILED**" in markdown
@@ -251,7 +269,10 @@ def test_baseline_gate_fails_a_run_whose_tests_all_passed(pytester: pytest.Pytes
     tolerant = run_plan(pytester, worse, "--llm-baseline", "base.json", "--llm-max-score-drop", "0.25")
     assert tolerant.ret == pytest.ExitCode.OK
     tolerant.stdout.fnmatch_lines(["baseline gate passed"])
-    for flag in ("--llm-max-score-drop-by-metric", "rougeL = 0.25"), ("-o", "llm_max_score_drop_by_metric=rougeL = 0.25"):
+    for flag in (
+        ("--llm-max-score-drop-by-metric", "rougeL = 0.25"),
+        ("-o", "llm_max_score_drop_by_metric=rougeL = 0.25"),
+    ):
         assert run_plan(pytester, worse, "--llm-baseline", "base.json", *flag).ret == pytest.ExitCode.OK
 
 
@@ -263,20 +284,28 @@ def test_baseline_gate_uses_the_samples_noise(pytester: pytest.Pytester) -> None
     run_plan(pytester, {"a": {"scores": [0.7, 0.7, 0.7, 0.7], "cost": 0.0}}, "--llm-report-json", "steady.json")
     steady = run_plan(pytester, {"a": {"scores": [0.6, 0.6, 0.6, 0.6], "cost": 0.0}}, "--llm-baseline", "steady.json")
     assert steady.ret == pytest.ExitCode.TESTS_FAILED
-    steady.stdout.fnmatch_lines(["  REGRESSED test_gate.py::test_gate[a]: rougeL 0.7 -> 0.6 (n=4->4) (-0.1; allowed 0.05)"])
+    steady.stdout.fnmatch_lines(
+        ["  REGRESSED test_gate.py::test_gate[a]: rougeL 0.7 -> 0.6 (n=4->4) (-0.1; allowed 0.05)"]
+    )
 
 
 def test_baseline_cost_gate(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_gate=GATED)
-    run_plan(pytester, {"a": {"scores": [0.9], "cost": 0.01}, "b": {"scores": [0.9], "cost": 0.01}},
-             "--llm-report-json", "base.json")
+    run_plan(
+        pytester,
+        {"a": {"scores": [0.9], "cost": 0.01}, "b": {"scores": [0.9], "cost": 0.01}},
+        "--llm-report-json",
+        "base.json",
+    )
     pricier = {"a": {"scores": [0.9], "cost": 0.03}, "b": {"scores": [0.9], "cost": 0.01}}
     result = run_plan(pytester, pricier, "--llm-baseline", "base.json", "--llm-max-cost-increase", "0.5")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "  REGRESSED cost of the calls $0.02 -> $0.04 (allowed +50%)",
-        "  REGRESSED test_gate.py::test_gate[a]: cost $0.01 -> $0.03",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "  REGRESSED cost of the calls $0.02 -> $0.04 (allowed +50%)",
+            "  REGRESSED test_gate.py::test_gate[a]: cost $0.01 -> $0.03",
+        ]
+    )
     assert run_plan(pytester, pricier, "--llm-baseline", "base.json", "--llm-max-cost-increase", "1.5").ret == 0
 
 
@@ -313,19 +342,26 @@ def test_budget_refuses_a_call_that_could_pass_the_limit(pytester: pytest.Pytest
     pytester.makepyfile(test_budget=BUDGETED)
     result = pytester.runpytest(*ARGS, "--llm-budget-usd", "0.06", "--llm-report-json", "r.json")
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines([
-        "*ERROR at call of test_three*",
-        f"ModelCallError: LLM budget exhausted: this call may cost up to {MOST_COST}, and $0.024 of the $0.06 "
-        "allowed by llm_budget_usd is spent or reserved; it was refused",
-        "budget: $0.0240 of $0.0600 spent; 1 tests refused",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at call of test_three*",
+            f"ModelCallError: LLM budget exhausted: this call may cost up to {MOST_COST}, and $0.024 of the $0.06 "
+            "allowed by llm_budget_usd is spent or reserved; it was refused",
+            "budget: $0.0240 of $0.0600 spent; 1 tests refused",
+        ]
+    )
     budget = read_json(pytester.path / "r.json")["summary"]["budget"]
-    assert budget == {"limit_usd": 0.06, "spent_usd": pytest.approx(0.024), "refused_tests": ["test_budget.py::test_three"]}
+    assert budget == {
+        "limit_usd": 0.06,
+        "spent_usd": pytest.approx(0.024),
+        "refused_tests": ["test_budget.py::test_three"],
+    }
 
 
 def test_budget_is_shared_by_xdist_workers(pytester: pytest.Pytester) -> None:
     done = pytester.path / "first.done"
-    pytester.makepyfile(test_shared=f"""
+    pytester.makepyfile(
+        test_shared=f"""
         import os, time
         import pytest
 
@@ -343,15 +379,18 @@ def test_budget_is_shared_by_xdist_workers(pytester: pytest.Pytester) -> None:
                 assert time.monotonic() < deadline, "test_first never finished"
                 time.sleep(0.05)
             llm.complete("one two three four")  # $0.012 + up to $0.042 > $0.05
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess(*ARGS, "-n", "2", "--dist", "loadgroup", "--llm-budget-usd", "0.05")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines([
-        "*ERROR at call of test_second*",
-        f"ModelCallError: LLM budget exhausted: this call may cost up to {MOST_COST}, and $0.012 of the $0.05 "
-        "allowed by llm_budget_usd is spent or reserved; it was refused",
-        "budget: $0.0120 of $0.0500 spent; 1 tests refused",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at call of test_second*",
+            f"ModelCallError: LLM budget exhausted: this call may cost up to {MOST_COST}, and $0.012 of the $0.05 "
+            "allowed by llm_budget_usd is spent or reserved; it was refused",
+            "budget: $0.0120 of $0.0500 spent; 1 tests refused",
+        ]
+    )
 
 
 def test_run_summary_hook_reaches_exporters_once(pytester: pytest.Pytester) -> None:
@@ -372,10 +411,13 @@ def test_run_summary_hook_reaches_exporters_once(pytester: pytest.Pytester) -> N
 
 @pytest.mark.slow
 def test_html_report_renders_in_headless_chromium(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    pytester.makepyfile(test_suite=SUITE, test_xss="""
+    pytester.makepyfile(
+        test_suite=SUITE,
+        test_xss="""
         def test_evil(llm):
             llm.complete('<img src=x onerror="document.title=1"><script>document.title=2</script>')
-    """)
+    """,
+    )
     pytester.runpytest(*ARGS, "--llm-report-html", "report.html")
     page = pytester.path / "report.html"
     dom = chromium_dom(page, tmp_path, "#test-2")
@@ -402,7 +444,10 @@ def test_html_report_data_cannot_end_its_script(tmp_path: Path) -> None:
     text = embedded_data({"tests": hostile, "again": hostile})
     assert "<" not in text and "\u2028" not in text and "\u2029" not in text
     page = LiveElements(f'<script type="application/json">{text}</script>')
-    assert page.texts() == ["</script><script>alert(1)</script>", "<!--", "line\u2028break\u2029", "\\x1b[31m", "\ufffd"] * 2
+    assert (
+        page.texts()
+        == ["</script><script>alert(1)</script>", "<!--", "line\u2028break\u2029", "\\x1b[31m", "\ufffd"] * 2
+    )
 
 
 def test_html_report_data_shows_each_text_as_visible_does() -> None:
@@ -411,7 +456,7 @@ def test_html_report_data_shows_each_text_as_visible_does() -> None:
 
     # Escapes made once over the whole JSON text: an escaped backslash is never read as the
     # start of another escape, and tabs and newlines stay.
-    hostile = ["\r\b\f\x01\x1f\x7f\x85", "\\u001b \\\\r \\x1b", "tab\tline\nquote\"slash\\", "plain words", ""]
+    hostile = ["\r\b\f\x01\x1f\x7f\x85", "\\u001b \\\\r \\x1b", 'tab\tline\nquote"slash\\', "plain words", ""]
     packed = json.loads(embedded_data({"texts": hostile, "key\x1b\r": 1}))
     assert packed["data"][1:] == [[0, *(visible(text, lines=True) for text in hostile)], 1]
     assert packed["shapes"][0] == ["texts", "key\\x1b\\x0d"]

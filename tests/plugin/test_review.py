@@ -66,8 +66,10 @@ def suite(pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServ
     pytester.makefile(".jinja", **{"prompts/reply": "Reply to: {{ question }}", "prompts/farewell": "Goodbye!"})
     pytester.makefile(".yaml", cases=CASES)
     pytester.makepyfile(test_suite=SUITE)
-    pytester.makeini(f"[pytest]\nllm_model = echo\nllm_record_mode = off\nllm_judge_model = openai:judge\n"
-                     f"llm_openai_base_url = {server.url}\n")
+    pytester.makeini(
+        f"[pytest]\nllm_model = echo\nllm_record_mode = off\nllm_judge_model = openai:judge\n"
+        f"llm_openai_base_url = {server.url}\n"
+    )
     return pytester
 
 
@@ -79,7 +81,9 @@ def row(page: Any, nodeid: str) -> Any:
     return page.locator("#tests > tbody", has=page.locator("td", has_text=nodeid)).first
 
 
-def test_a_review_made_in_the_page_is_applied_where_the_outputs_still_match(suite: pytest.Pytester, browser: Any) -> None:
+def test_a_review_made_in_the_page_is_applied_where_the_outputs_still_match(
+    suite: pytest.Pytester, browser: Any
+) -> None:
     run(suite, "--llm-snapshot-update").assert_outcomes(passed=4, failed=1)  # test_case[refund] misses
     (suite.path / "prompts" / "reply.jinja").write_text("Reply kindly to: {{ question }}")
     reported = run(suite, "--llm-report-html", "report.html")
@@ -129,27 +133,41 @@ def test_a_review_made_in_the_page_is_applied_where_the_outputs_still_match(suit
     (suite.path / "prompts" / "farewell.jinja").write_text("Goodbye, and thanks!")
     applied = run(suite, "--llm-apply-review", "review.json")
     applied.assert_outcomes(passed=4, failed=1)
-    applied.stdout.fnmatch_lines([
-        "*llmops review*",
-        "review.json (reviewer Ana): 2 references accepted, 1 labels added "
-        "(__llm_snapshots__/test_suite.yaml, cases.yaml, test_suite.judge-labels.jsonl)",
-        "refused:",
-        "  test_suite.py::test_farewell: reference 'output': its output is not the one reviewed*",
-        "new label files (point the judge's calibration= at them): test_suite.judge-labels.jsonl",
-    ])
+    applied.stdout.fnmatch_lines(
+        [
+            "*llmops review*",
+            "review.json (reviewer Ana): 2 references accepted, 1 labels added "
+            "(__llm_snapshots__/test_suite.yaml, cases.yaml, test_suite.judge-labels.jsonl)",
+            "refused:",
+            "  test_suite.py::test_farewell: reference 'output': its output is not the one reviewed*",
+            "new label files (point the judge's calibration= at them): test_suite.judge-labels.jsonl",
+        ]
+    )
     rows = yaml.safe_load((suite.path / "cases.yaml").read_text())
     assert rows[0]["expected"] == "Reply kindly to: How do I get a refund?"
     assert rows[1]["expected"].strip() == "Reply to: Where is my parcel?"  # not reviewed: as it was
     assert (suite.path / "cases.yaml").read_text().startswith("# support questions")  # the rest as it was
     assert "Reply kindly to: hello" in (suite.path / "__llm_snapshots__" / "test_suite.yaml").read_text()
     labels = [json.loads(line) for line in (suite.path / "test_suite.judge-labels.jsonl").read_text().splitlines()]
-    assert labels == [{"output": "Your parcel arrives on Monday.", "question": "Where is my parcel?", "reference": None,
-                       "label": "bad", "comment": "It invents the day.", "reviewer": "Ana", "test": "test_suite.py::test_judged"}]
+    assert labels == [
+        {
+            "output": "Your parcel arrives on Monday.",
+            "question": "Where is my parcel?",
+            "reference": None,
+            "label": "bad",
+            "comment": "It invents the day.",
+            "reviewer": "Ana",
+            "test": "test_suite.py::test_judged",
+        }
+    ]
     run(suite).assert_outcomes(passed=4, failed=1)  # the accepted references hold; farewell still differs
     # The judge calibrated on the new labels: it passed what the reviewer called bad.
-    (suite.path / "test_suite.py").write_text(SUITE.replace(
-        '@pytest.mark.llm_judge(rubric="Answers the question", threshold=0.5)',
-        '@pytest.mark.llm_judge(rubric="Answers the question", threshold=0.5, calibration="test_suite.judge-labels.jsonl")'))
+    (suite.path / "test_suite.py").write_text(
+        SUITE.replace(
+            '@pytest.mark.llm_judge(rubric="Answers the question", threshold=0.5)',
+            '@pytest.mark.llm_judge(rubric="Answers the question", threshold=0.5, calibration="test_suite.judge-labels.jsonl")',
+        )
+    )
     calibrated = run(suite, "-k", "judged")
     calibrated.assert_outcomes(errors=1)
     calibrated.stdout.fnmatch_lines(["*judge openai:judge failed calibration, so it grades no tests*"])
@@ -157,36 +175,58 @@ def test_a_review_made_in_the_page_is_applied_where_the_outputs_still_match(suit
 
 def review_file(path: Path, *cases: dict[str, Any]) -> None:
     defaults = {"label": None, "comment": "", "accept": True, "outputs": [], "judged": []}
-    path.write_text(json.dumps({"schema": "pytest-llmops/review", "schema_version": 1, "reviewer": "Bo",
-                                "report": {}, "cases": [{**defaults, **case} for case in cases]}))
+    path.write_text(
+        json.dumps(
+            {
+                "schema": "pytest-llmops/review",
+                "schema_version": 1,
+                "reviewer": "Bo",
+                "report": {},
+                "cases": [{**defaults, **case} for case in cases],
+            }
+        )
+    )
 
 
 def test_what_cannot_be_applied_is_refused_with_its_reason(suite: pytest.Pytester) -> None:
-    suite.makepyfile(test_given="""
+    suite.makepyfile(
+        test_given="""
         def test_given(llm, golden):
             golden.check(llm.complete("hi"), reference="hello", metric="rougeL", threshold=0.1)
-    """)
-    review_file(suite.path / "review.json",
-                {"nodeid": "test_given.py::test_given", "outputs": [{"name": "output", "output": "hi"}]},
-                {"nodeid": "test_suite.py::test_greeting", "outputs": [{"name": "output", "output": "Reply to: hello"}]},
-                {"nodeid": "test_suite.py::test_gone", "outputs": []})
+    """
+    )
+    review_file(
+        suite.path / "review.json",
+        {"nodeid": "test_given.py::test_given", "outputs": [{"name": "output", "output": "hi"}]},
+        {"nodeid": "test_suite.py::test_greeting", "outputs": [{"name": "output", "output": "Reply to: hello"}]},
+        {"nodeid": "test_suite.py::test_gone", "outputs": []},
+    )
     result = run(suite, "--llm-apply-review", "review.json", "-k", "given or greeting")  # no snapshot yet
-    result.stdout.fnmatch_lines([
-        "review.json (reviewer Bo): 0 references accepted, 0 labels added",
-        "refused:",
-        "  test_given.py::test_given: reference 'output' is given in the test's code, not read from a snapshot "
-        "or a dataset row: change it there",
-        "  test_suite.py::test_gone: not run by this run (deselected, not collected or not reached)",
-        "  test_suite.py::test_greeting: accepted, but no golden check of it read a stored or dataset reference",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "review.json (reviewer Bo): 0 references accepted, 0 labels added",
+            "refused:",
+            "  test_given.py::test_given: reference 'output' is given in the test's code, not read from a snapshot "
+            "or a dataset row: change it there",
+            "  test_suite.py::test_gone: not run by this run (deselected, not collected or not reached)",
+            "  test_suite.py::test_greeting: accepted, but no golden check of it read a stored or dataset reference",
+        ]
+    )
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    ("not json", "is not JSON"),
-    ('{"schema": "pytest-llmops/review", "schema_version": 1, "reviewer": "x", "report": {}, "cases": [{"nodeid": ""}]}',
-     "is not a pytest-llmops review file: at cases/0:"),
-])
-def test_a_review_file_that_cannot_be_read_stops_the_run_naming_it(suite: pytest.Pytester, content: str, problem: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("not json", "is not JSON"),
+        (
+            '{"schema": "pytest-llmops/review", "schema_version": 1, "reviewer": "x", "report": {}, "cases": [{"nodeid": ""}]}',
+            "is not a pytest-llmops review file: at cases/0:",
+        ),
+    ],
+)
+def test_a_review_file_that_cannot_be_read_stops_the_run_naming_it(
+    suite: pytest.Pytester, content: str, problem: str
+) -> None:
     (suite.path / "review.json").write_text(content)
     result = run(suite, "--llm-apply-review", "review.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -18,8 +18,7 @@ from pytest_llmops._shards import Shard, shard_of
 
 pytest_plugins = ["pytester"]
 
-ARGS = ("-p", "no:cacheprovider", "--llm-record-mode", "off", "--llm-model", "echo",
-        "--llm-prices", "echo = 1000 2000")
+ARGS = ("-p", "no:cacheprovider", "--llm-record-mode", "off", "--llm-model", "echo", "--llm-prices", "echo = 1000 2000")
 SHARDS = 3
 
 SUITE = """
@@ -43,15 +42,22 @@ def suite(pytester: pytest.Pytester, plan: dict[str, float] | None = None) -> No
 def run_shards(pytester: pytest.Pytester, *args: str, shards: range = range(1, SHARDS + 1)) -> list[dict[str, Any]]:
     reports = []
     for index in shards:
-        result = pytester.runpytest(*ARGS, "--llm-shard", f"{index}/{SHARDS}", "--llm-report-json", f"shard-{index}.json", *args)
+        result = pytester.runpytest(
+            *ARGS, "--llm-shard", f"{index}/{SHARDS}", "--llm-report-json", f"shard-{index}.json", *args
+        )
         assert result.ret == 0, result.stdout.str()
         reports.append(json.loads((pytester.path / f"shard-{index}.json").read_text()))
     return reports
 
 
 def merge(pytester: pytest.Pytester, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest_llmops", "merge", *args], cwd=pytester.path,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_llmops", "merge", *args],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def nodeids(report: dict[str, Any]) -> set[str]:
@@ -65,14 +71,30 @@ def test_shards_split_the_suite_by_test_id_and_the_merge_sums_them(pytester: pyt
     for index, report in enumerate(shards, 1):
         assert nodeids(report) == {n for n in everything if shard_of(n, SHARDS) == index}
         assert report["run"]["shard"] == {"index": index, "total": SHARDS}
-    done = merge(pytester, "shard-1.json", "shard-2.json", "shard-3.json", "--json", "run.json", "--md", "run.md",
-                 "--html", "run.html")
+    done = merge(
+        pytester,
+        "shard-1.json",
+        "shard-2.json",
+        "shard-3.json",
+        "--json",
+        "run.json",
+        "--md",
+        "run.md",
+        "--html",
+        "run.html",
+    )
     assert done.returncode == 0, done.stdout
     assert "merged from 3 reports; every test of the run is in one" in done.stdout
     merged = json.loads((pytester.path / "run.json").read_text())
     assert nodeids(merged) == everything
     summary = merged["summary"]
-    for path in (("tests", "total"), ("tests", "passed"), ("calls", "total"), ("tokens", "total"), ("cost_usd", "live")):
+    for path in (
+        ("tests", "total"),
+        ("tests", "passed"),
+        ("calls", "total"),
+        ("tokens", "total"),
+        ("cost_usd", "live"),
+    ):
         parts = [report["summary"][path[0]][path[1]] for report in shards]
         assert summary[path[0]][path[1]] == pytest.approx(sum(parts))
     assert summary["tests"]["total"] == 9 and summary["cost_usd"]["live"] > 0
@@ -83,8 +105,14 @@ def test_shards_split_the_suite_by_test_id_and_the_merge_sums_them(pytester: pyt
     assert "Merged from 3 reports." in (pytester.path / "run.md").read_text()
     page = (pytester.path / "run.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "Every test of the run is in one of them." in page
-    assert subprocess.run([sys.executable, "-m", "pytest_llmops", "validate-report", "run.json"],
-                          cwd=pytester.path, capture_output=True).returncode == 0
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "pytest_llmops", "validate-report", "run.json"],
+            cwd=pytester.path,
+            capture_output=True,
+        ).returncode
+        == 0
+    )
 
 
 def test_adding_tests_moves_no_other_test_between_shards() -> None:
@@ -102,8 +130,18 @@ def test_a_regression_only_the_merged_view_gates(pytester: pytest.Pytester) -> N
     pytester.runpytest(*ARGS, "--llm-report-json", "main.json").assert_outcomes(passed=9)
     suite(pytester, {"4": 0.6})  # still above its threshold of 0.5: the shard passes
     run_shards(pytester, "--llm-max-score-drop", "0.1")
-    done = merge(pytester, "shard-1.json", "shard-2.json", "shard-3.json", "--baseline", "main.json",
-                 "--md", "summary.md", "--json", "run.json")
+    done = merge(
+        pytester,
+        "shard-1.json",
+        "shard-2.json",
+        "shard-3.json",
+        "--baseline",
+        "main.json",
+        "--md",
+        "summary.md",
+        "--json",
+        "run.json",
+    )
     assert done.returncode == 1, done.stdout
     assert "REGRESSED test_suite.py::test_case[4]: rougeL 0.9 -> 0.6 (-0.3; allowed 0.1)" in done.stdout
     assert "pytest-llmops merge: FAILED" in done.stdout
@@ -116,8 +154,17 @@ def test_a_regression_only_the_merged_view_gates(pytester: pytest.Pytester) -> N
 def test_a_shard_gated_alone_counts_the_other_shards_tests_as_not_run(pytester: pytest.Pytester) -> None:
     suite(pytester)
     pytester.runpytest(*ARGS, "--llm-report-json", "main.json").assert_outcomes(passed=9)
-    result = pytester.runpytest(*ARGS, "--llm-shard", "1/3", "--llm-baseline", "main.json",
-                                "--llm-fail-on-missing", "tests", "--llm-report-json", "one.json")
+    result = pytester.runpytest(
+        *ARGS,
+        "--llm-shard",
+        "1/3",
+        "--llm-baseline",
+        "main.json",
+        "--llm-fail-on-missing",
+        "tests",
+        "--llm-report-json",
+        "one.json",
+    )
     assert result.ret == 0
     comparison = json.loads((pytester.path / "one.json").read_text())["baseline"]
     assert comparison["removed_tests"] == []
@@ -131,7 +178,9 @@ def test_a_missing_shard_fails_the_merge_naming_its_tests(pytester: pytest.Pytes
     assert done.returncode == 1
     assert "shard 3/3 is missing: no report of it was given" in done.stdout
     assert "shard 3/3 is missing: no report of it was given" in (pytester.path / "run.html").read_text()
-    lost = sorted(f"test_suite.py::test_case[{n}]" for n in range(9) if shard_of(f"test_suite.py::test_case[{n}]", 3) == 3)
+    lost = sorted(
+        f"test_suite.py::test_case[{n}]" for n in range(9) if shard_of(f"test_suite.py::test_case[{n}]", 3) == 3
+    )
     assert f"  {lost[0]}: its shard 3/3 has no report" in done.stdout
     merged = json.loads((pytester.path / "run.json").read_text())["run"]
     assert [m["nodeid"] for m in merged["merged"]["missing_tests"]] == lost
@@ -140,8 +189,10 @@ def test_a_missing_shard_fails_the_merge_naming_its_tests(pytester: pytest.Pytes
 
 def test_a_shard_stopped_early_leaves_its_tests_missing(pytester: pytest.Pytester) -> None:
     suite(pytester)
-    pytester.makeconftest("import pytest\n\n@pytest.fixture(autouse=True)\ndef stop(request):\n    yield\n"
-                          "    if (request.config.rootpath / 'stop').exists():\n        pytest.exit('stopped')\n")
+    pytester.makeconftest(
+        "import pytest\n\n@pytest.fixture(autouse=True)\ndef stop(request):\n    yield\n"
+        "    if (request.config.rootpath / 'stop').exists():\n        pytest.exit('stopped')\n"
+    )
     pytester.path.joinpath("stop").touch()
     stopped = pytester.runpytest(*ARGS, "--llm-shard", "1/3", "--llm-report-json", "shard-1.json")
     assert stopped.ret == pytest.ExitCode.INTERRUPTED
@@ -191,15 +242,21 @@ def test_reports_split_by_paths_merge_and_name_a_test_found_twice(pytester: pyte
 
 
 @pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
-def test_an_empty_shard_passes_and_xdist_workers_agree_on_the_split(pytester: pytest.Pytester, xdist: tuple[str, ...]) -> None:
+def test_an_empty_shard_passes_and_xdist_workers_agree_on_the_split(
+    pytester: pytest.Pytester, xdist: tuple[str, ...]
+) -> None:
     pytester.makepyfile(test_one="def test_only():\n    pass\n")
     empty = next(i for i in range(1, 9) if shard_of("test_one.py::test_only", 8) != i)
     result = pytester.runpytest_subprocess(*ARGS, "--llm-shard", f"{empty}/8", *xdist)
     assert result.ret == 0  # not 5, "no tests collected": the shard's CI job passes
     suite(pytester)
-    mine = pytester.runpytest_subprocess(*ARGS, "test_suite.py", "--llm-shard", "2/3", "--llm-report-json", "two.json", *xdist)
+    mine = pytester.runpytest_subprocess(
+        *ARGS, "test_suite.py", "--llm-shard", "2/3", "--llm-report-json", "two.json", *xdist
+    )
     assert mine.ret == 0
-    expected = {f"test_suite.py::test_case[{n}]" for n in range(9) if shard_of(f"test_suite.py::test_case[{n}]", 3) == 2}
+    expected = {
+        f"test_suite.py::test_case[{n}]" for n in range(9) if shard_of(f"test_suite.py::test_case[{n}]", 3) == 2
+    }
     assert nodeids(json.loads((pytester.path / "two.json").read_text())) == expected
 
 

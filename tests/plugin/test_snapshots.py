@@ -50,7 +50,11 @@ def test_no_prompt():
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    write(pytester, "prompts/summarize.jinja", "---\nversion: 3\n---\nsystem:\n{% include 'tone' %}\nuser:\n{{ article }}\n")
+    write(
+        pytester,
+        "prompts/summarize.jinja",
+        "---\nversion: 3\n---\nsystem:\n{% include 'tone' %}\nuser:\n{{ article }}\n",
+    )
     write(pytester, "prompts/tone.jinja", "Be neutral.")
     write(pytester, "prompts/translate.jinja", "Translate to French: {{ text }}")
     pytester.makeconftest(RECORDS_CONFTEST)
@@ -106,11 +110,13 @@ def test_a_declared_version_change_is_reported_and_marked_on_the_record(project:
 
     result = run(project)
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines([
-        "prompt changed since its snapshot:",
-        "  test_mod.py::test_summary: summarize: v3 -> v4",
-        "*--llm-snapshot-update*--llm-changed-prompts*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "prompt changed since its snapshot:",
+            "  test_mod.py::test_summary: summarize: v3 -> v4",
+            "*--llm-snapshot-update*--llm-changed-prompts*",
+        ]
+    )
     assert "test_translate:" not in result.stdout.str()
     assert snapshot(project).read_text() == written  # drift alone never rewrites
     [summarize] = records(project)["test_summary"]["prompts"]
@@ -128,20 +134,26 @@ def test_the_markdown_summary_lists_changed_prompts(project: pytest.Pytester) ->
     run(project, "--llm-report-md", "summary.md").assert_outcomes(passed=3)
     summary = (project.path / "summary.md").read_text()
     [summarize] = records(project)["test_summary"]["prompts"]
-    assert ("### Changed prompts\n\n| prompt | version | hash | tests |\n|---|---|---|---|\n"
-            f"| summarize | 4 | {summarize['hash'][:8]} | 1 |\n") in summary
+    assert (
+        "### Changed prompts\n\n| prompt | version | hash | tests |\n|---|---|---|---|\n"
+        f"| summarize | 4 | {summarize['hash'][:8]} | 1 |\n"
+    ) in summary
 
 
 @pytest.mark.slow
 def test_the_html_report_diffs_a_changed_prompt_against_its_snapshot(project: pytest.Pytester, tmp_path: Path) -> None:
     run(project).assert_outcomes(passed=3)
     write(project, "prompts/translate.jinja", "Translate to German: {{ text }}")
-    run(project, "--llm-report-html", "report.html", "--llm-report-json", "report.json").assert_outcomes(failed=1, passed=2)
+    run(project, "--llm-report-html", "report.html", "--llm-report-json", "report.json").assert_outcomes(
+        failed=1, passed=2
+    )
     report = json.loads((project.path / "report.json").read_text())
     number = 1 + [t["nodeid"] for t in report["tests"]].index("test_mod.py::test_translate")
     dom = chromium_dom(project.path / "report.html", tmp_path, f"#test-{number}")  # its details, opened
-    old, new = (read_snapshot_file(snapshot(project))["test_translate"].prompts["translate"]["hash"][:8],
-                records(project)["test_translate"]["prompts"][0]["hash"][:8])
+    old, new = (
+        read_snapshot_file(snapshot(project))["test_translate"].prompts["translate"]["hash"][:8],
+        records(project)["test_translate"]["prompts"][0]["hash"][:8],
+    )
     diff = dom.partition(f"Prompt translate: {old} → {new}, against its snapshot")[2].partition("</div>")[0]
     assert diff.endswith('<div class="text">Translate to <del>French:</del><ins>German:</ins> Good morning')
     shown = dom.partition("<script")[0]  # the page, not the report's data and code
@@ -150,11 +162,13 @@ def test_the_html_report_diffs_a_changed_prompt_against_its_snapshot(project: py
 
 def test_each_distinct_render_of_a_prompt_is_kept(pytester: pytest.Pytester) -> None:
     write(pytester, "prompts/greet.jinja", "Hello {{ name }}")
-    pytester.makepyfile(test_mod="""
+    pytester.makepyfile(
+        test_mod="""
         def test_greetings(prompt):
             for name in ("Ann", "Bob", "Ann"):
                 prompt("greet", name=name)
-    """)
+    """
+    )
     run(pytester).assert_outcomes(passed=1)
     [greet] = read_snapshot_file(snapshot(pytester))["test_greetings"].prompts.values()
     assert greet["text"] == f"Hello Ann{RENDER_SEPARATOR}Hello Bob"
@@ -190,7 +204,9 @@ def test_update_rewrites_the_snapshot_and_the_drift_is_gone(project: pytest.Pyte
     write(project, "prompts/tone.jinja", "Be cheerful.")
 
     result = run(project, "--llm-snapshot-update")
-    result.stdout.fnmatch_lines(["prompt updated:", "  test_mod.py::test_summary: summarize:*", "written: *test_mod.yaml (1 test)"])
+    result.stdout.fnmatch_lines(
+        ["prompt updated:", "  test_mod.py::test_summary: summarize:*", "written: *test_mod.yaml (1 test)"]
+    )
     after = read_snapshot_file(snapshot(project))
     assert after["test_summary"].prompts["summarize"]["hash"] != before["test_summary"].prompts["summarize"]["hash"]
     assert after["test_translate"] == before["test_translate"]
@@ -205,8 +221,12 @@ def test_changed_prompts_runs_only_the_tests_they_affect(project: pytest.Pyteste
         nothing = run(project, "--llm-changed-prompts", *xdist)
         nothing.assert_outcomes(deselected=0 if xdist else 3)  # xdist's controller counts none
         assert nothing.ret == pytest.ExitCode.OK
-        nothing.stdout.fnmatch_lines(["pytest-llmops --llm-changed-prompts: no test uses a prompt template "
-                                      "that changed since its snapshot; nothing to run"])
+        nothing.stdout.fnmatch_lines(
+            [
+                "pytest-llmops --llm-changed-prompts: no test uses a prompt template "
+                "that changed since its snapshot; nothing to run"
+            ]
+        )
 
     write(project, "prompts/translate.jinja", "Translate to German: {{ text }}")
     result = run(project, "--llm-changed-prompts", "-v")
@@ -226,11 +246,13 @@ def test_unused_entries_are_reported_and_pruned_only_on_request(project: pytest.
     written = snapshot(project).read_text()
 
     result = run(project)
-    result.stdout.fnmatch_lines([
-        "unused snapshot entries: 1",
-        "  __llm_snapshots__/test_mod.yaml: test_translate: test no longer exists",
-        "  (remove with --llm-snapshot-prune)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "unused snapshot entries: 1",
+            "  __llm_snapshots__/test_mod.yaml: test_translate: test no longer exists",
+            "  (remove with --llm-snapshot-prune)",
+        ]
+    )
     assert snapshot(project).read_text() == written
 
     pruned = run(project, "--llm-snapshot-prune")
@@ -242,22 +264,29 @@ def test_the_snapshot_file_of_a_deleted_module_is_reported_and_pruned(project: p
     run(project).assert_outcomes(passed=3)
     project.path.joinpath("test_mod.py").rename(project.path / "test_renamed.py")
     result = run(project)
-    result.stdout.fnmatch_lines([
-        "unused snapshot entries: 2",
-        "  __llm_snapshots__/test_mod.yaml: test_summary: test no longer exists",
-        "  __llm_snapshots__/test_mod.yaml: test_translate: test no longer exists",
-    ])
-    run(project, "--llm-snapshot-prune").stdout.fnmatch_lines(["removed: __llm_snapshots__/test_mod.yaml (no entries left)"])
+    result.stdout.fnmatch_lines(
+        [
+            "unused snapshot entries: 2",
+            "  __llm_snapshots__/test_mod.yaml: test_summary: test no longer exists",
+            "  __llm_snapshots__/test_mod.yaml: test_translate: test no longer exists",
+        ]
+    )
+    run(project, "--llm-snapshot-prune").stdout.fnmatch_lines(
+        ["removed: __llm_snapshots__/test_mod.yaml (no entries left)"]
+    )
     assert not snapshot(project).exists()
     assert read_snapshot_file(project.path / "__llm_snapshots__" / "test_renamed.yaml")
 
 
 def test_an_unused_reference_is_reported_and_pruned(project: pytest.Pytester) -> None:
     run(project).assert_outcomes(passed=3)
-    project.makepyfile(test_mod=TESTS + textwrap.dedent("""
+    project.makepyfile(
+        test_mod=TESTS
+        + textwrap.dedent("""
         def test_summary(llm, prompt):  # no longer checks its reference
             llm.complete(prompt("summarize", article="x"))
-    """))
+    """)
+    )
     result = run(project)
     result.stdout.fnmatch_lines(["*test_mod.yaml: test_summary: reference 'output'"])
     run(project, "--llm-snapshot-prune")
@@ -286,11 +315,13 @@ def test_a_corrupt_file_is_named_and_never_overwritten(project: pytest.Pytester)
     snapshot(project).write_text("test_summary:\n  prompts: [oops]\n")
     result = run(project, "--llm-snapshot-update")
     result.assert_outcomes(passed=1, errors=2)
-    result.stdout.fnmatch_lines([
-        "*ERROR at setup of test_summary*",
-        f"*corrupt snapshot file {snapshot(project)}: entry 'test_summary': prompts and references must be mappings*",
-        f"not written: corrupt snapshot file {snapshot(project)}*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_summary*",
+            f"*corrupt snapshot file {snapshot(project)}: entry 'test_summary': prompts and references must be mappings*",
+            f"not written: corrupt snapshot file {snapshot(project)}*",
+        ]
+    )
     assert snapshot(project).read_text() == "test_summary:\n  prompts: [oops]\n"
 
     usage = run(project, "--llm-changed-prompts")
@@ -299,25 +330,31 @@ def test_a_corrupt_file_is_named_and_never_overwritten(project: pytest.Pytester)
 
 
 def test_a_path_like_parameter_id_stays_a_key_in_the_module_file(project: pytest.Pytester) -> None:
-    write(project, "pkg/test_ids.py", textwrap.dedent("""
+    write(
+        project,
+        "pkg/test_ids.py",
+        textwrap.dedent("""
         import pytest
         from pytest_llmops._plugin.session import session_of
 
         @pytest.mark.parametrize("text", ["../escape", "/abs/path"], ids=["../x", "/etc/y"])
         def test_ids(request, text):
             session_of(request.config).snapshots.record_reference(request.node, "output", text)
-    """))
+    """),
+    )
     run(project, "pkg").assert_outcomes(passed=2)
     files = sorted(p.relative_to(project.path).as_posix() for p in project.path.rglob("*.yaml"))
     assert files == ["pkg/__llm_snapshots__/test_ids.yaml"]
     entries = read_snapshot_file(project.path / files[0])
     assert {k: v.references["output"] for k, v in entries.items()} == {
-        "test_ids[../x]": "../escape", "test_ids[/etc/y]": "/abs/path"
+        "test_ids[../x]": "../escape",
+        "test_ids[/etc/y]": "/abs/path",
     }
 
 
 def test_reference_names_and_texts_are_checked(project: pytest.Pytester) -> None:
-    project.makepyfile(test_api="""
+    project.makepyfile(
+        test_api="""
         import pytest
         from pytest_llmops._plugin.session import session_of
 
@@ -331,14 +368,16 @@ def test_reference_names_and_texts_are_checked(project: pytest.Pytester) -> None
             store.record_reference(request.node, "other", "staged")
             assert store.reference(request.node, "other") == "staged"
             assert store.update is False
-    """)
+    """
+    )
     run(project, "test_api.py").assert_outcomes(passed=1)
 
 
 @pytest.mark.slow
 def test_xdist_workers_lose_no_snapshot_entry(pytester: pytest.Pytester) -> None:
     write(pytester, "prompts/echo.jinja", "---\nversion: 1\n---\nSay {{ n }}\nthen stop")
-    pytester.makepyfile(test_many="""
+    pytester.makepyfile(
+        test_many="""
         import pytest
         from pytest_llmops._plugin.session import session_of
 
@@ -346,7 +385,8 @@ def test_xdist_workers_lose_no_snapshot_entry(pytester: pytest.Pytester) -> None
         def test_case(request, llm, prompt, n):
             out = llm.complete(prompt("echo", n=n))
             session_of(request.config).snapshots.record_reference(request.node, "output", out.text)
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess(*ECHO, "-n", "2")
     result.assert_outcomes(passed=40)
     path = pytester.path / "__llm_snapshots__" / "test_many.yaml"
@@ -412,8 +452,10 @@ def test_a_one_word_template_edit_is_one_hunk_of_the_snapshot_file(pytester: pyt
         "+      Label the ticket below.",
     ]
     texts = {e.prompts["classify"]["text"] for e in read_snapshot_file(snapshot(pytester)).values()}
-    assert texts == {CLASSIFY.replace("Classify", "Label").replace("{{ ticket }}\n", f"Ticket number {n} is about a refund.")
-                     for n in range(13)}
+    assert texts == {
+        CLASSIFY.replace("Classify", "Label").replace("{{ ticket }}\n", f"Ticket number {n} is about a refund.")
+        for n in range(13)
+    }
 
 
 def template_hash_in(text: str) -> str:

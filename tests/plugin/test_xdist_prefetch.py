@@ -34,16 +34,29 @@ def _suite(pytester: pytest.Pytester, mark: str = "") -> None:
 
 def _run(pytester: pytest.Pytester, server: ScriptedServer, dist: str) -> None:
     pytester.runpytest(
-        "--llm-model", "openai:scripted", "--llm-openai-base-url", server.url, "--llm-record-mode", "off",
-        "-p", "no:cacheprovider", "-n", "2", "--dist", dist,
+        "--llm-model",
+        "openai:scripted",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-record-mode",
+        "off",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "--dist",
+        dist,
     ).assert_outcomes(passed=2 * CASES)
 
 
-@pytest.mark.parametrize(("dist", "mark"), [
-    ("loadfile", ""),
-    pytest.param("loadscope", "", marks=pytest.mark.slow),
-    pytest.param("loadgroup", "@pytest.mark.xdist_group('{group}')", marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    ("dist", "mark"),
+    [
+        ("loadfile", ""),
+        pytest.param("loadscope", "", marks=pytest.mark.slow),
+        pytest.param("loadgroup", "@pytest.mark.xdist_group('{group}')", marks=pytest.mark.slow),
+    ],
+)
 def test_workers_sent_whole_groups_prefetch_them_like_one_process(
     pytester: pytest.Pytester, scripted_server: Start, dist: str, mark: str
 ) -> None:

@@ -52,8 +52,17 @@ def test_call(llm, prompt, golden, n):
 """
 
 ARGS = (
-    "--llm-model", "echo", "--llm-snapshot-update", "-p", "no:cacheprovider",
-    "--llm-report-json", "report.json", "--llm-report-html", "report.html", "--llm-report-md", "report.md",
+    "--llm-model",
+    "echo",
+    "--llm-snapshot-update",
+    "-p",
+    "no:cacheprovider",
+    "--llm-report-json",
+    "report.json",
+    "--llm-report-html",
+    "report.html",
+    "--llm-report-md",
+    "report.md",
 )
 
 

@@ -37,8 +37,17 @@ def write_cases(pytester: pytest.Pytester, count: int) -> list[str]:
 
 def run_against(pytester: pytest.Pytester, url: str, *args: str, model: str = "katan-echo") -> pytest.RunResult:
     return pytester.runpytest(
-        "--llm-model", f"openai:{model}", "--llm-openai-base-url", url, "--llm-prices", f"{model} = 0 0",
-        "--llm-report-json", "report.json", "-p", "no:cacheprovider", *args,
+        "--llm-model",
+        f"openai:{model}",
+        "--llm-openai-base-url",
+        url,
+        "--llm-prices",
+        f"{model} = 0 0",
+        "--llm-report-json",
+        "report.json",
+        "-p",
+        "no:cacheprovider",
+        *args,
     )
 
 
@@ -108,10 +117,16 @@ def test_200_cases_with_20_percent_transient_errors_are_all_evaluated(
     # Every retry is in the report's per-model counts, and every failed attempt was retried.
     [(spec, counted)] = summary["models"].items()
     assert (spec, counted["retries"], counted["failed_attempts"], counted["failed_calls"]) == (
-        "openai:katan-echo", len(made), len(made), 0)
+        "openai:katan-echo",
+        len(made),
+        len(made),
+        0,
+    )
     assert counted["attempts"] == 200 + len(made) and counted["error_rate"] == len(made) / counted["attempts"]
-    print(f"\n200 cases, error rate 0.2, 6 retries: {len(made)} retries (at most {max(n for n, _ in made)} for one "
-          f"call), {sum(s for _, s in made):.1f}s of backoff in all; {wall:.1f}s wall")
+    print(
+        f"\n200 cases, error rate 0.2, 6 retries: {len(made)} retries (at most {max(n for n, _ in made)} for one "
+        f"call), {sum(s for _, s in made):.1f}s of backoff in all; {wall:.1f}s wall"
+    )
 
 
 @pytest.fixture
@@ -151,21 +166,35 @@ def test_an_outage_is_an_error_never_a_failure_and_is_counted_apart(
     (pytester.path / "cases.jsonl").write_text("\n".join(lines) + "\n")
     pytester.makepyfile(test_suite=OUTAGE_SUITE)
     result = run_against(
-        pytester, troubled_server.url, "--llm-max-retries", "1", "--llm-timeout", "1", "--junitxml", "junit.xml",
+        pytester,
+        troubled_server.url,
+        "--llm-max-retries",
+        "1",
+        "--llm-timeout",
+        "1",
+        "--junitxml",
+        "junit.xml",
         *workers,
         model="scripted",
     )
     result.assert_outcomes(passed=1, failed=1, errors=4)
     server = troubled_server.url
-    result.stdout.fnmatch_lines_random([
-        f"ModelCallError: openai:scripted at {server} answered HTTP 500: the model fell over Traceback: in worker 3",
-        f"ModelCallError: openai:scripted at {server}: connection failed (*)",
-        f"ModelCallError: openai:scripted at {server} answered without choices: *",
-        f"ModelCallError: openai:scripted at {server}: no answer within 1 s (llm_timeout)",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            f"ModelCallError: openai:scripted at {server} answered HTTP 500: the model fell over Traceback: in worker 3",
+            f"ModelCallError: openai:scripted at {server}: connection failed (*)",
+            f"ModelCallError: openai:scripted at {server} answered without choices: *",
+            f"ModelCallError: openai:scripted at {server}: no answer within 1 s (llm_timeout)",
+        ]
+    )
     rows = {row["nodeid"].split("[")[1].rstrip("]"): row for row in report(pytester)["tests"]}
     assert {name: row["outcome"] for name, row in rows.items()} == {
-        "good": "passed", "wrong": "failed", "error": "error", "close": "error", "garbage": "error", "hang": "error"
+        "good": "passed",
+        "wrong": "failed",
+        "error": "error",
+        "close": "error",
+        "garbage": "error",
+        "hang": "error",
     }
     for name in ("error", "close", "garbage", "hang"):
         assert rows[name]["error"].startswith(f"openai:scripted at {server}")
@@ -201,8 +230,9 @@ def test_rate_limited_server_records_only_what_it_answered(
     pytester.makepyfile(test_suite=DATASET_SUITE)
     result = run_against(pytester, server.url, "--llm-max-retries", "1", "--llm-concurrency", "4")
     result.assert_outcomes(passed=5, errors=7)
-    result.stdout.fnmatch_lines([f"ModelCallError: openai:katan-echo at {server.url} answered HTTP 429: rate limit "
-                                 "exceeded"])
+    result.stdout.fnmatch_lines(
+        [f"ModelCallError: openai:katan-echo at {server.url} answered HTTP 429: rate limit exceeded"]
+    )
     rows = report(pytester)["tests"]
     passed = sorted(row["calls"][0]["request"]["messages"][-1]["content"] for row in rows if row["outcome"] == "passed")
     assert sorted(asked(r) for r in recordings(pytester)) == passed
@@ -211,9 +241,13 @@ def test_rate_limited_server_records_only_what_it_answered(
     server.stop()
     replay = run_against(pytester, server.url, "--llm-record-mode", "replay")
     replay.assert_outcomes(passed=5, errors=7)
-    replay.stdout.fnmatch_lines(["*no recording of this openai:katan-echo call*",
-                                 "7 test(s) made a call with no recording; record them with:",
-                                 "pytest --llm-record-mode=new *"])
+    replay.stdout.fnmatch_lines(
+        [
+            "*no recording of this openai:katan-echo call*",
+            "7 test(s) made a call with no recording; record them with:",
+            "pytest --llm-record-mode=new *",
+        ]
+    )
 
 
 @pytest.mark.slow
@@ -225,23 +259,29 @@ def test_an_overloaded_server_is_kept_under_its_limit_or_retried(
     pytester.makepyfile(test_suite=DATASET_SUITE)
     pytester.makeconftest(RETRY_LOG)
     # llm_concurrency at the server's limit: it is never overloaded, so no retry is needed.
-    run_against(pytester, server.url, "--llm-concurrency", "4", "--llm-max-retries", "0", "--llm-record-mode", "off"
-                ).assert_outcomes(passed=16)
+    run_against(
+        pytester, server.url, "--llm-concurrency", "4", "--llm-max-retries", "0", "--llm-record-mode", "off"
+    ).assert_outcomes(passed=16)
     # Above it, without retries, the overload shows as ERRORs naming the server's answer...
-    overloaded = run_against(pytester, server.url, "--llm-concurrency", "16", "--llm-max-retries", "0",
-                             "--llm-record-mode", "off")
+    overloaded = run_against(
+        pytester, server.url, "--llm-concurrency", "16", "--llm-max-retries", "0", "--llm-record-mode", "off"
+    )
     outcomes = overloaded.parseoutcomes()
     assert outcomes.get("errors", 0) > 0 and outcomes.get("errors", 0) + outcomes.get("passed", 0) == 16
     assert "failed" not in outcomes
-    overloaded.stdout.fnmatch_lines([f"ModelCallError: openai:katan-echo at {server.url} answered HTTP 503: "
-                                     "service overloaded"])
+    overloaded.stdout.fnmatch_lines(
+        [f"ModelCallError: openai:katan-echo at {server.url} answered HTTP 503: service overloaded"]
+    )
     # ...and the pipeline's retries with backoff absorb it.
-    run_against(pytester, server.url, "--llm-concurrency", "16", "--llm-max-retries", "8", "--llm-record-mode", "off"
-                ).assert_outcomes(passed=16)
+    run_against(
+        pytester, server.url, "--llm-concurrency", "16", "--llm-max-retries", "8", "--llm-record-mode", "off"
+    ).assert_outcomes(passed=16)
     made = retries(pytester)
     assert made  # only this run retried (the others had no retries to make)
-    print(f"\n16 cases, max-inflight 4, llm_concurrency 16, 8 retries: {len(made)} retries "
-          f"(at most {max(n for n, _ in made)} for one call)")
+    print(
+        f"\n16 cases, max-inflight 4, llm_concurrency 16, 8 retries: {len(made)} retries "
+        f"(at most {max(n for n, _ in made)} for one call)"
+    )
 
 
 @pytest.mark.slow
@@ -251,5 +291,7 @@ def test_a_slow_server_times_out_in_bounded_time(pytester: pytest.Pytester, kata
     pytester.makepyfile(test_suite=DATASET_SUITE)
     result = run_against(pytester, server.url, "--llm-timeout", "0.5", "--llm-max-retries", "1")
     result.assert_outcomes(errors=4)
-    result.stdout.fnmatch_lines([f"ModelCallError: openai:katan-echo at {server.url}: no answer within 0.5 s (llm_timeout)"])
+    result.stdout.fnmatch_lines(
+        [f"ModelCallError: openai:katan-echo at {server.url}: no answer within 0.5 s (llm_timeout)"]
+    )
     assert not (pytester.path / "llm_recordings").exists()

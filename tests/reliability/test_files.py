@@ -50,7 +50,9 @@ def one_recording(pytester: pytest.Pytester) -> Path:
 
 
 @pytest.mark.parametrize("mode", ["replay", "new", "all"])
-def test_a_recording_of_a_newer_format_is_an_error_and_never_recorded_over(pytester: pytest.Pytester, mode: str) -> None:
+def test_a_recording_of_a_newer_format_is_an_error_and_never_recorded_over(
+    pytester: pytest.Pytester, mode: str
+) -> None:
     path = one_recording(pytester)
     data = json.loads(path.read_text())
     data["format"] = 99
@@ -59,10 +61,12 @@ def test_a_recording_of_a_newer_format_is_an_error_and_never_recorded_over(pytes
     result = pytester.runpytest(*ECHO, "--llm-record-mode", mode)
     result.assert_outcomes(errors=1)
     relpath = path.relative_to(pytester.path).as_posix()
-    result.stdout.fnmatch_lines([
-        f"*{relpath} was written by a newer pytest-llmops (recording format 99; this version reads 1-2): "
-        "upgrade pytest-llmops"
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"*{relpath} was written by a newer pytest-llmops (recording format 99; this version reads 1-2): "
+            "upgrade pytest-llmops"
+        ]
+    )
     assert path.read_bytes() == before
 
 
@@ -82,10 +86,12 @@ def test_an_index_of_a_newer_format_is_never_overwritten_nor_pruned_by(pytester:
     pytester.makepyfile(test_suite=SUITE.replace("def test_gone", "def _gone"))
     result = pytester.runpytest(*ECHO, "--llm-recordings-prune")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines([
-        "not indexed or pruned: llm_recordings/test_suite.py/_index.json was written by a newer pytest-llmops "
-        "(recording format 99; this version reads 1-2): upgrade pytest-llmops"
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "not indexed or pruned: llm_recordings/test_suite.py/_index.json was written by a newer pytest-llmops "
+            "(recording format 99; this version reads 1-2): upgrade pytest-llmops"
+        ]
+    )
     assert index.read_text() == '{"format": 99, "tests": {}}'
     assert len(recordings(pytester.path)) == 3
 
@@ -97,6 +103,7 @@ def _set(field: str, value: Any) -> Any:
     def edit(data: dict[str, Any]) -> Any:
         data["completion"][field] = value
         return data
+
     return edit
 
 
@@ -104,6 +111,7 @@ def _drop(field: str) -> Any:
     def edit(data: dict[str, Any]) -> Any:
         del data["completion"][field]
         return data
+
     return edit
 
 
@@ -158,13 +166,18 @@ UNFINISHED = {
     "skipped": ("@pytest.mark.skip(reason='not here')\ndef test_flaky", ()),
     "xfailed": ("@pytest.mark.xfail(run=False)\ndef test_flaky", ()),
     "failed before its call": ("def test_flaky(llm):\n    assert 0\n\ndef _flaky", ()),
-    "errored in setup": ("@pytest.fixture\ndef broken():\n    raise RuntimeError\n\n@pytest.mark.usefixtures('broken')\ndef test_flaky", ()),
+    "errored in setup": (
+        "@pytest.fixture\ndef broken():\n    raise RuntimeError\n\n@pytest.mark.usefixtures('broken')\ndef test_flaky",
+        (),
+    ),
     "deselected": ("def test_flaky", ("-k", "not flaky")),
 }
 
 
 @pytest.mark.parametrize(("change", "args"), UNFINISHED.values(), ids=UNFINISHED.keys())
-def test_prune_deletes_only_what_no_unfinished_test_lists(pytester: pytest.Pytester, change: str, args: tuple[str, ...]) -> None:
+def test_prune_deletes_only_what_no_unfinished_test_lists(
+    pytester: pytest.Pytester, change: str, args: tuple[str, ...]
+) -> None:
     pytester.makepyfile(test_suite=SUITE)
     pytester.runpytest(*ECHO).assert_outcomes(passed=3)
     files = recordings(pytester.path)
@@ -219,7 +232,9 @@ def test_the_index_is_stable_and_rewritten_only_when_it_changes(pytester: pytest
 
 
 @pytest.mark.parametrize("link", ["folder", "file"])
-def test_prune_never_follows_a_symlink_out_of_the_recordings_folder(pytester: pytest.Pytester, tmp_path: Path, link: str) -> None:
+def test_prune_never_follows_a_symlink_out_of_the_recordings_folder(
+    pytester: pytest.Pytester, tmp_path: Path, link: str
+) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     victim = outside / "0123456789abcdef01234567.json"
@@ -237,7 +252,9 @@ def test_prune_never_follows_a_symlink_out_of_the_recordings_folder(pytester: py
     assert victim.name not in result.stdout.str()
     if link == "folder":
         result.assert_outcomes(errors=1)
-        result.stdout.fnmatch_lines(["*not writing recording llm_recordings/test_suite.py/*.json: a symlink leads it out of llm_recordings/"])
+        result.stdout.fnmatch_lines(
+            ["*not writing recording llm_recordings/test_suite.py/*.json: a symlink leads it out of llm_recordings/"]
+        )
         assert sorted(p.name for p in outside.iterdir()) == [victim.name]
 
 
@@ -256,15 +273,19 @@ def prompted(pytester: pytest.Pytester, *names: str) -> Path:
 
 
 @pytest.mark.parametrize("args", [(), ("--llm-snapshot-update",), ("--llm-snapshot-update", "--llm-snapshot-prune")])
-def test_a_snapshot_file_of_a_newer_format_is_an_error_and_never_overwritten(pytester: pytest.Pytester, args: tuple[str, ...]) -> None:
+def test_a_snapshot_file_of_a_newer_format_is_an_error_and_never_overwritten(
+    pytester: pytest.Pytester, args: tuple[str, ...]
+) -> None:
     path = prompted(pytester, "a")
     path.parent.mkdir()
     path.write_text("# snapshot format: 99\ntest_a:\n  future: {}\n")
     result = pytester.runpytest(*SNAPSHOT_ARGS, "--llm-model", "echo", *args)
-    result.stdout.fnmatch_lines([
-        "*__llm_snapshots__/test_mod.yaml was written by a newer pytest-llmops (snapshot format 99; "
-        "this version reads 1-2): upgrade pytest-llmops; it is never overwritten*"
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*__llm_snapshots__/test_mod.yaml was written by a newer pytest-llmops (snapshot format 99; "
+            "this version reads 1-2): upgrade pytest-llmops; it is never overwritten*"
+        ]
+    )
     assert path.read_text() == "# snapshot format: 99\ntest_a:\n  future: {}\n"
 
 
@@ -299,7 +320,9 @@ def test_a_snapshot_write_on_a_full_disk_ends_the_run_naming_the_file(pytester: 
     path = prompted(pytester, *(f"t{n}" for n in range(40)))  # a snapshot file of some 4 KB
     script = pytester.path / "full_disk.py"
     script.write_text(FULL_DISK)
-    run = subprocess.run([sys.executable, str(script), *SNAPSHOT_ARGS], cwd=pytester.path, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(script), *SNAPSHOT_ARGS], cwd=pytester.path, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.stdout + run.stderr
     assert "40 passed" in run.stdout
     assert "cannot write snapshot file __llm_snapshots__/test_mod.yaml: File too large" in run.stdout
@@ -316,8 +339,12 @@ def test_two_processes_updating_one_snapshot_file_keep_both_entries(pytester: py
     command = [sys.executable, "-m", "pytest", *SNAPSHOT_ARGS, "--llm-snapshot-update", "-q"]
     for _ in range(3):
         path.unlink(missing_ok=True)
-        runs = [subprocess.Popen([*command, "-k", name], cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                for name in ("test_a", "test_b")]
+        runs = [
+            subprocess.Popen(
+                [*command, "-k", name], cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+            for name in ("test_a", "test_b")
+        ]
         outputs = [run.communicate(timeout=120)[0] for run in runs]
         assert [run.returncode for run in runs] == [0, 0], outputs
         entries = path.read_text()
@@ -331,7 +358,9 @@ def test_a_baseline_of_a_newer_report_schema_is_a_usage_error_naming_it(pytester
     base.write_text(re.sub(r'"schema_version":\s*1', '"schema_version": 99', base.read_text()))
     result = pytester.runpytest(*ECHO, "--llm-baseline", "base.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        f"*llm_baseline: {base} was written by a newer pytest-llmops (report schema version 99; "
-        "this version reads 1): upgrade pytest-llmops"
-    ])
+    result.stderr.fnmatch_lines(
+        [
+            f"*llm_baseline: {base} was written by a newer pytest-llmops (report schema version 99; "
+            "this version reads 1): upgrade pytest-llmops"
+        ]
+    )

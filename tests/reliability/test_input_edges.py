@@ -26,23 +26,57 @@ ECHO = ("--llm-model", "echo", "-p", "no:cacheprovider")
 # -- the table ---------------------------------------------------------------------------
 
 GOOD = [
-    ("temperature", 0, 0), ("temperature", 2, 2), ("temperature", 0.7, 0.7),
-    ("top_p", 1, 1), ("top_p", 0.01, 0.01),
-    ("max_tokens", 1, 1), ("max_tokens", 1_000_000, 1_000_000),
-    ("seed", 0, 0), ("seed", -5, -5), ("seed", 2**63 - 1, 2**63 - 1),
-    ("stop", "\n", ("\n",)), ("stop", ["a", "b"], ("a", "b")), ("stop", [], ()),
-    ("top_logprobs", 0, 0), ("top_logprobs", 20, 20),
+    ("temperature", 0, 0),
+    ("temperature", 2, 2),
+    ("temperature", 0.7, 0.7),
+    ("top_p", 1, 1),
+    ("top_p", 0.01, 0.01),
+    ("max_tokens", 1, 1),
+    ("max_tokens", 1_000_000, 1_000_000),
+    ("seed", 0, 0),
+    ("seed", -5, -5),
+    ("seed", 2**63 - 1, 2**63 - 1),
+    ("stop", "\n", ("\n",)),
+    ("stop", ["a", "b"], ("a", "b")),
+    ("stop", [], ()),
+    ("top_logprobs", 0, 0),
+    ("top_logprobs", 20, 20),
 ]
 
 BAD = [
-    ("temperature", math.nan), ("temperature", math.inf), ("temperature", -0.1), ("temperature", 2.01),
-    ("temperature", True), ("temperature", "0.5"), ("temperature", 10**400), ("temperature", [0.1]),
-    ("top_p", 0), ("top_p", 1.5), ("top_p", math.nan), ("top_p", False),
-    ("max_tokens", 0), ("max_tokens", -1), ("max_tokens", True), ("max_tokens", 1.5), ("max_tokens", 10**30),
-    ("max_tokens", "5"), ("max_tokens", math.inf),
-    ("seed", True), ("seed", 1.5), ("seed", 2**63), ("seed", "7"),
-    ("stop", ""), ("stop", [""]), ("stop", [1]), ("stop", 3), ("stop", {"a": 1}), ("stop", b"x"),
-    ("top_logprobs", 21), ("top_logprobs", -1), ("top_logprobs", True), ("top_logprobs", 2.0),
+    ("temperature", math.nan),
+    ("temperature", math.inf),
+    ("temperature", -0.1),
+    ("temperature", 2.01),
+    ("temperature", True),
+    ("temperature", "0.5"),
+    ("temperature", 10**400),
+    ("temperature", [0.1]),
+    ("top_p", 0),
+    ("top_p", 1.5),
+    ("top_p", math.nan),
+    ("top_p", False),
+    ("max_tokens", 0),
+    ("max_tokens", -1),
+    ("max_tokens", True),
+    ("max_tokens", 1.5),
+    ("max_tokens", 10**30),
+    ("max_tokens", "5"),
+    ("max_tokens", math.inf),
+    ("seed", True),
+    ("seed", 1.5),
+    ("seed", 2**63),
+    ("seed", "7"),
+    ("stop", ""),
+    ("stop", [""]),
+    ("stop", [1]),
+    ("stop", 3),
+    ("stop", {"a": 1}),
+    ("stop", b"x"),
+    ("top_logprobs", 21),
+    ("top_logprobs", -1),
+    ("top_logprobs", True),
+    ("top_logprobs", 2.0),
 ]
 
 
@@ -69,9 +103,7 @@ def test_every_bad_value_is_listed_and_unknown_names_list_the_known_ones() -> No
         checked({"temperature": math.nan, "max_tokens": 0}, "x")
     with pytest.raises(GenerationSettingError) as error:
         checked({"temprature": 0.1, "top_k": 3}, "x")
-    assert str(error.value) == (
-        "x: unknown generation setting(s) temprature, top_k; known: " + ", ".join(RULES)
-    )
+    assert str(error.value) == ("x: unknown generation setting(s) temprature, top_k; known: " + ", ".join(RULES))
 
 
 @pytest.mark.parametrize(
@@ -84,8 +116,17 @@ def test_ini_text_reads_as_the_setting(name: str, text: str, value: object) -> N
 
 @pytest.mark.parametrize(
     ("name", "text"),
-    [("temperature", "nan"), ("temperature", "inf"), ("temperature", "1e400"), ("max_tokens", "true"),
-     ("max_tokens", "1.5"), ("max_tokens", "9" * 30), ("seed", "1.5"), ("seed", "9" * 30), ("top_p", "0")],
+    [
+        ("temperature", "nan"),
+        ("temperature", "inf"),
+        ("temperature", "1e400"),
+        ("max_tokens", "true"),
+        ("max_tokens", "1.5"),
+        ("max_tokens", "9" * 30),
+        ("seed", "1.5"),
+        ("seed", "9" * 30),
+        ("top_p", "0"),
+    ],
 )
 def test_bad_ini_text_is_refused(name: str, text: str) -> None:
     with pytest.raises(ValueError):
@@ -94,8 +135,12 @@ def test_bad_ini_text_is_refused(name: str, text: str) -> None:
 
 @pytest.mark.parametrize(
     "settings",
-    [GenerationSettings(temperature=math.nan), GenerationSettings(max_tokens=True),  # type: ignore[arg-type]
-     GenerationSettings(temperature=None), GenerationSettings(stop=("",))],  # type: ignore[arg-type]
+    [
+        GenerationSettings(temperature=math.nan),
+        GenerationSettings(max_tokens=True),  # type: ignore[arg-type]
+        GenerationSettings(temperature=None),
+        GenerationSettings(stop=("",)),
+    ],  # type: ignore[arg-type]
 )
 def test_a_request_built_by_hand_is_checked_by_the_same_table(settings: GenerationSettings) -> None:
     with pytest.raises(GenerationSettingError, match="^the request's generation settings: bad generation"):
@@ -133,31 +178,37 @@ BAD_SOURCES = [
 
 
 def _marker_site(pytester: pytest.Pytester, setting: str, python: str, yaml: str) -> str:
-    pytester.makepyfile(test_it=f"""
+    pytester.makepyfile(
+        test_it=f"""
         import pytest
 
         @pytest.mark.llm({setting}={python})
         def test_it(llm):
             llm.complete("hi")
-    """)
+    """
+    )
     return "@pytest.mark.llm on test_it.py::test_it"
 
 
 def _call_site(pytester: pytest.Pytester, setting: str, python: str, yaml: str) -> str:
-    pytester.makepyfile(test_it=f"""
+    pytester.makepyfile(
+        test_it=f"""
         def test_it(llm):
             llm.complete("hi", {setting}={python})
-    """)
+    """
+    )
     return "the call's arguments"
 
 
 def _front_matter_site(pytester: pytest.Pytester, setting: str, python: str, yaml: str) -> str:
     (pytester.path / "prompts").mkdir()
     (pytester.path / "prompts" / "greet.jinja").write_text(f"---\n{setting}: {yaml}\n---\nHello\n")
-    pytester.makepyfile(test_it="""
+    pytester.makepyfile(
+        test_it="""
         def test_it(llm, prompt):
             llm.complete(prompt("greet"))
-    """)
+    """
+    )
     return "*/prompts/greet.jinja: front matter"
 
 
@@ -172,15 +223,19 @@ def test_a_bad_setting_is_an_error_naming_the_site(
     where = SITES[site](pytester, setting, python, yaml)
     result = pytester.runpytest(*ECHO)
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([f"*{where}: bad generation setting(s) {setting}=* (expected {RULES[setting].accepted})"])
+    result.stdout.fnmatch_lines(
+        [f"*{where}: bad generation setting(s) {setting}=* (expected {RULES[setting].accepted})"]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
 @pytest.mark.parametrize(
     ("test", "line"),
     [
-        ("llm.complete('hi', temprature=0.1)",
-         "*the call's arguments: unknown generation setting(s) temprature; known: temperature, max_tokens, *"),
+        (
+            "llm.complete('hi', temprature=0.1)",
+            "*the call's arguments: unknown generation setting(s) temprature; known: temperature, max_tokens, *",
+        ),
         ("llm.map(['hi'], colour='red')", "*the call's arguments: unknown generation setting(s) colour; known: *"),
     ],
 )
@@ -194,7 +249,8 @@ def test_an_unknown_call_argument_is_an_error_listing_the_known_settings(
 
 
 def test_the_llm_marker_takes_every_setting_of_the_table(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_it="""
+    pytester.makepyfile(
+        test_it="""
         import pytest
 
         @pytest.mark.llm("echo", temperature=0.3, max_tokens=2, top_p=0.9, seed=4, stop="!", top_logprobs=2)
@@ -203,7 +259,8 @@ def test_the_llm_marker_takes_every_setting_of_the_table(pytester: pytest.Pytest
             settings = llm_record.calls[0]["request"]["settings"]
             assert settings == {"temperature": 0.3, "max_tokens": 2, "top_p": 0.9, "seed": 4, "stop": ["!"],
                                 "top_logprobs": 2}
-    """)
+    """
+    )
     pytester.runpytest(*ECHO).assert_outcomes(passed=1)
     markers = pytester.runpytest("--markers").stdout.str()
     assert "@pytest.mark.llm(model=None, *, " + ", ".join(f"{name}=None" for name in RULES) + ")" in markers
@@ -211,9 +268,17 @@ def test_the_llm_marker_takes_every_setting_of_the_table(pytester: pytest.Pytest
 
 @pytest.mark.parametrize(
     ("option", "text"),
-    [("llm_temperature", "nan"), ("llm_temperature", "inf"), ("llm_temperature", "-1"),
-     ("llm_judge_temperature", "2.5"), ("llm_max_tokens", "0"), ("llm_max_tokens", "true"),
-     ("llm_max_tokens", "1" + "0" * 30), ("llm_seed", "1.5"), ("llm_seed", "9" * 30)],
+    [
+        ("llm_temperature", "nan"),
+        ("llm_temperature", "inf"),
+        ("llm_temperature", "-1"),
+        ("llm_judge_temperature", "2.5"),
+        ("llm_max_tokens", "0"),
+        ("llm_max_tokens", "true"),
+        ("llm_max_tokens", "1" + "0" * 30),
+        ("llm_seed", "1.5"),
+        ("llm_seed", "9" * 30),
+    ],
 )
 @pytest.mark.parametrize("given", ["flag", "ini"])
 def test_a_bad_setting_in_the_ini_or_a_flag_is_a_usage_error_naming_it(
@@ -230,9 +295,9 @@ def test_a_bad_setting_in_the_ini_or_a_flag_is_a_usage_error_naming_it(
         result = pytester.runpytest(*ECHO)
         where = f"{option} in tox.ini"
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        f"ERROR: pytest-llmops: invalid value '{text}' for {where}: expected {RULES[setting].accepted}."
-    ])
+    result.stderr.fnmatch_lines(
+        [f"ERROR: pytest-llmops: invalid value '{text}' for {where}: expected {RULES[setting].accepted}."]
+    )
 
 
 # -- model specs ------------------------------------------------------------------------------
@@ -244,11 +309,21 @@ KNOWN = "echo:, hf:, local:, local-judge:, openai:"
     ("args", "ini", "message"),
     [
         (["--llm-model", "bogus:x"], "", f"unknown model spec 'bogus:x' for --llm-model: known prefixes are {KNOWN}"),
-        ([], "llm_model = bogus:x", f"unknown model spec 'bogus:x' for llm_model in tox.ini: known prefixes are {KNOWN}"),
-        (["--llm-judge-model", "nope"], "",
-         f"unknown model spec 'nope' for --llm-judge-model: known prefixes are {KNOWN}"),
-        ([], "llm_judge_model = gpt4:turbo",
-         f"unknown model spec 'gpt4:turbo' for llm_judge_model in tox.ini: known prefixes are {KNOWN}"),
+        (
+            [],
+            "llm_model = bogus:x",
+            f"unknown model spec 'bogus:x' for llm_model in tox.ini: known prefixes are {KNOWN}",
+        ),
+        (
+            ["--llm-judge-model", "nope"],
+            "",
+            f"unknown model spec 'nope' for --llm-judge-model: known prefixes are {KNOWN}",
+        ),
+        (
+            [],
+            "llm_judge_model = gpt4:turbo",
+            f"unknown model spec 'gpt4:turbo' for llm_judge_model in tox.ini: known prefixes are {KNOWN}",
+        ),
     ],
 )
 def test_an_unknown_model_spec_in_the_settings_is_one_usage_error(
@@ -256,13 +331,15 @@ def test_an_unknown_model_spec_in_the_settings_is_one_usage_error(
 ) -> None:
     if ini:
         pytester.makeini(f"[pytest]\n{ini}\n")
-    pytester.makepyfile(test_it="""
+    pytester.makepyfile(
+        test_it="""
         def test_one(llm):
             llm.complete("hi")
 
         def test_two(llm):
             llm.complete("hi")
-    """)
+    """
+    )
     result = pytester.runpytest("--llm-model", "echo", *args) if "llm_model" not in ini else pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: pytest-llmops: {message}"])
@@ -311,13 +388,15 @@ def test_a_bad_template_name_in_a_test_is_an_error_not_a_failure(pytester: pytes
 
 def test_a_bad_template_name_of_a_dataset_is_an_error_of_its_case(pytester: pytest.Pytester) -> None:
     pytester.makefile(".jsonl", cases='{"id": "one", "input": "hi"}')
-    pytester.makepyfile(test_it="""
+    pytester.makepyfile(
+        test_it="""
         import pytest
 
         @pytest.mark.llm_dataset("cases.jsonl", prompt="a\\x00b")
         def test_case(case):
             pass
-    """)
+    """
+    )
     result = pytester.runpytest(*ECHO)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*case 'one' at cases.jsonl:1: bad prompt template name 'a\\x00b': *"])
@@ -338,9 +417,13 @@ BAD_ID_FILES = [
     ("cases.csv", ",x"),
     ("cases.yaml", "- id: 2.5\n  input: x"),
     ("cases.yaml", "- id: yes\n  input: x"),
-    ("cases.yaml", "- id: \"a\\tb\"\n  input: x"),
+    ("cases.yaml", '- id: "a\\tb"\n  input: x'),
 ]
-FIRST_ROW = {"cases.jsonl": '{"id": "1", "input": "x"}\n', "cases.csv": "id,input\n1,x\n", "cases.yaml": "- id: '1'\n  input: x\n"}
+FIRST_ROW = {
+    "cases.jsonl": '{"id": "1", "input": "x"}\n',
+    "cases.csv": "id,input\n1,x\n",
+    "cases.yaml": "- id: '1'\n  input: x\n",
+}
 SECOND_LINE = {"cases.jsonl": 2, "cases.csv": 3, "cases.yaml": 3}
 
 
@@ -349,19 +432,23 @@ def test_a_bad_dataset_id_errors_its_own_row_naming_file_line_and_id(
     pytester: pytest.Pytester, name: str, row: str
 ) -> None:
     (pytester.path / name).write_text(FIRST_ROW[name] + row + "\n")
-    pytester.makepyfile(test_it=f"""
+    pytester.makepyfile(
+        test_it=f"""
         import pytest
 
         @pytest.mark.llm_dataset({name!r})
         def test_case(case):
             pass
-    """)
+    """
+    )
     result = pytester.runpytest(*ECHO)
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines([
-        f"*ERROR at setup of test_case[[]line-{SECOND_LINE[name]}[]]*",
-        f"{name}:{SECOND_LINE[name]}: *id *",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"*ERROR at setup of test_case[[]line-{SECOND_LINE[name]}[]]*",
+            f"{name}:{SECOND_LINE[name]}: *id *",
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
@@ -376,13 +463,15 @@ def test_a_bad_id_names_the_row_and_the_id(tmp_path: object, value: object) -> N
 
 def test_integer_and_text_ids_name_their_tests(pytester: pytest.Pytester) -> None:
     pytester.makefile(".jsonl", cases='{"id": 7, "input": "x"}\n{"id": "text ok", "input": "y"}\n')
-    pytester.makepyfile(test_it="""
+    pytester.makepyfile(
+        test_it="""
         import pytest
 
         @pytest.mark.llm_dataset("cases.jsonl")
         def test_case(case):
             pass
-    """)
+    """
+    )
     result = pytester.runpytest(*ECHO, "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*test_case[[]7[]] PASSED*", "*test_case[[]text ok[]] PASSED*"])

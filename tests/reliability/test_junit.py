@@ -49,9 +49,22 @@ def answer(body: dict[str, Any]) -> Any:
 
 def junit(pytester: pytest.Pytester, server: ScriptedServer, family: str) -> etree._Element:
     pytester.makepyfile(test_scores=SUITE)
-    result = pytester.runpytest("--llm-model", "openai:scripted", "--llm-openai-base-url", server.url,
-                                "--llm-max-retries", "0", "--llm-record-mode", "off", "-p", "no:cacheprovider",
-                                "--junitxml", "junit.xml", "-o", f"junit_family={family}")
+    result = pytester.runpytest(
+        "--llm-model",
+        "openai:scripted",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-max-retries",
+        "0",
+        "--llm-record-mode",
+        "off",
+        "-p",
+        "no:cacheprovider",
+        "--junitxml",
+        "junit.xml",
+        "-o",
+        f"junit_family={family}",
+    )
     result.assert_outcomes(passed=1, failed=2, errors=1)
     return etree.parse(str(pytester.path / "junit.xml")).getroot()
 
@@ -77,12 +90,20 @@ def test_xunit2_validates_with_scores_on_the_testsuite(
     assert [n for n, count in Counter(names(suite)).items() if count > 1] == []
 
 
-def test_xunit1_keeps_scores_per_testcase(pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer]) -> None:
+def test_xunit1_keeps_scores_per_testcase(
+    pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer]
+) -> None:
     root = junit(pytester, scripted_server(answer), "xunit1")
     cases = {case.get("name"): case for case in root.iter("testcase")}
     assert names(cases["test_scored"]) == [
-        "llmops.score.exact[output]", "llmops.score.exact[output]#2", "llmops.threshold.exact[output]",
-        "llmops.calls", "llmops.cached_calls", "llmops.tokens_in", "llmops.tokens_out", "llmops.cost_usd",
+        "llmops.score.exact[output]",
+        "llmops.score.exact[output]#2",
+        "llmops.threshold.exact[output]",
+        "llmops.calls",
+        "llmops.cached_calls",
+        "llmops.tokens_in",
+        "llmops.tokens_out",
+        "llmops.cost_usd",
         "llmops.latency_s",
     ]
     assert "llmops.error" in names(cases["test_errored"])

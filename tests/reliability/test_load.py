@@ -34,8 +34,19 @@ def test_1000_cases_on_4_workers_write_every_recording_and_snapshot_once(pyteste
     rows = [json.dumps({"id": f"q{n:03d}", "question": f"question {n}"}) for n in range(CASES)]
     (pytester.path / "cases.jsonl").write_text("\n".join(rows) + "\n")
     pytester.makepyfile(**{f"test_load_{m}": SUITE for m in range(MODULES)})
-    args = ("--llm-model", "echo", "-n", "4", "-p", "no:cacheprovider", "-p", "no:benchmark", "-q",
-            "--llm-report-json", "report.json")
+    args = (
+        "--llm-model",
+        "echo",
+        "-n",
+        "4",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:benchmark",
+        "-q",
+        "--llm-report-json",
+        "report.json",
+    )
 
     started = time.perf_counter()
     first = pytester.runpytest(*args, "--llm-snapshot-update")
@@ -64,7 +75,7 @@ def test_1000_cases_on_4_workers_write_every_recording_and_snapshot_once(pyteste
         entries = snapshot["tests"]
         assert sorted(entries) == [f"test_case[q{n:03d}]" for n in range(CASES)]
         for key, entry in entries.items():
-            number = int(key[len("test_case[q"):-1])
+            number = int(key[len("test_case[q") : -1])
             assert entry["references"] == {"output": f"Please answer: question {number}"}
             assert list(entry["prompts"]) == ["ask"]
     assert json.loads((pytester.path / "report.json").read_text())["summary"]["tests"]["passed"] == MODULES * CASES

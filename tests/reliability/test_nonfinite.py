@@ -29,10 +29,19 @@ from pytest_llmops._results import TestOutcome
 pytest_plugins = ["pytester"]
 
 NON_FINITE = ("inf", "-inf", "nan", "Infinity", "NaN")
-NUMERIC_OPTIONS = [option for option in settings.OPTIONS if option.parse in {
-    settings._positive_float, settings._non_negative_float, settings._positive_int, settings._non_negative_int,
-    settings._fraction,
-} or getattr(option.parse, "func", None) is generation.from_text]  # a generation setting, read by the table
+NUMERIC_OPTIONS = [
+    option
+    for option in settings.OPTIONS
+    if option.parse
+    in {
+        settings._positive_float,
+        settings._non_negative_float,
+        settings._positive_int,
+        settings._non_negative_int,
+        settings._fraction,
+    }
+    or getattr(option.parse, "func", None) is generation.from_text
+]  # a generation setting, read by the table
 
 
 @pytest.mark.parametrize("text", NON_FINITE)
@@ -42,9 +51,14 @@ def test_every_numeric_setting_refuses_non_finite_values(option: settings.Option
         option.parse(text)
 
 
-@pytest.mark.parametrize(("option", "line"), [
-    ("llm_prices", "gpt-x = inf 2"), ("llm_prices", "gpt-x = 1 nan"), ("llm_max_score_drop_by_metric", "chrf = inf"),
-])
+@pytest.mark.parametrize(
+    ("option", "line"),
+    [
+        ("llm_prices", "gpt-x = inf 2"),
+        ("llm_prices", "gpt-x = 1 nan"),
+        ("llm_max_score_drop_by_metric", "chrf = inf"),
+    ],
+)
 def test_number_lines_refuse_non_finite_values(option: str, line: str) -> None:
     parse = next(o.parse for o in settings.OPTIONS if o.name == option)
     with pytest.raises(ValueError):
@@ -53,8 +67,11 @@ def test_number_lines_refuse_non_finite_values(option: str, line: str) -> None:
 
 def test_the_numeric_options_are_all_covered() -> None:
     """Every option that takes one number is in NUMERIC_OPTIONS (a new one must be too)."""
-    takes_a_number = {o.name for o in settings.OPTIONS if o.name not in ("llm_prices", "llm_max_score_drop_by_metric")
-                      and _parses("1", o)}
+    takes_a_number = {
+        o.name
+        for o in settings.OPTIONS
+        if o.name not in ("llm_prices", "llm_max_score_drop_by_metric") and _parses("1", o)
+    }
     assert takes_a_number == {o.name for o in NUMERIC_OPTIONS}
 
 
@@ -66,13 +83,21 @@ def _parses(text: str, option: settings.Option) -> bool:
         return False
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--llm-timeout", "inf"], "*invalid value 'inf' for --llm-timeout: expected a finite number of seconds > 0*"),
-    (["--llm-budget-usd", "nan"], "*invalid value 'nan' for --llm-budget-usd: expected a finite number of USD > 0*"),
-    (["-o", "llm_prices=echo = inf 1"], "*llm_prices in *: expected lines of `model = *` (finite numbers >= 0)*"),
-    (["--llm-max-cost-increase", "Infinity"], "*--llm-max-cost-increase: expected a finite number >= 0*"),
-])
-def test_a_non_finite_setting_is_a_usage_error_naming_it(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--llm-timeout", "inf"], "*invalid value 'inf' for --llm-timeout: expected a finite number of seconds > 0*"),
+        (
+            ["--llm-budget-usd", "nan"],
+            "*invalid value 'nan' for --llm-budget-usd: expected a finite number of USD > 0*",
+        ),
+        (["-o", "llm_prices=echo = inf 1"], "*llm_prices in *: expected lines of `model = *` (finite numbers >= 0)*"),
+        (["--llm-max-cost-increase", "Infinity"], "*--llm-max-cost-increase: expected a finite number >= 0*"),
+    ],
+)
+def test_a_non_finite_setting_is_a_usage_error_naming_it(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest("-p", "no:cacheprovider", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -85,8 +110,18 @@ VALUES = (math.nan, math.inf, -math.inf)
 
 
 def _call(**numbers: float) -> dict[str, Any]:
-    call = {"role": "model", "model": "m", "backend": "echo", "prompt_tokens": 3, "completion_tokens": 2,
-            "latency_s": 0.1, "cost_usd": 0.01, "cached": False, "text": "out", "request": {"prompt": "p"}}
+    call = {
+        "role": "model",
+        "model": "m",
+        "backend": "echo",
+        "prompt_tokens": 3,
+        "completion_tokens": 2,
+        "latency_s": 0.1,
+        "cost_usd": 0.01,
+        "cached": False,
+        "text": "out",
+        "request": {"prompt": "p"},
+    }
     return {**call, **numbers}
 
 
@@ -153,14 +188,22 @@ def _gate(baseline_record: dict[str, Any], record: dict[str, Any], **limits: flo
 
 
 #: (field, the limit it needs, what regresses): a cost or latency is never negative, so not -inf.
-GATED = [("score", None, "score"), ("sample values", None, "score"), ("cost", "cost", "cost"),
-         ("replayed cost", "cost", "cost"), ("latency", "latency", "latency")]
+GATED = [
+    ("score", None, "score"),
+    ("sample values", None, "score"),
+    ("cost", "cost", "cost"),
+    ("replayed cost", "cost", "cost"),
+    ("latency", "latency", "latency"),
+]
 
 
-@pytest.mark.parametrize(("field", "limit", "what", "value"), [
-    (*gated, value) for gated in GATED for value in VALUES if gated[2] == "score" or value > 0 or math.isnan(value)
-])
-def test_no_gate_comparison_lets_a_non_finite_value_pass(field: str, limit: str | None, what: str, value: float) -> None:
+@pytest.mark.parametrize(
+    ("field", "limit", "what", "value"),
+    [(*gated, value) for gated in GATED for value in VALUES if gated[2] == "score" or value > 0 or math.isnan(value)],
+)
+def test_no_gate_comparison_lets_a_non_finite_value_pass(
+    field: str, limit: str | None, what: str, value: float
+) -> None:
     limits = {limit: 0.5} if limit else {}
     comparison = _gate(FIELDS[field](0.5), FIELDS[field](value), **limits)
     assert comparison["failed"]
@@ -176,14 +219,16 @@ def test_a_non_finite_baseline_score_is_no_regression_of_a_finite_one(value: flo
 
 @pytest.mark.parametrize("spelling", ["NaN", '"NaN"', "Infinity", '"-Infinity"'])
 def test_a_baseline_file_with_non_finite_values_is_read_and_gates(pytester: pytest.Pytester, spelling: str) -> None:
-    pytester.makepyfile(test_gate="""
+    pytester.makepyfile(
+        test_gate="""
         from pytest_llmops import Completion, Request
         from pytest_llmops._results import Score
 
         def test_scored(llm_record):
             llm_record.add_call(Request(), Completion("out", "m", "echo", 1, 1, latency_s=0.1, cost_usd=0.01))
             llm_record.add_score(Score("rougeL", 0.2, 0.1, True))
-    """)
+    """
+    )
     args = ("-p", "no:cacheprovider", "--llm-record-mode", "off")
     pytester.runpytest(*args, "--llm-report-json", "base.json").assert_outcomes(passed=1)
     base = Path(pytester.path, "base.json")
@@ -191,8 +236,9 @@ def test_a_baseline_file_with_non_finite_values_is_read_and_gates(pytester: pyte
     text, replaced = re.subn(r'"cost_usd":\s*0.01\b', f'"cost_usd": {spelling}', text)
     assert replaced and spelling in text
     base.write_text(text)
-    result = pytester.runpytest(*args, "--llm-baseline", "base.json", "--llm-max-cost-increase", "0.1",
-                                "--llm-report-json", "now.json")
+    result = pytester.runpytest(
+        *args, "--llm-baseline", "base.json", "--llm-max-cost-increase", "0.1", "--llm-report-json", "now.json"
+    )
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.OK  # finite figures now: nothing regressed
     assert validate(_standard_json(Path(pytester.path, "now.json").read_text())) is None

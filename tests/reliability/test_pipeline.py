@@ -21,8 +21,17 @@ JUDGE_ANSWER = '{"reasoning": "fine", "score": 5, "winner": "tie"}'
 
 def _openai(server: ScriptedServer, *more: str) -> list[str]:
     return [
-        "--llm-model", "openai:scripted", "--llm-openai-base-url", server.url,
-        "--llm-max-retries", "0", "--llm-record-mode", "off", "-p", "no:cacheprovider", *more,
+        "--llm-model",
+        "openai:scripted",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-max-retries",
+        "0",
+        "--llm-record-mode",
+        "off",
+        "-p",
+        "no:cacheprovider",
+        *more,
     ]
 
 
@@ -46,11 +55,20 @@ class Billed:
         with self._lock:
             self.tokens += prompt_tokens + completion_tokens
         time.sleep(self.delay)
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                 "total_tokens": prompt_tokens + completion_tokens}
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
         choice = {"index": 0, "message": {"role": "assistant", "content": self.text}, "finish_reason": "stop"}
-        return 200, {"id": "c", "object": "chat.completion", "created": 0, "model": "scripted",
-                     "choices": [choice], "usage": usage}
+        return 200, {
+            "id": "c",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "scripted",
+            "choices": [choice],
+            "usage": usage,
+        }
 
 
 BUDGETED_SUITE = """
@@ -72,8 +90,9 @@ def test_a_concurrent_dataset_suite_with_multi_vote_judges_cannot_pass_its_budge
     _cases(pytester, 12)
     pytester.makepyfile(test_budgeted=BUDGETED_SUITE)
     # $1 a token: what the whole suite costs (12 cases, each answered, then judged with 3 votes)...
-    flags = _openai(server, "--llm-prices", "scripted = 1000000 1000000", "--llm-concurrency", "12",
-                    "--llm-report-json", "r.json")
+    flags = _openai(
+        server, "--llm-prices", "scripted = 1000000 1000000", "--llm-concurrency", "12", "--llm-report-json", "r.json"
+    )
     pytester.runpytest(*flags).assert_outcomes(passed=12)
     assert len(server.requests) == 12 * 4
     whole = billed.tokens
@@ -91,7 +110,9 @@ def test_a_concurrent_dataset_suite_with_multi_vote_judges_cannot_pass_its_budge
     result.stdout.fnmatch_lines(["*LLM budget exhausted: this call may cost up to $*; it was refused*"])
 
 
-def test_judge_votes_and_calibration_share_the_one_concurrency_bound(pytester: pytest.Pytester, scripted_server: Start) -> None:
+def test_judge_votes_and_calibration_share_the_one_concurrency_bound(
+    pytester: pytest.Pytester, scripted_server: Start
+) -> None:
     gate = InFlight(hold=3, delay=0.05)
     server = scripted_server(lambda body: (gate(body), JUDGE_ANSWER)[1])
     pytester.makepyfile(
@@ -118,8 +139,16 @@ def test_judge_votes_and_calibration_share_the_one_concurrency_bound(pytester: p
 def test_a_replayed_call_takes_no_budget_and_no_slot(pytester: pytest.Pytester, scripted_server: Start) -> None:
     server = scripted_server(["the answer"])
     pytester.makepyfile("def test_one(llm):\n    assert llm.complete('q').text == 'the answer'\n")
-    flags = ["--llm-model", "openai:scripted", "--llm-openai-base-url", server.url, "-p", "no:cacheprovider",
-             "--llm-prices", "scripted = 100000 100000"]
+    flags = [
+        "--llm-model",
+        "openai:scripted",
+        "--llm-openai-base-url",
+        server.url,
+        "-p",
+        "no:cacheprovider",
+        "--llm-prices",
+        "scripted = 100000 100000",
+    ]
     pytester.runpytest(*flags, "--llm-record-mode", "new").assert_outcomes(passed=1)
     # A budget no live call fits in: the replay still answers, and no attempt is made.
     replay = pytester.runpytest(*flags, "--llm-record-mode", "replay", "--llm-budget-usd", "0.000001")
@@ -187,8 +216,11 @@ def test_ctrl_c_ends_a_run_waiting_for_hanging_calls(pytester: pytest.Pytester, 
     _cases(pytester, 4)
     pytester.makepyfile(test_hang=HANGING_SUITE)
     process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", *_openai(server)], cwd=pytester.path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "pytest", *_openai(server)],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 30
     while len(server.requests) < 4 and time.monotonic() < deadline:

@@ -34,8 +34,17 @@ def _suite(pytester: pytest.Pytester, count: int) -> None:
 
 def _run(pytester: pytest.Pytester, server: ScriptedServer, *more: str) -> tuple[pytest.RunResult, dict]:
     result = pytester.runpytest(
-        "--llm-model", "openai:scripted", "--llm-openai-base-url", server.url, "--llm-record-mode", "off",
-        "-p", "no:cacheprovider", "--llm-report-json", "report.json", *more,
+        "--llm-model",
+        "openai:scripted",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-record-mode",
+        "off",
+        "-p",
+        "no:cacheprovider",
+        "--llm-report-json",
+        "report.json",
+        *more,
     )
     return result, json.loads((pytester.path / "report.json").read_text())
 
@@ -88,9 +97,15 @@ def test_fixed_concurrency_keeps_the_bound_and_reports_no_endpoint(
 
 
 def test_rate_limit_headers_are_read_as_openai_writes_them() -> None:
-    limits = rate_limits({"x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "499",
-                          "x-ratelimit-reset-requests": "6m0s", "x-ratelimit-remaining-tokens": "0",
-                          "x-ratelimit-reset-tokens": "20ms"})
+    limits = rate_limits(
+        {
+            "x-ratelimit-limit-requests": "500",
+            "x-ratelimit-remaining-requests": "499",
+            "x-ratelimit-reset-requests": "6m0s",
+            "x-ratelimit-remaining-tokens": "0",
+            "x-ratelimit-reset-tokens": "20ms",
+        }
+    )
     assert limits is not None
     assert (limits.limit_requests, limits.remaining_requests, limits.reset_requests_s) == (500, 499, 360.0)
     assert (limits.remaining_tokens, limits.reset_tokens_s) == (0, 0.02)

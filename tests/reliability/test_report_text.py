@@ -52,9 +52,24 @@ def run(pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer
     server = scripted_server(answer)
     pytester.makepyfile(test_odd=SUITE)
     return pytester.runpytest(
-        "--llm-model", "openai:scripted", "--llm-openai-base-url", server.url, "--llm-max-retries", "0",
-        "--llm-record-mode", "off", "-p", "no:cacheprovider", "--llm-report-json", "out/report.json",
-        "--llm-report-html", "out/report.html", "--llm-report-md", "out/report.md", "--junitxml", "out/junit.xml",
+        "--llm-model",
+        "openai:scripted",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-max-retries",
+        "0",
+        "--llm-record-mode",
+        "off",
+        "-p",
+        "no:cacheprovider",
+        "--llm-report-json",
+        "out/report.json",
+        "--llm-report-html",
+        "out/report.html",
+        "--llm-report-md",
+        "out/report.md",
+        "--junitxml",
+        "out/junit.xml",
     )
 
 

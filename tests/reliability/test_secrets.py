@@ -112,11 +112,20 @@ def test_a_failing_scrubber_withholds_the_text_rather_than_let_it_through() -> N
     assert "alice" not in shown and shown.startswith("<withheld: scrubber")
 
 
-@pytest.mark.parametrize("secrets", [{}, {"Zq9x8w7v6u5tAbC1": "<KEY>"}, {ODD_TOKEN: "<ODD>"}], ids=["none", "plain", "odd"])
+@pytest.mark.parametrize(
+    "secrets", [{}, {"Zq9x8w7v6u5tAbC1": "<KEY>"}, {ODD_TOKEN: "<ODD>"}], ids=["none", "plain", "odd"]
+)
 @pytest.mark.parametrize(
     "text",
-    ["no secret here", "key Zq9x8w7v6u5tAbC1", f"odd {json.dumps(ODD_TOKEN)[1:-1]} and {ODD_TOKEN}",
-     "line\nhttps://alice:pw@host/v1", "a\x01http://bob:pa55@host", "x?token=\x01abc&y=1", "http://127.0.0.1:8080/v1"],
+    [
+        "no secret here",
+        "key Zq9x8w7v6u5tAbC1",
+        f"odd {json.dumps(ODD_TOKEN)[1:-1]} and {ODD_TOKEN}",
+        "line\nhttps://alice:pw@host/v1",
+        "a\x01http://bob:pa55@host",
+        "x?token=\x01abc&y=1",
+        "http://127.0.0.1:8080/v1",
+    ],
 )
 def test_a_json_encoding_is_redacted_as_its_data_would_be(secrets: dict[str, str], text: str) -> None:
     from pytest_llmops._files import json_text
@@ -144,8 +153,18 @@ PLAIN = {"nodeid": "t::x", "texts": ["no secret here", "a=b", "see https://host/
         ({}, [pattern_scrubber("^no secret here$")], PLAIN, True),  # a scrubber may match anything
         ({}, [], {"texts": {"a set", "is not JSON"}}, True),
     ],
-    ids=["nothing", "secret-absent", "secret-in-a-value", "secret-in-a-key", "secret-json-quoted", "odd-secret",
-         "url-userinfo", "url-param", "anchored-scrubber", "not-json"],
+    ids=[
+        "nothing",
+        "secret-absent",
+        "secret-in-a-value",
+        "secret-in-a-key",
+        "secret-json-quoted",
+        "odd-secret",
+        "url-userinfo",
+        "url-param",
+        "anchored-scrubber",
+        "not-json",
+    ],
 )
 def test_data_is_walked_only_when_its_encoding_shows_something_to_replace(
     secrets: dict[str, str], scrubbers: list[Callable[[str], str]], value: Any, walked: bool
@@ -204,17 +223,37 @@ def test_no_secret_or_scrubbed_text_reaches_a_file_or_the_terminal_and_replay_su
         def pytest_llmops_register_scrubbers(register):
             register(lambda text: re.sub(r"[\\w.]+@example\\.com", "<email>", text))
     """)
-    args = ("--llm-model", "openai:shop-bot", "--llm-openai-base-url", base_url, "--llm-max-retries", "0",
-            "--llm-report-json", "out/report.json", "--llm-report-html", "out/report.html",
-            "--llm-report-md", "out/report.md", "--junitxml", "out/junit.xml", "-p", "no:cacheprovider",
-            "-o", "log_level=INFO")
+    args = (
+        "--llm-model",
+        "openai:shop-bot",
+        "--llm-openai-base-url",
+        base_url,
+        "--llm-max-retries",
+        "0",
+        "--llm-report-json",
+        "out/report.json",
+        "--llm-report-html",
+        "out/report.html",
+        "--llm-report-md",
+        "out/report.md",
+        "--junitxml",
+        "out/junit.xml",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "log_level=INFO",
+    )
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     live = pytester.runpytest(*args)
     live.assert_outcomes(passed=1, errors=1)
-    live.stdout.fnmatch_lines(["*answered HTTP 401: xxx*", "*HTTP Request: POST http://<redacted>@127.0.0.1:*?api-key=<redacted>*"])
+    live.stdout.fnmatch_lines(
+        ["*answered HTTP 401: xxx*", "*HTTP Request: POST http://<redacted>@127.0.0.1:*?api-key=<redacted>*"]
+    )
     files = written(pytester.path)
     assert any(name.startswith("llm_recordings/") for name in files)
-    recording = next(text for name, text in files.items() if name.startswith("llm_recordings/") and "_index" not in name)
+    recording = next(
+        text for name, text in files.items() if name.startswith("llm_recordings/") and "_index" not in name
+    )
     assert "<OPENAI_API_KEY>" in recording and "<email>" in recording and "<redacted>" in recording
     secrets = (KEY, KEY[:16], URL_PASSWORD, URL_KEY, "alice@example.com")
     for shown in [live.stdout.str(), *files.values()]:
@@ -232,10 +271,12 @@ def test_llm_scrub_patterns_apply_to_recordings_and_reports(pytester: pytest.Pyt
             \b\d{4}-\d{4}-\d{4}-\d{4}\b
             (?i)customer no\. \d+
     """)
-    pytester.makepyfile(test_scrub="""
+    pytester.makepyfile(
+        test_scrub="""
         def test_it(llm):
             llm.complete("Card 4111-1111-1111-1111 of Customer No. 4471")
-    """)
+    """
+    )
     pytester.runpytest("--llm-model", "echo", "--llm-report-json", "report.json").assert_outcomes(passed=1)
     files = written(pytester.path)
     assert [name for name in files if name.startswith("llm_recordings/")]
@@ -248,23 +289,27 @@ def test_a_bad_scrub_pattern_is_a_usage_error_naming_the_setting(pytester: pytes
     pytester.makepyfile(test_it="def test_it(): pass")
     result = pytester.runpytest("--llm-scrub", "([unclosed")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*invalid value '([unclosed' for --llm-scrub: expected lines of valid regular expressions*"])
+    result.stderr.fnmatch_lines(
+        ["*invalid value '([unclosed' for --llm-scrub: expected lines of valid regular expressions*"]
+    )
 
 
 def test_scrubbers_of_conftests_collected_late_apply_even_after_a_log_record_during_collection(
     pytester: pytest.Pytester,
 ) -> None:
     """A log record while collecting builds the redactor before ``zsub/conftest.py`` loads."""
-    pytester.makepyfile(test_first="import logging\nlogging.getLogger('app').warning('collecting')\n\n"
-                                   "def test_nothing():\n    pass\n")
+    pytester.makepyfile(
+        test_first="import logging\nlogging.getLogger('app').warning('collecting')\n\ndef test_nothing():\n    pass\n"
+    )
     sub = pytester.mkpydir("zsub")
     (sub / "conftest.py").write_text(
         "def pytest_llmops_register_scrubbers(register):\n"
         "    register(lambda text: text.replace('alice@example.com', '<email>'))\n"
     )
     (sub / "test_late.py").write_text("def test_it(llm):\n    llm.complete('mail alice@example.com')\n")
-    result = pytester.runpytest("--llm-model", "echo", "--log-file", "run.log", "--log-file-level", "INFO",
-                                "-p", "no:cacheprovider")
+    result = pytester.runpytest(
+        "--llm-model", "echo", "--log-file", "run.log", "--log-file-level", "INFO", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=2)
     assert "collecting" in (pytester.path / "run.log").read_text()
     files = written(pytester.path)

@@ -24,8 +24,9 @@ pytest_plugins = ["pytester"]
 
 KEY = "sk-test-4f9c2a7e1b8d4e6f9a0b3c5d7e9f1a2b"
 AUTHORIZATION = f"Authorization: Bearer {KEY}"
-EVIL = ('<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>'
-        '"><svg onload=alert(4)>')
+EVIL = (
+    '<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>"><svg onload=alert(4)>'
+)
 
 FULL_SUITE = """
 import os
@@ -114,10 +115,28 @@ def test_a_full_run_leaks_no_secret_and_shows_untrusted_text_as_text(
     (pytester.path / "prompts").mkdir()
     (pytester.path / "prompts" / "ask.jinja").write_text(f"Answer kindly. {EVIL}\n{{{{ question }}}}\n")
     pytester.makepyfile(test_full=FULL_SUITE)
-    args = ("--llm-model", "openai:shop-bot", "--llm-openai-base-url", server.url, "--llm-max-retries", "0",
-            "--llm-prices", "shop-bot = 1 2", "--llm-prices", "judge-1 = 1 2", "-p", "no:cacheprovider",
-            "--llm-report-json", "out/report.json", "--llm-report-html", "out/report.html",
-            "--llm-report-md", "out/report.md", "--junitxml", "out/junit.xml")
+    args = (
+        "--llm-model",
+        "openai:shop-bot",
+        "--llm-openai-base-url",
+        server.url,
+        "--llm-max-retries",
+        "0",
+        "--llm-prices",
+        "shop-bot = 1 2",
+        "--llm-prices",
+        "judge-1 = 1 2",
+        "-p",
+        "no:cacheprovider",
+        "--llm-report-json",
+        "out/report.json",
+        "--llm-report-html",
+        "out/report.html",
+        "--llm-report-md",
+        "out/report.md",
+        "--junitxml",
+        "out/junit.xml",
+    )
     pytester.runpytest(*args, "--llm-snapshot-update").assert_outcomes(passed=6, failed=1, errors=1)
     live = artifacts(pytester.path)
     assert_no_secret(live)
@@ -159,7 +178,9 @@ def test_test_ids_cannot_write_outside_their_folders(pytester: pytest.Pytester) 
     written = {p for p in tree(pytester.path) if (pytester.path / p).is_file() and not p.startswith("__pycache__/")}
     written -= {"test_ids.py"}
     assert {name.split("/")[0] for name in written} == {"llm_recordings", "__llm_snapshots__"}
-    assert len([name for name in written if name.startswith("llm_recordings/test_ids.py/") and "_index" not in name]) == len(ESCAPING_IDS)
+    assert len(
+        [name for name in written if name.startswith("llm_recordings/test_ids.py/") and "_index" not in name]
+    ) == len(ESCAPING_IDS)
     entries = yaml.safe_load((pytester.path / "__llm_snapshots__" / "test_ids.yaml").read_text())["tests"]
     assert sorted(entries) == sorted(f"test_id[{i}]" for i in ESCAPING_IDS)
     pytester.runpytest(*args, "--llm-record-mode", "replay").assert_outcomes(passed=len(ESCAPING_IDS))
@@ -171,28 +192,34 @@ def test_template_names_cannot_leave_the_prompts_folder(pytester: pytest.Pyteste
     (pytester.path / "prompts" / "sub").mkdir(parents=True)
     (pytester.path / "prompts" / "link.jinja").symlink_to(pytester.path / "secret.jinja")
     name = name.format(root=pytester.path)
-    pytester.makepyfile(test_names=f"""
+    pytester.makepyfile(
+        test_names=f"""
         def test_it(llm, prompt):
             llm.complete(prompt({name!r}))
-    """)
+    """
+    )
     result = pytester.runpytest("--llm-model", "echo", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        f"PromptError: template {name!r} leaves the prompts folder {pytester.path}/prompts: "
-        "templates may only include templates inside it"
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"PromptError: template {name!r} leaves the prompts folder {pytester.path}/prompts: "
+            "templates may only include templates inside it"
+        ]
+    )
     assert "sk-not-for-prompts" not in result.stdout.str()
 
 
 def test_a_judge_template_outside_the_prompts_folder_is_refused(pytester: pytest.Pytester) -> None:
     (pytester.path / "secret.jinja").write_text("sk-not-for-prompts {{ output }}")
-    pytester.makepyfile(test_names="""
+    pytester.makepyfile(
+        test_names="""
         import pytest
 
         @pytest.mark.llm_judge(rubric="Polite", template="../secret")
         def test_it(judge):
             judge.check("hello")
-    """)
+    """
+    )
     result = pytester.runpytest("--llm-model", "echo", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["PromptError: template '../secret' leaves the prompts folder *"])
@@ -211,14 +238,18 @@ def test_a_judge_template_outside_the_prompts_folder_is_refused(pytester: pytest
 def test_templates_render_in_the_sandbox(pytester: pytest.Pytester, template: str, unsafe: str) -> None:
     (pytester.path / "prompts").mkdir()
     (pytester.path / "prompts" / "evil.jinja").write_text(f"Summarise:\n{template}\n")
-    pytester.makepyfile(test_sandbox="""
+    pytester.makepyfile(
+        test_sandbox="""
         def test_it(llm, prompt):
             llm.complete(prompt("evil", article="A short article."))
-    """)
+    """
+    )
     result = pytester.runpytest("--llm-model", "echo", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        f"PromptError: prompt 'evil': SecurityError: access to attribute {unsafe} object is unsafe. "
-        f"({pytester.path}/prompts/evil.jinja, line 2)"
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"PromptError: prompt 'evil': SecurityError: access to attribute {unsafe} object is unsafe. "
+            f"({pytester.path}/prompts/evil.jinja, line 2)"
+        ]
+    )
     assert not (pytester.path / "pwned").exists()

@@ -30,8 +30,14 @@ def test_the_bootstrap_interval_is_scipys_percentile_interval_within_resampling_
     noise = random.Random(7)
     differences = [noise.gauss(0.08, 0.1) for _ in range(40)]
     low, high = bootstrap_interval(differences, 0.95, random.Random(1))
-    theirs = stats.bootstrap((differences,), lambda x: sum(x) / len(x), vectorized=False, method="percentile",
-                             n_resamples=RESAMPLES, random_state=3).confidence_interval
+    theirs = stats.bootstrap(
+        (differences,),
+        lambda x: sum(x) / len(x),
+        vectorized=False,
+        method="percentile",
+        n_resamples=RESAMPLES,
+        random_state=3,
+    ).confidence_interval
     assert low == pytest.approx(theirs.low, abs=0.01) and high == pytest.approx(theirs.high, abs=0.01)
     assert low < sum(differences) / len(differences) < high
 
@@ -41,13 +47,17 @@ def test_the_same_difference_on_every_case_has_no_spread() -> None:
 
 
 def row(nodeid: str, label: str, control: str, outcome: str = "passed", **scores: float) -> TestOutcome:
-    return TestOutcome(nodeid, outcome, record={
-        "nodeid": nodeid,
-        "calls": [{"role": "model", "model": f"echo-{label}", "cost_usd": 0.001 if label == "base" else 0.002}],
-        "scores": [{"metric": k, "value": v, "threshold": 0.5, "passed": v >= 0.5} for k, v in scores.items()],
-        "prompts": [],
-        "extra": {"variant": {"label": label, "control": control}},
-    })
+    return TestOutcome(
+        nodeid,
+        outcome,
+        record={
+            "nodeid": nodeid,
+            "calls": [{"role": "model", "model": f"echo-{label}", "cost_usd": 0.001 if label == "base" else 0.002}],
+            "scores": [{"metric": k, "value": v, "threshold": 0.5, "passed": v >= 0.5} for k, v in scores.items()],
+            "prompts": [],
+            "extra": {"variant": {"label": label, "control": control}},
+        },
+    )
 
 
 def report_of(pairs: list[tuple[dict[str, float], dict[str, float], str, str]], **settings: Any) -> dict[str, Any]:
@@ -55,8 +65,10 @@ def report_of(pairs: list[tuple[dict[str, float], dict[str, float], str, str]], 
     outcomes = []
     for i, (base, v2, base_outcome, v2_outcome) in enumerate(pairs):
         control = f"t.py::test[{i}]"
-        outcomes += [row(control, "base", control, base_outcome, **base),
-                     row(f"t.py::test[{i}-v2]", "v2", control, v2_outcome, **v2)]
+        outcomes += [
+            row(control, "base", control, base_outcome, **base),
+            row(f"t.py::test[{i}-v2]", "v2", control, v2_outcome, **v2),
+        ]
     tests = build_report(outcomes, {})["tests"]
     comparison = compare_variants(tests, ComparisonSettings(**settings))
     assert comparison is not None
@@ -113,13 +125,18 @@ def test_only_cases_both_ran_and_decided_are_paired() -> None:
     variant = comparison["variants"][1]
     assert variant["paired"]["passed"]["pairs"] == 1
     assert (variant["error"], variant["passed"]) == (1, 1)
-    assert len(comparison["cases"]) == 2 and comparison["cases"][0]["cells"] == {"base": "t.py::test[0]", "v2": "t.py::test[0-v2]"}
+    assert len(comparison["cases"]) == 2 and comparison["cases"][0]["cells"] == {
+        "base": "t.py::test[0]",
+        "v2": "t.py::test[0-v2]",
+    }
 
 
 def test_a_gated_metric_no_pair_scored_fails_rather_than_passing_unseen() -> None:
     comparison = report_of([({"m": 0.9}, {"m": 0.9}, "passed", "passed")], gate=("rougeL",))
     assert comparison["failed"]
-    assert comparison["variants"][1]["gate"]["reasons"] == ["rougeL: not scored on both sides of any case, so not compared"]
+    assert comparison["variants"][1]["gate"]["reasons"] == [
+        "rougeL: not scored on both sides of any case, so not compared"
+    ]
 
 
 def test_without_the_controls_tests_nothing_is_compared_and_nothing_gated() -> None:

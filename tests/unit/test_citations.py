@@ -19,16 +19,19 @@ def _measure(registry: MetricRegistry, text: str, **options: object):
     return registry.check("citations", options=options).measure(text, None, CONTEXT)
 
 
-@pytest.mark.parametrize("text", [
-    "Refunds take five working days [doc-1]. Shipping is free on every order [doc-3].",
-    "Refunds take five working days [1]. Shipping is free on every order [2].",       # by position
-    "Refunds take five working days. [doc-1] Shipping is free on every order. [2]",   # after the stop
-    "Refunds take five working days and shipping is free [doc-1, doc-3].",
-    "Refunds take five working days [doc-1][doc-3].",
-    "Thanks for asking! Refunds take five working days [1]. Anything else I can do?",  # short, a question
-    "Here is what the policy says:\n- Refunds take five working days [1]\n- Shipping is free for everyone [2]",
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Refunds take five working days [doc-1]. Shipping is free on every order [doc-3].",
+        "Refunds take five working days [1]. Shipping is free on every order [2].",  # by position
+        "Refunds take five working days. [doc-1] Shipping is free on every order. [2]",  # after the stop
+        "Refunds take five working days and shipping is free [doc-1, doc-3].",
+        "Refunds take five working days [doc-1][doc-3].",
+        "Thanks for asking! Refunds take five working days [1]. Anything else I can do?",  # short, a question
+        "Here is what the policy says:\n- Refunds take five working days [1]\n- Shipping is free for everyone [2]",
+        "",
+    ],
+)
 def test_answers_citing_retrieved_chunks_pass(registry: MetricRegistry, text: str) -> None:
     measured = _measure(registry, text)
     assert measured.value == 1.0, measured.details
@@ -48,8 +51,9 @@ def test_an_uncited_claim_fails_naming_it(registry: MetricRegistry) -> None:
     text = "Refunds take five working days [1]. Our warehouse ships from Rotterdam every morning."
     measured = _measure(registry, text)
     assert measured.value == 0.5
-    assert measured.details["uncited"] == [{"claim": "Our warehouse ships from Rotterdam every morning.",
-                                            "start": text.index("Our")}]
+    assert measured.details["uncited"] == [
+        {"claim": "Our warehouse ships from Rotterdam every morning.", "start": text.index("Our")}
+    ]
     assert _measure(registry, text, min_words=None).value == 1.0  # only the citations are checked
     assert _measure(registry, "Refunds take five days.", min_words=5).value == 1.0  # 4 words: no claim
 
@@ -68,15 +72,21 @@ def test_markdown_links_and_brackets_are_not_citations(registry: MetricRegistry)
 
 def test_sentences_keep_their_citations() -> None:
     text = "One fact here. [1] Two facts! [2][3]\nA line [4]"
-    assert [text[s.start:s.end].strip() for s in sentences(text)] == ["One fact here. [1]", "Two facts! [2][3]",
-                                                                      "A line [4]"]
+    assert [text[s.start : s.end].strip() for s in sentences(text)] == [
+        "One fact here. [1]",
+        "Two facts! [2][3]",
+        "A line [4]",
+    ]
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"pattern": "(["}, "not a valid regular expression"),
-    ({"pattern": ""}, "pattern must be a non-empty regular expression"),
-    ({"min_words": 0}, "min_words must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"pattern": "(["}, "not a valid regular expression"),
+        ({"pattern": ""}, "pattern must be a non-empty regular expression"),
+        ({"min_words": 0}, "min_words must be an integer >= 1"),
+    ],
+)
 def test_bad_options_are_refused(registry: MetricRegistry, options: dict, message: str) -> None:
     with pytest.raises(MetricError, match=message):
         registry.check("citations", options=options)

@@ -44,8 +44,12 @@ def test_every_format_gives_the_same_rows(tmp_path: Path, name: str) -> None:
 
 def test_column_names_are_chosen_by_the_marker(tmp_path: Path) -> None:
     rows = _load(
-        tmp_path, "c.jsonl", '{"key": "a", "q": [{"role": "user", "content": "hi"}], "gold": "hi"}\n',
-        id="key", input="q", expected="gold",
+        tmp_path,
+        "c.jsonl",
+        '{"key": "a", "q": [{"role": "user", "content": "hi"}], "gold": "hi"}\n',
+        id="key",
+        input="q",
+        expected="gold",
     )
     assert (rows[0].id, rows[0].expected) == ("a", "hi")
     assert rows[0].inputs == {"q": [{"role": "user", "content": "hi"}]}
@@ -60,23 +64,48 @@ def test_csv_line_of_a_case_after_a_multiline_field(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
-        ("c.jsonl", '{"id": "a", "input": "x"}\n{"id": "b" "input": "y"}\n',
-         "c.jsonl:2: not valid JSON (Expecting ',' delimiter, column 12)"),
-        ("c.jsonl", '{"id": "a", "input": "x"}\n["b", "y"]\n',
-         "c.jsonl:2: a case must be a mapping of column to value, got list"),
-        ("c.jsonl", '{"id": "a", "input": "x"}\n{"name": "b", "input": "y"}\n',
-         "c.jsonl:2: no 'id' column (the case's id)"),
-        ("c.jsonl", '{"id": "a", "input": "x"}\n{"id": " ", "input": "y"}\n',
-         "c.jsonl:2: id ' ' cannot name a test: it is empty"),
-        ("c.jsonl", '{"id": "a", "input": "x"}\n{"id": 1.5, "input": "y"}\n',
-         "c.jsonl:2: id 1.5 is a float: an id is a string or an integer"),
-        ("c.jsonl", '{"id": "a", "input": "x"}\n\n{"id": "a", "input": "y"}\n',
-         "c.jsonl:3: duplicate id 'a' (first on line 1)"),
-        ("c.jsonl", '{"id": "a", "input": "x"}\n{"id": "b", "question": "y"}\n',
-         "c.jsonl:2: no 'input' column (the prompt, as no prompt template is named)"),
+        (
+            "c.jsonl",
+            '{"id": "a", "input": "x"}\n{"id": "b" "input": "y"}\n',
+            "c.jsonl:2: not valid JSON (Expecting ',' delimiter, column 12)",
+        ),
+        (
+            "c.jsonl",
+            '{"id": "a", "input": "x"}\n["b", "y"]\n',
+            "c.jsonl:2: a case must be a mapping of column to value, got list",
+        ),
+        (
+            "c.jsonl",
+            '{"id": "a", "input": "x"}\n{"name": "b", "input": "y"}\n',
+            "c.jsonl:2: no 'id' column (the case's id)",
+        ),
+        (
+            "c.jsonl",
+            '{"id": "a", "input": "x"}\n{"id": " ", "input": "y"}\n',
+            "c.jsonl:2: id ' ' cannot name a test: it is empty",
+        ),
+        (
+            "c.jsonl",
+            '{"id": "a", "input": "x"}\n{"id": 1.5, "input": "y"}\n',
+            "c.jsonl:2: id 1.5 is a float: an id is a string or an integer",
+        ),
+        (
+            "c.jsonl",
+            '{"id": "a", "input": "x"}\n\n{"id": "a", "input": "y"}\n',
+            "c.jsonl:3: duplicate id 'a' (first on line 1)",
+        ),
+        (
+            "c.jsonl",
+            '{"id": "a", "input": "x"}\n{"id": "b", "question": "y"}\n',
+            "c.jsonl:2: no 'input' column (the prompt, as no prompt template is named)",
+        ),
         ("c.csv", "id,input\na,x\nb\n", "c.csv:3: no value for column(s) input"),
         ("c.csv", "id,input\na,x\nb,y,extra\n", "c.csv:3: more fields than the header has columns"),
-        ("c.yaml", "- id: a\n  input: x\n- just text\n", "c.yaml:3: a case must be a mapping of column to value, got str"),
+        (
+            "c.yaml",
+            "- id: a\n  input: x\n- just text\n",
+            "c.yaml:3: a case must be a mapping of column to value, got str",
+        ),
     ],
 )
 def test_a_bad_row_is_a_bad_row_named_by_its_line(tmp_path: Path, name: str, text: str, message: str) -> None:
@@ -88,16 +117,23 @@ def test_a_bad_row_is_a_bad_row_named_by_its_line(tmp_path: Path, name: str, tex
 
 
 def test_rows_around_bad_ones_are_read_in_file_order(tmp_path: Path) -> None:
-    rows = _load(tmp_path, "c.jsonl", (
-        '{"id": "a", "input": "x"}\n'
-        '{"id": "b" "input": "y"}\n'
-        '{"id": "a", "input": "again"}\n'
-        '{"id": "c"}\n'
-        '{"id": "d", "input": "z"}\n'
-    ))
+    rows = _load(
+        tmp_path,
+        "c.jsonl",
+        (
+            '{"id": "a", "input": "x"}\n'
+            '{"id": "b" "input": "y"}\n'
+            '{"id": "a", "input": "again"}\n'
+            '{"id": "c"}\n'
+            '{"id": "d", "input": "z"}\n'
+        ),
+    )
     assert [(type(row).__name__, row.id, row.line) for row in rows] == [
-        ("CaseRow", "a", 1), ("BadRow", "line-2", 2), ("BadRow", "line-3", 3),
-        ("BadRow", "line-4", 4), ("CaseRow", "d", 5),
+        ("CaseRow", "a", 1),
+        ("BadRow", "line-2", 2),
+        ("BadRow", "line-3", 3),
+        ("BadRow", "line-4", 4),
+        ("CaseRow", "d", 5),
     ]
 
 

@@ -40,8 +40,13 @@ def test_every_setting_and_switch_is_in_the_settings_reference() -> None:
 def test_the_site_builds_in_strict_mode(tmp_path: Path) -> None:
     if shutil.which("mkdocs") is None and importlib.util.find_spec("mkdocs") is None:
         pytest.fail("mkdocs is not installed: pip install -e '.[dev]'")
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                            cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "site" / "reference" / "settings" / "index.html").is_file()
 

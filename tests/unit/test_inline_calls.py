@@ -84,8 +84,11 @@ def test_inline_and_pooled_calls_give_the_same_outcomes(how: str) -> None:
         assert here is cheap, "a cheap backend runs in the caller's thread, another on the pipeline's"
         stats = pipeline.stats.to_dict()
         del stats["most_in_flight"]  # one at a time inline; as the threads go on the pool
-        results[cheap] = ([(o.text, o.prompt_tokens, o.completion_tokens, o.cached) for o in outcomes],
-                          sorted(completion.text for _, completion in cache.stored), stats)
+        results[cheap] = (
+            [(o.text, o.prompt_tokens, o.completion_tokens, o.cached) for o in outcomes],
+            sorted(completion.text for _, completion in cache.stored),
+            stats,
+        )
     assert results[True] == results[False]
     assert results[True][0][1] == ("two words", 2, 2, False)
     assert results[True][2]["attempts"] == 3

@@ -11,7 +11,9 @@ from pytest_llmops._judge.calibration import Calibration, CalibrationFileError, 
 
 def test_jsonl_yaml_and_json_files_are_read(tmp_path: Path) -> None:
     jsonl = tmp_path / "cases.jsonl"
-    jsonl.write_text('{"output": "Hi!", "label": "good", "question": "Greet"}\n\n{"output": "Go away", "label": false}\n')
+    jsonl.write_text(
+        '{"output": "Hi!", "label": "good", "question": "Greet"}\n\n{"output": "Go away", "label": false}\n'
+    )
     yaml_file = tmp_path / "cases.yaml"
     yaml_file.write_text("cases:\n  - output: Hi!\n    label: pass\n  - output: Go away\n    label: bad\n")
     json_file = tmp_path / "cases.json"

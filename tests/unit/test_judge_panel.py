@@ -124,11 +124,14 @@ def test_no_alternatives_means_no_distribution() -> None:
     assert score_distribution(tokens, text, 7, Scale(3, 5)) is None  # no token on the scale
 
 
-@pytest.mark.parametrize(("scores", "shown"), [
-    ((2,), "scored 0.25 (2 on the 1-5 scale), below"),
-    ((2, 3, 1), "scored 0.25 (votes 2, 3, 1 on the 1-5 scale), below"),
-    ((), "scored 0.25, below"),  # no raw score given (a verdict built by hand)
-])
+@pytest.mark.parametrize(
+    ("scores", "shown"),
+    [
+        ((2,), "scored 0.25 (2 on the 1-5 scale), below"),
+        ((2, 3, 1), "scored 0.25 (votes 2, 3, 1 on the 1-5 scale), below"),
+        ((), "scored 0.25, below"),  # no raw score given (a verdict built by hand)
+    ],
+)
 def test_a_failing_verdict_shows_the_votes_on_the_judges_own_scale(scores: tuple[int, ...], shown: str) -> None:
     votes = tuple(Vote((score - 1) / 4, seed, "terse", str(score), score=score) for seed, score in enumerate(scores))
     verdict = Verdict("judge:polite", 0.25, 0.7, False, "terse", votes, details={"scale": [1, 5], "judge_spec": "echo"})

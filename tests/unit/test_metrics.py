@@ -49,8 +49,9 @@ def test_rouge_equals_rouge_score(kind: str, stemmer: bool) -> None:
     ascii_outputs = [o.replace("Über", "Uber").replace("naïve", "naive") for o in outputs]
     ascii_references = [r.replace("Über", "Uber").replace("naïve", "naive") for r in references]
     by_default = score_many(kind, ascii_outputs, ascii_references, stemmer=stemmer)
-    assert [m.value for m in by_default] == [scorer.score(r, o)[kind].fmeasure
-                                             for o, r in zip(ascii_outputs, ascii_references)]
+    assert [m.value for m in by_default] == [
+        scorer.score(r, o)[kind].fmeasure for o, r in zip(ascii_outputs, ascii_references)
+    ]
     assert {m.details["tokenizer"] for m in by_default} == {"rouge_score"}
 
 
@@ -108,7 +109,13 @@ def test_edit_ratio_equals_rapidfuzz() -> None:
         ("json_valid", '{"a": [1, 2]}', None, {}, 1.0),
         ("json_valid", "{'a': 1}", None, {}, 0.0),
         ("json_valid", '```json\n{"a": 1}\n```', None, {"allow_fence": True}, 1.0),
-        ("json_equal", '{"name": "Ada", "age": 36, "x": 1}', '{"name": "Ada", "age": 37}', {"fields": ["name", "age"]}, 0.5),
+        (
+            "json_equal",
+            '{"name": "Ada", "age": 36, "x": 1}',
+            '{"name": "Ada", "age": 37}',
+            {"fields": ["name", "age"]},
+            0.5,
+        ),
         ("json_equal", '{"a": {"b": [1, {"c": 2}]}}', '{"a": {"b": [0, {"c": 2}]}}', {"fields": ["a.b.1.c"]}, 1.0),
         ("json_equal", '{"a": 1}', '{"a": 1.0}', {}, 1.0),
         ("no_refusal", "Paris is the capital of France.", None, {}, 1.0),
@@ -119,8 +126,9 @@ def test_edit_ratio_equals_rapidfuzz() -> None:
         ("refusal", "I can't help with that request.", None, {}, 1.0),
     ],
 )
-def test_known_values(registry: MetricRegistry, metric: str, output: str, reference: str | None,
-                      options: dict, value: float) -> None:
+def test_known_values(
+    registry: MetricRegistry, metric: str, output: str, reference: str | None, options: dict, value: float
+) -> None:
     check = registry.check(metric, options=options)
     assert check.measure(output, reference).value == value
 
@@ -135,7 +143,10 @@ def test_details_say_what_went_wrong(registry: MetricRegistry) -> None:
     assert check.measure("not json", None).details["error"].startswith("not valid JSON: Expecting value at line 1")
     equal = registry.check("json_equal", options={"fields": ["name", "tags.0"]})
     assert equal.measure('{"name": "Bob"}', '{"name": "Ada", "tags": ["x"]}').details == {
-        "mismatched": {"name": {"output": "Bob", "reference": "Ada"}, "tags.0": {"output": "<missing>", "reference": "x"}}
+        "mismatched": {
+            "name": {"output": "Bob", "reference": "Ada"},
+            "tags.0": {"output": "<missing>", "reference": "x"},
+        }
     }
     missing = registry.check("contains", options={"text": ["Paris", "Lyon"]}).measure("Paris", None)
     assert missing.details == {"missing": ["Lyon"]}
@@ -165,7 +176,12 @@ def test_direction_aware_thresholds(registry: MetricRegistry) -> None:
         ("bleu", True, None, "invalid threshold True"),
         ("rougeL", None, {"stem": True}, "metric 'rougeL' has no option 'stem' (options: measure, stemmer, tokenizer)"),
         ("rougeL", None, {"measure": "f1"}, "option 'measure' must be one of fmeasure, precision, recall"),
-        ("rouge1", None, {"tokenizer": "words"}, "option 'tokenizer' must be one of auto, rouge_score, unicode, characters"),
+        (
+            "rouge1",
+            None,
+            {"tokenizer": "words"},
+            "option 'tokenizer' must be one of auto, rouge_score, unicode, characters",
+        ),
         ("bleu", None, {"tokenize": "nonsense"}, "bad BLEU options"),
         ("not_contains", None, {}, "metric 'not_contains' needs the option 'text'"),
         ("regex", None, {"pattern": "(unclosed"}, "bad regular expression '(unclosed'"),
@@ -176,8 +192,9 @@ def test_direction_aware_thresholds(registry: MetricRegistry) -> None:
         ("perplexity", None, {"context": 3}, "option 'context' must be a string"),
     ],
 )
-def test_misuse_is_explained(registry: MetricRegistry, name: str, threshold: object, options: dict | None,
-                             message: str) -> None:
+def test_misuse_is_explained(
+    registry: MetricRegistry, name: str, threshold: object, options: dict | None, message: str
+) -> None:
     with pytest.raises(MetricError) as error:
         registry.check(name, threshold, options)
     assert message in str(error.value)
@@ -213,8 +230,7 @@ def test_a_registered_metric_and_first_registration_wins() -> None:
         return len(output.split()) / per
 
     def register_all(register) -> None:  # type: ignore[no-untyped-def]
-        register(Metric("words", words, higher_is_better=False, threshold=10, uses_reference=False,
-                        options={"per": 1}))
+        register(Metric("words", words, higher_is_better=False, threshold=10, uses_reference=False, options={"per": 1}))
         register(Metric("exact", lambda o, r: 0.5, threshold=1.0))
         from pytest_llmops.metrics import _builtin as builtin
 
@@ -292,8 +308,19 @@ def test_json_metrics_accept_only_standard_json(registry: MetricRegistry, consta
     assert registry.check("json_valid").measure('{"text": "NaN", "n": 1e300}', None).value == 1.0
 
 
-REFERENCE_METRICS = ["contains", "regex", "json_equal", "rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf",
-                     "ter", "edit_ratio"]
+REFERENCE_METRICS = [
+    "contains",
+    "regex",
+    "json_equal",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "rougeLsum",
+    "bleu",
+    "chrf",
+    "ter",
+    "edit_ratio",
+]
 
 
 @pytest.mark.parametrize("metric", REFERENCE_METRICS)
@@ -309,8 +336,9 @@ def test_an_empty_reference_is_an_error(registry: MetricRegistry, metric: str, r
 
 
 @pytest.mark.parametrize("metric", ["exact", "normalized"])
-def test_an_empty_reference_means_an_empty_output_where_that_is_meaningful(registry: MetricRegistry,
-                                                                           metric: str) -> None:
+def test_an_empty_reference_means_an_empty_output_where_that_is_meaningful(
+    registry: MetricRegistry, metric: str
+) -> None:
     check = registry.check(metric)
     assert check.measure("", "").value == 1.0
     assert check.measure("something", "").value == 0.0
@@ -327,8 +355,7 @@ def test_an_empty_reference_means_an_empty_output_where_that_is_meaningful(regis
         ("regex", {"pattern": "  "}, "option 'pattern' must be a non-empty regular expression"),
     ],
 )
-def test_empty_texts_in_options_are_refused(registry: MetricRegistry, metric: str, options: dict,
-                                            message: str) -> None:
+def test_empty_texts_in_options_are_refused(registry: MetricRegistry, metric: str, options: dict, message: str) -> None:
     with pytest.raises(MetricError, match=message):
         registry.check(metric, options=options)
 

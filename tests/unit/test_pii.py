@@ -31,7 +31,7 @@ def test_positives_are_found_by_kind(registry: MetricRegistry, case: dict) -> No
     findings = _findings(registry, case["text"])
     assert [f["kind"] for f in findings] == case["kinds"]
     for finding in findings:
-        raw = case["text"][finding["start"]:finding["end"]]
+        raw = case["text"][finding["start"] : finding["end"]]
         assert len(finding["value"]) == len(raw) and finding["value"] != raw
         assert sum(c.isalnum() for c in finding["value"]) <= 4  # at most the last 4 digits shown
 
@@ -92,25 +92,37 @@ def test_phonenumbers_is_imported_only_for_phones_and_named_when_missing() -> No
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines() == [
-        "0.0", "False",
+        "0.0",
+        "False",
         "'phonenumbers' is not installed: pip install 'pytest-llmops[pii]' (or leave 'phone' out of kinds=)",
     ]
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"kinds": ["email", "ssn"]}, "unknown PII kind 'ssn'"),
-    ({"kinds": "email"}, "kinds must be a non-empty list"),
-    ({"kinds": []}, "kinds must be a non-empty list"),
-    ({"region": "United States"}, "region must be a two-letter country code"),
-    ({"region": "QQ"}, "region 'QQ' is not a region phonenumbers knows"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"kinds": ["email", "ssn"]}, "unknown PII kind 'ssn'"),
+        ({"kinds": "email"}, "kinds must be a non-empty list"),
+        ({"kinds": []}, "kinds must be a non-empty list"),
+        ({"region": "United States"}, "region must be a two-letter country code"),
+        ({"region": "QQ"}, "region 'QQ' is not a region phonenumbers knows"),
+    ],
+)
 def test_bad_options_are_refused(registry: MetricRegistry, options: dict, message: str) -> None:
     with pytest.raises(MetricError, match=message):
         registry.check("no_pii", options=options)
 
 
-ADVERSARIAL = ["x@" + "a." * 50000 + "1", "http://" + "a." * 50000, "ab@cd.ef " * 20000, "1." * 100000,
-               "+1 " * 50000, "key=" + "A1" * 50000, "DE89 " * 40000, ":" * 100000]
+ADVERSARIAL = [
+    "x@" + "a." * 50000 + "1",
+    "http://" + "a." * 50000,
+    "ab@cd.ef " * 20000,
+    "1." * 100000,
+    "+1 " * 50000,
+    "key=" + "A1" * 50000,
+    "DE89 " * 40000,
+    ":" * 100000,
+]
 
 
 def test_long_adversarial_outputs_take_linear_time(registry: MetricRegistry) -> None:

@@ -36,7 +36,10 @@ def test_a_template_without_role_lines_renders_to_one_user_turn(folder: Path) ->
 
 
 def test_role_lines_start_chat_turns(folder: Path) -> None:
-    write(folder, "support.jinja", """
+    write(
+        folder,
+        "support.jinja",
+        """
         system:
         You answer for {{ shop }}.
 
@@ -45,7 +48,8 @@ def test_role_lines_start_chat_turns(folder: Path) -> None:
 
         assistant:
         Let me check.
-        """)
+        """,
+    )
     rendered = library(folder).render("support", shop="Acme", question="Where is my order?")
     assert rendered.messages == (
         Message("system", "You answer for Acme."),
@@ -64,7 +68,10 @@ def test_a_role_line_inside_a_variable_is_text_not_a_turn(folder: Path) -> None:
 
 
 def test_turn_starts_a_turn_whose_role_is_computed(folder: Path) -> None:
-    write(folder, "few_shot.jinja", """
+    write(
+        folder,
+        "few_shot.jinja",
+        """
         system:
         Classify the sentiment.
         {% for example in examples %}
@@ -75,7 +82,8 @@ def test_turn_starts_a_turn_whose_role_is_computed(folder: Path) -> None:
         {% endfor %}
         {{ turn(last_role) }}
         {{ text }}
-        """)
+        """,
+    )
     rendered = library(folder).render(
         "few_shot", examples=[{"text": "Great!", "label": "positive"}], last_role="user", text="Awful."
     )
@@ -100,7 +108,10 @@ def test_text_before_the_first_role_line_is_an_error(folder: Path) -> None:
 
 
 def test_front_matter_declares_version_description_and_settings(folder: Path) -> None:
-    write(folder, "summarize.jinja", """
+    write(
+        folder,
+        "summarize.jinja",
+        """
         ---
         version: 3
         description: Summarise a news article.
@@ -109,7 +120,8 @@ def test_front_matter_declares_version_description_and_settings(folder: Path) ->
         stop: ["\\n\\n"]
         ---
         Summarise: {{ article }}
-        """)
+        """,
+    )
     lib = library(folder)
     rendered = lib.render("summarize", article="Text.")
     assert rendered.text == "Summarise: Text."
@@ -218,7 +230,11 @@ def test_the_version_covers_included_templates(folder: Path) -> None:
 def test_extends_and_import_count_too(folder: Path) -> None:
     write(folder, "base.jinja", "{% block body %}{% endblock %}")
     write(folder, "macros.jinja", "{% macro shout(x) %}{{ x | upper }}{% endmacro %}")
-    write(folder, "child.jinja", "{% extends 'base' %}{% import 'macros' as m %}{% block body %}{{ m.shout(x) }}{% endblock %}")
+    write(
+        folder,
+        "child.jinja",
+        "{% extends 'base' %}{% import 'macros' as m %}{% block body %}{{ m.shout(x) }}{% endblock %}",
+    )
     before = library(folder).version("child")
     assert library(folder).render("child", x="hi").text == "HI"
     write(folder, "macros.jinja", "{% macro shout(x) %}{{ x | upper }}!{% endmacro %}")

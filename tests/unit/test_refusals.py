@@ -38,7 +38,10 @@ def test_refusal_precision_and_recall(registry: MetricRegistry) -> None:
 
 @pytest.mark.parametrize("text", REFUSALS[:6] + ANSWERS[:6])
 def test_no_refusal_is_the_opposite_of_refusal(registry: MetricRegistry, text: str) -> None:
-    assert registry.check("no_refusal").measure(text, None).value == 1.0 - registry.check("refusal").measure(text, None).value
+    assert (
+        registry.check("no_refusal").measure(text, None).value
+        == 1.0 - registry.check("refusal").measure(text, None).value
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,7 +60,7 @@ def test_details_quote_the_refusal(registry: MetricRegistry, text: str, shown: s
     "text",
     [
         'The bot replied "I cannot do that" and the test checks for it.',
-        "Use this check:\n```python\nassert reply != \"I can't help with that.\"\n```",
+        'Use this check:\n```python\nassert reply != "I can\'t help with that."\n```',
         "The log line `I cannot comply` comes from the parser.",
     ],
 )

@@ -22,12 +22,27 @@ from pytest_llmops.errors import BudgetExceeded
 RUN = {"model": "echo", "record_mode": "off", "created": "2024-01-01T00:00:00+00:00"}
 
 
-def call(latency: float, cost: float, *, cached: bool = False, role: str = "model", text: str = "answer",
-         prompt: str = "question") -> dict[str, Any]:
+def call(
+    latency: float,
+    cost: float,
+    *,
+    cached: bool = False,
+    role: str = "model",
+    text: str = "answer",
+    prompt: str = "question",
+) -> dict[str, Any]:
     return {
-        "text": text, "model": "judge-m" if role == "judge" else "m", "backend": "echo",
-        "prompt_tokens": 10, "completion_tokens": 5, "latency_s": latency, "cost_usd": cost,
-        "cached": cached, "finish_reason": "stop", "prompt_versions": [], "role": role,
+        "text": text,
+        "model": "judge-m" if role == "judge" else "m",
+        "backend": "echo",
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "latency_s": latency,
+        "cost_usd": cost,
+        "cached": cached,
+        "finish_reason": "stop",
+        "prompt_versions": [],
+        "role": role,
         "request": {"messages": [{"role": "user", "content": prompt}], "settings": {}},
     }
 
@@ -37,8 +52,14 @@ def score(metric: str, value: float, threshold: float | None = 0.5, **more: Any)
     return {"metric": metric, "value": value, "threshold": threshold, "passed": passed, **more}
 
 
-def outcome(nodeid: str, result: str = "passed", calls: list[dict[str, Any]] = (), scores: list[dict[str, Any]] = (),
-            error: str | None = None, prompts: list[dict[str, Any]] = ()) -> TestOutcome:
+def outcome(
+    nodeid: str,
+    result: str = "passed",
+    calls: list[dict[str, Any]] = (),
+    scores: list[dict[str, Any]] = (),
+    error: str | None = None,
+    prompts: list[dict[str, Any]] = (),
+) -> TestOutcome:
     record = {"nodeid": nodeid, "calls": list(calls), "scores": list(scores), "prompts": list(prompts), "extra": {}}
     return TestOutcome(nodeid, result, 0.1, error, record)
 
@@ -47,8 +68,12 @@ def sample_report() -> dict[str, Any]:
     return build_report(
         [
             outcome("t.py::b", calls=[call(0.1, 0.01), call(0.3, 0.02, cached=True)], scores=[score("rougeL", 0.8)]),
-            outcome("t.py::a", "failed", calls=[call(0.2, 0.04), call(9.0, 0.5, role="judge")],
-                    scores=[score("rougeL", 0.4), score("judge", 0.9, details={"reasoning": "fine"})]),
+            outcome(
+                "t.py::a",
+                "failed",
+                calls=[call(0.2, 0.04), call(9.0, 0.5, role="judge")],
+                scores=[score("rougeL", 0.4), score("judge", 0.9, details={"reasoning": "fine"})],
+            ),
             outcome("t.py::c", "error", error="ModelCallError: server down"),
             TestOutcome("t.py::d", "skipped"),
         ],
@@ -67,8 +92,15 @@ def test_aggregates_by_value() -> None:
     report = sample_report()
     summary = report["summary"]
     assert [t["nodeid"] for t in report["tests"]] == ["t.py::a", "t.py::b", "t.py::c", "t.py::d"]
-    assert summary["tests"] == {"total": 4, "passed": 1, "failed": 1, "error": 1, "skipped": 1, "xfailed": 0,
-                                "with_model": 2}
+    assert summary["tests"] == {
+        "total": 4,
+        "passed": 1,
+        "failed": 1,
+        "error": 1,
+        "skipped": 1,
+        "xfailed": 0,
+        "with_model": 2,
+    }
     assert summary["calls"] == {"total": 4, "live": 3, "cached": 1, "model": 3, "judge": 1}
     assert summary["tokens"] == {"prompt": 40, "completion": 20, "total": 60}
     assert summary["cost_usd"]["live"] == pytest.approx(0.55)
@@ -78,9 +110,17 @@ def test_aggregates_by_value() -> None:
     assert summary["latency_s"]["p95"] == pytest.approx(0.195)
     assert summary["latency_s"]["max"] == pytest.approx(0.2)
     assert summary["replayed_latency_s"] == {"count": 1, "mean": 0.3, "p50": 0.3, "p95": 0.3, "max": 0.3}
-    assert summary["metrics"]["rougeL"] == {"count": 2, "passed": 1, "pass_rate": 0.5, "mean": pytest.approx(0.6),
-                                            "min": 0.4, "max": 0.8, "higher_is_better": True, "non_finite": 0,
-                                            "range": [0.0, 1.0]}
+    assert summary["metrics"]["rougeL"] == {
+        "count": 2,
+        "passed": 1,
+        "pass_rate": 0.5,
+        "mean": pytest.approx(0.6),
+        "min": 0.4,
+        "max": 0.8,
+        "higher_is_better": True,
+        "non_finite": 0,
+        "range": [0.0, 1.0],
+    }
     assert summary["budget"] == {"limit_usd": 1.0, "spent_usd": pytest.approx(0.55), "refused_tests": []}
     assert [(w["nodeid"], w["reason"]) for w in summary["worst_tests"]] == [
         ("t.py::c", "ModelCallError: server down"),
@@ -107,7 +147,9 @@ def test_report_matches_its_schema() -> None:
 
 def test_prompt_drift_marks_the_test() -> None:
     drifted = {"name": "summarize", "hash": "b" * 64, "snapshot": "changed", "changed_from": {"hash": "a" * 64}}
-    report = build_report([outcome("t.py::a", prompts=[drifted]), outcome("t.py::b", prompts=[{"name": "x", "hash": "c"}])], RUN)
+    report = build_report(
+        [outcome("t.py::a", prompts=[drifted]), outcome("t.py::b", prompts=[{"name": "x", "hash": "c"}])], RUN
+    )
     assert report["summary"]["prompts_changed"] == ["t.py::a"]
     assert [t["prompts_changed"] for t in report["tests"]] == [True, False]
 
@@ -129,8 +171,14 @@ def test_baseline_single_samples_use_the_tolerance() -> None:
 
 def test_baseline_tolerance_per_metric_key_then_metric_name() -> None:
     def chrf_and_rouge(nodeid: str, chrf: float, summary: float, title: float) -> TestOutcome:
-        return outcome(nodeid, scores=[score("chrf", chrf, 40.0), score("rougeL", summary, label="summary"),
-                                       score("rougeL", title, label="title")])
+        return outcome(
+            nodeid,
+            scores=[
+                score("chrf", chrf, 40.0),
+                score("rougeL", summary, label="summary"),
+                score("rougeL", title, label="title"),
+            ],
+        )
 
     before = build_report([chrf_and_rouge("t::a", 61.0, 0.80, 0.80)], RUN)
     after = build_report([chrf_and_rouge("t::a", 59.5, 0.72, 0.72)], RUN)  # -1.5 chrF, -0.08 each rougeL
@@ -139,7 +187,9 @@ def test_baseline_tolerance_per_metric_key_then_metric_name() -> None:
     by_metric = {"chrf": 2.0, "rougeL": 0.01, "rougeL[summary]": 0.1}
     scaled = compare(before, after, Tolerances(max_score_drop=0.05, max_score_drop_by_metric=by_metric), "b")
     assert [(s["key"], s["allowed_drop"], s["status"]) for s in scaled["scores"]] == [
-        ("chrf", 2.0, "unchanged"), ("rougeL[summary]", 0.1, "unchanged"), ("rougeL[title]", 0.01, "regressed"),
+        ("chrf", 2.0, "unchanged"),
+        ("rougeL[summary]", 0.1, "unchanged"),
+        ("rougeL[title]", 0.01, "regressed"),
     ]
     assert gate_lines(scaled) == ["t::a: rougeL[title] 0.8 -> 0.72 (-0.08; allowed 0.01)"]
     assert scaled["tolerances"]["max_score_drop_by_metric"] == {"chrf": 2.0, "rougeL": 0.01, "rougeL[summary]": 0.1}
@@ -162,8 +212,12 @@ def test_baseline_reads_the_samples_of_a_sampled_score() -> None:
         mean = sum(values) / len(values)
         return outcome("t::a", scores=[score("rougeL", mean, details={"values": list(values)})])
 
-    within = compare(build_report([sampled(0.9, 0.5, 0.9, 0.5)], RUN), build_report([sampled(0.8, 0.4, 0.8, 0.4)], RUN),
-                     Tolerances(), "b")
+    within = compare(
+        build_report([sampled(0.9, 0.5, 0.9, 0.5)], RUN),
+        build_report([sampled(0.8, 0.4, 0.8, 0.4)], RUN),
+        Tolerances(),
+        "b",
+    )
     assert within["scores"][0]["baseline"]["n"] == 4 and within["scores"][0]["status"] == "unchanged"
 
 
@@ -183,24 +237,33 @@ def test_baseline_cost_and_latency_gates_name_the_tests() -> None:
     tight = compare(before, after, Tolerances(max_cost_increase=0.5, max_latency_increase=0.5), "b")
     assert tight["failed"] and tight["cost"]["relative"] == pytest.approx(1.0)
     assert [(r["nodeid"], r["what"]) for r in tight["regressions"]] == [("t::a", "cost"), ("t::a", "latency")]
-    assert gate_lines(tight)[:2] == ["cost of the calls $0.02 -> $0.04 (allowed +50%)",
-                                     "p95 latency 0.955s -> 2.85s (allowed +50%)"]
+    assert gate_lines(tight)[:2] == [
+        "cost of the calls $0.02 -> $0.04 (allowed +50%)",
+        "p95 latency 0.955s -> 2.85s (allowed +50%)",
+    ]
 
 
 def test_baseline_shows_changed_prompts() -> None:
     before = build_report([scored("t::a", 0.9, prompt="Summarize: x")], RUN)
     after = build_report([scored("t::a", 0.9, prompt="Summarise briefly: x")], RUN)
     changes = compare(before, after, Tolerances(), "b")["prompt_changes"]
-    assert changes == [{"nodeid": "t::a", "call": 0, "baseline": "user: Summarize: x",
-                        "current": "user: Summarise briefly: x"}]
+    assert changes == [
+        {"nodeid": "t::a", "call": 0, "baseline": "user: Summarize: x", "current": "user: Summarise briefly: x"}
+    ]
 
 
 def test_word_diff() -> None:
     assert word_diff("the cat sat", "the dog sat") == [
-        ("equal", "the "), ("delete", "cat"), ("insert", "dog"), ("equal", " sat")
+        ("equal", "the "),
+        ("delete", "cat"),
+        ("insert", "dog"),
+        ("equal", " sat"),
     ]
     assert word_diff("Please tell the customer now.", "Please ask a client now.") == [
-        ("equal", "Please "), ("delete", "tell the customer"), ("insert", "ask a client"), ("equal", " now.")
+        ("equal", "Please "),
+        ("delete", "tell the customer"),
+        ("insert", "ask a client"),
+        ("equal", " now."),
     ]
 
 
@@ -214,11 +277,19 @@ def test_markdown_lists_each_changed_prompt_with_its_tests() -> None:
     changed = {"name": "reply|<b>@you", "version": "2", "hash": "ab" * 32, "snapshot": "changed"}
     unversioned = {"name": "tone", "version": None, "hash": "cd" * 32, "changed_from": {"hash": "ef" * 32}}
     same = {"name": "intro", "version": "1", "hash": "01" * 32, "snapshot": "same"}
-    report = build_report([outcome("t::a", prompts=[changed, same]), outcome("t::b", prompts=[changed, unversioned]),
-                           outcome("t::c", prompts=[same])], RUN)
+    report = build_report(
+        [
+            outcome("t::a", prompts=[changed, same]),
+            outcome("t::b", prompts=[changed, unversioned]),
+            outcome("t::c", prompts=[same]),
+        ],
+        RUN,
+    )
     text = render_markdown(report)
-    assert ("### Changed prompts\n\n| prompt | version | hash | tests |\n|---|---|---|---|\n"
-            "| reply\\|&lt;b&gt;@\u2060you | 2 | abababab | 2 |\n| tone |  | cdcdcdcd | 1 |\n") in text
+    assert (
+        "### Changed prompts\n\n| prompt | version | hash | tests |\n|---|---|---|---|\n"
+        "| reply\\|&lt;b&gt;@\u2060you | 2 | abababab | 2 |\n| tone |  | cdcdcdcd | 1 |\n"
+    ) in text
     assert "intro" not in text
     assert "Changed prompts" not in render_markdown(sample_report())
 
@@ -227,21 +298,35 @@ def test_charts_use_each_metrics_range_and_leave_out_single_values() -> None:
     from pytest_llmops._report.html import charts
 
     report = build_report(
-        [outcome(f"t::{i}", calls=[call(0.1 * (i + 1), 0.01)],
-                 scores=[score("chrf", value, 50.0), score("rougeL", value / 100), score("judge", 0.9)] if i else
-                 [score("chrf", value, 50.0), score("rougeL", value / 100)])
-         for i, value in enumerate([12.5, 22.5, math.nan])],
-        RUN, metric_range=lambda name: {"chrf": (0.0, 100.0)}.get(name, (0.0, 1.0)))
+        [
+            outcome(
+                f"t::{i}",
+                calls=[call(0.1 * (i + 1), 0.01)],
+                scores=[score("chrf", value, 50.0), score("rougeL", value / 100), score("judge", 0.9)]
+                if i
+                else [score("chrf", value, 50.0), score("rougeL", value / 100)],
+            )
+            for i, value in enumerate([12.5, 22.5, math.nan])
+        ],
+        RUN,
+        metric_range=lambda name: {"chrf": (0.0, 100.0)}.get(name, (0.0, 1.0)),
+    )
     assert report["summary"]["metrics"]["chrf"]["range"] == [0.0, 100.0]
     assert report["summary"]["metrics"]["judge"]["range"] == [0.0, 1.0]
     drawn = charts(report)
     assert [(c["key"], c["low"], c["high"], c["left_out"]) for c in drawn["scores"]] == [
-        ("chrf", "0", "100", 1), ("rougeL", "0", "1", 1)]  # NaN has no bin
+        ("chrf", "0", "100", 1),
+        ("rougeL", "0", "1", 1),
+    ]  # NaN has no bin
     assert drawn["latency"] is not None
     single = charts(build_report([outcome("t::a", calls=[call(0.1, 0.01)], scores=[score("chrf", 20.0)])], RUN))
     assert single == {"scores": [], "latency": None, "cost": None}
-    same = charts(build_report([outcome(f"t::{i}", calls=[call(0.1, 0.0)], scores=[score("embedding", 1.0 - i * 1e-8)])
-                                for i in range(3)], RUN))
+    same = charts(
+        build_report(
+            [outcome(f"t::{i}", calls=[call(0.1, 0.0)], scores=[score("embedding", 1.0 - i * 1e-8)]) for i in range(3)],
+            RUN,
+        )
+    )
     assert same == {"scores": [], "latency": None, "cost": None}  # one value each (as shown), three times
 
 
@@ -264,11 +349,16 @@ def test_terminal_lines() -> None:
 def hostile_report() -> dict[str, Any]:
     evil = '<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>'
     return build_report(
-        [outcome(f"t.py::test[{evil}]", "failed", calls=[call(0.1, 0.0, text=evil, prompt=evil)],
-                 scores=[score("judge", 0.1, output=evil, reference="fine " + evil,
-                               details={"reasoning": evil})],
-                 prompts=[{"name": evil, "hash": "h", "snapshot": "changed", "text": evil, "snapshot_text": "x"}],
-                 error=evil)],
+        [
+            outcome(
+                f"t.py::test[{evil}]",
+                "failed",
+                calls=[call(0.1, 0.0, text=evil, prompt=evil)],
+                scores=[score("judge", 0.1, output=evil, reference="fine " + evil, details={"reasoning": evil})],
+                prompts=[{"name": evil, "hash": "h", "snapshot": "changed", "text": evil, "snapshot_text": "x"}],
+                error=evil,
+            )
+        ],
         {**RUN, "model": evil},
     )
 
@@ -284,7 +374,9 @@ def test_budget_reservations_are_shared_through_its_ledger(tmp_path: Path) -> No
     ledger.touch()
     here, elsewhere = Budget(0.05, ledger), Budget(0.05, ledger)  # two processes of one run
     first = here.reserve(0.03)
-    with pytest.raises(BudgetExceeded, match=r"may cost up to \$0.03, and \$0.03 of the \$0.05 .* reserved; it was refused"):
+    with pytest.raises(
+        BudgetExceeded, match=r"may cost up to \$0.03, and \$0.03 of the \$0.05 .* reserved; it was refused"
+    ):
         elsewhere.reserve(0.03)  # the first call's reservation counts while it is in flight
     here.settle(first, 0.01)  # it cost less than its bound: the rest is free again
     elsewhere.settle(elsewhere.reserve(0.04), 0.04)

@@ -45,11 +45,30 @@ CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 def hostile_report(text: str) -> dict[str, Any]:
     """A report with ``text`` everywhere untrusted text lands: id, error, output, prompt, reasoning."""
-    call = {"text": text, "model": text, "backend": "openai", "prompt_tokens": 1, "completion_tokens": 1,
-            "latency_s": 0.1, "cost_usd": 0.0, "cached": False, "finish_reason": text, "role": "model",
-            "prompt_versions": [], "request": {"messages": [{"role": "user", "content": text}]}}
-    score = {"metric": "exact", "label": text, "value": 0.0, "threshold": 1.0, "passed": False,
-             "output": text, "reference": "x" + text, "details": {"reasoning": text}}
+    call = {
+        "text": text,
+        "model": text,
+        "backend": "openai",
+        "prompt_tokens": 1,
+        "completion_tokens": 1,
+        "latency_s": 0.1,
+        "cost_usd": 0.0,
+        "cached": False,
+        "finish_reason": text,
+        "role": "model",
+        "prompt_versions": [],
+        "request": {"messages": [{"role": "user", "content": text}]},
+    }
+    score = {
+        "metric": "exact",
+        "label": text,
+        "value": 0.0,
+        "threshold": 1.0,
+        "passed": False,
+        "output": text,
+        "reference": "x" + text,
+        "details": {"reasoning": text},
+    }
     prompt = {"name": text, "hash": "h", "snapshot": "changed", "text": text, "snapshot_text": "x"}
     record = {"calls": [call], "scores": [score], "prompts": [prompt], "extra": {text: text}}
     outcomes = [TestOutcome(f"t.py::test[{text}]", "failed", 0.1, f"ModelCallError: {text}", record)]
@@ -76,8 +95,11 @@ def test_json_is_one_test_a_line_and_holds_what_an_indented_dump_does(value: flo
     written = render_json(report)  # the C encoder, or with a non-finite number the spelled copy
     assert json.loads(written) == json.loads(json.dumps(json_safe(report), indent=2, sort_keys=True))
     lines = written.splitlines()
-    rows = lines[lines.index('"tests":[') + 1:lines.index("]")]
-    assert [json.loads(row.rstrip(","))["nodeid"] for row in rows] == ["t.py::test[plain \x1b text]", "t.py::test_second"]
+    rows = lines[lines.index('"tests":[') + 1 : lines.index("]")]
+    assert [json.loads(row.rstrip(","))["nodeid"] for row in rows] == [
+        "t.py::test[plain \x1b text]",
+        "t.py::test_second",
+    ]
 
 
 @cases
@@ -123,11 +145,23 @@ def test_visible_escapes_every_control_character_and_only_those() -> None:
 
 
 MENTIONS_LINKS_AND_MARKUP = [
-    "@octocat please look", "cc @acme/security-team", "mail root@example.com",
-    "[click](http://evil.example)", "![pixel](http://evil.example/p.png)", "see https://evil.example/x",
-    "go to www.evil.example", "<http://evil.example>", "<img src=x onerror=alert(1)>", "</td></table><script>",
-    "a | b | c", "`code` and ```fence", "line one\nline two\r\n| fake | row |", "&lt;script&gt; &amp; &#64;x",
-    "fixes #123", "**bold** _em_ ~~strike~~", "[ref]: http://evil.example",
+    "@octocat please look",
+    "cc @acme/security-team",
+    "mail root@example.com",
+    "[click](http://evil.example)",
+    "![pixel](http://evil.example/p.png)",
+    "see https://evil.example/x",
+    "go to www.evil.example",
+    "<http://evil.example>",
+    "<img src=x onerror=alert(1)>",
+    "</td></table><script>",
+    "a | b | c",
+    "`code` and ```fence",
+    "line one\nline two\r\n| fake | row |",
+    "&lt;script&gt; &amp; &#64;x",
+    "fixes #123",
+    "**bold** _em_ ~~strike~~",
+    "[ref]: http://evil.example",
 ]
 
 
@@ -155,14 +189,18 @@ def _suite(family_properties: str) -> str:
 
 
 def test_finish_junit_moves_scores_to_the_suite_under_xunit2_only() -> None:
-    properties = ('<properties><property name="llmops.score.exact" value="1" />'
-                  '<property name="llmops.error" value="infrastructure" />'
-                  '<property name="mine" value="kept" /></properties>')
+    properties = (
+        '<properties><property name="llmops.score.exact" value="1" />'
+        '<property name="llmops.error" value="infrastructure" />'
+        '<property name="mine" value="kept" /></properties>'
+    )
     xunit2 = ElementTree.fromstring(finish_junit(_suite(properties), "xunit2") or "")
     suite = xunit2.find("testsuite")
     assert suite is not None
     assert [(p.get("name"), p.get("value")) for p in suite.findall("properties/property")] == [
-        ("t.test_a::llmops.score.exact", "1"), ("t.test_a::llmops.error", "infrastructure")]
+        ("t.test_a::llmops.score.exact", "1"),
+        ("t.test_a::llmops.error", "infrastructure"),
+    ]
     assert [p.get("name") for p in suite.iter("testcase").__next__().iter("property")] == ["mine"]
     assert (suite.get("failures"), suite.get("errors")) == ("0", "1")
     xunit1 = ElementTree.fromstring(finish_junit(_suite(properties), "xunit1") or "")

@@ -23,15 +23,18 @@ TEN = [f"d{i}" for i in range(1, 11)]
 EIGHT_RELEVANT = ["d1", "d3", "d6", "d9", "d10", "x1", "x2", "x3"]
 
 
-@pytest.mark.parametrize(("metric", "k", "expected"), [
-    ("precision_at_k", 1, 1.0),
-    ("precision_at_k", 5, 2 / 5),
-    ("precision_at_k", 10, 5 / 10),
-    ("precision_at_k", None, 5 / 10),
-    ("recall_at_k", 5, 2 / 8),
-    ("recall_at_k", 10, 5 / 8),
-    ("recall_at_k", 20, 5 / 8),
-])
+@pytest.mark.parametrize(
+    ("metric", "k", "expected"),
+    [
+        ("precision_at_k", 1, 1.0),
+        ("precision_at_k", 5, 2 / 5),
+        ("precision_at_k", 10, 5 / 10),
+        ("precision_at_k", None, 5 / 10),
+        ("recall_at_k", 5, 2 / 8),
+        ("recall_at_k", 10, 5 / 8),
+        ("recall_at_k", 20, 5 / 8),
+    ],
+)
 def test_precision_and_recall_at_k(registry: MetricRegistry, metric: str, k: int | None, expected: float) -> None:
     assert _measure(registry, metric, TEN, EIGHT_RELEVANT, k) == pytest.approx(expected)
 
@@ -44,8 +47,11 @@ def test_precision_at_k_divides_by_k_when_fewer_were_retrieved(registry: MetricR
 
 def test_mean_reciprocal_rank_of_the_wikipedia_example(registry: MetricRegistry) -> None:
     # Query "cat": the right answer "cats" third; "torus": "tori" second; "virus": "viruses" first.
-    queries = [(["catten", "cati", "cats"], ["cats"]), (["torii", "tori", "toruses"], ["tori"]),
-               (["viruses", "virii", "viri"], ["viruses"])]
+    queries = [
+        (["catten", "cati", "cats"], ["cats"]),
+        (["torii", "tori", "toruses"], ["tori"]),
+        (["viruses", "virii", "viri"], ["viruses"]),
+    ]
     check = registry.check("mrr")
     measured = check.measure_many(["answer"] * 3, [None] * 3, [Grounding.of(r, rel) for r, rel in queries])
     assert [m.value for m in measured] == pytest.approx([1 / 3, 1 / 2, 1])
@@ -90,18 +96,21 @@ def test_chunks_and_ids_mix_and_pass_through(registry: MetricRegistry) -> None:
     assert Grounding.of(grounding.context, grounding.relevant) == grounding
 
 
-@pytest.mark.parametrize(("context", "relevant", "message"), [
-    ("d1", ["d1"], "context must be a list of chunks"),
-    ([{"text": "no id"}], ["d1"], "context chunk 1 must have an 'id'"),
-    ([{"id": "a", "score": 1}], ["a"], "unknown key 'score'"),
-    ([{"id": "a", "text": 3}], ["a"], "'text' must be text"),
-    (["a", "a"], ["a"], "lists chunk 'a' twice"),
-    ([["a"]], ["a"], "context chunk 1 must be text or an integer"),
-    (["a"], "a", "relevant must be a list of ids"),
-    (["a"], {"a": -1}, "grade of 'a' must be a number >= 0"),
-    (["a"], [True], "a relevant id must be text or an integer"),
-    (["a"], [" "], "a relevant id is empty"),
-])
+@pytest.mark.parametrize(
+    ("context", "relevant", "message"),
+    [
+        ("d1", ["d1"], "context must be a list of chunks"),
+        ([{"text": "no id"}], ["d1"], "context chunk 1 must have an 'id'"),
+        ([{"id": "a", "score": 1}], ["a"], "unknown key 'score'"),
+        ([{"id": "a", "text": 3}], ["a"], "'text' must be text"),
+        (["a", "a"], ["a"], "lists chunk 'a' twice"),
+        ([["a"]], ["a"], "context chunk 1 must be text or an integer"),
+        (["a"], "a", "relevant must be a list of ids"),
+        (["a"], {"a": -1}, "grade of 'a' must be a number >= 0"),
+        (["a"], [True], "a relevant id must be text or an integer"),
+        (["a"], [" "], "a relevant id is empty"),
+    ],
+)
 def test_bad_grounding_is_explained(context: object, relevant: object, message: str) -> None:
     with pytest.raises(GroundingError, match=message.replace("(", r"\(")):
         Grounding.of(context, relevant)

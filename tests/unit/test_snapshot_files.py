@@ -53,8 +53,10 @@ def test_every_text_round_trips_exactly(tmp_path: Path) -> None:
 
 def test_every_text_round_trips_as_a_changed_line_of_shared_text(tmp_path: Path) -> None:
     renders = ["system:\nBe brief.\n\nuser:\nshared", *(f"system:\nBe brief.\n\nuser:\n{t}" for t in TRICKY_TEXTS)]
-    entries = {f"test_{i:02}": TestSnapshot(prompts={"p": {"hash": "h", "version": "1", "text": text}})
-               for i, text in enumerate(renders + renders[:1])}
+    entries = {
+        f"test_{i:02}": TestSnapshot(prompts={"p": {"hash": "h", "version": "1", "text": text}})
+        for i, text in enumerate(renders + renders[:1])
+    }
     path = tmp_path / "test_mod.yaml"
     write_atomic(path, dump_snapshot_file(entries, "test_mod.py"))
     assert read_snapshot_file(path) == entries
@@ -65,9 +67,13 @@ def test_each_template_is_written_once_and_each_test_as_its_difference() -> None
     shared = "system:\nBe brief.\n\nuser:\nHello"
     entries = {
         "test_same": TestSnapshot(prompts={"p": {"hash": "h1", "version": "3", "text": shared}}),
-        "test_same_too": TestSnapshot(prompts={"p": {"hash": "h1", "version": "3", "text": shared}},
-                                      references={"output": "first line\nsecond line\n"}),
-        "test_a_line": TestSnapshot(prompts={"p": {"hash": "h1", "version": "3", "text": shared.replace("Hello", "Hi")}}),
+        "test_same_too": TestSnapshot(
+            prompts={"p": {"hash": "h1", "version": "3", "text": shared}},
+            references={"output": "first line\nsecond line\n"},
+        ),
+        "test_a_line": TestSnapshot(
+            prompts={"p": {"hash": "h1", "version": "3", "text": shared.replace("Hello", "Hi")}}
+        ),
         "test_more_lines": TestSnapshot(prompts={"p": {"hash": "h1", "version": "3", "text": shared + "\nthere"}}),
         "test_old[x]": TestSnapshot(prompts={"p": {"hash": "h0", "version": "2"}}),
     }
@@ -140,14 +146,23 @@ def test_empty_entries_are_not_written() -> None:
         (F2 + "tests: [a]\n", "templates and tests must be mappings"),
         (F2 + "templates:\n  p: {text: x}\n", "template 'p' needs a hash"),
         (F2 + "tests:\n  test_a:\n    prompts:\n      p: {}\n", "entry 'test_a': prompt 'p' is not under templates"),
-        (F2 + "templates:\n  p: {hash: h, text: x}\ntests:\n  test_a:\n    prompts:\n      p: {lines: {2: y}}\n",
-         "entry 'test_a': prompt 'p': line 2 is not a line of its template (1-1)"),
-        (F2 + "templates:\n  p: {hash: h}\ntests:\n  test_a:\n    prompts:\n      p: {lines: {1: y}}\n",
-         "entry 'test_a': prompt 'p': lines of a template without text"),
-        (F2 + "templates:\n  p: {hash: h, text: x}\ntests:\n  test_a:\n    prompts:\n      p: {lines: {1: [y]}}\n",
-         "entry 'test_a': prompt 'p': line 1 must be one line of text"),
-        (F2 + "templates:\n  p: {hash: h, text: x}\ntests:\n  test_a:\n    prompts:\n      p: {lines: {}, text: x}\n",
-         "entry 'test_a': prompt 'p': a difference is {}, lines or text, or a full entry with a hash"),
+        (
+            F2 + "templates:\n  p: {hash: h, text: x}\ntests:\n  test_a:\n    prompts:\n      p: {lines: {2: y}}\n",
+            "entry 'test_a': prompt 'p': line 2 is not a line of its template (1-1)",
+        ),
+        (
+            F2 + "templates:\n  p: {hash: h}\ntests:\n  test_a:\n    prompts:\n      p: {lines: {1: y}}\n",
+            "entry 'test_a': prompt 'p': lines of a template without text",
+        ),
+        (
+            F2 + "templates:\n  p: {hash: h, text: x}\ntests:\n  test_a:\n    prompts:\n      p: {lines: {1: [y]}}\n",
+            "entry 'test_a': prompt 'p': line 1 must be one line of text",
+        ),
+        (
+            F2
+            + "templates:\n  p: {hash: h, text: x}\ntests:\n  test_a:\n    prompts:\n      p: {lines: {}, text: x}\n",
+            "entry 'test_a': prompt 'p': a difference is {}, lines or text, or a full entry with a hash",
+        ),
     ],
 )
 def test_a_corrupt_file_is_named_with_its_problem(tmp_path: Path, content: str, problem: str) -> None:
@@ -226,8 +241,9 @@ def test_a_format_1_file_reads_as_the_same_entries_format_2_writes(tmp_path: Pat
         "  references:\n    output: b\n"
     )
     entries = read_snapshot_file(path)
-    assert entries["test_b"] == TestSnapshot(prompts={"p": {"hash": "h", "version": "1", "text": "Say b"}},
-                                             references={"output": "b"})
+    assert entries["test_b"] == TestSnapshot(
+        prompts={"p": {"hash": "h", "version": "1", "text": "Say b"}}, references={"output": "b"}
+    )
     assert snapshot_format(path) == 1
     write_atomic(path, dump_snapshot_file(entries, "test_mod.py"))
     assert snapshot_format(path) == 2

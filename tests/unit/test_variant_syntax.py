@@ -12,7 +12,10 @@ from pytest_llmops._variants import Variant, VariantError, entries_of, parse_var
 def test_entries_come_one_a_line_or_comma_separated() -> None:
     assert entries_of("base =, v2 = @v2") == ["base =", "v2 = @v2"]
     assert entries_of(["openai:gpt-4o-mini", "", "mini = openai:gpt-4.1-mini, x"]) == [
-        "openai:gpt-4o-mini", "mini = openai:gpt-4.1-mini", "x"]
+        "openai:gpt-4o-mini",
+        "mini = openai:gpt-4.1-mini",
+        "x",
+    ]
 
 
 def test_parts_are_a_model_spec_a_template_version_or_both_and_the_first_is_the_control() -> None:
@@ -33,15 +36,18 @@ def test_a_template_version_falls_back_to_the_template_as_written() -> None:
     assert Variant("base").template("summarize", lambda name: True) == "summarize"
 
 
-@pytest.mark.parametrize(("entries", "problem"), [
-    (["base =", "base = @v2"], "two variants are labelled 'base'"),
-    (["openai:a"], "compares with nothing"),
-    (["echo", "="], "the tests as written need a label"),
-    (["echo", "x = echo + local"], "at most one model spec and one @version"),
-    (["echo", "x = echo +"], "an empty part between `+` signs"),
-    (["echo", "has space = local"], "use one word"),
-    (["echo", "x = @v 2"], "is not a template version"),
-])
+@pytest.mark.parametrize(
+    ("entries", "problem"),
+    [
+        (["base =", "base = @v2"], "two variants are labelled 'base'"),
+        (["openai:a"], "compares with nothing"),
+        (["echo", "="], "the tests as written need a label"),
+        (["echo", "x = echo + local"], "at most one model spec and one @version"),
+        (["echo", "x = echo +"], "an empty part between `+` signs"),
+        (["echo", "has space = local"], "use one word"),
+        (["echo", "x = @v 2"], "is not a template version"),
+    ],
+)
 def test_an_entry_that_cannot_be_read_says_why(entries: list[str], problem: str) -> None:
     with pytest.raises(VariantError, match=re.escape(problem)):
         parse_variants(entries)

@@ -58,8 +58,12 @@ class EndpointStats:
     waited_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rate_limited": self.rate_limited, "lowest": self.lowest, "final": self.final,
-                "waited_s": round(self.waited_s, 3)}
+        return {
+            "rate_limited": self.rate_limited,
+            "lowest": self.lowest,
+            "final": self.final,
+            "waited_s": round(self.waited_s, 3),
+        }
 
 
 def merged(parts: Iterable[Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:

@@ -48,7 +48,9 @@ class Estimate:
         """The terminal's account: one line in all, then one per model spec, dearest first."""
         calls = sum(int(tally[0]) for tally in self.by_spec.values())
         usd = sum(tally[1] for tally in self.by_spec.values())
-        lines = [f"estimate: {calls} call{'' if calls == 1 else 's'} would go live, at most ${usd:.4f} in all; none was made"]
+        lines = [
+            f"estimate: {calls} call{'' if calls == 1 else 's'} would go live, at most ${usd:.4f} in all; none was made"
+        ]
         for spec, (count, cost) in sorted(self.by_spec.items(), key=lambda item: (-item[1][1], item[0])):
             lines.append(f"  {spec}: {int(count)} call{'' if count == 1 else 's'}, at most ${cost:.4f}")
         return lines

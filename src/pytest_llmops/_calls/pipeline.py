@@ -156,8 +156,14 @@ class CallPipeline:
     """Owned by the run's session; shared by every client, so its bound and budget are the run's."""
 
     def __init__(
-        self, *, concurrency: int, timeout_s: float, max_retries: int,
-        budget: Budget | None = None, estimate: Estimate | None = None, adaptive: bool = True,
+        self,
+        *,
+        concurrency: int,
+        timeout_s: float,
+        max_retries: int,
+        budget: Budget | None = None,
+        estimate: Estimate | None = None,
+        adaptive: bool = True,
     ) -> None:
         self.concurrency = concurrency
         self.timeout_s = timeout_s
@@ -197,7 +203,9 @@ class CallPipeline:
                 backend = call.client.backend
                 live.setdefault(id(backend) if backend.batches else -1 - index, []).append(index)
         chunks = [
-            group[start : start + self.concurrency] for group in live.values() for start in range(0, len(group), self.concurrency)
+            group[start : start + self.concurrency]
+            for group in live.values()
+            for start in range(0, len(group), self.concurrency)
         ]
         inline: list[list[int]] = []
         pooled: list[list[int]] = []
@@ -261,7 +269,10 @@ class CallPipeline:
         if replay is None:
             return None
         replay = dataclasses.replace(
-            replay, cached=True, role=call.client.role, prompt_versions=call.versions or replay.prompt_versions,
+            replay,
+            cached=True,
+            role=call.client.role,
+            prompt_versions=call.versions or replay.prompt_versions,
             spec=call.client.spec,
         )
         return self._observed(call, replay)

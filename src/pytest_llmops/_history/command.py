@@ -9,10 +9,15 @@ from pathlib import Path
 
 def declare(parser: argparse.ArgumentParser) -> None:
     given = os.environ.get("PYTEST_LLMOPS_HISTORY")
-    parser.add_argument("--db", required=not given, default=given,
-                        help="the history: an llm_history value, a file path or a postgresql:// URL "
-                             "(default: $PYTEST_LLMOPS_HISTORY)")
-    parser.add_argument("--last", type=_positive, default=20, metavar="N", help="how many of the last runs (default 20)")
+    parser.add_argument(
+        "--db",
+        required=not given,
+        default=given,
+        help="the history: an llm_history value, a file path or a postgresql:// URL (default: $PYTEST_LLMOPS_HISTORY)",
+    )
+    parser.add_argument(
+        "--last", type=_positive, default=20, metavar="N", help="how many of the last runs (default 20)"
+    )
     parser.add_argument("--html", type=Path, metavar="PATH", help="also write the trends as a self-contained HTML page")
 
 

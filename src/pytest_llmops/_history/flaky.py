@@ -10,7 +10,9 @@ from pytest_llmops._history.rows import as_json, prompt_versions
 _VERDICTS = ("passed", "failed")
 
 
-def flaky_tests(tests: Iterable[Mapping[str, Any]], history: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+def flaky_tests(
+    tests: Iterable[Mapping[str, Any]], history: Sequence[Sequence[Mapping[str, Any]]]
+) -> list[dict[str, Any]]:
     """This run's tests (report rows) that passed in some and failed in others of the runs that
     ran them unchanged: this one and ``history`` (each run's stored test rows, any order)."""
     before: dict[tuple[str, str, str], list[str]] = {}
@@ -26,4 +28,3 @@ def flaky_tests(tests: Iterable[Mapping[str, Any]], history: Sequence[Sequence[M
         if all(counts.values()):
             found.append({"nodeid": test["nodeid"], "runs": len(outcomes), **counts})
     return sorted(found, key=lambda entry: entry["nodeid"])
-

@@ -21,11 +21,13 @@ _LEFT, _RIGHT = 64, 12
 def render_trends(data: dict[str, Any]) -> str:
     import jinja2
 
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                     lstrip_blocks=True, finalize=_shown)
+    environment = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_shown
+    )
     environment.filters.update(money=money, seconds=seconds, percent=percent, mean=mean)
-    template = environment.from_string(resources.files("pytest_llmops._history").joinpath(
-        "templates/trends.html.jinja").read_text("utf-8"))
+    template = environment.from_string(
+        resources.files("pytest_llmops._history").joinpath("templates/trends.html.jinja").read_text("utf-8")
+    )
     style = resources.files("pytest_llmops._report").joinpath("templates/report.css").read_text("utf-8")
     from markupsafe import Markup
 
@@ -44,15 +46,22 @@ def charts(data: dict[str, Any]) -> list[dict[str, Any]]:
         *((f"mean {key}", [run["metrics"].get(key) for run in runs], mean) for key in data["metrics"]),
     ]
     for model, per_run in data["models"].items():
-        for caption, field, label in (("error rate", "error_rate", percent), ("refusal rate", "refusal_rate", percent),
-                                      ("p95 latency", "latency_p95", seconds)):
+        for caption, field, label in (
+            ("error rate", "error_rate", percent),
+            ("refusal rate", "refusal_rate", percent),
+            ("p95 latency", "latency_p95", seconds),
+        ):
             series.append((f"{model}: {caption}", [m and m[field] for m in per_run], label))
-    return [line_chart(caption, values, ids, label) for caption, values, label in series
-            if any(_finite(value) for value in values)]
+    return [
+        line_chart(caption, values, ids, label)
+        for caption, values, label in series
+        if any(_finite(value) for value in values)
+    ]
 
 
-def line_chart(caption: str, values: Sequence[float | None], names: Sequence[str],
-               label: Callable[[float], str]) -> dict[str, Any]:
+def line_chart(
+    caption: str, values: Sequence[float | None], names: Sequence[str], label: Callable[[float], str]
+) -> dict[str, Any]:
     """A line over the runs, oldest left; a run without a value breaks the line."""
     drawn = [value if value is not None and math.isfinite(value) else None for value in values]
     finite = [value for value in drawn if value is not None]
@@ -67,13 +76,23 @@ def line_chart(caption: str, values: Sequence[float | None], names: Sequence[str
         if value is None:
             segments.append([])
             continue
-        point = {"x": round(_LEFT + i * step, 2), "y": round(10 + plot - (value - low) / (high - low) * plot, 2),
-                 "title": f"{names[i]}: {label(value)}"}
+        point = {
+            "x": round(_LEFT + i * step, 2),
+            "y": round(10 + plot - (value - low) / (high - low) * plot, 2),
+            "title": f"{names[i]}: {label(value)}",
+        }
         points.append(point)
         segments[-1].append(point)
     return {
-        "caption": caption, "width": CHART_WIDTH, "height": CHART_HEIGHT, "left": _LEFT,
-        "low": label(low), "high": label(high), "first_run": names[0], "last_run": names[-1], "last": label(finite[-1]),
+        "caption": caption,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "left": _LEFT,
+        "low": label(low),
+        "high": label(high),
+        "first_run": names[0],
+        "last_run": names[-1],
+        "last": label(finite[-1]),
         "points": points,
         "lines": [" ".join(f"{p['x']},{p['y']}" for p in segment) for segment in segments if len(segment) > 1],
     }

@@ -79,22 +79,27 @@ def model_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         live = [number(c["latency_s"]) for c in calls if not c["cached"]]
         refusals = sum(1 for c in calls if refusal_phrase(str(c.get("text", ""))) is not None)
         counted = failures.get(spec, {})
-        rows.append({
-            "spec": spec,
-            "backend": calls[0]["backend"] if calls else spec.partition(":")[0],
-            "calls": len(calls),
-            "live_calls": len(live),
-            **{name: int(counted.get(name, 0)) for name in ("attempts", "failed_attempts", "retries", "failed_calls")},
-            "prompt_tokens": _finite(sum(number(c["prompt_tokens"]) for c in calls)),
-            "completion_tokens": _finite(sum(number(c["completion_tokens"]) for c in calls)),
-            "cost_usd": _finite(sum(number(c["cost_usd"]) for c in calls)),
-            "latency_p50": _finite(percentile(live, 0.5)) if live else None,
-            "latency_p95": _finite(percentile(live, 0.95)) if live else None,
-            # What its live calls were answered by (replayed ones tell of the recording's day).
-            "served_models": as_json(now_served.get(spec, {}).get("model", [])),
-            "fingerprints": as_json(now_served.get(spec, {}).get("fingerprint", [])),
-            "refusals": refusals,
-        })
+        rows.append(
+            {
+                "spec": spec,
+                "backend": calls[0]["backend"] if calls else spec.partition(":")[0],
+                "calls": len(calls),
+                "live_calls": len(live),
+                **{
+                    name: int(counted.get(name, 0))
+                    for name in ("attempts", "failed_attempts", "retries", "failed_calls")
+                },
+                "prompt_tokens": _finite(sum(number(c["prompt_tokens"]) for c in calls)),
+                "completion_tokens": _finite(sum(number(c["completion_tokens"]) for c in calls)),
+                "cost_usd": _finite(sum(number(c["cost_usd"]) for c in calls)),
+                "latency_p50": _finite(percentile(live, 0.5)) if live else None,
+                "latency_p95": _finite(percentile(live, 0.95)) if live else None,
+                # What its live calls were answered by (replayed ones tell of the recording's day).
+                "served_models": as_json(now_served.get(spec, {}).get("model", [])),
+                "fingerprints": as_json(now_served.get(spec, {}).get("fingerprint", [])),
+                "refusals": refusals,
+            }
+        )
     return rows
 
 
@@ -124,4 +129,3 @@ def served_before(runs: Sequence[Any]) -> dict[str, dict[str, Any]]:
             same = before is not None and all(before[kind] == seen[kind] for kind in seen)
             found[row["spec"]] = {**seen, "since_run": before["since_run"] if same and before else run.id}
     return found
-

@@ -18,7 +18,8 @@ metadata = sa.MetaData()
 version = sa.Table("llmops_schema", metadata, sa.Column("version", sa.Integer, nullable=False))
 
 runs = sa.Table(
-    "llmops_runs", metadata,
+    "llmops_runs",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("created", sa.String(40), nullable=False),
     sa.Column("git_commit", sa.String(64)),
@@ -26,7 +27,10 @@ runs = sa.Table(
     sa.Column("settings_digest", sa.String(64)),
     sa.Column("model", sa.Text),
     sa.Column("record_mode", sa.String(16)),
-    *(sa.Column(name, sa.Integer, nullable=False) for name in ("total", "passed", "failed", "error", "skipped", "xfailed")),
+    *(
+        sa.Column(name, sa.Integer, nullable=False)
+        for name in ("total", "passed", "failed", "error", "skipped", "xfailed")
+    ),
     sa.Column("calls", sa.Integer, nullable=False),
     sa.Column("live_calls", sa.Integer, nullable=False),
     sa.Column("cost_usd", sa.Float),
@@ -37,8 +41,11 @@ runs = sa.Table(
 
 def _of_run(name: str, *columns: sa.Column[Any]) -> sa.Table:
     return sa.Table(
-        name, metadata,
-        sa.Column("run_id", sa.Integer, sa.ForeignKey("llmops_runs.id", ondelete="CASCADE"), nullable=False, index=True),
+        name,
+        metadata,
+        sa.Column(
+            "run_id", sa.Integer, sa.ForeignKey("llmops_runs.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         *columns,
     )
 
@@ -65,9 +72,14 @@ models = _of_run(
     "llmops_models",
     sa.Column("spec", sa.Text, nullable=False),
     sa.Column("backend", sa.Text, nullable=False),
-    *(sa.Column(name, sa.Integer, nullable=False)
-      for name in ("calls", "live_calls", "attempts", "failed_attempts", "retries", "failed_calls", "refusals")),
-    *(sa.Column(name, sa.Float) for name in ("prompt_tokens", "completion_tokens", "cost_usd", "latency_p50", "latency_p95")),
+    *(
+        sa.Column(name, sa.Integer, nullable=False)
+        for name in ("calls", "live_calls", "attempts", "failed_attempts", "retries", "failed_calls", "refusals")
+    ),
+    *(
+        sa.Column(name, sa.Float)
+        for name in ("prompt_tokens", "completion_tokens", "cost_usd", "latency_p50", "latency_p95")
+    ),
     sa.Column("served_models", sa.Text, nullable=False),
     sa.Column("fingerprints", sa.Text, nullable=False),
 )

@@ -44,8 +44,10 @@ def url_of(value: str, base: Path) -> str:
     if value.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + value.partition("://")[2]
     if "://" in value:
-        raise HistoryError(f"{value.partition('://')[0]}:// databases are not supported: give a file path "
-                           "(SQLite) or a postgresql:// URL")
+        raise HistoryError(
+            f"{value.partition('://')[0]}:// databases are not supported: give a file path "
+            "(SQLite) or a postgresql:// URL"
+        )
     return f"sqlite:///{base / value}"
 
 
@@ -72,8 +74,14 @@ class HistoryStore:
         """Store one run's report; its run id (runs are numbered in the order they were stored)."""
         run = rows.run_row(report)
         with self._writing() as connection:
-            run_id = int(connection.execute(sa.insert(schema.runs).values(run).returning(schema.runs.c.id)).scalar_one())
-            for table, of in ((schema.metrics, rows.metric_rows), (schema.tests, rows.test_rows), (schema.models, rows.model_rows)):
+            run_id = int(
+                connection.execute(sa.insert(schema.runs).values(run).returning(schema.runs.c.id)).scalar_one()
+            )
+            for table, of in (
+                (schema.metrics, rows.metric_rows),
+                (schema.tests, rows.test_rows),
+                (schema.models, rows.model_rows),
+            ):
                 values = [{"run_id": run_id, **row} for row in of(report)]
                 if values:
                     connection.execute(sa.insert(table), values)
@@ -89,10 +97,16 @@ class HistoryStore:
             facts = [dict(row._mapping) for row in connection.execute(query.limit(count) if count else query)]
             facts.reverse()
             ids = [fact["id"] for fact in facts]
-            parts = {table.name: self._by_run(connection, table, ids) if tests or table is not schema.tests else {}
-                     for table in (schema.metrics, schema.tests, schema.models)}
+            parts = {
+                table.name: self._by_run(connection, table, ids) if tests or table is not schema.tests else {}
+                for table in (schema.metrics, schema.tests, schema.models)
+            }
         return [
-            Run(fact["id"], fact, *(parts[table.name].get(fact["id"], []) for table in (schema.metrics, schema.tests, schema.models)))
+            Run(
+                fact["id"],
+                fact,
+                *(parts[table.name].get(fact["id"], []) for table in (schema.metrics, schema.tests, schema.models)),
+            )
             for fact in facts
         ]
 
@@ -134,7 +148,8 @@ class HistoryStore:
             raise HistoryError(
                 f"the history {self.shown} has schema version {stored}, written by a newer pytest-llmops; "
                 f"this one reads up to version {schema.SCHEMA_VERSION}: upgrade pytest-llmops "
-                "(or point llm_history elsewhere)")
+                "(or point llm_history elsewhere)"
+            )
         return stored
 
     def prepare(self, connection: sa.Connection) -> None:

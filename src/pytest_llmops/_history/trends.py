@@ -72,9 +72,17 @@ def trend_lines(data: dict[str, Any]) -> list[str]:
         return ["no runs in the history yet"]
     header = ["run", "created", "commit", "branch", "tests", "pass", "cost", "p95", *data["metrics"]]
     rows = [
-        [str(run["id"]), run["created"][:19], run["commit"] or "-", run["branch"] or "-", str(run["tests"]),
-         percent(run["pass_rate"]), money(run["cost_usd"] or 0.0), seconds(run["latency_p95"]),
-         *(mean(run["metrics"].get(key)) for key in data["metrics"])]
+        [
+            str(run["id"]),
+            run["created"][:19],
+            run["commit"] or "-",
+            run["branch"] or "-",
+            str(run["tests"]),
+            percent(run["pass_rate"]),
+            money(run["cost_usd"] or 0.0),
+            seconds(run["latency_p95"]),
+            *(mean(run["metrics"].get(key)) for key in data["metrics"]),
+        ]
         for run in data["runs"]
     ]
     lines = _table(header, rows)
@@ -82,9 +90,19 @@ def trend_lines(data: dict[str, Any]) -> list[str]:
         lines += ["", f"model {model}"]
         lines += _table(
             ["run", "calls", "errors", "retries", "refusals", "p95", "cost"],
-            [[str(run["id"]), str(m["calls"]), percent(m["error_rate"]), str(m["retries"]), percent(m["refusal_rate"]),
-              seconds(m["latency_p95"]), money(m["cost_usd"] or 0.0)]
-             for run, m in zip(data["runs"], per_run) if m is not None],
+            [
+                [
+                    str(run["id"]),
+                    str(m["calls"]),
+                    percent(m["error_rate"]),
+                    str(m["retries"]),
+                    percent(m["refusal_rate"]),
+                    seconds(m["latency_p95"]),
+                    money(m["cost_usd"] or 0.0),
+                ]
+                for run, m in zip(data["runs"], per_run)
+                if m is not None
+            ],
         )
     return lines
 

@@ -46,8 +46,10 @@ def _is_scale(value: Any) -> bool:
     if isinstance(value, Scale):
         return True
     return (
-        isinstance(value, (tuple, list)) and len(value) == 2
-        and all(_is_int(end) for end in value) and value[0] < value[1]
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(_is_int(end) for end in value)
+        and value[0] < value[1]
     )
 
 

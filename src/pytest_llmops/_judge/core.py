@@ -126,12 +126,16 @@ class Verdict:
     def _explain_items(self, items: Sequence[Mapping[str, Any]], judge: str) -> str:
         """A per-item verdict: how many items passed, then each failing item and why."""
         kind = self.details["item_kind"]
-        lines = [f"{self.metric}: {sum(i['passed'] for i in items)} of {len(items)} {kind}s pass "
-                 f"({self.value:.2f}), below the threshold {self.threshold:.2f} ({judge})"]
+        lines = [
+            f"{self.metric}: {sum(i['passed'] for i in items)} of {len(items)} {kind}s pass "
+            f"({self.value:.2f}), below the threshold {self.threshold:.2f} ({judge})"
+        ]
         for item in items:
             if not item["passed"]:
                 name = f"[{item['id']}] " if "id" in item else ""
-                lines.append(f"  {self.details['failing']}: {name}{item['text']!r} ({item['reasoning'] or 'no reason given'})")
+                lines.append(
+                    f"  {self.details['failing']}: {name}{item['text']!r} ({item['reasoning'] or 'no reason given'})"
+                )
         return "\n".join(lines)
 
     def _on_scale(self) -> str:
@@ -164,7 +168,11 @@ class Judge:
     """
 
     def __init__(
-        self, llm: LLM, config: JudgeConfig, library: PromptLibrary, record: TestRecord | None = None,
+        self,
+        llm: LLM,
+        config: JudgeConfig,
+        library: PromptLibrary,
+        record: TestRecord | None = None,
         variant: Variant | None = None,
     ) -> None:
         self.llm = llm
@@ -176,8 +184,15 @@ class Judge:
     def __repr__(self) -> str:
         return f"<Judge {self.llm.spec} {self.config.metric}>"
 
-    def score(self, output: str | Completion, *, question: str | None = None, reference: str | None = None,
-              context: Any = None, **changes: Any) -> Verdict:
+    def score(
+        self,
+        output: str | Completion,
+        *,
+        question: str | None = None,
+        reference: str | None = None,
+        context: Any = None,
+        **changes: Any,
+    ) -> Verdict:
         """Grade ``output`` and record the verdict on the test, without asserting. ``context``
         (the retrieved chunks, e.g. ``case.context``) grounds the per-item criteria."""
         judge = self._for_call(changes)
@@ -190,8 +205,15 @@ class Judge:
                 self._record.extra.setdefault("grounding", {})["context"] = [chunk.to_dict() for chunk in chunks]
         return verdict
 
-    def check(self, output: str | Completion, *, question: str | None = None, reference: str | None = None,
-              context: Any = None, **changes: Any) -> Verdict:
+    def check(
+        self,
+        output: str | Completion,
+        *,
+        question: str | None = None,
+        reference: str | None = None,
+        context: Any = None,
+        **changes: Any,
+    ) -> Verdict:
         """Grade ``output``; fail the test when the verdict does not pass."""
         __tracebackhide__ = True
         verdict = self.score(output, question=question, reference=reference, context=context, **changes)
@@ -252,34 +274,53 @@ class Judge:
         setup = {k: v for k, v in changes.items() if k in SETUP_OPTIONS and v is not None}
         config = self.config.updated(**{k: v for k, v in changes.items() if k not in SETUP_OPTIONS})
         if not setup:
-            return self if config == self.config else Judge(self.llm, config, self._library, self._record, self._variant)
+            return (
+                self if config == self.config else Judge(self.llm, config, self._library, self._record, self._variant)
+            )
         if self._variant is None:
             raise JudgeOptionError(f"{', '.join(setup)}: this judge takes them only when it is built")
         return self._variant(config, setup)
 
     # -- grading ---------------------------------------------------------------------------
 
-    def _grade(self, config: JudgeConfig, output: str, question: str | None, reference: str | None,
-               context: tuple[Chunk, ...] | None = None) -> Verdict:
+    def _grade(
+        self,
+        config: JudgeConfig,
+        output: str,
+        question: str | None,
+        reference: str | None,
+        context: tuple[Chunk, ...] | None = None,
+    ) -> Verdict:
         per_item = config.criterion is not None and builtin_criterion(config.criterion).items is not None
         if config.mode == "score" and per_item:
-            return self._grade_items(config, builtin_criterion(config.criterion or ""), output, question,
-                                     reference, context)
+            return self._grade_items(
+                config, builtin_criterion(config.criterion or ""), output, question, reference, context
+            )
         if config.needs_reference and reference is None:
             raise JudgeError(f"{config.metric} needs a reference: judge.check(output, reference=...)")
         seeds = [config.seed + i for i in range(config.votes)]
         if config.mode == "pairwise":
             prompts: tuple[RenderedPrompt, ...] = (
-                self._render(config, rubric=config.rubric_text, question=question, response_a=output, response_b=reference),
-                self._render(config, rubric=config.rubric_text, question=question, response_a=reference, response_b=output),
+                self._render(
+                    config, rubric=config.rubric_text, question=question, response_a=output, response_b=reference
+                ),
+                self._render(
+                    config, rubric=config.rubric_text, question=question, response_a=reference, response_b=output
+                ),
             )
             orders = (prompts[0], prompts[1])
             votes = self.llm.pipeline.gather(lambda seed: self._pairwise_vote(config, orders, seed), seeds)
             decision = decide_pairwise([v.outcome or "tie" for v in votes])
         else:
             prompt = self._render(
-                config, rubric=config.rubric_text, criterion=config.criterion, output=output,
-                question=question, reference=reference, scale_low=config.scale.low, scale_high=config.scale.high,
+                config,
+                rubric=config.rubric_text,
+                criterion=config.criterion,
+                output=output,
+                question=question,
+                reference=reference,
+                scale_low=config.scale.low,
+                scale_high=config.scale.high,
             )
             votes = self.llm.pipeline.gather(lambda seed: self._score_vote(config, prompt, seed), seeds)
             decision = decide([v.value for v in votes], config.threshold, config.aggregate)
@@ -297,35 +338,71 @@ class Judge:
             details=self._details(config, votes, decision, prompts[0].versions[0], question),
         )
 
-    def _grade_items(self, config: JudgeConfig, criterion: Criterion, output: str, question: str | None,
-                     reference: str | None, context: tuple[Chunk, ...] | None) -> Verdict:
+    def _grade_items(
+        self,
+        config: JudgeConfig,
+        criterion: Criterion,
+        output: str,
+        question: str | None,
+        reference: str | None,
+        context: tuple[Chunk, ...] | None,
+    ) -> Verdict:
         """A per-item criterion: each claim (or chunk) graded 0/1 by its own votes; the value is
         the share of items that pass."""
         items, context_text = _items(config, criterion, output, question, reference, context)
         kind = "claim" if criterion.items == "claims" else "chunk"
         item_config = dataclasses.replace(config, scale=Scale(0, 1))
         prompts = [
-            self._library.render("judge_item", rubric=criterion.rubric, question=question, context=context_text,
-                                 item=item["text"], item_kind=kind.upper())
+            self._library.render(
+                "judge_item",
+                rubric=criterion.rubric,
+                question=question,
+                context=context_text,
+                item=item["text"],
+                item_kind=kind.upper(),
+            )
             for item in items
         ]
         asks = [(index, config.seed + vote) for index in range(len(items)) for vote in range(config.votes)]
         votes = self.llm.pipeline.gather(lambda ask: self._score_vote(item_config, prompts[ask[0]], ask[1]), asks)
         graded = []
         for index, item in enumerate(items):
-            mine = votes[index * config.votes:(index + 1) * config.votes]
+            mine = votes[index * config.votes : (index + 1) * config.votes]
             decision = decide([v.value for v in mine], 0.5, config.aggregate)
-            graded.append({**item, "passed": decision.passed, "value": decision.value,
-                           "reasoning": _closest(mine, decision).reasoning})
+            graded.append(
+                {
+                    **item,
+                    "passed": decision.passed,
+                    "value": decision.value,
+                    "reasoning": _closest(mine, decision).reasoning,
+                }
+            )
         value = round(sum(i["passed"] for i in graded) / len(graded), 6) if graded else 1.0
-        decision = PanelDecision(value, value >= config.threshold, False, spread([i["value"] for i in graded] or [value]))
+        decision = PanelDecision(
+            value, value >= config.threshold, False, spread([i["value"] for i in graded] or [value])
+        )
         failing = "unsupported" if criterion.name == "faithfulness" else "irrelevant"
         reasoning = "; ".join(f"{failing}: {i['text']!r}" for i in graded if not i["passed"])
         details = self._details(config, votes, decision, self._library.version("judge_item"), question)
-        details.update(reasoning=reasoning or f"every {kind} passes", values=[value], scale=[0, 1], items=graded,
-                       item_kind=kind, failing=failing, **{failing: [i["text"] for i in graded if not i["passed"]]})
-        return Verdict(metric=config.metric, value=value, threshold=config.threshold, passed=decision.passed,
-                       reasoning=details["reasoning"], votes=tuple(votes), spread=decision.spread, details=details)
+        details.update(
+            reasoning=reasoning or f"every {kind} passes",
+            values=[value],
+            scale=[0, 1],
+            items=graded,
+            item_kind=kind,
+            failing=failing,
+            **{failing: [i["text"] for i in graded if not i["passed"]]},
+        )
+        return Verdict(
+            metric=config.metric,
+            value=value,
+            threshold=config.threshold,
+            passed=decision.passed,
+            reasoning=details["reasoning"],
+            votes=tuple(votes),
+            spread=decision.spread,
+            details=details,
+        )
 
     def _render(self, config: JudgeConfig, **variables: Any) -> RenderedPrompt:
         return self._library.render(config.template_name, **variables)
@@ -349,7 +426,9 @@ class Judge:
         answer = f"[new output as A] {first_answer.text}\n[new output as B] {second_answer.text}"
         return Vote(value, seed, reasoning, answer, outcome=outcome, orders=(first[0], second[0]))
 
-    def _ask(self, config: JudgeConfig, prompt: RenderedPrompt, seed: int, read: Callable[[Completion], T]) -> tuple[T, Completion]:
+    def _ask(
+        self, config: JudgeConfig, prompt: RenderedPrompt, seed: int, read: Callable[[Completion], T]
+    ) -> tuple[T, Completion]:
         """Call the judge and read its answer, asking again with a reminder when unreadable."""
         current: RenderedPrompt | _Prompt = prompt
         failures: list[tuple[str, str]] = []
@@ -366,14 +445,23 @@ class Judge:
             except UnparsableAnswer as problem:
                 failures.append((completion.text, str(problem)))
                 current = _Prompt(
-                    prompt.messages + (Message("assistant", completion.text[:MOST_CHARACTERS] or "(empty)"), Message("user", _reminder(config, str(problem)))),
+                    prompt.messages
+                    + (
+                        Message("assistant", completion.text[:MOST_CHARACTERS] or "(empty)"),
+                        Message("user", _reminder(config, str(problem))),
+                    ),
                     prompt.versions,
                     prompt.settings,
                 )
         raise JudgeAnswerError(_unreadable(self.llm.spec, config, failures))
 
     def _details(
-        self, config: JudgeConfig, votes: Sequence[Vote], decision: PanelDecision, version: PromptVersion, question: str | None
+        self,
+        config: JudgeConfig,
+        votes: Sequence[Vote],
+        decision: PanelDecision,
+        version: PromptVersion,
+        question: str | None,
     ) -> dict[str, Any]:
         weighted = any(v.distribution for v in votes)
         return {
@@ -413,8 +501,14 @@ def _chunks(context: Any) -> tuple[Chunk, ...] | None:
         raise JudgeOptionError(str(error)) from None
 
 
-def _items(config: JudgeConfig, criterion: Criterion, output: str, question: str | None, reference: str | None,
-           context: tuple[Chunk, ...] | None) -> tuple[list[dict[str, Any]], str | None]:
+def _items(
+    config: JudgeConfig,
+    criterion: Criterion,
+    output: str,
+    question: str | None,
+    reference: str | None,
+    context: tuple[Chunk, ...] | None,
+) -> tuple[list[dict[str, Any]], str | None]:
     """What a per-item criterion grades, and the context text its prompt shows (faithfulness:
     the chunks, else the reference); a missing input is a :class:`JudgeError` naming it."""
     if "question" in criterion.needs and not question:
@@ -436,8 +530,10 @@ def _items(config: JudgeConfig, criterion: Criterion, output: str, question: str
         return items, "\n".join(f"[{chunk.id}] {chunk.text}" for chunk in texts)
     if reference is not None:
         return items, reference
-    raise JudgeError(f"{config.metric} needs what the answer must be grounded in: "
-                     f"judge.check(output, context=case.context) or reference=...")
+    raise JudgeError(
+        f"{config.metric} needs what the answer must be grounded in: "
+        f"judge.check(output, context=case.context) or reference=..."
+    )
 
 
 def _closest(votes: Sequence[Vote], decision: PanelDecision) -> Vote:

@@ -62,19 +62,22 @@ CRITERIA: dict[str, Criterion] = {
             "Faithfulness: the CLAIM is supported by the CONTEXT: the context states it, or it follows "
             "directly from what the context states. Score 1 when it is supported; 0 when the context "
             "contradicts it or does not contain it, however plausible it sounds.",
-            items="claims", needs=("context",),
+            items="claims",
+            needs=("context",),
         ),
         Criterion(
             "answer_relevance",
             "Answer relevance: the CLAIM helps answer the QUESTION. Score 1 when it addresses what was "
             "asked; 0 when it is off-topic, filler, or about something else.",
-            items="claims", needs=("question",),
+            items="claims",
+            needs=("question",),
         ),
         Criterion(
             "context_relevance",
             "Context relevance: the retrieved CHUNK holds information needed to answer the QUESTION. "
             "Score 1 when it does; 0 when it is about something else or adds nothing to the answer.",
-            items="chunks", needs=("question", "context"),
+            items="chunks",
+            needs=("question", "context"),
         ),
     )
 }

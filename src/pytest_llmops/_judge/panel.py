@@ -85,9 +85,7 @@ def decide_pairwise(outcomes: Sequence[str]) -> PanelDecision:
     return PanelDecision(OUTCOME_VALUES[outcome], outcome != "reference", outcome == "tie", spread(values))
 
 
-def score_distribution(
-    tokens: Sequence[TokenLogprob], text: str, offset: int, scale: Scale
-) -> dict[int, float] | None:
+def score_distribution(tokens: Sequence[TokenLogprob], text: str, offset: int, scale: Scale) -> dict[int, float] | None:
     """Probabilities of each score token where the judge wrote its score, renormalised over
     the scale; None when the tokens carry no alternatives there."""
     token = _token_at(tokens, text, offset)

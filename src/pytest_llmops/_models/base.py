@@ -183,9 +183,7 @@ class Completion:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Completion:
         values = dict(data)
-        values["prompt_versions"] = tuple(
-            PromptVersion.from_dict(p) for p in values.get("prompt_versions", ())
-        )
+        values["prompt_versions"] = tuple(PromptVersion.from_dict(p) for p in values.get("prompt_versions", ()))
         if values.get("logprobs") is not None:
             values["logprobs"] = tuple(TokenLogprob.from_dict(t) for t in values["logprobs"])
         return cls(**{k: v for k, v in values.items() if k in _COMPLETION_FIELDS})

@@ -86,8 +86,10 @@ def _local_judge(name: str, settings: Settings) -> Backend:
         # in_process: the host computes on this machine and queues every worker's requests, so a
         # call is waited for (as a local model's is), not abandoned at llm_timeout.
         return LazyBackend(
-            MODEL_NAME, lambda: _leaf("judge_host", "hf").connect(MODEL_NAME, owner, settings.device),
-            batches=True, in_process=True,
+            MODEL_NAME,
+            lambda: _leaf("judge_host", "hf").connect(MODEL_NAME, owner, settings.device),
+            batches=True,
+            in_process=True,
         )
     return LazyBackend(
         MODEL_NAME,

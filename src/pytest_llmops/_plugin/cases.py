@@ -210,8 +210,11 @@ def _may_be_skipped(item: pytest.Item) -> bool:
     """Whether a skip mark might skip ``item``: it is not prefetched (no paid call for a test that
     never runs); if it does run, it makes its call at set-up."""
     xfail = item.get_closest_marker("xfail")
-    return bool(item.get_closest_marker("skip") or item.get_closest_marker("skipif")
-                or (xfail is not None and xfail.kwargs.get("run") is False))
+    return bool(
+        item.get_closest_marker("skip")
+        or item.get_closest_marker("skipif")
+        or (xfail is not None and xfail.kwargs.get("run") is False)
+    )
 
 
 def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
@@ -238,4 +241,3 @@ def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
     node = request.node
     answer_of_control = (lambda: prefetch.control_answer(node, row)) if keys.CONTROL in node.stash else None
     return Case(row.id, dict(row.inputs), row.expected, outcome, row.source, row.grounding, answer_of_control)
-

@@ -81,7 +81,8 @@ def _configure(config: pytest.Config) -> None:
         from pytest_llmops._review import load_review
 
         session.review = plugins["review"] = ReviewApplier(
-            session, load_review(config.invocation_params.dir / review_file))
+            session, load_review(config.invocation_params.dir / review_file)
+        )
     if config.getoption("llm_changed_prompts", False):
         from pytest_llmops._plugin.changed_prompts import ChangedPrompts
 

@@ -120,8 +120,9 @@ def golden(request: pytest.FixtureRequest) -> Golden:
 
     # The record straight from the session, as the `llm` fixture takes it: one fixture fewer.
     session = session_of(request.config)
-    return Golden(request.node, session.record_of(request.node), session.metrics, session.snapshots,
-                  _golden_plan(request))
+    return Golden(
+        request.node, session.record_of(request.node), session.metrics, session.snapshots, _golden_plan(request)
+    )
 
 
 def _golden_plan(request: pytest.FixtureRequest) -> GoldenPlan:

@@ -77,7 +77,9 @@ class HistoryWriter:
         if self.problem:
             terminalreporter.write_line(visible(self.problem), red=True)
         elif self.stored is not None:
-            terminalreporter.write_line(f"pytest-llmops: run {self.stored} appended to the history {visible(self.store.shown)}")
+            terminalreporter.write_line(
+                f"pytest-llmops: run {self.stored} appended to the history {visible(self.store.shown)}"
+            )
 
     def close(self) -> None:
         self.store.close()

@@ -68,8 +68,14 @@ def _build(request: pytest.FixtureRequest, record: TestRecord, options: dict[str
     llm = _client(request, spec, generation, record, source)
 
     def variant(call_config: JudgeConfig, setup: Mapping[str, Any]) -> Judge:
-        asked = {**options, **_fields(call_config), "model": spec, "calibration": calibration,
-                 "min_agreement": min_agreement, **setup}
+        asked = {
+            **options,
+            **_fields(call_config),
+            "model": spec,
+            "calibration": calibration,
+            "min_agreement": min_agreement,
+            **setup,
+        }
         return _build(request, record, asked, "the judge call")
 
     judge = Judge(llm, config, session.prompts, record, variant)
@@ -129,7 +135,9 @@ def calibration_file(item: pytest.Item, name: str) -> Path:
     return shipped(name) or item.config.rootpath / name
 
 
-def _calibrated(request: pytest.FixtureRequest, judge: Judge, path: Path, min_agreement: float, record: TestRecord) -> None:
+def _calibrated(
+    request: pytest.FixtureRequest, judge: Judge, path: Path, min_agreement: float, record: TestRecord
+) -> None:
     """Run (once per session and judge) the calibration asked for; a :class:`JudgeError` below the bar."""
     done = session_of(request.config).calibrations
     content = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None

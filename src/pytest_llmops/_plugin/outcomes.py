@@ -27,7 +27,9 @@ class OutcomeHooks:
         self.session = session
         option = session.config.option
         # A user asking for tracebacks gets them; otherwise an ERROR is its one-line reason.
-        self.tracebacks = getattr(option, "tbstyle", "auto") in ("long", "native") or getattr(option, "fulltrace", False)
+        self.tracebacks = getattr(option, "tbstyle", "auto") in ("long", "native") or getattr(
+            option, "fulltrace", False
+        )
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -91,8 +93,6 @@ class OutcomeHooks:
             return  # no file (pytest could not write it) or not XML: pytest reported that
         if fixed is not None:
             write_atomic(path, fixed)
-
-
 
 
 def _neutralise(error: BaseException) -> None:

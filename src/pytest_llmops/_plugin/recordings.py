@@ -144,7 +144,9 @@ class RecordingsReport:
         for name, nodeids in sorted(by_folder.items()):
             path = self.recordings.root / name
             if leaves(path / INDEX, self.recordings.root):
-                problems.append(f"not looked at: {self.recordings.shown(name)} (a symlink out of the recordings folder)")
+                problems.append(
+                    f"not looked at: {self.recordings.shown(name)} (a symlink out of the recordings folder)"
+                )
                 continue
             try:
                 before = read_index(path / INDEX, self.recordings.shown(f"{name}/{INDEX}"))
@@ -170,8 +172,9 @@ class RecordingsReport:
             else:
                 folder.after[name] = sorted(files.union(folder.before.get(name, ())))
         if not rule.picked:
-            known = {test_name(nodeid) for nodeid in rule.collected | rule.deselected
-                     if module_folder(nodeid) == folder.name}
+            known = {
+                test_name(nodeid) for nodeid in rule.collected | rule.deselected if module_folder(nodeid) == folder.name
+            }
             known.update(test_name(nodeid) for nodeid in nodeids)
             folder.after = {test: names for test, names in folder.after.items() if test in known}
 
@@ -223,7 +226,8 @@ class RecordingsReport:
         except OSError:
             return []
         return sorted(
-            name for name in names
+            name
+            for name in names
             if name != INDEX and (name.endswith(".json") or (name.startswith(".") and name.endswith(".tmp")))
         )
 

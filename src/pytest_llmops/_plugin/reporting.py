@@ -45,8 +45,13 @@ def _path(config: pytest.Config, option: str, value: str) -> Path:
 class RunReporter:
     """Controller only: builds the report once the run is over, writes it, and gates on it."""
 
-    def __init__(self, config: pytest.Config, session: LLMSession, baseline: dict[str, Any] | None,
-                 history: HistoryWriter | None = None) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        session: LLMSession,
+        baseline: dict[str, Any] | None,
+        history: HistoryWriter | None = None,
+    ) -> None:
         self.config = config
         self.session = session
         self.baseline = baseline
@@ -76,9 +81,13 @@ class RunReporter:
         tried to call) a model or scored. A run of plain tests (or ``--collect-only``) builds none."""
         settings = self.session.settings
         return bool(
-            settings.report_json or settings.report_html or settings.report_md
-            or self.baseline is not None or settings.budget_usd is not None
-            or settings.max_error_rate is not None or bool(self.session.call_stats().by_spec)
+            settings.report_json
+            or settings.report_html
+            or settings.report_md
+            or self.baseline is not None
+            or settings.budget_usd is not None
+            or settings.max_error_rate is not None
+            or bool(self.session.call_stats().by_spec)
             or self.config.hook.pytest_llmops_run_summary.get_hookimpls()
             or any(outcome.record for outcome in self.session.outcomes.values())
         )
@@ -112,8 +121,9 @@ class RunReporter:
         from pytest_llmops._report.data import model_summary
 
         # The pipeline's counts: every attempt, failed ones and retries too (no test row has them).
-        report["summary"]["models"] = model_summary(report["tests"], self.session.call_stats().by_spec,
-                                                    settings.max_error_rate)
+        report["summary"]["models"] = model_summary(
+            report["tests"], self.session.call_stats().by_spec, settings.max_error_rate
+        )
         report["summary"]["max_error_rate"] = settings.max_error_rate
         if self.baseline is not None:
             from pytest_llmops._report.baseline import Tolerances, compare
@@ -165,16 +175,20 @@ class RunReporter:
 
         settings = self.session.settings
         markdown = functools.cache(lambda: _render("markdown", "render_markdown", report))
-        for option, path, render in (("llm_report_json", settings.report_json, lambda: _render("json_report", "render_json", report)),
-                                     ("llm_report_html", settings.report_html, lambda: _render("html", "render_html", report)),
-                                     ("llm_report_md", settings.report_md, markdown)):
+        for option, path, render in (
+            ("llm_report_json", settings.report_json, lambda: _render("json_report", "render_json", report)),
+            ("llm_report_html", settings.report_html, lambda: _render("html", "render_html", report)),
+            ("llm_report_md", settings.report_md, markdown),
+        ):
             if path:
                 target = _path(self.config, option, path)
                 remove_stale_temporaries(target)
                 self._attempt(option, target, lambda: write_atomic(target, render()))
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary and _used_models(report):
-            self._attempt("GITHUB_STEP_SUMMARY", Path(step_summary), lambda: append_text(Path(step_summary), markdown()))
+            self._attempt(
+                "GITHUB_STEP_SUMMARY", Path(step_summary), lambda: append_text(Path(step_summary), markdown())
+            )
 
     def _attempt(self, setting: str, target: Path, write: Callable[[], None]) -> None:
         try:
@@ -236,12 +250,21 @@ def _render(module: str, function: str, report: dict[str, Any]) -> str:
     """``report`` rendered by ``pytest_llmops._report.<module>.<function>``, loaded only now."""
     import importlib
 
-    render: Callable[[dict[str, Any]], str] = getattr(importlib.import_module(f"pytest_llmops._report.{module}"), function)
+    render: Callable[[dict[str, Any]], str] = getattr(
+        importlib.import_module(f"pytest_llmops._report.{module}"), function
+    )
     return render(report)
 
 
 def _used_models(report: dict[str, Any]) -> bool:
     summary = report["summary"]
-    return bool(summary["calls"]["total"] or summary["metrics"] or report["baseline"] or summary["budget"]
-                or report.get("comparison") or report.get("drift") or report.get("flaky")
-                or any(m["failed_attempts"] or m["retries"] for m in summary.get("models", {}).values()))
+    return bool(
+        summary["calls"]["total"]
+        or summary["metrics"]
+        or report["baseline"]
+        or summary["budget"]
+        or report.get("comparison")
+        or report.get("drift")
+        or report.get("flaky")
+        or any(m["failed_attempts"] or m["retries"] for m in summary.get("models", {}).values())
+    )

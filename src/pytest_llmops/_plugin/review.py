@@ -55,24 +55,45 @@ class ReviewApplier:
         elif output != reviewed:
             notes.append(_refused("reference", f"reference {name!r}: {CHANGED}"))
         elif source == "snapshot":
-            notes.append({"part": "reference", "name": name, "into": "snapshot",
-                          "file": str(self.session.snapshots.snapshot_path(item))})
+            notes.append(
+                {
+                    "part": "reference",
+                    "name": name,
+                    "into": "snapshot",
+                    "file": str(self.session.snapshots.snapshot_path(item)),
+                }
+            )
             return True
         else:
             return self._accept_into_row(item, name, output, reference, notes)
         return False
 
-    def _accept_into_row(self, item: pytest.Item, name: str, output: str, reference: str | None,
-                         notes: list[dict[str, Any]]) -> bool:
+    def _accept_into_row(
+        self, item: pytest.Item, name: str, output: str, reference: str | None, notes: list[dict[str, Any]]
+    ) -> bool:
         from pytest_llmops._plugin.cases import case_row_of
 
         row = case_row_of(item)
         if row is None or not isinstance(row.expected, str) or reference != row.expected:
-            notes.append(_refused("reference", f"reference {name!r} is given in the test's code, not read from a "
-                                  "snapshot or a dataset row: change it there"))
+            notes.append(
+                _refused(
+                    "reference",
+                    f"reference {name!r} is given in the test's code, not read from a "
+                    "snapshot or a dataset row: change it there",
+                )
+            )
             return False
-        notes.append({"part": "reference", "name": name, "into": "dataset", "file": str(row.dataset.path),
-                      "line": row.line, "column": row.dataset.expected, "value": output})
+        notes.append(
+            {
+                "part": "reference",
+                "name": name,
+                "into": "dataset",
+                "file": str(row.dataset.path),
+                "line": row.line,
+                "column": row.dataset.expected,
+                "value": output,
+            }
+        )
         return True
 
     @pytest.hookimpl(wrapper=True)
@@ -85,7 +106,9 @@ class ReviewApplier:
         if call.when == "teardown" and decision is not None:
             notes = _notes(item) + self._labels(item, decision)
             if decision.accept and not any(n["part"] == "reference" for n in notes):
-                notes.append(_refused("reference", "accepted, but no golden check of it read a stored or dataset reference"))
+                notes.append(
+                    _refused("reference", "accepted, but no golden check of it read a stored or dataset reference")
+                )
         report = yield
         if notes is not None:
             report.llmops_review = notes  # type: ignore[attr-defined]
@@ -99,8 +122,11 @@ class ReviewApplier:
         record = item.stash.get(keys.RECORD, None)
         if decision.label is None or not decision.judged:
             return []
-        verdicts = [s for s in (record.scores if record else ())
-                    if s.get("kind") == "judge" and s.get("details", {}).get("mode") != "pairwise"]
+        verdicts = [
+            s
+            for s in (record.scores if record else ())
+            if s.get("kind") == "judge" and s.get("details", {}).get("mode") != "pairwise"
+        ]
         if not verdicts:
             return [_refused("label", "labelled, but no judge graded it in this run")]
         notes = []
@@ -114,10 +140,19 @@ class ReviewApplier:
                 continue
             path, new = _labels_file(item)
             if path.suffix != ".jsonl":
-                notes.append(_refused("label", f"{key}: its calibration file {path} is not JSONL: add the label there by hand"))
+                notes.append(
+                    _refused("label", f"{key}: its calibration file {path} is not JSONL: add the label there by hand")
+                )
                 continue
-            notes.append({"part": "label", "key": key, "file": str(path), "new_file": new,
-                          "entry": label_entry(decision, self.review.reviewer, judged)})
+            notes.append(
+                {
+                    "part": "label",
+                    "key": key,
+                    "file": str(path),
+                    "new_file": new,
+                    "entry": label_entry(decision, self.review.reviewer, judged),
+                }
+            )
         return notes
 
     # -- the controller -------------------------------------------------------------------
@@ -165,12 +200,17 @@ class ReviewApplier:
         write = terminalreporter.write_line
         terminalreporter.section("llmops review")
         where = sorted({shown(Path(n["file"]), root) for n in references + labels})
-        write(f"{shown(self.review.path, root)} (reviewer {visible(self.review.reviewer) or 'unnamed'}): "
-              f"{len(references)} references accepted, {len(labels)} labels added"
-              + (f" ({', '.join(where)})" if where else ""))
+        write(
+            f"{shown(self.review.path, root)} (reviewer {visible(self.review.reviewer) or 'unnamed'}): "
+            f"{len(references)} references accepted, {len(labels)} labels added"
+            + (f" ({', '.join(where)})" if where else "")
+        )
         refused = [(nodeid, n["refused"]) for nodeid, notes in self.done.items() for n in notes if "refused" in n]
-        refused += [(nodeid, "not run by this run (deselected, not collected or not reached)")
-                    for nodeid in self.review.decisions if nodeid not in self.done]
+        refused += [
+            (nodeid, "not run by this run (deselected, not collected or not reached)")
+            for nodeid in self.review.decisions
+            if nodeid not in self.done
+        ]
         if refused:
             write("refused:")
             for nodeid, why in sorted(refused):
@@ -205,7 +245,9 @@ def _labels_file(item: pytest.Item) -> tuple[Path, bool]:
         named = None
     if named is not None:
         path = calibration_file(item, str(named))
-        if not path.is_relative_to(Path(__file__).parents[1]):  # a labelled set shipped with the plugin stays as shipped
+        if not path.is_relative_to(
+            Path(__file__).parents[1]
+        ):  # a labelled set shipped with the plugin stays as shipped
             return path, False
     path = item.path.parent / f"{item.path.stem}.judge-labels.jsonl"
     return path, not path.exists()

@@ -168,8 +168,7 @@ class LLMSession:
 
         named = (("llm_model", self.settings.model), ("llm_judge_model", self.settings.judge_model))
         others = [
-            (name, spec) for name, spec in named
-            if spec is not None and spec.strip().partition(":")[0] not in BUILTINS
+            (name, spec) for name, spec in named if spec is not None and spec.strip().partition(":")[0] not in BUILTINS
         ]
         if not others:
             return
@@ -269,13 +268,16 @@ class LLMSession:
         """
         self._cancel_calls()
         if self.worker:
-            send_to_controller(self.config, {
-                "calls": self._own_call_stats(),
-                "recordings": self.recordings.worker_part() if self.recordings is not None else None,
-                "snapshots": self.snapshots.worker_part(),
-                "selection": self.rule.worker_part(),
-                "estimate": self._own_estimate().worker_part(),
-            })
+            send_to_controller(
+                self.config,
+                {
+                    "calls": self._own_call_stats(),
+                    "recordings": self.recordings.worker_part() if self.recordings is not None else None,
+                    "snapshots": self.snapshots.worker_part(),
+                    "selection": self.rule.worker_part(),
+                    "estimate": self._own_estimate().worker_part(),
+                },
+            )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.config.getoption("llm_estimate"):

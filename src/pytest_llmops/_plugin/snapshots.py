@@ -225,9 +225,7 @@ class SnapshotStore:
             return
         payload = getattr(report, "llmops_snapshot", None)
         if payload is not None:
-            self._results.setdefault(Path(payload["path"]), {})[payload["key"]] = {
-                **payload, "nodeid": report.nodeid
-            }
+            self._results.setdefault(Path(payload["path"]), {})[payload["key"]] = {**payload, "nodeid": report.nodeid}
             if payload["drift"]:
                 self.drift.append((report.nodeid, payload["drift"]))
 

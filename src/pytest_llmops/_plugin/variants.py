@@ -30,7 +30,9 @@ class VariantCopies:
         self.variants = variants
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_pycollect_makeitem(self, collector: pytest.Collector, name: str, obj: object) -> Generator[None, Any, Any]:
+    def pytest_pycollect_makeitem(
+        self, collector: pytest.Collector, name: str, obj: object
+    ) -> Generator[None, Any, Any]:
         made = yield
         if not isinstance(made, list):
             return made

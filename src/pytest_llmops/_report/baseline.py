@@ -110,7 +110,7 @@ def load_report(path: Path, what: str = "baseline") -> dict[str, Any]:
     except ValueError as error:
         raise ReportFileError(f"{what} {path} is not valid JSON: {error}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ReportFileError(f"{what} {path} is not a pytest-llmops JSON report (no \"schema\": \"{SCHEMA}\")")
+        raise ReportFileError(f'{what} {path} is not a pytest-llmops JSON report (no "schema": "{SCHEMA}")')
     newer = newer_format(str(path), "report schema version", data.get("schema_version"), SCHEMA_VERSION)
     if newer:
         raise ReportFileError(newer)
@@ -125,7 +125,9 @@ def load_report(path: Path, what: str = "baseline") -> dict[str, Any]:
     return data
 
 
-def compare(baseline: Mapping[str, Any], report: Mapping[str, Any], tolerances: Tolerances, source: str) -> dict[str, Any]:
+def compare(
+    baseline: Mapping[str, Any], report: Mapping[str, Any], tolerances: Tolerances, source: str
+) -> dict[str, Any]:
     """The ``baseline`` section of ``report``: what changed since ``baseline`` and the verdict."""
     before = {t["nodeid"]: t for t in baseline["tests"]}
     after = {t["nodeid"]: t for t in report["tests"]}
@@ -195,14 +197,22 @@ def _missing_regressions(
         ran = change["current"] in ("failed", "error")
         if ran or "tests" in fail_on_missing:
             why = f": {change['error']}" if change["error"] else ""
-            regressions.append({"nodeid": change["nodeid"], "what": "outcome" if ran else "missing_test",
-                                "detail": f"passed in the baseline, {change['current']} now{why}"})
+            regressions.append(
+                {
+                    "nodeid": change["nodeid"],
+                    "what": "outcome" if ran else "missing_test",
+                    "detail": f"passed in the baseline, {change['current']} now{why}",
+                }
+            )
     if "metrics" in fail_on_missing:
-        regressions += [{"nodeid": m["nodeid"], "what": "missing_metric",
-                         "detail": f"{m['key']} scored in the baseline, not now"} for m in missing_metrics]
+        regressions += [
+            {"nodeid": m["nodeid"], "what": "missing_metric", "detail": f"{m['key']} scored in the baseline, not now"}
+            for m in missing_metrics
+        ]
     if "tests" in fail_on_missing:
-        regressions += [{"nodeid": n, "what": "missing_test", "detail": "in the baseline, no longer collected"}
-                        for n in removed]
+        regressions += [
+            {"nodeid": n, "what": "missing_test", "detail": "in the baseline, no longer collected"} for n in removed
+        ]
     return regressions
 
 
@@ -219,17 +229,19 @@ def _score_changes(
         drop = -change if higher_is_better else change
         stderr = math.sqrt(_variance(b) / len(b) + _variance(c) / len(c))
         allowed = tolerances.allowed_drop(key)
-        changes.append({
-            "nodeid": nodeid,
-            "key": key,
-            "baseline": {"mean": mean_b, "n": len(b)},
-            "current": {"mean": mean_c, "n": len(c)},
-            "change": change,
-            "stderr": stderr,
-            "allowed_drop": allowed,
-            "higher_is_better": higher_is_better,
-            "status": _score_status(mean_b, mean_c, drop, allowed, stderr),
-        })
+        changes.append(
+            {
+                "nodeid": nodeid,
+                "key": key,
+                "baseline": {"mean": mean_b, "n": len(b)},
+                "current": {"mean": mean_c, "n": len(c)},
+                "change": change,
+                "stderr": stderr,
+                "allowed_drop": allowed,
+                "higher_is_better": higher_is_better,
+                "status": _score_status(mean_b, mean_c, drop, allowed, stderr),
+            }
+        )
     return changes
 
 
@@ -356,23 +368,33 @@ def _latency_change(
     new_calls = _live_latencies((after[n] for n in paired), False)
     old = percentile(old_calls, 0.95) if old_calls else 0.0
     new = percentile(new_calls, 0.95) if new_calls else 0.0
-    sides = [name for name, tests, old_format in (("the baseline", before, all_live), ("this run", after, False))
-             if _only_replayed((tests[n] for n in paired), old_format)]
+    sides = [
+        name
+        for name, tests, old_format in (("the baseline", before, all_live), ("this run", after, False))
+        if _only_replayed((tests[n] for n in paired), old_format)
+    ]
     if sides:
         return {
-            "baseline_p95_s": old, "current_p95_s": new, "relative": None, "limit": limit, "regressed": False,
-            "tests": [], "not_compared": f"{' and '.join(sides)} made only replayed calls (latencies recorded elsewhere)",
+            "baseline_p95_s": old,
+            "current_p95_s": new,
+            "relative": None,
+            "limit": limit,
+            "regressed": False,
+            "tests": [],
+            "not_compared": f"{' and '.join(sides)} made only replayed calls (latencies recorded elsewhere)",
         }
     tests: list[dict[str, Any]] = []
     for nodeid in paired:
         b, c = _live_latencies([before[nodeid]], all_live), _live_latencies([after[nodeid]], False)
         if b and c and _rose_beyond(highest(b), highest(c), limit if limit is not None else 0.0):
-            tests.append({
-                "nodeid": nodeid,
-                "baseline_s": highest(b),
-                "current_s": highest(c),
-                "detail": f"slowest call {highest(b):.3g}s -> {highest(c):.3g}s",
-            })
+            tests.append(
+                {
+                    "nodeid": nodeid,
+                    "baseline_s": highest(b),
+                    "current_s": highest(c),
+                    "detail": f"slowest call {highest(b):.3g}s -> {highest(c):.3g}s",
+                }
+            )
     tests.sort(key=lambda t: (_ordering(t["baseline_s"] - t["current_s"]), t["nodeid"]))
     return {
         "baseline_p95_s": old,
@@ -416,11 +438,14 @@ def missing_lines(comparison: Mapping[str, Any]) -> list[str]:
     if comparison["removed_tests"]:
         lines.append("removed (no longer collected): " + _listed(comparison["removed_tests"]))
     if comparison["missing_metrics"]:
-        lines.append("metrics no longer scored: "
-                     + _listed([f"{m['nodeid']} {m['key']}" for m in comparison["missing_metrics"]]))
+        lines.append(
+            "metrics no longer scored: " + _listed([f"{m['nodeid']} {m['key']}" for m in comparison["missing_metrics"]])
+        )
     if comparison["outcome_changes"]:
-        lines.append("passed in the baseline, not now: "
-                     + _listed([f"{c['nodeid']} ({c['current']})" for c in comparison["outcome_changes"]]))
+        lines.append(
+            "passed in the baseline, not now: "
+            + _listed([f"{c['nodeid']} ({c['current']})" for c in comparison["outcome_changes"]])
+        )
     return lines
 
 

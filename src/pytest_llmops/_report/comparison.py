@@ -33,14 +33,23 @@ class ComparisonSettings:
     max_drop: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"confidence": self.confidence, "seed": self.seed, "gate": list(self.gate),
-                "max_drop": self.max_drop, "resamples": RESAMPLES}
+        return {
+            "confidence": self.confidence,
+            "seed": self.seed,
+            "gate": list(self.gate),
+            "max_drop": self.max_drop,
+            "resamples": RESAMPLES,
+        }
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> ComparisonSettings:
         """The comparison a run's settings (``run.settings`` of its JSON report) asked for."""
-        return cls(settings.get("ab_confidence", 0.95), settings.get("ab_seed", 0),
-                   tuple(settings.get("ab_gate", ())), settings.get("ab_max_drop", 0.0))
+        return cls(
+            settings.get("ab_confidence", 0.95),
+            settings.get("ab_seed", 0),
+            tuple(settings.get("ab_gate", ())),
+            settings.get("ab_max_drop", 0.0),
+        )
 
 
 def compare_variants(tests: Sequence[Mapping[str, Any]], settings: ComparisonSettings) -> dict[str, Any] | None:
@@ -80,7 +89,10 @@ def compare_variants(tests: Sequence[Mapping[str, Any]], settings: ComparisonSet
 def _arm(label: str, rows: Mapping[str, Mapping[str, Any]], control: bool) -> dict[str, Any]:
     """One variant's own figures: outcomes, every metric's mean, cost, tokens, latency."""
     tests = list(rows.values())
-    counts = {outcome: sum(1 for t in tests if t["outcome"] == outcome) for outcome in ("passed", "failed", "error", "skipped")}
+    counts = {
+        outcome: sum(1 for t in tests if t["outcome"] == outcome)
+        for outcome in ("passed", "failed", "error", "skipped")
+    }
     decided = counts["passed"] + counts["failed"]
     return {
         "label": label,
@@ -90,8 +102,10 @@ def _arm(label: str, rows: Mapping[str, Mapping[str, Any]], control: bool) -> di
         "tests": len(tests),
         **counts,
         "pass_rate": counts["passed"] / decided if decided else None,
-        "metrics": {key: {k: m[k] for k in ("count", "mean", "pass_rate", "higher_is_better")}
-                    for key, m in metric_summary(tests).items()},
+        "metrics": {
+            key: {k: m[k] for k in ("count", "mean", "pass_rate", "higher_is_better")}
+            for key, m in metric_summary(tests).items()
+        },
         "cost_usd": sum(call_cost(t) for t in tests),
         "tokens": sum(t["totals"]["prompt_tokens"] + t["totals"]["completion_tokens"] for t in tests),
         "latency_s": latency_summary(model_latencies(tests)),
@@ -99,13 +113,20 @@ def _arm(label: str, rows: Mapping[str, Mapping[str, Any]], control: bool) -> di
     }
 
 
-def _paired(label: str, control: Mapping[str, Mapping[str, Any]], candidate: Mapping[str, Mapping[str, Any]],
-            settings: ComparisonSettings) -> dict[str, Any]:
+def _paired(
+    label: str,
+    control: Mapping[str, Mapping[str, Any]],
+    candidate: Mapping[str, Mapping[str, Any]],
+    settings: ComparisonSettings,
+) -> dict[str, Any]:
     """The variant against the control over the cases both ran."""
     cases = sorted(set(control) & set(candidate))
     pairs = [(control[c], candidate[c]) for c in cases]
-    decided = [(a["outcome"] == "passed", b["outcome"] == "passed") for a, b in pairs
-               if a["outcome"] in _DECIDED and b["outcome"] in _DECIDED]
+    decided = [
+        (a["outcome"] == "passed", b["outcome"] == "passed")
+        for a, b in pairs
+        if a["outcome"] in _DECIDED and b["outcome"] in _DECIDED
+    ]
     better = sum(1 for a, b in decided if b and not a)
     worse = sum(1 for a, b in decided if a and not b)
     metrics = {}
@@ -119,8 +140,13 @@ def _paired(label: str, control: Mapping[str, Mapping[str, Any]], candidate: Map
     return {
         "cases": len(pairs),
         "pairwise": _pairwise(b for _, b in pairs),
-        PASSED: {"pairs": len(decided), "better": better, "worse": worse, "p_value": mcnemar_exact(better, worse),
-                 "rate_difference": (better - worse) / len(decided) if decided else None},
+        PASSED: {
+            "pairs": len(decided),
+            "better": better,
+            "worse": worse,
+            "p_value": mcnemar_exact(better, worse),
+            "rate_difference": (better - worse) / len(decided) if decided else None,
+        },
         "metrics": metrics,
         "cost_ratio": sum(call_cost(b) for _, b in pairs) / control_cost if control_cost else None,
     }
@@ -151,8 +177,9 @@ def _higher_is_better(pairs: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]
     return next((bool(s["higher_is_better"]) for _, b in pairs for s in b["scores"] if s["key"] == key), True)
 
 
-def _difference(values: Sequence[tuple[float, float]], higher_is_better: bool, settings: ComparisonSettings,
-                rng: random.Random) -> dict[str, Any]:
+def _difference(
+    values: Sequence[tuple[float, float]], higher_is_better: bool, settings: ComparisonSettings, rng: random.Random
+) -> dict[str, Any]:
     """The mean paired difference (variant minus control), its bootstrap interval, and how many
     cases got better or worse (in the metric's own direction)."""
     differences = [b - a for a, b in values]
@@ -203,8 +230,10 @@ def _gate(variant: Mapping[str, Any], control: str, settings: ComparisonSettings
             passed = paired[PASSED]
             drop = -(passed["rate_difference"] or 0.0)
             if passed["worse"] > passed["better"] and passed["p_value"] < alpha and drop > settings.max_drop:
-                reasons.append(f"pass rate {drop:.0%} lower than {control} "
-                               f"({passed['worse']} worse / {passed['better']} better, p = {passed['p_value']:.3g})")
+                reasons.append(
+                    f"pass rate {drop:.0%} lower than {control} "
+                    f"({passed['worse']} worse / {passed['better']} better, p = {passed['p_value']:.3g})"
+                )
             continue
         keys = [k for k in paired["metrics"] if k == name or k.partition("[")[0] == name]
         if not keys:
@@ -214,8 +243,10 @@ def _gate(variant: Mapping[str, Any], control: str, settings: ComparisonSettings
             sign = 1 if metric["higher_is_better"] else -1
             best_case = max(metric["low"] * sign, metric["high"] * sign)  # the interval's better end
             if best_case < -settings.max_drop:
-                reasons.append(f"{key} {_interval(metric)} is worse than {control} by more than "
-                               f"{settings.max_drop:g} ({settings.confidence:.0%} confidence)")
+                reasons.append(
+                    f"{key} {_interval(metric)} is worse than {control} by more than "
+                    f"{settings.max_drop:g} ({settings.confidence:.0%} confidence)"
+                )
     return {"failed": bool(reasons), "reasons": reasons}
 
 
@@ -224,7 +255,9 @@ def verdict(variant: Mapping[str, Any], control: str) -> str:
     p = 0.62; cost x1.40``."""
     paired = variant["paired"]
     parts = [f"{key} {_interval(m)}, {m['better']} better / {m['worse']} worse" for key, m in paired["metrics"].items()]
-    parts += [f"{key} {t['wins']} wins / {t['ties']} ties / {t['losses']} losses" for key, t in paired["pairwise"].items()]
+    parts += [
+        f"{key} {t['wins']} wins / {t['ties']} ties / {t['losses']} losses" for key, t in paired["pairwise"].items()
+    ]
     passed = paired[PASSED]
     if passed["pairs"]:
         parts.append(f"pass {passed['better']} better / {passed['worse']} worse, p = {passed['p_value']:.2g}")

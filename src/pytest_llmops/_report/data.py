@@ -73,7 +73,6 @@ def row_of(outcome: TestOutcome) -> dict[str, Any]:
     }
 
 
-
 def _call(call: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "role": call.get("role", "model"),
@@ -202,7 +201,9 @@ def model_latencies(tests: Iterable[Mapping[str, Any]], *, replayed: bool = Fals
     calls are the harness, not the app; a replayed latency is the recording machine's, which
     may have been loaded or far away, so it is never mixed with live ones."""
     return [
-        number(c["latency_s"]) for t in tests for c in t["calls"]
+        number(c["latency_s"])
+        for t in tests
+        for c in t["calls"]
         if c["role"] not in HARNESS_ROLES and bool(c["cached"]) == replayed
     ]
 
@@ -234,7 +235,9 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * fraction
 
 
-def metric_summary(tests: Iterable[Mapping[str, Any]], metric_range: MetricRange | None = None) -> dict[str, dict[str, Any]]:
+def metric_summary(
+    tests: Iterable[Mapping[str, Any]], metric_range: MetricRange | None = None
+) -> dict[str, dict[str, Any]]:
     """Per metric key: how many scores, how many passed, pass rate, mean, min and max, how
     many values were NaN or infinite (any NaN makes the mean, min and max NaN), and the
     metric's range (:data:`DEFAULT_RANGE` when ``metric_range`` does not know it)."""

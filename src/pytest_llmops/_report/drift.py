@@ -28,8 +28,12 @@ def served(tests: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, list[str]]
     return {spec: {kind: sorted(values) for kind, values in entry.items()} for spec, entry in sorted(found.items())}
 
 
-def changes(now: Mapping[str, Mapping[str, Sequence[str]]], before: Mapping[str, Mapping[str, Any]],
-            against: str, failing: Sequence[str] = ()) -> list[dict[str, Any]]:
+def changes(
+    now: Mapping[str, Mapping[str, Sequence[str]]],
+    before: Mapping[str, Mapping[str, Any]],
+    against: str,
+    failing: Sequence[str] = (),
+) -> list[dict[str, Any]]:
     """What ``now`` serves differently from ``before`` (spec -> ``model``/``fingerprint`` lists,
     and ``since_run``: the first run of the history that saw them), each change with whether
     it fails the run (its kind is in ``failing``)."""
@@ -41,8 +45,17 @@ def changes(now: Mapping[str, Mapping[str, Sequence[str]]], before: Mapping[str,
         for kind in KINDS:
             was, is_now = list(seen.get(kind) or ()), list(served_now.get(kind) or ())
             if was and is_now and was != is_now:
-                found.append({"spec": spec, "kind": kind, "now": is_now, "was": was, "against": against,
-                              "since_run": seen.get("since_run"), "fails": kind in failing})
+                found.append(
+                    {
+                        "spec": spec,
+                        "kind": kind,
+                        "now": is_now,
+                        "was": was,
+                        "against": against,
+                        "since_run": seen.get("since_run"),
+                        "fails": kind in failing,
+                    }
+                )
     return found
 
 

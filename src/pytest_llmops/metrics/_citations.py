@@ -35,8 +35,14 @@ def check_options(options: Mapping[str, Any]) -> None:
         raise MetricError(f"min_words must be an integer >= 1, or None (no claim needs a citation), not {min_words!r}")
 
 
-def citations(output: str, reference: str | None, *, context: tuple[Chunk, ...], pattern: str | None = None,
-              min_words: int | None = 5) -> Measurement:
+def citations(
+    output: str,
+    reference: str | None,
+    *,
+    context: tuple[Chunk, ...],
+    pattern: str | None = None,
+    min_words: int | None = 5,
+) -> Measurement:
     citation = re.compile(pattern) if pattern is not None else CITATION
     known = {chunk.id for chunk in context}
     by_position = {str(position): chunk.id for position, chunk in enumerate(context, 1)}
@@ -45,7 +51,7 @@ def citations(output: str, reference: str | None, *, context: tuple[Chunk, ...],
     cited: list[str] = []
     units = passing = 0
     for sentence in sentences(output, citation):
-        text = output[sentence.start:sentence.end]
+        text = output[sentence.start : sentence.end]
         marks = list(citation.finditer(text))
         bad = []
         for mark in marks:
@@ -64,8 +70,13 @@ def citations(output: str, reference: str | None, *, context: tuple[Chunk, ...],
             passing += 1
         elif not marks:
             uncited.append({"claim": text.strip(), "start": sentence.start + len(text) - len(text.lstrip())})
-    details: dict[str, Any] = {"claims": units, "supported": passing, "cited": cited,
-                               "unknown": unknown, "uncited": uncited}
+    details: dict[str, Any] = {
+        "claims": units,
+        "supported": passing,
+        "cited": cited,
+        "unknown": unknown,
+        "uncited": uncited,
+    }
     return Measurement(passing / units if units else 1.0, details)
 
 

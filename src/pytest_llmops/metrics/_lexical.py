@@ -14,7 +14,9 @@ from pytest_llmops.metrics._base import Measurement, MetricError
 REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
 
 
-def normalize(text: str, *, ignore_case: bool = True, ignore_whitespace: bool = True, ignore_punctuation: bool = True) -> str:
+def normalize(
+    text: str, *, ignore_case: bool = True, ignore_whitespace: bool = True, ignore_punctuation: bool = True
+) -> str:
     """``text`` with the chosen differences removed (Unicode-aware: curly quotes are punctuation)."""
     text = unicodedata.normalize("NFKC", text)
     if ignore_case:
@@ -40,7 +42,11 @@ def normalized(
     ignore_whitespace: bool = True,
     ignore_punctuation: bool = True,
 ) -> Measurement:
-    flags = {"ignore_case": ignore_case, "ignore_whitespace": ignore_whitespace, "ignore_punctuation": ignore_punctuation}
+    flags = {
+        "ignore_case": ignore_case,
+        "ignore_whitespace": ignore_whitespace,
+        "ignore_punctuation": ignore_punctuation,
+    }
     left, right = normalize(output, **flags), normalize(reference or "", **flags)
     details = {} if left == right else {"normalized_output": left, "normalized_reference": right}
     return Measurement(float(left == right), details)
@@ -101,7 +107,9 @@ def _compile(pattern: str, flags: str) -> re.Pattern[str]:
         raise MetricError(f"bad regular expression {pattern!r}: {error}") from None
 
 
-def regex(output: str, reference: str | None, *, pattern: str | None = None, flags: str = "", fullmatch: bool = False) -> Measurement:
+def regex(
+    output: str, reference: str | None, *, pattern: str | None = None, flags: str = "", fullmatch: bool = False
+) -> Measurement:
     """1.0 when ``pattern`` (default: the reference) is found in (or, with ``fullmatch``, is) the output."""
     compiled = _compile(pattern if pattern is not None else reference or "", flags)
     match = compiled.fullmatch(output) if fullmatch else compiled.search(output)
@@ -115,6 +123,8 @@ def check_regex(options: Mapping[str, Any]) -> None:
     pattern = options["pattern"]
     if pattern is not None:
         if not isinstance(pattern, str) or not pattern.strip():
-            raise MetricError(f"option 'pattern' must be a non-empty regular expression (an empty one matches "
-                              f"every output), not {pattern!r}")
+            raise MetricError(
+                f"option 'pattern' must be a non-empty regular expression (an empty one matches "
+                f"every output), not {pattern!r}"
+            )
         _compile(pattern, options["flags"])

@@ -156,8 +156,9 @@ def _rouge_l(target: list[str], prediction: list[str]) -> tuple[float, float]:
 def rouge(kind: str) -> Callable[..., Measurement]:
     """The scorer of one ROUGE variant (``rouge1``, ``rouge2``, ``rougeL``, ``rougeLsum``)."""
 
-    def score(output: str, reference: str | None, *, stemmer: bool = False, measure: str = "fmeasure",
-              tokenizer: str = "auto") -> Measurement:
+    def score(
+        output: str, reference: str | None, *, stemmer: bool = False, measure: str = "fmeasure", tokenizer: str = "auto"
+    ) -> Measurement:
         reference = reference or ""
         tokenizer = rouge_tokenizer(tokenizer, output, reference)
         if kind == "rougeLsum":
@@ -182,8 +183,9 @@ def check_rouge(options: Mapping[str, Any]) -> None:
     if options["measure"] not in ROUGE_MEASURES:
         raise MetricError(f"option 'measure' must be one of {', '.join(ROUGE_MEASURES)}, not {options['measure']!r}")
     if options["tokenizer"] not in ROUGE_TOKENIZERS:
-        raise MetricError(f"option 'tokenizer' must be one of {', '.join(ROUGE_TOKENIZERS)}, "
-                          f"not {options['tokenizer']!r}")
+        raise MetricError(
+            f"option 'tokenizer' must be one of {', '.join(ROUGE_TOKENIZERS)}, not {options['tokenizer']!r}"
+        )
 
 
 @cache
@@ -202,15 +204,23 @@ def bleu_tokenizer(option: str, output: str, reference: str) -> str:
     return "char" if _NOT_HAN.search(text) else "zh"
 
 
-def bleu(output: str, reference: str | None, *, tokenize: str = "auto", lowercase: bool = False,
-         smooth_method: str = "exp") -> Measurement:
+def bleu(
+    output: str, reference: str | None, *, tokenize: str = "auto", lowercase: bool = False, smooth_method: str = "exp"
+) -> Measurement:
     """Sentence BLEU, 0-100, as ``sacrebleu.sentence_bleu`` computes it."""
     reference = reference or ""
     tokenize = bleu_tokenizer(tokenize, output, reference)
     result = _bleu(tokenize, lowercase, smooth_method).sentence_score(output, [reference])
-    return Measurement(result.score, {"bp": result.bp, "precisions": list(result.precisions),
-                                      "output_length": result.sys_len, "reference_length": result.ref_len,
-                                      "tokenize": tokenize})
+    return Measurement(
+        result.score,
+        {
+            "bp": result.bp,
+            "precisions": list(result.precisions),
+            "output_length": result.sys_len,
+            "reference_length": result.ref_len,
+            "tokenize": tokenize,
+        },
+    )
 
 
 def check_bleu(options: Mapping[str, Any]) -> None:
@@ -241,8 +251,14 @@ def _ter(case_sensitive: bool, normalized: bool, no_punct: bool) -> TER:
     return TER(case_sensitive=case_sensitive, normalized=normalized, no_punct=no_punct)
 
 
-def ter(output: str, reference: str | None, *, case_sensitive: bool = False, normalized: bool = False,
-        no_punct: bool = False) -> Measurement:
+def ter(
+    output: str,
+    reference: str | None,
+    *,
+    case_sensitive: bool = False,
+    normalized: bool = False,
+    no_punct: bool = False,
+) -> Measurement:
     """Sentence TER, edits per 100 reference words (lower is better), as ``sacrebleu.sentence_ter``;
     in unspaced scripts (Chinese, Japanese, Thai) each character counts as a word."""
     reference = reference or ""
@@ -250,9 +266,14 @@ def ter(output: str, reference: str | None, *, case_sensitive: bool = False, nor
     if unspaced:
         output, reference = _spaced(output), _spaced(reference)
     result = _ter(case_sensitive, normalized, no_punct).sentence_score(output, [reference])
-    return Measurement(result.score, {"edits": result.num_edits, "reference_length": result.ref_length,
-                                      "tokenizer": "tercom, unspaced scripts by character" if unspaced else "tercom"})
-
+    return Measurement(
+        result.score,
+        {
+            "edits": result.num_edits,
+            "reference_length": result.ref_length,
+            "tokenizer": "tercom, unspaced scripts by character" if unspaced else "tercom",
+        },
+    )
 
 
 def edit_ratio(output: str, reference: str | None, *, ignore_case: bool = False) -> Measurement:
@@ -260,5 +281,6 @@ def edit_ratio(output: str, reference: str | None, *, ignore_case: bool = False)
     reference = reference or ""
     if ignore_case:
         output, reference = output.casefold(), reference.casefold()
-    return Measurement(Levenshtein.normalized_similarity(output, reference),
-                       {"distance": Levenshtein.distance(output, reference)})
+    return Measurement(
+        Levenshtein.normalized_similarity(output, reference), {"distance": Levenshtein.distance(output, reference)}
+    )

@@ -23,8 +23,10 @@ def perplexity(output: str, reference: str | None, *, model: Any, context: str =
     total, tokens = log_likelihood(output, context=context)
     if tokens == 0:
         raise MetricError("perplexity of an empty output is undefined")
-    return Measurement(math.exp(-total / tokens), {"tokens": tokens, "log_likelihood": total,
-                                                  "model": getattr(model, "model", str(model))})
+    return Measurement(
+        math.exp(-total / tokens),
+        {"tokens": tokens, "log_likelihood": total, "model": getattr(model, "model", str(model))},
+    )
 
 
 def check_context(options: Mapping[str, Any]) -> None:

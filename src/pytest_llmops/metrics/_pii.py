@@ -79,8 +79,9 @@ def _phonenumbers() -> Any:
         raise MetricError(f"{error} (or leave 'phone' out of kinds=)") from None
 
 
-def no_pii(output: str, reference: str | None, *, kinds: Sequence[str] | None = None,
-           region: str | None = "US") -> Measurement:
+def no_pii(
+    output: str, reference: str | None, *, kinds: Sequence[str] | None = None, region: str | None = "US"
+) -> Measurement:
     """1.0 when ``output`` holds none of ``kinds`` (default: every kind), else 0.0."""
     wanted = _kinds(kinds)
     findings: list[tuple[Span, str]] = []  # kept sorted, none overlapping
@@ -90,8 +91,10 @@ def no_pii(output: str, reference: str | None, *, kinds: Sequence[str] | None = 
             before, after = findings[at - 1][0] if at else None, findings[at][0] if at < len(findings) else None
             if (before is None or before[1] <= span[0]) and (after is None or span[1] <= after[0]):
                 findings.insert(at, (span, kind))
-    shown = [{"kind": kind, "start": start, "end": end, "value": _mask(output[start:end], kind)}
-             for (start, end), kind in findings]
+    shown = [
+        {"kind": kind, "start": start, "end": end, "value": _mask(output[start:end], kind)}
+        for (start, end), kind in findings
+    ]
     return Measurement(0.0 if findings else 1.0, {"found": len(shown), "findings": shown, "kinds": list(wanted)})
 
 
@@ -102,10 +105,11 @@ def _emails(text: str, region: str | None) -> Iterator[Span]:
 
 def _phones(text: str, region: str | None) -> Iterator[Span]:
     phonenumbers = _phonenumbers()
-    matcher = phonenumbers.PhoneNumberMatcher(text, region.upper() if region else None,
-                                              leniency=phonenumbers.Leniency.STRICT_GROUPING)
+    matcher = phonenumbers.PhoneNumberMatcher(
+        text, region.upper() if region else None, leniency=phonenumbers.Leniency.STRICT_GROUPING
+    )
     for match in matcher:
-        if not _ID_LABEL_BEFORE.search(text[max(0, match.start - 40):match.start]):
+        if not _ID_LABEL_BEFORE.search(text[max(0, match.start - 40) : match.start]):
             yield match.start, match.end
 
 
@@ -135,7 +139,7 @@ def _ibans(text: str, region: str | None) -> Iterator[Span]:
 def _ips(text: str, region: str | None) -> Iterator[Span]:
     for pattern in (_IPV4, _IPV6):
         for match in pattern.finditer(text):
-            if pattern is _IPV4 and _NUMBERING_BEFORE.search(text[max(0, match.start() - 12):match.start()]):
+            if pattern is _IPV4 and _NUMBERING_BEFORE.search(text[max(0, match.start() - 12) : match.start()]):
                 continue
             try:
                 ipaddress.ip_address(match.group())
@@ -151,7 +155,12 @@ def _credentials(text: str, region: str | None) -> Iterator[Span]:
 
 
 _FINDERS: dict[str, Callable[[str, str | None], Iterator[Span]]] = {
-    "email": _emails, "phone": _phones, "card": _cards, "iban": _ibans, "ip": _ips, "credential": _credentials,
+    "email": _emails,
+    "phone": _phones,
+    "card": _cards,
+    "iban": _ibans,
+    "ip": _ips,
+    "credential": _credentials,
 }
 
 

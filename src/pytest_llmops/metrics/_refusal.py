@@ -44,41 +44,44 @@ _DECLINING = (
     r"(?: would|'d) rather not|(?: am|'m) programmed to avoid)"
 )
 
-_PATTERNS = tuple(re.compile(p) for p in (
-    # "I can't help with that", "I'm not able to translate that part", "I really cannot, in good conscience, write"
-    rf"{_DECLINING}\s*{_FILLER}(?:be able to )?{_TASK}",
-    # "I don't provide that kind of content"
-    r"\bi (?:don't|do not) (?:provide|create|generate|produce|write|assist|help with|engage in)\b",
-    # "I'm programmed to avoid creating harmful content", "I'm not comfortable writing"
-    r"\bi(?: am|'m) (?:not comfortable|programmed to avoid|not in a position to) \w+",
-    # "I must decline", "I have to respectfully decline", "I must refuse", "I'll pass on this one"
-    r"\bi(?: must| have to| need to|'ll have to| will have to|'m going to have to)?(?: respectfully| politely)? "
-    r"decline\b",
-    r"\bi(?: must| have to| need to|'ll have to| will have to|'m going to have to)(?: respectfully| politely)? "
-    r"(?:refuse|pass)\b",
-    r"\bi(?:'ll| will) pass(?: on (?:this|that)\b|\s*(?:[.!,]|$))",
-    r"\bno can do\b",
-    # "Sorry, can't help", "Sorry, I can't", "My apologies, but I am unable"
-    r"\b(?:sorry|apologies|apologize|regrettably|unfortunately|afraid)\b[^.!?]{0,20}?\b(?:i )?"
-    r"(?:can't|cannot|won't|(?:am|'m) (?:unable|not able)|must decline)\b",
-    # "That's not something I can help with", "this isn't something I'm able to assist with"
-    r"\b(?:not|isn't|is not) (?:something|a request|anything) i(?: can|'m able to| am able to| will|'ll)\b",
-    r"\bnot something i can\b",
-    r"\ba request i (?:have to|must|need to) decline\b",
-    # Rules and policies
-    r"\b(?:against|violates?|violating|breach(?:es)?) (?:my|openai's|anthropic's) "
-    r"(?:usage |content |safety |ethical )?(?:guidelines|programming|policy|policies|principles|rules|values)\b",
-    r"\b(?:against|violates?|violating|breach(?:es)?) (?:the|our) (?:usage|content|safety) polic",
-    r"\bit would (?:be|not be) (?:inappropriate|unethical|irresponsible|appropriate|right) for me to\b",
-    # Being an AI: "As an AI language model, I ...", "I'm just an AI", "As a large language model"
-    r"\bas an? (?:ai|artificial intelligence|(?:large )?language model|llm|chatbot|virtual assistant|"
-    r"digital assistant)(?: (?:language model|model|assistant|system|program|chatbot))?(?=\s*(?:,|i\b))",
-    r"\bi(?: am|'m) (?:just |only |merely )?an? (?:ai|language model|chatbot|computer program)\b(?! \w*(?:er|ist)\b)",
-    r"\bi (?:don't|do not) have (?:personal |any )?(?:opinions|feelings|beliefs|preferences|emotions|views)\b",
-    r"\bi (?:don't|do not) have (?:the ability|the capability|the means) to\b",
-    r"\bi (?:don't|do not) have access to (?:the internet|the web|real-time|your|external|browsing|personal|"
-    r"private|that information|this information)",
-))
+_PATTERNS = tuple(
+    re.compile(p)
+    for p in (
+        # "I can't help with that", "I'm not able to translate that part", "I really cannot, in good conscience, write"
+        rf"{_DECLINING}\s*{_FILLER}(?:be able to )?{_TASK}",
+        # "I don't provide that kind of content"
+        r"\bi (?:don't|do not) (?:provide|create|generate|produce|write|assist|help with|engage in)\b",
+        # "I'm programmed to avoid creating harmful content", "I'm not comfortable writing"
+        r"\bi(?: am|'m) (?:not comfortable|programmed to avoid|not in a position to) \w+",
+        # "I must decline", "I have to respectfully decline", "I must refuse", "I'll pass on this one"
+        r"\bi(?: must| have to| need to|'ll have to| will have to|'m going to have to)?(?: respectfully| politely)? "
+        r"decline\b",
+        r"\bi(?: must| have to| need to|'ll have to| will have to|'m going to have to)(?: respectfully| politely)? "
+        r"(?:refuse|pass)\b",
+        r"\bi(?:'ll| will) pass(?: on (?:this|that)\b|\s*(?:[.!,]|$))",
+        r"\bno can do\b",
+        # "Sorry, can't help", "Sorry, I can't", "My apologies, but I am unable"
+        r"\b(?:sorry|apologies|apologize|regrettably|unfortunately|afraid)\b[^.!?]{0,20}?\b(?:i )?"
+        r"(?:can't|cannot|won't|(?:am|'m) (?:unable|not able)|must decline)\b",
+        # "That's not something I can help with", "this isn't something I'm able to assist with"
+        r"\b(?:not|isn't|is not) (?:something|a request|anything) i(?: can|'m able to| am able to| will|'ll)\b",
+        r"\bnot something i can\b",
+        r"\ba request i (?:have to|must|need to) decline\b",
+        # Rules and policies
+        r"\b(?:against|violates?|violating|breach(?:es)?) (?:my|openai's|anthropic's) "
+        r"(?:usage |content |safety |ethical )?(?:guidelines|programming|policy|policies|principles|rules|values)\b",
+        r"\b(?:against|violates?|violating|breach(?:es)?) (?:the|our) (?:usage|content|safety) polic",
+        r"\bit would (?:be|not be) (?:inappropriate|unethical|irresponsible|appropriate|right) for me to\b",
+        # Being an AI: "As an AI language model, I ...", "I'm just an AI", "As a large language model"
+        r"\bas an? (?:ai|artificial intelligence|(?:large )?language model|llm|chatbot|virtual assistant|"
+        r"digital assistant)(?: (?:language model|model|assistant|system|program|chatbot))?(?=\s*(?:,|i\b))",
+        r"\bi(?: am|'m) (?:just |only |merely )?an? (?:ai|language model|chatbot|computer program)\b(?! \w*(?:er|ist)\b)",
+        r"\bi (?:don't|do not) have (?:personal |any )?(?:opinions|feelings|beliefs|preferences|emotions|views)\b",
+        r"\bi (?:don't|do not) have (?:the ability|the capability|the means) to\b",
+        r"\bi (?:don't|do not) have access to (?:the internet|the web|real-time|your|external|browsing|personal|"
+        r"private|that information|this information)",
+    )
+)
 
 
 def _normal(text: str) -> str:

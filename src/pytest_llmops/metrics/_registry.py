@@ -43,8 +43,12 @@ class MetricCheck:
         inputs = self.metric.input_values(grounding)
         return as_measurement(self.metric.score(output, reference, **inputs, **self.call_options))
 
-    def measure_many(self, outputs: Sequence[str], references: Sequence[str | None],
-                     groundings: Sequence[Grounding | None] | None = None) -> list[Measurement]:
+    def measure_many(
+        self,
+        outputs: Sequence[str],
+        references: Sequence[str | None],
+        groundings: Sequence[Grounding | None] | None = None,
+    ) -> list[Measurement]:
         """One Measurement per output; ``groundings`` (one per output) feed a metric's ``inputs``."""
         if len(outputs) != len(references):
             raise MetricError(f"{len(outputs)} outputs but {len(references)} references")
@@ -56,8 +60,9 @@ class MetricCheck:
             if len(given) != len(outputs):
                 raise MetricError(f"{len(outputs)} outputs but {len(given)} groundings")
             score, options = self.metric.score, self.call_options
-            results = [score(o, r, **self.metric.input_values(g), **options)
-                       for o, r, g in zip(outputs, references, given)]
+            results = [
+                score(o, r, **self.metric.input_values(g), **options) for o, r, g in zip(outputs, references, given)
+            ]
         elif self.metric.score_batch is not None:
             results = self.metric.score_batch(outputs, references, **self.call_options)
         else:
@@ -79,7 +84,9 @@ class MetricRegistry:
         self._load_model = load_model
 
     @classmethod
-    def collect(cls, call_hook: Callable[[Callable[[Metric], None]], Any], load_model: ModelLoader | None = None) -> MetricRegistry:
+    def collect(
+        cls, call_hook: Callable[[Callable[[Metric], None]], Any], load_model: ModelLoader | None = None
+    ) -> MetricRegistry:
         metrics: dict[str, Metric] = {}
 
         def register(metric: Metric) -> None:
@@ -133,15 +140,21 @@ class MetricRegistry:
         except UnknownModelError as error:
             raise MetricError(f"metric {metric.name!r}: {error}") from None
 
-    def score_many(self, name: str, outputs: Sequence[str], references: Sequence[str | None] | None = None, *,
-                   groundings: Sequence[Grounding | None] | None = None, **options: Any) -> list[Measurement]:
+    def score_many(
+        self,
+        name: str,
+        outputs: Sequence[str],
+        references: Sequence[str | None] | None = None,
+        *,
+        groundings: Sequence[Grounding | None] | None = None,
+        **options: Any,
+    ) -> list[Measurement]:
         """Score a dataset: one :class:`Measurement` per output, scorer built once; ``groundings``
         (one :class:`~pytest_llmops.metrics.Grounding` per output) feed retrieval and citations."""
         check = self._bind(self.get(name), None, options)
-        return check.measure_many(list(outputs), list(references) if references is not None else [None] * len(outputs),
-                                  groundings)
-
-
+        return check.measure_many(
+            list(outputs), list(references) if references is not None else [None] * len(outputs), groundings
+        )
 
 
 @lru_cache(maxsize=1)
@@ -149,8 +162,14 @@ def _builtin_registry() -> MetricRegistry:
     return MetricRegistry.builtin()
 
 
-def score_many(metric: str, outputs: Sequence[str], references: Sequence[str | None] | None = None, *,
-               groundings: Sequence[Grounding | None] | None = None, **options: Any) -> list[Measurement]:
+def score_many(
+    metric: str,
+    outputs: Sequence[str],
+    references: Sequence[str | None] | None = None,
+    *,
+    groundings: Sequence[Grounding | None] | None = None,
+    **options: Any,
+) -> list[Measurement]:
     """Score many outputs against their references with a built-in metric, outside pytest.
 
     ``score_many("rougeL", outputs, references, stemmer=True)`` builds each scorer once and

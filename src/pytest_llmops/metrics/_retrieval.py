@@ -29,27 +29,49 @@ def _ranking(context: tuple[Chunk, ...], relevant: Mapping[str, float], k: int |
 
 
 def _details(top: list[str], relevant: Mapping[str, float], k: int | None) -> dict[str, Any]:
-    return {"k": k, "retrieved": top, "hits": [i for i in top if i in relevant],
-            "missed": [i for i in relevant if i not in top]}
+    return {
+        "k": k,
+        "retrieved": top,
+        "hits": [i for i in top if i in relevant],
+        "missed": [i for i in relevant if i not in top],
+    }
 
 
-def precision_at_k(output: str, reference: str | None, *, context: tuple[Chunk, ...], relevant: Mapping[str, float],
-                   k: int | None = None) -> Measurement:
+def precision_at_k(
+    output: str,
+    reference: str | None,
+    *,
+    context: tuple[Chunk, ...],
+    relevant: Mapping[str, float],
+    k: int | None = None,
+) -> Measurement:
     top = _ranking(context, relevant, k)
     details = _details(top, relevant, k)
     denominator = k if k is not None else len(top)
     return Measurement(len(details["hits"]) / denominator if denominator else 0.0, details)
 
 
-def recall_at_k(output: str, reference: str | None, *, context: tuple[Chunk, ...], relevant: Mapping[str, float],
-                k: int | None = None) -> Measurement:
+def recall_at_k(
+    output: str,
+    reference: str | None,
+    *,
+    context: tuple[Chunk, ...],
+    relevant: Mapping[str, float],
+    k: int | None = None,
+) -> Measurement:
     top = _ranking(context, relevant, k)
     details = _details(top, relevant, k)
     return Measurement(len(details["hits"]) / len(relevant), details)
 
 
-def mrr(output: str, reference: str | None, *, context: tuple[Chunk, ...], relevant: Mapping[str, float],
-        k: int | None = None) -> Measurement:
+def mrr(
+    output: str,
+    reference: str | None,
+    *,
+    context: tuple[Chunk, ...],
+    relevant: Mapping[str, float],
+    k: int | None = None,
+) -> Measurement:
     """The reciprocal rank of the first relevant chunk (0 when none is in the top ``k``): its mean
     over a dataset's cases is the mean reciprocal rank."""
     top = _ranking(context, relevant, k)
@@ -57,8 +79,14 @@ def mrr(output: str, reference: str | None, *, context: tuple[Chunk, ...], relev
     return Measurement(1 / rank if rank else 0.0, {**_details(top, relevant, k), "first_relevant_rank": rank})
 
 
-def ndcg(output: str, reference: str | None, *, context: tuple[Chunk, ...], relevant: Mapping[str, float],
-         k: int | None = None) -> Measurement:
+def ndcg(
+    output: str,
+    reference: str | None,
+    *,
+    context: tuple[Chunk, ...],
+    relevant: Mapping[str, float],
+    k: int | None = None,
+) -> Measurement:
     top = _ranking(context, relevant, k)
     dcg = _dcg([relevant.get(i, 0.0) for i in top])
     ideal = _dcg(sorted(relevant.values(), reverse=True)[:k])

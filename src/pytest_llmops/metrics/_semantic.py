@@ -45,8 +45,13 @@ class _Encoder:
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         chunks = []
         for start in range(0, len(texts), BATCH):
-            batch = self.tokenizer(list(texts[start : start + BATCH]), padding=True, truncation=True,
-                                   max_length=MAX_TOKENS, return_tensors="pt").to(self.device)
+            batch = self.tokenizer(
+                list(texts[start : start + BATCH]),
+                padding=True,
+                truncation=True,
+                max_length=MAX_TOKENS,
+                return_tensors="pt",
+            ).to(self.device)
             hidden = self.net(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
@@ -72,8 +77,9 @@ class Embedder:
     def score(self, output: str, reference: str | None, *, model_path: str | None = None) -> Measurement:
         return self.score_batch([output], [reference], model_path=model_path)[0]
 
-    def score_batch(self, outputs: Sequence[str], references: Sequence[str | None], *,
-                    model_path: str | None = None) -> list[Measurement]:
+    def score_batch(
+        self, outputs: Sequence[str], references: Sequence[str | None], *, model_path: str | None = None
+    ) -> list[Measurement]:
         encoder = self.encoder(model_path)
         vectors = encoder.encode([*outputs, *(r or "" for r in references)])
         left, right = vectors[: len(outputs)], vectors[len(outputs) :]

@@ -68,8 +68,9 @@ def check_schema(options: Mapping[str, Any]) -> None:
         raise MetricError(f"option 'schema' is not a valid JSON Schema: {error.message}") from None
 
 
-def json_equal(output: str, reference: str | None, *, fields: Sequence[str] | None = None,
-               allow_fence: bool = False) -> Measurement:
+def json_equal(
+    output: str, reference: str | None, *, fields: Sequence[str] | None = None, allow_fence: bool = False
+) -> Measurement:
     """The share of ``fields`` (dotted paths, e.g. ``items.0.name``; default: the whole
     document) whose values in the output equal the reference's."""
     expected, problem = parse(reference or "", allow_fence=True)
@@ -91,7 +92,12 @@ def check_fields(options: Mapping[str, Any]) -> None:
     fields = options["fields"]
     if fields is None:
         return
-    if isinstance(fields, str) or not isinstance(fields, Sequence) or not fields or not all(isinstance(f, str) for f in fields):
+    if (
+        isinstance(fields, str)
+        or not isinstance(fields, Sequence)
+        or not fields
+        or not all(isinstance(f, str) for f in fields)
+    ):
         raise MetricError(f"option 'fields' must be a non-empty list of dotted paths, not {fields!r}")
 
 
