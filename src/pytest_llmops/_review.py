@@ -16,8 +16,6 @@ from typing import Any, Mapping
 
 from pytest_llmops.errors import ConfigError
 
-SCHEMA = "pytest-llmops/review"
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -30,9 +28,10 @@ class Decision:
     outputs: Mapping[str, str]  # reference name -> the output reviewed
     judged: tuple[Mapping[str, Any], ...]
 
-    def judged_output(self, key: str) -> str | None:
-        """The output the judge graded under metric ``key`` in the reviewed report."""
-        return next((j["output"] for j in self.judged if j["key"] == key), None)
+    def verdict(self, key: str) -> Mapping[str, Any] | None:
+        """The judge's verdict under metric ``key`` in the reviewed report (its output, question
+        and reference), or None when it had none."""
+        return next((j for j in self.judged if j["key"] == key), None)
 
 
 @dataclass(frozen=True)

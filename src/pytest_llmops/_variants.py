@@ -41,11 +41,6 @@ class Variant:
         candidate = f"{name}@{self.prompts}"
         return candidate if exists(candidate) else name
 
-    def describe(self) -> str:
-        """What the variant changes, as it was written: ``openai:gpt-4.1-mini + @v2``."""
-        parts = [p for p in (self.model, self.prompts and f"@{self.prompts}") if p]
-        return " + ".join(parts) or "the tests as written"
-
 
 def entries_of(text: str | Sequence[str]) -> list[str]:
     """The entries of a setting: ini lines, or a comma-separated value on the command line."""

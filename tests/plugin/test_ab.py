@@ -5,6 +5,8 @@ template; the paired comparison in every report, the gate on it, record and repl
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -294,9 +296,6 @@ def test_the_html_report_shows_each_case_variant_by_variant_diffed_against_the_c
 
 
 def test_shards_of_a_comparison_merge_into_the_comparison_of_one_run(suite: pytest.Pytester) -> None:
-    import subprocess
-    import sys
-
     suite.makepyfile(test_suite=SUITE)
     run(suite, "base =, v2 = @v2", "--llm-ab-gate", "rougeL")
     whole = comparison_figures(report_of(suite))

@@ -132,7 +132,7 @@ class ReviewApplier:
         notes = []
         for verdict in verdicts:
             key = metric_key(verdict)
-            judged = next((j for j in decision.judged if j["key"] == key), None)
+            judged = decision.verdict(key)
             if judged is None:
                 continue
             if verdict.get("output") != judged["output"]:
