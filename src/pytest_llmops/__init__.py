@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         Request,
         TokenLogprob,
     )
+    from pytest_llmops._models.tools import ToolCall
     from pytest_llmops._models.client import LLM
     from pytest_llmops._plugin.session import prompt_library
     from pytest_llmops._prompts import PromptRenderer, RenderedPrompt
@@ -68,6 +69,7 @@ _EXPORTS = {
     "Settings": "pytest_llmops.settings",
     "TestRecord": "pytest_llmops._results",
     "TokenLogprob": "pytest_llmops._models.base",
+    "ToolCall": "pytest_llmops._models.tools",
     "TransientCallError": "pytest_llmops.errors",
     "Verdict": "pytest_llmops._judge.core",
     "validate_report": "pytest_llmops._report.json_report",
