@@ -178,8 +178,7 @@ def test_a_json_schema_answer_is_checked_and_parsed(
     result.stdout.fnmatch_lines(
         [
             "E   *StructuredOutputError: openai:gpt-4o-mini: the answer does not match the 'label' JSON Schema "
-            "of response_format: $: 'urgency' is a required property; $.intent: 'complaint' is not one of "
-            "['refund', 'shipping']",
+            "of response_format: $: 'urgency' is a required property; $.intent: 'complaint' is not one of *",
             """E*answer: '{"intent": "complaint"}'""",
         ]
     )
