@@ -23,6 +23,7 @@ import pytest
 
 from pytest_llmops._files import shown
 from pytest_llmops._grounding import Grounding, GroundingError
+from pytest_llmops._models.tools import ToolCall
 from pytest_llmops._results import Score, TestRecord
 from pytest_llmops._textdiff import diff_lines, shorten
 from pytest_llmops.errors import SetupError
@@ -253,7 +254,8 @@ class Golden:
             self._record.add_score(score)
         result = GoldenResult(name, text, ref, scores, updated)
         if not result.passed:
-            raise AssertionError(self._explain(result, source))
+            calls = grounding.tool_calls if all("tool_calls" in c.metric.inputs for c in checks) else None
+            raise AssertionError(self._explain(result, source, calls))
         return result
 
     def check_samples(
@@ -436,13 +438,20 @@ class Golden:
             return f"reference {name!r} (recorded by this run)"
         return "the given reference"
 
-    def _explain(self, result: GoldenResult, source: str) -> str:
+    def _explain(self, result: GoldenResult, source: str, tool_calls: Sequence[ToolCall] | None = None) -> str:
+        """Why the check failed: each metric against its threshold, then the output against its
+        reference; for tool metrics only, the calls made (and the calls expected)."""
         failed = [s for s in result.scores if not s.passed]
         lines = [
             f"golden check {result.name!r} failed: "
             + ", ".join(f"{s.metric} {_figure(s.value)} {_relation(s)}" for s in failed)
         ]
         lines += _score_table(result.scores)
+        if tool_calls is not None:
+            lines += [f"tool calls made ({len(tool_calls)}):", *(f"  {call.describe()}" for call in tool_calls)]
+            if result.reference is not None:
+                lines.append(f"expected ({self._source_line(result.name, source)}): {shorten(result.reference, 200)}")
+            return "\n".join(lines)
         lines += _output_vs_reference(result.output, result.reference, self._source_line(result.name, source))
         if source == "snapshot":
             lines.append(self._accepting())

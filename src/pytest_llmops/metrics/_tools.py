@@ -48,13 +48,11 @@ def tool_args(
     if schema is None and expected is None:
         raise MetricError("metric 'tool_args' needs schema= or expected arguments (expected= or the reference)")
     call = next((c for c in tool_calls if tool is None or c.name == tool), None)
-    details = _details(tool_calls)
     if call is None:
-        details["problem"] = f"no call of {tool!r}" if tool else "no tool was called"
-        return Measurement(0.0, details)
+        return Measurement(0.0, _details(tool_calls, problem=f"no call of {tool!r}" if tool else "no tool was called"))
     if call.error is not None:
-        details["problem"] = f"{call.name}'s {call.error}"
-        return Measurement(0.0, details)
+        return Measurement(0.0, _details(tool_calls, problem=f"{call.name}'s {call.error}"))
+    details = _details(tool_calls)
     checks, failed = 0, {}
     if schema is not None:
         checks += 1
