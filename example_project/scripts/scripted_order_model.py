@@ -29,7 +29,9 @@ def answer(messages: list[dict[str, Any]]) -> dict[str, Any]:
         if "error" in result:
             return {"content": f"I could not find that order ({result['error']}). Could you check the id?"}
         if result["status"] == "shipped":
-            text = f"Order {result['order_id']} has shipped with {result['carrier']} and should arrive on {result['eta']}."
+            text = (
+                f"Order {result['order_id']} has shipped with {result['carrier']} and should arrive on {result['eta']}."
+            )
         elif result["status"] == "delivered":
             text = f"Order {result['order_id']} was delivered on {result['delivered_on']}."
         else:
@@ -39,7 +41,11 @@ def answer(messages: list[dict[str, Any]]) -> dict[str, Any]:
     if found is None:
         return {"content": "Happy to help! What is your order id? It looks like A-1042."}
     arguments = json.dumps({"order_id": found.group()})
-    call = {"id": f"call_{found.group()}", "type": "function", "function": {"name": "lookup_order", "arguments": arguments}}
+    call = {
+        "id": f"call_{found.group()}",
+        "type": "function",
+        "function": {"name": "lookup_order", "arguments": arguments},
+    }
     return {"content": None, "tool_calls": [call]}
 
 

@@ -46,7 +46,9 @@ def test_the_answer_comes_from_the_looked_up_order(llm, golden, question, order_
     answer, made = converse(llm, question)
     expected = [{"name": "lookup_order", "arguments": {"order_id": order_id}}]
     golden.check(answer, tool_calls=made, metric="tool_trajectory", options={"expected": expected, "mode": "exact"})
-    golden.check(answer, tool_calls=made, metric="tool_args", options={"schema": LOOKUP_ORDER["function"]["parameters"]})
+    golden.check(
+        answer, tool_calls=made, metric="tool_args", options={"schema": LOOKUP_ORDER["function"]["parameters"]}
+    )
     golden.check(answer, metric="contains", options={"text": says})
 
 

@@ -158,7 +158,9 @@ def parse_tool_calls(value: Any) -> tuple[ToolCall, ...]:
         elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
             calls.append(ToolCall.from_dict({"id": f"call_{position}", "arguments": {}, **item}))
         else:
-            raise GroundingError(f"tool call {position} must be a ToolCall or a {{name, arguments}} mapping, not {item!r}")
+            raise GroundingError(
+                f"tool call {position} must be a ToolCall or a {{name, arguments}} mapping, not {item!r}"
+            )
     return tuple(calls)
 
 

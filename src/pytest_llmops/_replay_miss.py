@@ -104,7 +104,9 @@ def _calls(message: Mapping[str, Any]) -> str:
     if not isinstance(calls, list):
         return ""
     return "".join(
-        f" {c.get('name')}({json.dumps(c.get('arguments'), ensure_ascii=False)})" for c in calls if isinstance(c, Mapping)
+        f" {c.get('name')}({json.dumps(c.get('arguments'), ensure_ascii=False)})"
+        for c in calls
+        if isinstance(c, Mapping)
     )
 
 

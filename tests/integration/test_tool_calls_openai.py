@@ -60,7 +60,11 @@ def test_tools_reach_the_server_and_results_go_back(
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "lookup_order", "arguments": '{"order_id": "A-17"}'}}
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "lookup_order", "arguments": '{"order_id": "A-17"}'},
+                }
             ],
         },
         {"role": "tool", "content": '{"status": "shipped", "eta": "Friday"}', "tool_call_id": "call_1"},
@@ -156,9 +160,11 @@ def test_a_json_schema_answer_is_checked_and_parsed(
     pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer]
 ) -> None:
     server = scripted_server(
-        lambda body: '{"intent": "refund", "urgency": "high"}'
-        if "good" in body["messages"][-1]["content"]
-        else '{"intent": "complaint"}'
+        lambda body: (
+            '{"intent": "refund", "urgency": "high"}'
+            if "good" in body["messages"][-1]["content"]
+            else '{"intent": "complaint"}'
+        )
     )
     pytester.makepyfile(
         f"""

@@ -16,7 +16,11 @@ LOOKUP = {"type": "function", "function": {"name": "lookup_order", "parameters":
 REFUND = {"type": "function", "function": {"name": "refund", "parameters": {"type": "object"}}}
 
 ROWS = [
-    {"id": "where", "input": "Where is A-17?", "expected": [{"name": "lookup_order", "arguments": {"order_id": "A-17"}}]},
+    {
+        "id": "where",
+        "input": "Where is A-17?",
+        "expected": [{"name": "lookup_order", "arguments": {"order_id": "A-17"}}],
+    },
     {"id": "refund", "input": "Refund A-17", "expected": ["lookup_order", "refund"]},
 ]
 
@@ -85,8 +89,14 @@ def test_tool_metrics_score_report_and_gate_against_a_baseline(
     now = json.loads((pytester.path / "now.json").read_text())
     refund = next(t for t in now["tests"] if t["extra"]["case"]["id"] == "refund")
     trajectory = next(s for s in refund["scores"] if s["metric"] == "tool_trajectory")
-    assert trajectory["details"] == {"expected": ["lookup_order", "refund"], "called": ["lookup_order"], "mode": "in_order"}
-    assert refund["calls"][0]["tool_calls"] == [{"id": "call_1", "name": "lookup_order", "arguments": {"order_id": "A-17"}}]
+    assert trajectory["details"] == {
+        "expected": ["lookup_order", "refund"],
+        "called": ["lookup_order"],
+        "mode": "in_order",
+    }
+    assert refund["calls"][0]["tool_calls"] == [
+        {"id": "call_1", "name": "lookup_order", "arguments": {"order_id": "A-17"}}
+    ]
     regressed = {entry["nodeid"] for entry in now["baseline"]["regressions"]}
     assert regressed == {"test_orders.py::test_order_agent[refund]"}
 

@@ -64,7 +64,14 @@ def test_tool_values_round_trip_and_messages_refuse_what_no_server_takes() -> No
 
 def test_a_request_without_tools_keeps_the_key_it_had() -> None:
     """Recordings made before tools existed hold these settings, and nothing more."""
-    assert list(GenerationSettings().to_dict()) == ["temperature", "max_tokens", "top_p", "seed", "stop", "top_logprobs"]
+    assert list(GenerationSettings().to_dict()) == [
+        "temperature",
+        "max_tokens",
+        "top_p",
+        "seed",
+        "stop",
+        "top_logprobs",
+    ]
     assert Message("user", "hi").to_dict() == {"role": "user", "content": "hi"}
 
 

@@ -34,8 +34,8 @@ from pytest_llmops._calls.answers import check_generation
 from pytest_llmops._models.base import Backend, Completion, Generation, GenerationSettings, Message, Request
 from pytest_llmops._models.client import Call, Outcome
 from pytest_llmops._models.generation import GenerationSettingError, checked, consistent
-from pytest_llmops._models.tools import ToolCall, answer_problem
 from pytest_llmops._models.lazy import LazyBackend
+from pytest_llmops._models.tools import ToolCall, answer_problem
 from pytest_llmops._redact import redact, redact_data
 from pytest_llmops.errors import CallCancelled, ModelCallError, RateLimited, StructuredOutputError, TransientCallError
 

@@ -53,20 +53,22 @@ def tool_args(
     if call.error is not None:
         return Measurement(0.0, _details(tool_calls, problem=f"{call.name}'s {call.error}"))
     details = _details(tool_calls)
-    checks, failed = 0, {}
+    checks, failures = 0, 0
     if schema is not None:
         checks += 1
         violations = _violations(schema, call.arguments)
         if violations:
-            failed["schema"] = violations
+            failures += 1
+            details["schema_errors"] = violations
+    mismatched: dict[str, Any] = {}
     for key, want in (expected or {}).items():
         checks += 1
         got = call.arguments.get(key, _MISSING) if isinstance(call.arguments, Mapping) else _MISSING
         if got is _MISSING or not matches(want, got, unordered):
-            failed[key] = {"expected": want, "got": "<missing>" if got is _MISSING else got}
-    if failed:
-        details["mismatched"] = failed
-    return Measurement(1.0 - len(failed) / checks, details)
+            mismatched[key] = {"expected": want, "got": "<missing>" if got is _MISSING else got}
+    if mismatched:
+        details["mismatched"] = mismatched
+    return Measurement(1.0 - (failures + len(mismatched)) / checks, details)
 
 
 def tool_trajectory(
