@@ -24,6 +24,7 @@ import pytest
 from pytest_llmops._files import shown
 from pytest_llmops._grounding import Grounding, GroundingError
 from pytest_llmops._models.tools import ToolCall
+from pytest_llmops._report.text import visible
 from pytest_llmops._results import Score, TestRecord
 from pytest_llmops._textdiff import diff_lines, shorten
 from pytest_llmops.errors import SetupError
@@ -448,7 +449,11 @@ class Golden:
         ]
         lines += _score_table(result.scores)
         if tool_calls is not None:
-            lines += [f"tool calls made ({len(tool_calls)}):", *(f"  {call.describe()}" for call in tool_calls)]
+            # A call's name and arguments are the model's text: control characters escaped.
+            lines += [
+                f"tool calls made ({len(tool_calls)}):",
+                *(f"  {visible(call.describe())}" for call in tool_calls),
+            ]
             if result.reference is not None:
                 lines.append(f"expected ({self._source_line(result.name, source)}): {shorten(result.reference, 200)}")
             return "\n".join(lines)

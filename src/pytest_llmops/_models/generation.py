@@ -112,7 +112,7 @@ def checked(values: Mapping[str, Any], where: str) -> dict[str, Any]:
             good[name] = RULES[name].check(value)
         except (ValueError, TypeError, OverflowError) as error:
             why = f": {error}" if isinstance(error, ValueError) and error.args else ""
-            problems.append(f"{name}={_short(value)} (expected {RULES[name].accepted}){why}")
+            problems.append(f"{name}={value!r} (expected {RULES[name].accepted}){why}")
     if problems:
         raise GenerationSettingError(f"{where}: bad generation setting(s) {'; '.join(problems)}")
     return good
@@ -124,11 +124,6 @@ def consistent(values: Mapping[str, Any], where: str) -> None:
     problem = tools.inconsistency(values)
     if problem:
         raise GenerationSettingError(f"{where}: {problem}")
-
-
-def _short(value: Any, most: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def from_text(name: str, text: str) -> Any:

@@ -176,7 +176,7 @@ def check_tool_choice(value: Any) -> str | dict[str, Any]:
 
 def check_flag(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, not {value!r}")
+        raise ValueError
     return value
 
 
