@@ -93,7 +93,8 @@ class KatanServer:
                 self._process.wait()
 
 
-Answer = Any  # a str (the reply text), a (status, body) tuple, or a callable(request_json) -> either
+Answer = Any  # a str (the reply text), a dict (the assistant message: tool calls, say), a (status, body)
+# tuple, or a callable(request_json) -> any of them
 # Special answers: "!garbage" sends non-JSON, "!close" closes the connection, ("!hang", seconds) sleeps,
 # ("!drip", seconds) sends the answer one byte every so many seconds; ("!headers", {name: value}, answer)
 # sends those headers with the answer.
@@ -185,6 +186,8 @@ class ScriptedServer:
                 if isinstance(answer, tuple):
                     status, payload = answer
                     return self._send(status, json.dumps(payload).encode())
+                if isinstance(answer, dict):
+                    return self._send(200, json.dumps(server._reply(self.path, body, "", answer)).encode())
                 self._send(200, json.dumps(server._reply(self.path, body, str(answer))).encode())
 
             def _drip(self, data: bytes, every: float) -> None:
@@ -211,7 +214,9 @@ class ScriptedServer:
 
         return Handler
 
-    def _reply(self, path: str, body: dict[str, Any], text: str) -> dict[str, Any]:
+    def _reply(
+        self, path: str, body: dict[str, Any], text: str, message: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         usage = {"prompt_tokens": 7, "completion_tokens": len(text.split()), "total_tokens": 7 + len(text.split())}
         if path.endswith("/completions") and "chat" not in path:
             choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
@@ -226,8 +231,8 @@ class ScriptedServer:
             }
         choice = {
             "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": text, **(message or {})},
+            "finish_reason": "tool_calls" if (message or {}).get("tool_calls") else "stop",
             "logprobs": None,
         }
         return {
@@ -242,6 +247,18 @@ class ScriptedServer:
 
     def _served(self) -> dict[str, str]:
         return {"system_fingerprint": self.fingerprint} if self.fingerprint is not None else {}
+
+
+def tool_call(name: str, arguments: Any, call_id: str = "call_1") -> dict[str, Any]:
+    """One tool call as a Chat Completions answer carries it; ``arguments`` as data (sent as
+    JSON text) or as the text itself (a malformed call, say)."""
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": text}}
+
+
+def calls(*tool_calls: dict[str, Any]) -> dict[str, Any]:
+    """A scripted answer that calls tools instead of answering in text."""
+    return {"content": None, "tool_calls": list(tool_calls)}
 
 
 class InFlight:

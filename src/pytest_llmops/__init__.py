@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         TokenLogprob,
     )
     from pytest_llmops._models.client import LLM
+    from pytest_llmops._models.tools import ToolCall
     from pytest_llmops._plugin.session import prompt_library
     from pytest_llmops._prompts import PromptRenderer, RenderedPrompt
     from pytest_llmops._report.json_report import validate as validate_report
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         LLMOpsError,
         ModelCallError,
         SetupError,
+        StructuredOutputError,
         TransientCallError,
     )
     from pytest_llmops.settings import Settings
@@ -66,8 +68,10 @@ _EXPORTS = {
     "Score": "pytest_llmops._results",
     "SetupError": "pytest_llmops.errors",
     "Settings": "pytest_llmops.settings",
+    "StructuredOutputError": "pytest_llmops.errors",
     "TestRecord": "pytest_llmops._results",
     "TokenLogprob": "pytest_llmops._models.base",
+    "ToolCall": "pytest_llmops._models.tools",
     "TransientCallError": "pytest_llmops.errors",
     "Verdict": "pytest_llmops._judge.core",
     "validate_report": "pytest_llmops._report.json_report",

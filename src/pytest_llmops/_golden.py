@@ -10,6 +10,7 @@ AssertionError that shows each metric against its threshold and a diff of output
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import shlex
 import textwrap
@@ -22,6 +23,8 @@ import pytest
 
 from pytest_llmops._files import shown
 from pytest_llmops._grounding import Grounding, GroundingError
+from pytest_llmops._models.tools import ToolCall
+from pytest_llmops._report.text import visible
 from pytest_llmops._results import Score, TestRecord
 from pytest_llmops._textdiff import diff_lines, shorten
 from pytest_llmops.errors import SetupError
@@ -223,33 +226,37 @@ class Golden:
         options: Mapping[str, Any] | None = None,
         context: Any = None,
         relevant: Any = None,
+        tool_calls: Any = None,
     ) -> GoldenResult:
         """Score ``output`` (text or a Completion) and assert every metric meets its threshold.
 
-        The reference is ``reference=`` when given, else the stored reference ``name`` of this
-        test. ``metric=``/``threshold=``/``options=`` or ``metrics=`` replace the marker's.
-        ``context=`` (the retrieved chunks) and ``relevant=`` (the labelled relevant ids) feed
-        the metrics that need them (retrieval, citations), e.g. ``case.context``.
+        The reference is ``reference=`` when given (text, or JSON data for the tool metrics),
+        else the stored reference ``name`` of this test. ``metric=``/``threshold=``/``options=``
+        or ``metrics=`` replace the marker's. ``context=`` (the retrieved chunks) and
+        ``relevant=`` (the labelled relevant ids) feed the metrics that need them (retrieval,
+        citations), e.g. ``case.context``; ``tool_calls=`` (default: a Completion's own) feed the
+        tool metrics, e.g. every call of a multi-step run.
         """
         __tracebackhide__ = True
         checks = self._checks(metric, threshold, metrics, options)
         text = _text(output, "output")
-        grounding = self._grounding(context, relevant)
+        grounding = self._grounding(context, relevant, _calls_of(output, tool_calls))
         ref, source = self._reference(name, reference, checks, text)
         if source in ("snapshot", "given") and self._store.accepted(self._item, name, text, source, ref):
             if source == "snapshot":  # a reviewer accepted this output: it is the reference now
                 self._store.record_reference(self._item, name, text)
             ref = text
-        scores = self._score(checks, [text], ref, name, source, grounding)[0]
+        scores = self._score(checks, [text], ref, name, source, [grounding])[0]
         updated = False
         if source == "snapshot" and self._updates and not all(s.passed for s in scores):
             ref, updated = self._rerecord(name, text), True
-            scores = self._score(checks, [text], ref, name, source, grounding)[0]
+            scores = self._score(checks, [text], ref, name, source, [grounding])[0]
         for score in scores:
             self._record.add_score(score)
         result = GoldenResult(name, text, ref, scores, updated)
         if not result.passed:
-            raise AssertionError(self._explain(result, source))
+            calls = grounding.tool_calls if all("tool_calls" in c.metric.inputs for c in checks) else None
+            raise AssertionError(self._explain(result, source, calls))
         return result
 
     def check_samples(
@@ -269,20 +276,23 @@ class Golden:
     ) -> SampleResult:
         """Score N samples of a non-deterministic output; pass when at least ``min_passes``
         (default: the marker's, else all) pass every metric. Records every sample's scores and
-        the pass rate with its Wilson interval."""
+        the pass rate with its Wilson interval. A sample that is a Completion brings its own
+        tool calls to the tool metrics."""
         __tracebackhide__ = True
         checks = self._checks(metric, threshold, metrics, options)
-        texts = [_text(o, "sample") for o in _sequence(outputs)]
+        samples = _sequence(outputs)
+        texts = [_text(o, "sample") for o in samples]
         need = self._min_passes(len(texts), min_passes)
         confidence = self._plan.confidence if confidence is None else confidence
         _check_confidence(confidence)
         grounding = self._grounding(context, relevant)
+        groundings = [dataclasses.replace(grounding, tool_calls=self._calls(_calls_of(o, None))) for o in samples]
         ref, source = self._reference(name, reference, checks, texts[0])
-        per_sample = self._score(checks, texts, ref, name, source, grounding)
+        per_sample = self._score(checks, texts, ref, name, source, groundings)
         updated = False
         if source == "snapshot" and self._updates and _count(per_sample) < need:
             ref, updated = self._rerecord(name, texts[0]), True
-            per_sample = self._score(checks, texts, ref, name, source, grounding)
+            per_sample = self._score(checks, texts, ref, name, source, groundings)
         passes = _count(per_sample)
         result = SampleResult(
             name,
@@ -313,7 +323,7 @@ class Golden:
         """Score a dataset in one batch (not recorded, not asserted): one Measurement per output."""
         __tracebackhide__ = True
         texts = [_text(o, "output") for o in outputs]
-        refs = None if references is None else [None if r is None else _text(r, "reference") for r in references]
+        refs = None if references is None else [None if r is None else _reference_text(r) for r in references]
         try:
             return self._registry.score_many(metric, texts, refs, groundings=groundings, **options)
         except MetricError as error:
@@ -324,16 +334,24 @@ class Golden:
     def _checks(self, metric: Any, threshold: Any, metrics: Any, options: Any) -> tuple[MetricCheck, ...]:
         return plan_checks(self._registry, metric, threshold, metrics, options) or self._plan.checks
 
-    def _grounding(self, context: Any, relevant: Any) -> Grounding:
+    def _grounding(self, context: Any, relevant: Any, tool_calls: Any = None) -> Grounding:
         """The inputs given, parsed; noted on the record (``extra["grounding"]``), which the
         report shows beside the output."""
         try:
-            grounding = Grounding.of(context, relevant)
+            grounding = Grounding.of(context, relevant, tool_calls)
         except GroundingError as error:
             raise GoldenError(str(error)) from None
         if grounding.to_dict():
             self._record.extra.setdefault("grounding", {}).update(grounding.to_dict())
         return grounding
+
+    @staticmethod
+    def _calls(tool_calls: Any) -> Any:
+        """A sample's tool calls, parsed (None stays None)."""
+        try:
+            return None if tool_calls is None else Grounding.of(tool_calls=tool_calls).tool_calls
+        except GroundingError as error:
+            raise GoldenError(str(error)) from None
 
     def _min_passes(self, total: int, given: int | None) -> int:
         if total == 0:
@@ -353,7 +371,7 @@ class Golden:
         """The reference and where it came from: ``given``, ``snapshot``, ``recorded`` or ``none``."""
         __tracebackhide__ = True
         if given is not None:
-            return _text(given, "reference"), "given"
+            return _reference_text(given), "given"
         if not any(check.needs_reference for check in checks):
             return None, "none"
         if not isinstance(name, str) or not name.strip():
@@ -385,15 +403,15 @@ class Golden:
         reference: str | None,
         name: str,
         source: str,
-        grounding: Grounding,
+        groundings: Sequence[Grounding],
     ) -> list[tuple[Score, ...]]:
-        """One tuple of Scores (one per metric) per text; a metric that cannot score names the
-        reference it was given (a hand-edited snapshot, say)."""
+        """One tuple of Scores (one per metric) per text (and its grounding); a metric that cannot
+        score names the reference it was given (a hand-edited snapshot, say)."""
         references = [reference] * len(texts)
         columns = []
         for check in checks:
             try:
-                measured = check.measure_many(texts, references, [grounding] * len(texts))
+                measured = check.measure_many(texts, references, groundings)
             except MetricError as error:
                 against = f" against {self._source_line(name, source)}" if source == "snapshot" else ""
                 raise GoldenError(f"metric {check.name!r}{against}: {error}") from None
@@ -421,13 +439,24 @@ class Golden:
             return f"reference {name!r} (recorded by this run)"
         return "the given reference"
 
-    def _explain(self, result: GoldenResult, source: str) -> str:
+    def _explain(self, result: GoldenResult, source: str, tool_calls: Sequence[ToolCall] | None = None) -> str:
+        """Why the check failed: each metric against its threshold, then the output against its
+        reference; for tool metrics only, the calls made (and the calls expected)."""
         failed = [s for s in result.scores if not s.passed]
         lines = [
             f"golden check {result.name!r} failed: "
             + ", ".join(f"{s.metric} {_figure(s.value)} {_relation(s)}" for s in failed)
         ]
         lines += _score_table(result.scores)
+        if tool_calls is not None:
+            # A call's name and arguments are the model's text: control characters escaped.
+            lines += [
+                f"tool calls made ({len(tool_calls)}):",
+                *(f"  {visible(call.describe())}" for call in tool_calls),
+            ]
+            if result.reference is not None:
+                lines.append(f"expected ({self._source_line(result.name, source)}): {shorten(result.reference, 200)}")
+            return "\n".join(lines)
         lines += _output_vs_reference(result.output, result.reference, self._source_line(result.name, source))
         if source == "snapshot":
             lines.append(self._accepting())
@@ -513,6 +542,21 @@ def _text(value: Any, what: str) -> str:
     if not isinstance(text, str):
         raise GoldenError(f"the {what} must be text or a Completion, not {type(value).__name__}")
     return text
+
+
+def _reference_text(value: Any) -> str:
+    """A given reference as text: JSON data (a dataset row's list of expected calls) as JSON."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return _text(value, "reference")
+
+
+def _calls_of(output: Any, given: Any) -> Any:
+    """The tool calls a check scores: those given, else a Completion's own (None for text)."""
+    if given is not None:
+        return given
+    calls = getattr(output, "tool_calls", None)
+    return calls if isinstance(calls, tuple) else None
 
 
 def _sequence(outputs: Any) -> list[Any]:

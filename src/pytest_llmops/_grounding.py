@@ -1,4 +1,5 @@
-"""What an answer is grounded in: the retrieved chunks (``context``) and the labelled relevant ids.
+"""What an answer is grounded in: the retrieved chunks (``context``) and the labelled relevant ids;
+and what the model did besides answering: the tools it called (``tool_calls``).
 
 A dataset row carries them in its ``context`` and ``relevant`` columns; a test passes them to
 ``golden.check(output, context=..., relevant=...)``; the metrics that declare them as inputs
@@ -8,6 +9,8 @@ A dataset row carries them in its ``context`` and ``relevant`` columns; a test p
   integer) and, optionally, its ``text``; a bare string or integer is a chunk known by its id.
 - ``relevant``: the ids a perfect retriever would return: a list (each graded 1), or a mapping of
   id to a relevance grade (a number >= 0, for graded nDCG; 0 is judged not relevant).
+- ``tool_calls``: the tool calls of a run, in order (:class:`~pytest_llmops.ToolCall` values or
+  their ``{name, arguments}`` dicts); ``golden.check(completion)`` takes the completion's own.
 """
 
 from __future__ import annotations
@@ -17,8 +20,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from pytest_llmops._models.tools import ToolCall
+
 #: The inputs a metric may declare (``Metric.inputs``), with what a test passes for each.
-INPUTS = {"context": "the retrieved chunks", "relevant": "the labelled relevant ids"}
+INPUTS = {
+    "context": "the retrieved chunks",
+    "relevant": "the labelled relevant ids",
+    "tool_calls": "the tool calls made, e.g. a Completion's",
+}
 
 
 # A sentence ends at its stop (closing quotes and brackets with it) before a space, or at a line end.
@@ -51,12 +60,15 @@ class Grounding:
 
     context: tuple[Chunk, ...] | None = None
     relevant: Mapping[str, float] | None = field(default=None, hash=False)
+    tool_calls: tuple[ToolCall, ...] | None = field(default=None, hash=False)
 
     @classmethod
-    def of(cls, context: Any = None, relevant: Any = None) -> Grounding:
-        """Both inputs parsed (None stays None); a bad one raises GroundingError."""
+    def of(cls, context: Any = None, relevant: Any = None, tool_calls: Any = None) -> Grounding:
+        """The inputs parsed (None stays None); a bad one raises GroundingError."""
         return cls(
-            None if context is None else parse_context(context), None if relevant is None else parse_relevant(relevant)
+            None if context is None else parse_context(context),
+            None if relevant is None else parse_relevant(relevant),
+            None if tool_calls is None else parse_tool_calls(tool_calls),
         )
 
     def get(self, name: str) -> Any:
@@ -69,6 +81,8 @@ class Grounding:
             data["context"] = [chunk.to_dict() for chunk in self.context]
         if self.relevant is not None:
             data["relevant"] = dict(self.relevant)
+        if self.tool_calls:
+            data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
         return data
 
     @property
@@ -130,6 +144,24 @@ def parse_relevant(value: Any) -> dict[str, float]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise GroundingError(f"relevant must be a list of ids or a mapping of id to grade, not {type(value).__name__}")
     return {_id(item, "a relevant id"): 1.0 for item in value}
+
+
+def parse_tool_calls(value: Any) -> tuple[ToolCall, ...]:
+    """``tool_calls`` as ToolCall values: each one already, or a ``{name, arguments}`` mapping
+    (an ``id`` is optional: a hand-written list of calls needs none)."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
+        raise GroundingError(f"tool_calls must be a list of tool calls, not {type(value).__name__}")
+    calls = []
+    for position, item in enumerate(value, 1):
+        if isinstance(item, ToolCall):
+            calls.append(item)
+        elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
+            calls.append(ToolCall.from_dict({"id": f"call_{position}", "arguments": {}, **item}))
+        else:
+            raise GroundingError(
+                f"tool call {position} must be a ToolCall or a {{name, arguments}} mapping, not {item!r}"
+            )
+    return tuple(calls)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Record and replay of model calls: one small JSON file per call, named by a hash of its key.
 
 A call's key is everything that determines its answer: the backend identity (spec, model,
-server URL; never a secret), the request (messages or prompt, every generation setting) and
+server URL; never a secret), the request (messages or prompt, every generation setting, the
+tools and response format when set: a changed tool schema is a new call) and
 its sample number (the n-th identical request of one test). Recordings of a test module live
 in one folder, ``<recordings dir>/<module path>/<hash>.json``, so a module's unused files can
 be found and pruned exactly. Files are written atomically and read defensively: a corrupt
@@ -164,7 +165,7 @@ class Recordings:
         recorded = completion.to_dict()
         recorded["latency_s"] = round(recorded["latency_s"], 4)  # 0.1 ms: smaller diffs on re-record
         kept = {k: recorded[k] for k in _FIELDS}
-        kept.update({k: recorded[k] for k in _OPTIONAL if recorded[k] is not None})
+        kept.update({k: recorded[k] for k in _OPTIONAL if recorded[k] not in (None, [])})
         data = {"format": FORMAT, "key": key, "completion": kept}
         text = redact_encoded(data, json_text)
         path = self.root / relpath
@@ -372,6 +373,18 @@ def _is_logprobs(value: Any) -> bool:
     )
 
 
+def _is_tool_calls(value: Any) -> bool:
+    """A list of ``{"id": text, "name": text, "arguments": JSON, "error"?: text}``."""
+    return isinstance(value, list) and all(
+        isinstance(call, dict)
+        and isinstance(call.get("id"), str)
+        and isinstance(call.get("name"), str)
+        and "arguments" in call
+        and isinstance(call.get("error", ""), str)
+        for call in value
+    )
+
+
 # The completion fields a recording keeps, in file order, with what each must be; cached, role
 # and prompt versions come from the replaying call.
 _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -390,6 +403,7 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 #: Fields a recording keeps when the call had them (files written before them lack them).
 _OPTIONAL: dict[str, tuple[Callable[[Any], bool], str]] = {
     "system_fingerprint": (lambda v: v is None or isinstance(v, str), "text or null"),
+    "tool_calls": (_is_tool_calls, "a list of {id, name, arguments} tool calls"),
 }
 #: What says how and where an answer was made, not what it is: a re-recording that changes only
 #: these keeps the file.

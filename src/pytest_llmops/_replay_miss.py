@@ -48,14 +48,31 @@ def differences(recorded: Mapping[str, Any], call: Mapping[str, Any]) -> list[st
 
 
 def _changed_fields(recorded: Mapping[str, Any], call: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    """The settings, then the backend fields (model, server URL, ...), whose values differ."""
-    changed = []
+    """The settings, then the backend fields (model, server URL, ...), whose values differ; in a
+    setting of JSON data (tools, a response format), the leaves that differ
+    (``tools[0].function.description``)."""
+    changed: list[tuple[str, Any, Any]] = []
     for section in (("request", "settings"), ("backend",)):
         old, new = _section(recorded, section), _section(call, section)
         for name in sorted(old.keys() | new.keys()):
             if old.get(name) != new.get(name):
-                changed.append((name, old.get(name), new.get(name)))
+                changed += _leaves(name, old.get(name), new.get(name))
     return changed
+
+
+def _leaves(path: str, old: Any, new: Any) -> list[tuple[str, Any, Any]]:
+    """Where ``old`` and ``new`` differ, down to the first values that are not both mappings
+    (or lists of one length)."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        return [
+            change
+            for key in sorted(old.keys() | new.keys())
+            if old.get(key) != new.get(key)
+            for change in _leaves(f"{path}.{key}", old.get(key), new.get(key))
+        ]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [change for i, (a, b) in enumerate(zip(old, new)) if a != b for change in _leaves(f"{path}[{i}]", a, b)]
+    return [(path, old, new)]
 
 
 def _distance(call: Mapping[str, Any], recorded: Mapping[str, Any]) -> float:
@@ -78,7 +95,19 @@ def _text(key: Mapping[str, Any]) -> str:
     if request.get("prompt") is not None:
         return str(request["prompt"])
     messages = request.get("messages") or []
-    return "\n".join(f"{m.get('role')}: {m.get('content')}" for m in messages if isinstance(m, Mapping))
+    return "\n".join(f"{m.get('role')}: {m.get('content')}{_calls(m)}" for m in messages if isinstance(m, Mapping))
+
+
+def _calls(message: Mapping[str, Any]) -> str:
+    """An assistant turn's tool calls as ``name(arguments)`` after its content."""
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list):
+        return ""
+    return "".join(
+        f" {c.get('name')}({json.dumps(c.get('arguments'), ensure_ascii=False)})"
+        for c in calls
+        if isinstance(c, Mapping)
+    )
 
 
 def _text_kind(key: Mapping[str, Any]) -> str:

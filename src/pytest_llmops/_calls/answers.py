@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pytest_llmops._models.base import Generation
+from pytest_llmops._models.tools import ToolCall
 from pytest_llmops.errors import ModelCallError
 
 #: No real call has more tokens than this: a larger count is a broken answer, not a cost.
@@ -26,9 +27,29 @@ def check_generation(generation: object, spec: str) -> Generation:
         problems.append(f"finish_reason is a {type(generation.finish_reason).__name__}")
     if generation.system_fingerprint is not None and not isinstance(generation.system_fingerprint, str):
         problems.append(f"system_fingerprint is {_shown(generation.system_fingerprint)}, not text")
+    problems += _tool_call_problems(generation.tool_calls)
     if problems:
         raise ModelCallError(f"{spec}: unusable answer: {'; '.join(problems)}")
     return generation
+
+
+def _tool_call_problems(calls: object) -> list[str]:
+    """What makes the tool calls unusable: a call without an id or a function's name (arguments
+    that are not valid JSON are the model's mistake, kept for the metrics to report)."""
+    if not isinstance(calls, tuple):
+        return [f"tool_calls is a {type(calls).__name__}, not a tuple"]
+    problems = []
+    for position, call in enumerate(calls, 1):
+        if not isinstance(call, ToolCall):
+            problems.append(f"tool call {position} is a {type(call).__name__}, not a ToolCall")
+            continue
+        if not isinstance(call.id, str) or not call.id:
+            problems.append(f"tool call {position} has no id ({_shown(call.id)})")
+        if not isinstance(call.name, str) or not call.name:
+            problems.append(f"tool call {position} names no function ({_shown(call.name)})")
+        if call.error is not None and not isinstance(call.error, str):
+            problems.append(f"tool call {position}'s error is {_shown(call.error)}, not text")
+    return problems
 
 
 def _shown(value: object, most: int = 60) -> str:

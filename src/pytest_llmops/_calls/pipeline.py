@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import logging
 import random
 import threading
@@ -30,12 +31,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 
 from pytest_llmops._calls import endpoints
 from pytest_llmops._calls.answers import check_generation
-from pytest_llmops._models.base import Backend, Completion, Generation, GenerationSettings, Request
+from pytest_llmops._models.base import Backend, Completion, Generation, GenerationSettings, Message, Request
 from pytest_llmops._models.client import Call, Outcome
-from pytest_llmops._models.generation import checked
+from pytest_llmops._models.generation import GenerationSettingError, checked, consistent
 from pytest_llmops._models.lazy import LazyBackend
-from pytest_llmops._redact import redact
-from pytest_llmops.errors import CallCancelled, ModelCallError, RateLimited, TransientCallError
+from pytest_llmops._models.tools import ToolCall, answer_problem
+from pytest_llmops._redact import redact, redact_data
+from pytest_llmops.errors import CallCancelled, ModelCallError, RateLimited, StructuredOutputError, TransientCallError
 
 if TYPE_CHECKING:
     from pytest_llmops._calls.budget import Budget
@@ -216,7 +218,7 @@ class CallPipeline:
         for chunk, results in zip(inline + pooled, answers):
             for index, outcome in zip(chunk, results):
                 outcomes[index] = outcome
-        return [_redacted(outcome) for outcome in outcomes if outcome is not None]
+        return [_redacted(_structured(call, outcome)) for call, outcome in zip(calls, outcomes) if outcome is not None]
 
     def submit(self, calls: Sequence[Call]) -> Future[list[Outcome]]:
         """Start ``calls`` on the pipeline's threads (``acomplete``); the future holds the outcomes.
@@ -423,6 +425,7 @@ class CallPipeline:
                 role=call.client.role,
                 spec=call.client.spec,
                 system_fingerprint=None if checked.system_fingerprint is None else redact(checked.system_fingerprint),
+                tool_calls=tuple(ToolCall.from_dict(redact_data(c.to_dict())) for c in checked.tool_calls),
             )
             if call.client.cache is not None:
                 call.client.cache.store(call.client.identity, call.request, completion)
@@ -526,6 +529,20 @@ def answered_inline(backend: Backend) -> bool:
     return getattr(backend, "cheap", False) is True and not backend.batches
 
 
+def _structured(call: Call, outcome: Outcome) -> Outcome:
+    """A completion that does not answer in its call's ``response_format`` (a tool call is no
+    such answer) becomes a :class:`StructuredOutputError`: a FAIL, as the model answered badly.
+    Checked after recording, so its replay FAILs alike."""
+    response_format = call.request.settings.response_format
+    if response_format is None or not isinstance(outcome, Completion) or outcome.tool_calls:
+        return outcome
+    problem = answer_problem(response_format, outcome.text)
+    if problem is None:
+        return outcome
+    text = outcome.text if len(outcome.text) <= 200 else outcome.text[:197] + "..."
+    return StructuredOutputError(f"{call.client.spec}: {problem}\nanswer: {text!r}", outcome)
+
+
 def _redacted(outcome: Outcome) -> Outcome:
     """An error's message as it may be shown: a server may quote a secret in it."""
     if isinstance(outcome, BaseException) and len(outcome.args) == 1 and isinstance(outcome.args[0], str):
@@ -534,20 +551,35 @@ def _redacted(outcome: Outcome) -> Outcome:
 
 
 def prompt_token_bound(request: Request) -> int:
-    """An upper bound of the request's prompt tokens: every token is at least one byte of it."""
+    """An upper bound of the request's prompt tokens: every token is at least one byte of it
+    (the tools' and response format's JSON included: the server puts them in the prompt)."""
+    settings = request.settings
+    extra = sum(
+        len(json.dumps(value).encode()) for value in (settings.tools, settings.response_format) if value is not None
+    )
     if not request.is_chat:
-        return len((request.prompt or "").encode("utf-8", "surrogatepass")) + _MESSAGE_OVERHEAD
-    return sum(len(m.content.encode("utf-8", "surrogatepass")) + _MESSAGE_OVERHEAD for m in request.messages)
+        return len((request.prompt or "").encode("utf-8", "surrogatepass")) + _MESSAGE_OVERHEAD + extra
+    return extra + sum(_message_bytes(m) + _MESSAGE_OVERHEAD for m in request.messages)
+
+
+def _message_bytes(message: Message) -> int:
+    calls = sum(len(c.name) + len(c.arguments_text.encode("utf-8", "surrogatepass")) for c in message.tool_calls)
+    return len(message.content.encode("utf-8", "surrogatepass")) + calls
 
 
 def check_settings(request: Request) -> None:
     """A request's generation settings, checked against the table before it is sent (a request
     built by hand has passed no other check); :class:`SetupError` names the bad ones."""
+    settings = request.settings
+    if not request.is_chat and (settings.tools is not None or settings.response_format is not None):
+        raise GenerationSettingError(
+            "the request's generation settings: tools and response_format need chat messages, not a raw text prompt"
+        )
     # Each value with its type: True == 1, but seed=True is no seed.
     typed = tuple((name, type(value), value) for name, value in vars(request.settings).items())
     try:
         hash(typed)
-    except TypeError:  # an unhashable value, set by hand: checked (and refused) each time
+    except TypeError:  # tools or a response format (JSON data), or a bad value: checked each time
         _check_settings(typed)
     else:
         _checked_settings(typed)
@@ -561,7 +593,7 @@ def _checked_settings(typed: tuple[tuple[str, type, Any], ...]) -> None:
 
 def _check_settings(typed: tuple[tuple[str, type, Any], ...]) -> None:
     given = {name: value for name, _, value in typed if value is not None or _required(name)}
-    checked(given, "the request's generation settings")
+    consistent(checked(given, "the request's generation settings"), "the request's generation settings")
 
 
 def _required(name: str) -> bool:

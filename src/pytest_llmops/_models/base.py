@@ -3,34 +3,66 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
-from pytest_llmops._models.generation import checked
+from pytest_llmops._models.generation import UNSET_LEFT_OUT, checked
+from pytest_llmops._models.tools import ToolCall, standard_json
 from pytest_llmops.errors import ModelCallError as ModelCallError  # re-exported: backends raise it
 from pytest_llmops.errors import RateLimited as RateLimited
 from pytest_llmops.errors import TransientCallError as TransientCallError
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
 
 
 @dataclass(frozen=True)
 class Message:
-    """One chat turn."""
+    """One chat turn. An assistant turn may carry the ``tool_calls`` the model made; a ``tool``
+    turn answers one of them (``tool_call_id``) with the tool's result as its ``content``."""
 
     role: str
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"unknown chat role {self.role!r}; expected one of {', '.join(ROLES)}")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError(f"a {self.role} message cannot carry tool calls (only an assistant's can)")
+        if not all(isinstance(call, ToolCall) for call in self.tool_calls):
+            raise ValueError("a message's tool_calls must be ToolCall values (e.g. completion.tool_calls)")
+        if (self.role == "tool") != isinstance(self.tool_call_id, str) or self.tool_call_id == "":
+            raise ValueError("a tool message needs the tool_call_id of the call it answers (and only it has one)")
 
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    @classmethod
+    def tool_result(cls, call: ToolCall, result: Any) -> Message:
+        """The ``tool`` turn that answers ``call``: ``result`` as text (anything else as JSON)."""
+        content = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+        return cls("tool", content, tool_call_id=call.id)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        if self.tool_call_id is not None:
+            data["tool_call_id"] = self.tool_call_id
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Message:
-        return cls(role=str(data["role"]), content=str(data["content"]))
+        """Ours, or the OpenAI shape (an assistant's ``content`` null beside its tool calls)."""
+        content = data.get("content")
+        calls = data.get("tool_calls") or ()
+        if isinstance(calls, (str, Mapping)) or not isinstance(calls, (list, tuple)):
+            raise ValueError(f"a message's tool_calls must be a list, not {type(calls).__name__}")
+        return cls(
+            role=str(data["role"]),
+            content="" if content is None and calls else str(data["content"]),
+            tool_calls=tuple(c if isinstance(c, ToolCall) else ToolCall.from_dict(c) for c in calls),
+            tool_call_id=None if data.get("tool_call_id") is None else str(data["tool_call_id"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -43,12 +75,23 @@ class GenerationSettings:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     top_logprobs: int | None = None
+    #: The tools the model may call (OpenAI's ``{"type": "function", "function": {...}}`` shape).
+    tools: tuple[dict[str, Any], ...] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    #: ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}``.
+    response_format: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # vars() rather than dataclasses.asdict: this runs on every call, replayed ones included.
         data = dict(vars(self))
-        if isinstance(self.stop, tuple):  # the one field that is a tuple
+        if isinstance(self.stop, tuple):
             data["stop"] = list(self.stop)
+        if isinstance(self.tools, tuple):
+            data["tools"] = list(self.tools)
+        for name in UNSET_LEFT_OUT:
+            if data[name] is None:
+                del data[name]
         return data
 
     def updated(self, where: str = "generation settings", /, **changes: Any) -> GenerationSettings:
@@ -144,6 +187,8 @@ class Generation:
     rate_limits: RateLimits | None = None
     #: The server's ``system_fingerprint``: its build of the model (changes under one name).
     system_fingerprint: str | None = None
+    #: The tools the model called, in order.
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,6 +211,8 @@ class Completion:
     #: server answered with (``gpt-4o-mini-2024-07-18``).
     spec: str = ""
     system_fingerprint: str | None = None
+    #: The tools the model called, in order (send them back with :attr:`message`).
+    tool_calls: tuple[ToolCall, ...] = ()
 
     def __str__(self) -> str:
         return self.text
@@ -174,10 +221,25 @@ class Completion:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def json(self) -> Any:
+        """The answer's text as parsed JSON (a structured output); ``ValueError`` saying why when
+        it is not standard JSON."""
+        value, problem = standard_json(self.text)
+        if problem:
+            raise ValueError(f"the answer of {self.spec or self.model} is {problem}: {self.text[:80]!r}")
+        return value
+
+    @property
+    def message(self) -> Message:
+        """This answer as the assistant turn of a conversation, tool calls included."""
+        return Message("assistant", self.text, tool_calls=self.tool_calls)
+
     def to_dict(self) -> dict[str, Any]:
         data = dict(vars(self))  # every other field is a plain value: no deep copy needed
         data["prompt_versions"] = [p.to_dict() for p in self.prompt_versions]
         data["logprobs"] = None if self.logprobs is None else [t.to_dict() for t in self.logprobs]
+        data["tool_calls"] = [call.to_dict() for call in self.tool_calls]
         return data
 
     @classmethod
@@ -186,6 +248,7 @@ class Completion:
         values["prompt_versions"] = tuple(PromptVersion.from_dict(p) for p in values.get("prompt_versions", ()))
         if values.get("logprobs") is not None:
             values["logprobs"] = tuple(TokenLogprob.from_dict(t) for t in values["logprobs"])
+        values["tool_calls"] = tuple(ToolCall.from_dict(c) for c in values.get("tool_calls") or ())
         return cls(**{k: v for k, v in values.items() if k in _COMPLETION_FIELDS})
 
 

@@ -150,8 +150,12 @@ class LLM:
 
         ``raw=True`` sends a text prompt as-is (completions endpoint, no chat template).
         Keyword settings (``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop``,
-        ``top_logprobs``) override the test's defaults for this call.
+        ``top_logprobs``; ``tools``, ``tool_choice``, ``parallel_tool_calls``,
+        ``response_format``) override the test's defaults for this call. An answer that does
+        not match its ``response_format`` raises :class:`~pytest_llmops.errors.StructuredOutputError`
+        (an ``AssertionError``: the test FAILs).
         """
+        __tracebackhide__ = True
         return self.map([prompt], raw=raw, **settings)[0]
 
     chat = complete
@@ -168,6 +172,7 @@ class LLM:
 
     def map(self, prompts: Iterable[PromptInput], *, raw: bool = False, **settings: Any) -> list[Completion]:
         """Answer many prompts at once, in order. The first failure is raised after all finish."""
+        __tracebackhide__ = True
         outcomes = self.pipeline.run([self.call(p, raw=raw, **settings) for p in prompts])
         failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failure is not None:

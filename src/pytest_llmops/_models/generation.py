@@ -11,10 +11,12 @@ matter): the sites leave it out, and the value it would replace stays.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from pytest_llmops._models import tools
 from pytest_llmops.errors import SetupError
 
 #: The most tokens one completion may ask for: more than any model's context holds.
@@ -80,8 +82,17 @@ RULES: Mapping[str, Rule] = {
         Rule("seed", _integer(-_SEED_BOUND, _SEED_BOUND - 1), "a 64-bit integer", int),
         Rule("stop", _stop, "a non-empty string or a list of them", str),
         Rule("top_logprobs", _integer(0, MOST_TOP_LOGPROBS), f"an integer from 0 to {MOST_TOP_LOGPROBS}", int),
+        # Request inputs a model answers from, not sampling settings; they join the table so the
+        # marker, front matter and calls take them alike, and the recording key holds them.
+        Rule("tools", tools.check_tools, 'a list of {"type": "function", "function": {...}} tools', json.loads),
+        Rule("tool_choice", tools.check_tool_choice, "auto, none, required or a function to call", json.loads),
+        Rule("parallel_tool_calls", tools.check_flag, "true or false", json.loads),
+        Rule("response_format", tools.check_response_format, "a text, json_object or json_schema format", json.loads),
     )
 }
+#: The settings a request leaves out of its key (and the server out of its call) when unset:
+#: recordings made before they existed keep their names.
+UNSET_LEFT_OUT = ("tools", "tool_choice", "parallel_tool_calls", "response_format")
 
 
 def checked(values: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -99,11 +110,20 @@ def checked(values: Mapping[str, Any], where: str) -> dict[str, Any]:
     for name, value in values.items():
         try:
             good[name] = RULES[name].check(value)
-        except (ValueError, TypeError, OverflowError):
-            problems.append(f"{name}={value!r} (expected {RULES[name].accepted})")
+        except (ValueError, TypeError, OverflowError) as error:
+            why = f": {error}" if isinstance(error, ValueError) and error.args else ""
+            problems.append(f"{name}={value!r} (expected {RULES[name].accepted}){why}")
     if problems:
         raise GenerationSettingError(f"{where}: bad generation setting(s) {'; '.join(problems)}")
     return good
+
+
+def consistent(values: Mapping[str, Any], where: str) -> None:
+    """A request's settings, all checked, do not contradict one another (a ``tool_choice``
+    naming a tool the call does not offer); :class:`GenerationSettingError` says where."""
+    problem = tools.inconsistency(values)
+    if problem:
+        raise GenerationSettingError(f"{where}: {problem}")
 
 
 def from_text(name: str, text: str) -> Any:

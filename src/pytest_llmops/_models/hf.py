@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from itertools import groupby
 from pathlib import Path
@@ -11,8 +12,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
-from pytest_llmops._models.base import Generation, GenerationSettings, Request, TokenLogprob
+from pytest_llmops._models.base import Generation, GenerationSettings, Message, ModelCallError, Request, TokenLogprob
 from pytest_llmops._models.gguf_cache import plain_folder_for
+from pytest_llmops._models.tool_text import tool_calls_in
 
 # Progress bars and load chatter would flood test output.
 transformers_logging.disable_progress_bar()
@@ -72,13 +74,22 @@ class TransformersBackend:
                 with self._lock:
                     generations = self._generate(texts, requests[chunk[0]].settings)
                 results.update(zip(chunk, generations))
-        return [results[i] for i in range(len(requests))]
+        return [_with_tool_calls(requests[i], results[i]) for i in range(len(requests))]
 
     def _render(self, request: Request) -> str:
         if not request.is_chat:
             return request.prompt or ""
+        tools = request.settings.tools
+        if tools is not None and "tools" not in (self.tokenizer.chat_template or ""):
+            raise ModelCallError(
+                f"{self.model}'s chat template takes no tools: give tools= to a tool-capable model "
+                "(its template shows them to the model; Qwen2.5's does)"
+            )
         return self.tokenizer.apply_chat_template(
-            [m.to_dict() for m in request.messages], add_generation_prompt=True, tokenize=False
+            [_turn(m) for m in request.messages],
+            tools=None if tools is None else list(tools),
+            add_generation_prompt=True,
+            tokenize=False,
         )
 
     @torch.inference_mode()
@@ -136,6 +147,28 @@ class TransformersBackend:
             targets = ids[0, 1:]
             picked = logp[torch.arange(len(targets)), targets][max(len(context_ids) - 1, 0) :]
             return float(picked.sum()), int(picked.numel())
+
+
+def _turn(message: Message) -> dict[str, Any]:
+    """A chat turn as chat templates read it: tool calls with their arguments as data."""
+    turn = message.to_dict()
+    if message.tool_calls:
+        turn["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    return turn
+
+
+def _with_tool_calls(request: Request, generation: Generation) -> Generation:
+    """``generation`` with the tool calls its text makes taken out of it, for a call with tools."""
+    tools = request.settings.tools
+    if tools is None:
+        return generation
+    text, calls = tool_calls_in(generation.text, {tool["function"]["name"] for tool in tools})
+    if not calls:
+        return generation
+    return dataclasses.replace(generation, text=text, tool_calls=calls, finish_reason="tool_calls")
 
 
 def _cut_at_stop(text: str, stops: tuple[str, ...], finish: str) -> tuple[str, str]:

@@ -13,6 +13,7 @@ import openai
 
 from pytest_llmops._models.base import (
     Generation,
+    Message,
     ModelCallError,
     RateLimited,
     RateLimits,
@@ -21,9 +22,17 @@ from pytest_llmops._models.base import (
     TransientCallError,
 )
 from pytest_llmops._models.builtin import DEFAULT_OPENAI_URL
+from pytest_llmops._models.tools import ToolCall
 from pytest_llmops._redact import one_line
 
 if TYPE_CHECKING:
+    from openai.types.chat import (
+        ChatCompletionMessageParam,
+        ChatCompletionToolChoiceOptionParam,
+        ChatCompletionToolParam,
+    )
+    from openai.types.chat.completion_create_params import ResponseFormat
+
     from pytest_llmops.settings import Settings
 
 # A placeholder key for local servers that ignore it; never recorded anywhere.
@@ -94,12 +103,27 @@ class OpenAIBackend:
             kwargs["stop"] = list(s.stop)
         return kwargs
 
+    @staticmethod
+    def _tooling(request: Request) -> dict[str, Any]:
+        """The SDK's tool and structured-output parameters (its TypedDict shapes) that are set."""
+        s = request.settings
+        kwargs: dict[str, Any] = {}
+        if s.tools is not None:
+            kwargs["tools"] = cast("list[ChatCompletionToolParam]", list(s.tools))
+        if s.tool_choice is not None:
+            kwargs["tool_choice"] = cast("ChatCompletionToolChoiceOptionParam", s.tool_choice)
+        if s.parallel_tool_calls is not None:
+            kwargs["parallel_tool_calls"] = s.parallel_tool_calls
+        if s.response_format is not None:
+            kwargs["response_format"] = cast("ResponseFormat", s.response_format)
+        return kwargs
+
     def _chat(self, request: Request) -> Generation:
-        kwargs = self._common(request)
+        kwargs = {**self._common(request), **self._tooling(request)}
         if request.settings.top_logprobs:
             kwargs.update(logprobs=True, top_logprobs=request.settings.top_logprobs)
         raw = self._client.chat.completions.with_raw_response.create(
-            messages=cast(Any, [m.to_dict() for m in request.messages]), **kwargs
+            messages=[_sent(m) for m in request.messages], **kwargs
         )
         response = raw.parse()
         choice = self._first_choice(response)
@@ -114,7 +138,27 @@ class OpenAIBackend:
         text = _text_of(message.content)
         if message.content is None and isinstance(getattr(message, "refusal", None), str):
             text = message.refusal  # the model's answer is its refusal (structured outputs)
-        return self._generation(raw, response, text, choice.finish_reason, logprobs)
+        calls = self._tool_calls(getattr(message, "tool_calls", None))
+        return self._generation(raw, response, text, choice.finish_reason, logprobs, calls)
+
+    def _tool_calls(self, calls: Any) -> tuple[ToolCall, ...]:
+        """The answer's function calls; a call the server sent in another shape is an ERROR."""
+        found = []
+        for position, call in enumerate(calls or (), 1):
+            function = getattr(call, "function", None)
+            arguments = getattr(function, "arguments", None)
+            kind = getattr(call, "type", "function")
+            if kind != "function" or function is None or not isinstance(arguments, (str, dict)):
+                raise ModelCallError(
+                    f"openai:{self.model} at {self.base_url} answered a malformed tool call {position} "
+                    f"(expected a function with its arguments as JSON text): {one_line(repr(call))}"
+                )
+            name, call_id = getattr(function, "name", None), getattr(call, "id", None)
+            if isinstance(arguments, dict):  # some servers send the arguments parsed
+                found.append(ToolCall(call_id, name, arguments))  # type: ignore[arg-type]
+            else:
+                found.append(ToolCall.parsed(call_id, name, arguments))  # type: ignore[arg-type]
+        return tuple(found)
 
     def _text(self, request: Request) -> Generation:
         kwargs = self._common(request)
@@ -139,7 +183,9 @@ class OpenAIBackend:
             )
         return response.choices[0]
 
-    def _generation(self, raw: Any, response: Any, text: str, finish: str | None, logprobs: Any) -> Generation:
+    def _generation(
+        self, raw: Any, response: Any, text: str, finish: str | None, logprobs: Any, calls: tuple[ToolCall, ...] = ()
+    ) -> Generation:
         prompt_tokens, completion_tokens = _usage_as_sent(raw)
         return Generation(
             text=text,
@@ -150,7 +196,20 @@ class OpenAIBackend:
             logprobs=logprobs,
             rate_limits=rate_limits(raw.headers),
             system_fingerprint=getattr(response, "system_fingerprint", None),
+            tool_calls=calls,
         )
+
+
+def _sent(message: Message) -> ChatCompletionMessageParam:
+    """A chat turn as the SDK sends it: an assistant's tool calls in the API's shape (content
+    null beside them when it has none), a tool result with the id of the call it answers."""
+    data: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        data["tool_calls"] = [call.to_openai() for call in message.tool_calls]
+        data["content"] = message.content or None
+    if message.tool_call_id is not None:
+        data["tool_call_id"] = message.tool_call_id
+    return cast("ChatCompletionMessageParam", data)
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")

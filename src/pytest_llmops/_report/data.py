@@ -90,6 +90,7 @@ def _call(call: Mapping[str, Any]) -> dict[str, Any]:
         "prompt_versions": list(call.get("prompt_versions", ())),
         "text": call.get("text", ""),
         "request": dict(call.get("request", {})),
+        **({"tool_calls": list(call["tool_calls"])} if call.get("tool_calls") else {}),
     }
 
 

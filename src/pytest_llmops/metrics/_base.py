@@ -129,6 +129,11 @@ class Metric:
 
         values = {name: None if grounding is None else grounding.get(name) for name in self.inputs}
         missing = [name for name, value in values.items() if value is None]
+        if missing == ["tool_calls"]:
+            raise MetricError(
+                f"metric {self.name!r} needs tool_calls= ({INPUTS['tool_calls']}): "
+                "golden.check(completion), or golden.check(output, tool_calls=[...]) for a run's calls"
+            )
         if missing:
             raise MetricError(
                 f"metric {self.name!r} needs {' and '.join(f'{n}= ({INPUTS[n]})' for n in missing)}, "

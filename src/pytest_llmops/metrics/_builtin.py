@@ -280,6 +280,59 @@ def builtin_metrics(*, one_thread: bool = False) -> list[Metric]:
             description="share of claims citing retrieved chunks only ([1], [doc-3]), uncited claims failing",
         ),
         *retrieval,
+        *_tool_metrics(),
+    ]
+
+
+def _tool_metrics() -> list[Metric]:
+    """The tool-call metrics: each takes the run's calls (the ``tool_calls`` input) and what was
+    expected, as an option or as a given reference (never a stored one: no text to store)."""
+    calls = _leaf("tools", "check_expected_calls")
+    return [
+        Metric(
+            "tool_called",
+            _leaf("tools", "tool_called"),
+            threshold=1.0,
+            bounds=RATIO,
+            uses_reference=False,
+            options={"tool": None},
+            check_options=_leaf("tools", "check_tool"),
+            inputs=("tool_calls",),
+            description="1 when the tool `tool` (default: the reference) was called",
+        ),
+        Metric(
+            "tool_args",
+            _leaf("tools", "tool_args"),
+            threshold=1.0,
+            bounds=RATIO,
+            uses_reference=False,
+            options={"tool": None, "schema": None, "expected": None, "unordered": False},
+            check_options=_leaf("tools", "check_args_options"),
+            inputs=("tool_calls",),
+            description="share of checks the arguments of a `tool`'s call pass: `schema`, `expected` values (partial)",
+        ),
+        Metric(
+            "tool_trajectory",
+            _leaf("tools", "tool_trajectory"),
+            threshold=1.0,
+            bounds=RATIO,
+            uses_reference=False,
+            options={"expected": None, "mode": "exact", "unordered": False},
+            check_options=calls,
+            inputs=("tool_calls",),
+            description="share of the expected calls made in sequence (mode exact, in_order or any_order)",
+        ),
+        Metric(
+            "tool_call_f1",
+            _leaf("tools", "tool_call_f1"),
+            threshold=1.0,
+            bounds=RATIO,
+            uses_reference=False,
+            options={"expected": None, "unordered": False},
+            check_options=calls,
+            inputs=("tool_calls",),
+            description="F1 of the calls made against the expected calls (any order)",
+        ),
     ]
 
 

@@ -228,10 +228,19 @@
           (c.cached ? " \u00b7 replayed" : "") + (c.finish_reason ? " \u00b7 " + c.finish_reason : "")));
         var request = c.request || {};
         var turns = request.messages ? request.messages : [{ role: "prompt", content: request.prompt || "" }];
-        turns.forEach(function (turn) { box.appendChild(add(el("div", "text"), el("span", "role", turn.role), "\n" + turn.content)); });
-        box.appendChild(add(el("div", "text"), el("span", "role", "output"), "\n" + c.text));
+        turns.forEach(function (turn) {
+          box.appendChild(add(el("div", "text"), el("span", "role", turn.role), "\n" + turn.content + toolCalls(turn.tool_calls)));
+        });
+        box.appendChild(add(el("div", "text"), el("span", "role", "output"), "\n" + c.text + toolCalls(c.tool_calls)));
       });
     }
+  }
+
+  // An answer's tool calls, a line each: name(arguments), and why its arguments are not JSON.
+  function toolCalls(calls) {
+    return (calls || []).map(function (call) {
+      return "\n\u2192 " + call.name + "(" + JSON.stringify(call.arguments) + ")" + (call.error ? "  [" + call.error + "]" : "");
+    }).join("");
   }
 
   // The A/B matrix: a row per case, a column per variant, built when first opened.
