@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pytest_llmops._models.base import Generation
 from pytest_llmops.errors import ModelCallError
 
@@ -26,9 +28,17 @@ def check_generation(generation: object, spec: str) -> Generation:
         problems.append(f"finish_reason is a {type(generation.finish_reason).__name__}")
     if generation.system_fingerprint is not None and not isinstance(generation.system_fingerprint, str):
         problems.append(f"system_fingerprint is {_shown(generation.system_fingerprint)}, not text")
+    for field in ("ttft_s", "decode_s"):
+        value = getattr(generation, field)
+        if value is not None and not (_is_number(value) and math.isfinite(value) and value >= 0):
+            problems.append(f"{field} is {_shown(value)}, not seconds")
     if problems:
         raise ModelCallError(f"{spec}: unusable answer: {'; '.join(problems)}")
     return generation
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _shown(value: object, most: int = 60) -> str:

@@ -43,12 +43,16 @@ class GenerationSettings:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     top_logprobs: int | None = None
+    #: Stream the answer (time to first token and tokens per second are measured).
+    stream: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         # vars() rather than dataclasses.asdict: this runs on every call, replayed ones included.
         data = dict(vars(self))
         if isinstance(self.stop, tuple):  # the one field that is a tuple
             data["stop"] = list(self.stop)
+        if data["stream"] is False:  # a call that does not stream keeps the key it always had
+            del data["stream"]
         return data
 
     def updated(self, where: str = "generation settings", /, **changes: Any) -> GenerationSettings:
@@ -144,6 +148,10 @@ class Generation:
     rate_limits: RateLimits | None = None
     #: The server's ``system_fingerprint``: its build of the model (changes under one name).
     system_fingerprint: str | None = None
+    #: A streamed answer's seconds from the request to its first token, and from its first
+    #: token to the end of the stream (None: the backend did not stream).
+    ttft_s: float | None = None
+    decode_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +174,10 @@ class Completion:
     #: server answered with (``gpt-4o-mini-2024-07-18``).
     spec: str = ""
     system_fingerprint: str | None = None
+    #: Streamed calls only: seconds to the first token (the whole latency for a backend that
+    #: cannot stream), and output tokens per second after it (None when not measured).
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
 
     def __str__(self) -> str:
         return self.text

@@ -60,6 +60,23 @@ def _stop(value: Any) -> tuple[str, ...]:
     return tuple(stops)
 
 
+def _flag(value: Any) -> bool:
+    """A bool (not 0 or 1: ``stream=1`` is more likely a slip than a choice)."""
+    if not isinstance(value, bool):
+        raise ValueError
+    return value
+
+
+def switch(text: str) -> bool:
+    """``on``/``off`` (also ``true``/``false``, ``yes``/``no``: a word, not a number), as an ini
+    value or a flag spells a switch."""
+    words = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
+    value = words.get(str(text).strip().lower())
+    if value is None:
+        raise ValueError(text)
+    return value
+
+
 @dataclass(frozen=True)
 class Rule:
     """One setting: its check (the value as used, or ``ValueError``), what it accepts, and how
@@ -80,6 +97,7 @@ RULES: Mapping[str, Rule] = {
         Rule("seed", _integer(-_SEED_BOUND, _SEED_BOUND - 1), "a 64-bit integer", int),
         Rule("stop", _stop, "a non-empty string or a list of them", str),
         Rule("top_logprobs", _integer(0, MOST_TOP_LOGPROBS), f"an integer from 0 to {MOST_TOP_LOGPROBS}", int),
+        Rule("stream", _flag, "True or False (on or off in an ini value or flag)", switch),
     )
 }
 

@@ -212,12 +212,16 @@ class RunReporter:
 
 def _gate_failed(report: dict[str, Any]) -> bool:
     """Whether a gate failed: the baseline's, the A/B comparison's, a served-model change that
-    ``llm_fail_on_drift`` names, or a model's error rate above ``llm_max_error_rate``."""
+    ``llm_fail_on_drift`` names, a model's error rate above ``llm_max_error_rate``, or its
+    streamed calls' figures past ``llm_max_ttft_p95_s`` or ``llm_min_tokens_per_s_p50``."""
+    from pytest_llmops._report.data import stream_gate_failed
+
     return bool(
         (report["baseline"] and report["baseline"]["failed"])
         or (report["comparison"] and report["comparison"]["failed"])
         or any(change["fails"] for change in report["drift"])
         or any(model["over_limit"] for model in report["summary"]["models"].values())
+        or stream_gate_failed(report["summary"])
     )
 
 

@@ -105,6 +105,23 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 for name, f in endpoints.items()
             ],
         )
+    if summary.get("streaming"):
+        lines += ["", "### Streaming", ""]
+        lines += table(
+            ["model", "streamed calls", "time to first token p50 / p95", "tokens/s p50 / p95", "gate"],
+            [
+                [
+                    spec,
+                    f"{s['calls']}{' (replayed)' if s['replayed'] else ''}",
+                    f"{seconds(s['ttft_s']['p50'])} / {seconds(s['ttft_s']['p95'])}",
+                    f"{s['tokens_per_s']['p50']:.1f} / {s['tokens_per_s']['p95']:.1f}"
+                    if s["tokens_per_s"]["count"]
+                    else "-",
+                    "FAILED: " + "; ".join(s["failed"]) if s["failed"] else "passed",
+                ]
+                for spec, s in summary["streaming"].items()
+            ],
+        )
     replayed = summary.get("replayed_latency_s")
     if replayed and replayed["count"]:
         lines += [

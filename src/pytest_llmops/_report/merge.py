@@ -88,7 +88,7 @@ def merge(parts: Sequence[Part], created: datetime.datetime | None = None) -> di
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "run": run,
-        "summary": summarize(tests, _budget(parts), lambda name: ranges.get(name, DEFAULT_RANGE)),
+        "summary": summarize(tests, _budget(parts), lambda name: ranges.get(name, DEFAULT_RANGE), run["settings"]),
         "tests": tests,
         "baseline": None,
         "comparison": None,

@@ -225,7 +225,9 @@
       t.calls.forEach(function (c) {
         box.appendChild(add(el("p"), el("span", "role", c.role), " " + c.model + " \u00b7 " + seconds(c.latency_s) + " \u00b7 " +
           c.prompt_tokens + " in / " + c.completion_tokens + " out \u00b7 " + money(c.cost_usd) +
-          (c.cached ? " \u00b7 replayed" : "") + (c.finish_reason ? " \u00b7 " + c.finish_reason : "")));
+          (c.cached ? " \u00b7 replayed" : "") + (c.finish_reason ? " \u00b7 " + c.finish_reason : "") +
+          (c.ttft_s === null || c.ttft_s === undefined ? "" : " \u00b7 first token " + seconds(c.ttft_s) +
+            (c.tokens_per_s === null || c.tokens_per_s === undefined ? "" : ", " + g(c.tokens_per_s, 3) + " tokens/s"))));
         var request = c.request || {};
         var turns = request.messages ? request.messages : [{ role: "prompt", content: request.prompt || "" }];
         turns.forEach(function (turn) { box.appendChild(add(el("div", "text"), el("span", "role", turn.role), "\n" + turn.content)); });
