@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pytest_llmops._conversation import Conversation, Turn
     from pytest_llmops._datasets import Case
     from pytest_llmops._golden import Golden
     from pytest_llmops._judge.core import Judge, JudgeError, Verdict
@@ -49,6 +50,7 @@ _EXPORTS = {
     "Case": "pytest_llmops._datasets",
     "Completion": "pytest_llmops._models.base",
     "ConfigError": "pytest_llmops.errors",
+    "Conversation": "pytest_llmops._conversation",
     "Generation": "pytest_llmops._models.base",
     "GenerationSettings": "pytest_llmops._models.base",
     "Golden": "pytest_llmops._golden",
@@ -69,6 +71,7 @@ _EXPORTS = {
     "TestRecord": "pytest_llmops._results",
     "TokenLogprob": "pytest_llmops._models.base",
     "TransientCallError": "pytest_llmops.errors",
+    "Turn": "pytest_llmops._conversation",
     "Verdict": "pytest_llmops._judge.core",
     "validate_report": "pytest_llmops._report.json_report",
 }

@@ -207,6 +207,7 @@
       box.appendChild(el("div", "text", s.details.reasoning));
     });
     grounding(t, box);
+    conversations(t, box);
     var seen = {};
     t.scores.forEach(function (s) {
       if (s.output === undefined || s.output === null || s.reference === undefined || s.reference === null) { return; }
@@ -268,6 +269,16 @@
   // A grounded test (a dataset case's columns, or what golden.check was given): its answer,
   // unsupported claims marked, beside the retrieved chunks, each marked relevant (labelled) or
   // judged irrelevant; labelled chunks not retrieved are named.
+  // Each conversation's transcript (model text: shown as text only).
+  function conversations(t, box) {
+    ((t.extra || {}).conversations || []).forEach(function (c) {
+      box.appendChild(el("h3", "", "Conversation" + (c.name ? " " + c.name : "") + " (" + c.model + ", " +
+        (c.messages || []).filter(function (m) { return m.role === "assistant"; }).length + " replies)"));
+      (c.messages || []).forEach(function (m) {
+        box.appendChild(add(el("div", "text"), el("span", "role", m.role), "\n" + m.content));
+      });
+    });
+  }
   function grounding(t, box) {
     var extra = t.extra || {}, c = Object.assign({}, extra.case, extra.grounding);
     if (!c.context && !c.relevant) { return; }
