@@ -188,3 +188,24 @@ def test_judge_criteria_grade_the_whole_conversation(pytester: pytest.Pytester, 
             "*goal_reached needs the question: judge.check(output, question=...)*",
         ]
     )
+
+
+def test_a_datasets_prompt_template_opens_each_conversation(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".jsonl", chats=json.dumps({"id": "ada", "customer": "Ada", "turns": ["hello", "bye"]}))
+    pytester.mkdir("prompts")
+    pytester.path.joinpath("prompts", "support.jinja").write_text("system:\nYou help {{ customer }}.\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_dataset("chats.jsonl", prompt="support")
+        def test_chat(case, llm_record):
+            assert [m.content for m in case.conversation.messages][:2] == ["You help Ada.", "hello"]
+            assert [p["name"] for p in llm_record.prompts] == ["support"]
+            assert all(c["prompt_versions"][0]["name"] == "support" for c in llm_record.calls)
+            assert len(llm_record.calls) == 2
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider", "--llm-model", "echo", "--llm-record-mode", "off").assert_outcomes(
+        passed=1
+    )

@@ -167,7 +167,7 @@ CATALOGUE: dict[str, BadInput] = {
         (
             "*ERROR at setup of test_it*",
             "bad arguments to @pytest.mark.llm: got an unexpected keyword argument 'colour' "
-            "(it takes model, temperature, max_tokens, top_p, seed, stop, top_logprobs)",
+            "(it takes model, temperature, max_tokens, top_p, seed, stop, top_logprobs, stream)",
         ),
     ),
     "invalid marker value": BadInput(
