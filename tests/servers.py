@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -97,7 +98,27 @@ Answer = Any  # a str (the reply text), a dict (the assistant message: tool call
 # tuple, or a callable(request_json) -> any of them
 # Special answers: "!garbage" sends non-JSON, "!close" closes the connection, ("!hang", seconds) sleeps,
 # ("!drip", seconds) sends the answer one byte every so many seconds; ("!headers", {name: value}, answer)
-# sends those headers with the answer.
+# sends those headers with the answer; a Streamed answer streams (a text answer to a streamed
+# request streams too, a word a chunk, at once).
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A scripted streamed answer: Server-Sent Events, one text piece a chunk, the first after
+    ``first`` seconds, each next ``every`` seconds later, then a chunk with the finish reason
+    and the usage (``usage=False``: none), then ``[DONE]``. ``break_after``: the connection
+    closes after that many pieces, in the middle of the body. A request that does not stream
+    gets the pieces joined, as one answer."""
+
+    pieces: tuple[str, ...]
+    first: float = 0.0
+    every: float = 0.0
+    break_after: int | None = None
+    usage: bool = True
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -172,6 +193,12 @@ class ScriptedServer:
                 self.extra_headers: dict[str, str] = {}
                 if isinstance(answer, tuple) and answer[0] == "!headers":
                     self.extra_headers, answer = answer[1], answer[2]
+                if body.get("stream") and isinstance(answer, str) and not answer.startswith("!"):
+                    answer = Streamed(tuple(word + " " for word in answer.split()[:-1]) + tuple(answer.split()[-1:]))
+                if isinstance(answer, Streamed):
+                    if body.get("stream"):
+                        return self._stream(answer, body)
+                    answer = answer.text
                 if answer == "!close":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -203,6 +230,41 @@ class ScriptedServer:
                         self.wfile.flush()
                         time.sleep(every)
 
+            def _stream(self, answer: Streamed, body: dict[str, Any]) -> None:
+                """``answer`` as Server-Sent Events in a chunked body, each piece when it is due."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                for name, value in server.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                chat = "chat" in self.path
+                events = [server._chunk(chat, piece, None) for piece in answer.pieces]
+                final = server._chunk(chat, "", "stop")
+                if answer.usage and (body.get("stream_options") or {}).get("include_usage"):
+                    final["usage"] = server._usage(answer.text)
+                with contextlib.suppress(OSError):  # the client gave up
+                    self._event(server._chunk(chat, None, None))  # the role, before any text
+                    for index, event in enumerate(events):
+                        if answer.break_after is not None and index == answer.break_after:
+                            self.wfile.write(b"5\r\ndata:")  # half a chunk, then the line goes dead
+                            self.wfile.flush()
+                            self.close_connection = True
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                            return
+                        time.sleep(answer.first if index == 0 else answer.every)
+                        self._event(event)
+                    self._event(final)
+                    self._write_chunk(b"data: [DONE]\n\n")
+                    self._write_chunk(b"")
+
+            def _event(self, payload: dict[str, Any]) -> None:
+                self._write_chunk(f"data: {json.dumps(payload)}\n\n".encode())
+
+            def _write_chunk(self, data: bytes) -> None:
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+
             def _send(self, status: int, data: bytes, kind: str = "application/json") -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
@@ -214,10 +276,32 @@ class ScriptedServer:
 
         return Handler
 
+    @staticmethod
+    def _usage(text: str) -> dict[str, int]:
+        return {"prompt_tokens": 7, "completion_tokens": len(text.split()), "total_tokens": 7 + len(text.split())}
+
+    def _chunk(self, chat: bool, text: str | None, finish: str | None) -> dict[str, Any]:
+        """One streamed chunk: a piece of text (None: the chat's opening role delta), or the end."""
+        if chat:
+            delta = {"role": "assistant"} if text is None else ({"content": text} if text else {})
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+            kind = "chat.completion.chunk"
+        else:
+            choice = {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+            kind = "text_completion"
+        return {
+            "id": "chunk-1",
+            "object": kind,
+            "created": 0,
+            "model": self.model,
+            "choices": [choice],
+            **self._served(),
+        }
+
     def _reply(
         self, path: str, body: dict[str, Any], text: str, message: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        usage = {"prompt_tokens": 7, "completion_tokens": len(text.split()), "total_tokens": 7 + len(text.split())}
+        usage = self._usage(text)
         if path.endswith("/completions") and "chat" not in path:
             choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
             return {

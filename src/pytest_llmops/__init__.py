@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         TokenLogprob,
     )
     from pytest_llmops._models.client import LLM
+    from pytest_llmops._models.conversation import Conversation, Turn
     from pytest_llmops._models.tools import ToolCall
     from pytest_llmops._plugin.session import prompt_library
     from pytest_llmops._prompts import PromptRenderer, RenderedPrompt
@@ -51,6 +52,7 @@ _EXPORTS = {
     "Case": "pytest_llmops._datasets",
     "Completion": "pytest_llmops._models.base",
     "ConfigError": "pytest_llmops.errors",
+    "Conversation": "pytest_llmops._models.conversation",
     "Generation": "pytest_llmops._models.base",
     "GenerationSettings": "pytest_llmops._models.base",
     "Golden": "pytest_llmops._golden",
@@ -73,6 +75,7 @@ _EXPORTS = {
     "TokenLogprob": "pytest_llmops._models.base",
     "ToolCall": "pytest_llmops._models.tools",
     "TransientCallError": "pytest_llmops.errors",
+    "Turn": "pytest_llmops._models.conversation",
     "Verdict": "pytest_llmops._judge.core",
     "validate_report": "pytest_llmops._report.json_report",
 }

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from pytest_llmops._files import name_problem
 from pytest_llmops._grounding import Chunk, Grounding, GroundingError
+from pytest_llmops._models.conversation import ScriptedTurn, scripted_turns
 from pytest_llmops.errors import SetupError
 
 if TYPE_CHECKING:
     from pytest_llmops._models.base import Completion
+    from pytest_llmops._models.conversation import Conversation
 
 SUFFIXES = (".jsonl", ".csv", ".yaml", ".yml")
 
@@ -56,6 +58,9 @@ class Dataset:
     expected: str = "expected"
     context: str = "context"
     relevant: str = "relevant"
+    #: A conversation's scripted user turns, and its system turn (see :mod:`pytest_llmops._models.conversation`).
+    turns: str = "turns"
+    system: str = "system"
 
 
 @dataclass(frozen=True, slots=True)  # one per test, kept for the whole run: no __dict__
@@ -68,6 +73,8 @@ class CaseRow:
     inputs: Mapping[str, Any]
     expected: Any = None
     grounding: Grounding = Grounding()
+    #: A conversation row's user turns (None: a one-call row).
+    turns: tuple[ScriptedTurn, ...] | None = None
 
     @property
     def source(self) -> str:
@@ -101,7 +108,8 @@ class BadRow:
 class Case:
     """What a dataset test receives: the row and the model's answer to it.
 
-    ``output`` is the Completion (made concurrently with the other cases' calls), ``inputs``
+    ``output`` is the Completion (made concurrently with the other cases' calls; a conversation
+    row's last reply, its turns in ``conversation``), ``inputs``
     the row's columns but the id, the expected and the relevant ones, ``expected`` that
     column's value; ``context`` the retrieved chunks and ``relevant`` the labelled relevant ids
     (id -> grade) of a row that has them, for ``golden.check(..., context=case.context,
@@ -116,6 +124,8 @@ class Case:
     grounding: Grounding = Grounding()
     #: The control's answer to this row, asked for when first read (A/B variants' tests only).
     answer_of_control: Callable[[], Completion] | None = field(default=None, repr=False, compare=False)
+    #: A conversation row's conversation, every scripted turn played (``output`` is its last reply).
+    conversation: Conversation | None = field(default=None, repr=False, compare=False)
 
     @property
     def text(self) -> str:
@@ -177,14 +187,31 @@ def _case_row(dataset: Dataset, line: int, values: Any, first_line: Mapping[str,
     case_id = _case_id(values[dataset.id])
     if case_id in first_line:
         raise RowProblem(f"duplicate id {case_id!r} (first on line {first_line[case_id]})")
-    if dataset.prompt is None and dataset.input not in values:
+    turns = _turns(values, dataset)
+    if dataset.prompt is None and turns is None and dataset.input not in values:
         raise RowProblem(f"no {dataset.input!r} column (the prompt, as no prompt template is named)")
     inputs = {k: v for k, v in values.items() if k not in (dataset.id, dataset.expected, dataset.relevant)}
     context = _cell(values, dataset.context)
     if context is not None:
         inputs[dataset.context] = context  # a template loops over the chunks, a CSV's too
     grounding = Grounding.of(context, _cell(values, dataset.relevant))
-    return CaseRow(dataset, case_id, line, inputs, values.get(dataset.expected), grounding)
+    return CaseRow(dataset, case_id, line, inputs, values.get(dataset.expected), grounding, turns)
+
+
+def _turns(values: Mapping[str, Any], dataset: Dataset) -> tuple[ScriptedTurn, ...] | None:
+    """A conversation row's turns (None without the column); a RowProblem says what is wrong."""
+    cell = values.get(dataset.turns)
+    if cell is None:
+        return None
+    try:
+        turns = scripted_turns(json.loads(cell) if isinstance(cell, str) else cell)  # a CSV cell holds JSON
+    except ValueError as error:
+        problem = error if not isinstance(cell, str) else f"a list of user turns (as JSON in a CSV cell), not {cell!r}"
+        raise RowProblem(f"column {dataset.turns!r}: {problem}") from None
+    system = values.get(dataset.system)
+    if system is not None and not isinstance(system, str):
+        raise RowProblem(f"column {dataset.system!r} (the conversation's system turn) must be text")
+    return turns
 
 
 def _cell(values: Mapping[str, Any], column: str) -> Any:

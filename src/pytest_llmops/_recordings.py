@@ -163,7 +163,9 @@ class Recordings:
     def write(self, relpath: str, nodeid: str, key: dict[str, Any], completion: Completion) -> None:
         """Write one recording atomically: a killed process leaves every other file whole."""
         recorded = completion.to_dict()
-        recorded["latency_s"] = round(recorded["latency_s"], 4)  # 0.1 ms: smaller diffs on re-record
+        for name, digits in _ROUNDED.items():  # smaller diffs on re-record
+            if recorded[name] is not None:
+                recorded[name] = round(recorded[name], digits)
         kept = {k: recorded[k] for k in _FIELDS}
         kept.update({k: recorded[k] for k in _OPTIONAL if recorded[k] not in (None, [])})
         data = {"format": FORMAT, "key": key, "completion": kept}
@@ -404,10 +406,15 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 _OPTIONAL: dict[str, tuple[Callable[[Any], bool], str]] = {
     "system_fingerprint": (lambda v: v is None or isinstance(v, str), "text or null"),
     "tool_calls": (_is_tool_calls, "a list of {id, name, arguments} tool calls"),
+    # A streamed call's timings: a replay reproduces them.
+    "ttft_s": (lambda v: v is None or _is_number(v), "a number or null"),
+    "tokens_per_s": (lambda v: v is None or _is_number(v), "a number or null"),
 }
 #: What says how and where an answer was made, not what it is: a re-recording that changes only
 #: these keeps the file.
-_PROVENANCE = ("latency_s", "model", "system_fingerprint")
+_PROVENANCE = ("latency_s", "model", "system_fingerprint", "ttft_s", "tokens_per_s")
+#: Timings kept to so many decimals (0.1 ms; a hundredth of a token per second).
+_ROUNDED = {"latency_s": 4, "ttft_s": 4, "tokens_per_s": 2}
 
 
 def _kind(value: Any) -> str:

@@ -59,6 +59,8 @@ class TestRecord:
     prompts: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    #: Each conversation's place in ``extra["conversations"]``, by its id.
+    _conversations: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
 
     def add_call(self, request: Request, completion: Completion) -> None:
         entry = completion.to_dict()
@@ -90,6 +92,15 @@ class TestRecord:
                 if text not in renders:
                     known["text"] = RENDER_SEPARATOR.join([*renders, text])
 
+    def note_conversation(self, key: int, transcript: dict[str, Any]) -> None:
+        """Keep conversation ``key``'s transcript as it stands now (in ``extra["conversations"]``)."""
+        with self._lock:
+            conversations = self.extra.setdefault("conversations", [])
+            if key not in self._conversations:
+                self._conversations[key] = len(conversations)
+                conversations.append(transcript)
+            conversations[self._conversations[key]] = transcript
+
     @property
     def used(self) -> bool:
         return bool(self.calls or self.scores or self.prompts or self.extra)
@@ -114,6 +125,10 @@ class RecordObserver:
         self.record.add_call(request, completion)
         for version in completion.prompt_versions:
             self.record.add_prompt(version.to_dict())
+
+    def conversed(self, key: int, transcript: dict[str, Any]) -> None:
+        """A conversation's turn was answered: its transcript goes to the record."""
+        self.record.note_conversation(key, transcript)
 
 
 @dataclass

@@ -52,13 +52,7 @@ _non_negative_int = _number(int, 0)
 _fraction = _number(float, 0, 1)
 
 
-def _switch(text: str) -> bool:
-    """``on``/``off`` (also ``true``/``false``, ``yes``/``no``: a word, not a number)."""
-    words = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
-    value = words.get(str(text).strip().lower())
-    if value is None:
-        raise ValueError(text)
-    return value
+_switch = generation.switch
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
@@ -242,6 +236,11 @@ OPTIONS: tuple[Option, ...] = (
     _generation_option("llm_temperature", "temperature", "Default sampling temperature (0 is greedy)."),
     _generation_option("llm_max_tokens", "max_tokens", "Default most tokens a completion may have."),
     _generation_option("llm_seed", "seed", "Default sampling seed."),
+    _generation_option(
+        "llm_stream",
+        "stream",
+        "Stream every call of the tested models (on or off, the default), measuring time to first token and tokens per second.",
+    ),
     Option("llm_device", "Device of in-process models.", _choice(DEVICES), "one of " + ", ".join(DEVICES)),
     Option(
         "llm_prices",
@@ -292,6 +291,18 @@ OPTIONS: tuple[Option, ...] = (
         "attempts failed (a 429, a 5xx, a timeout; retried or not), e.g. 0.05.",
         _fraction,
         "a number from 0 to 1",
+    ),
+    Option(
+        "llm_max_ttft_p95_s",
+        "Fail the run when a tested model spec's p95 time to first token of streamed calls is above this many seconds.",
+        _positive_float,
+        "a finite number of seconds > 0",
+    ),
+    Option(
+        "llm_min_tokens_per_s_p50",
+        "Fail the run when a tested model spec's median tokens per second of streamed calls is below this.",
+        _positive_float,
+        "a finite number > 0",
     ),
     Option(
         "llm_flaky_runs",
@@ -440,6 +451,7 @@ class Settings:
     temperature: float = 0.0
     max_tokens: int = 256
     seed: int | None = None
+    stream: bool = False
     device: str = "auto"
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     record_mode: str = "new"
@@ -452,6 +464,8 @@ class Settings:
     history: str | None = None
     fail_on_drift: tuple[str, ...] = ()
     max_error_rate: float | None = None
+    max_ttft_p95_s: float | None = None
+    min_tokens_per_s_p50: float | None = None
     flaky_runs: int = 10
     baseline: str | None = None
     budget_usd: float | None = None
@@ -495,6 +509,7 @@ REPORTED = (
     "temperature",
     "max_tokens",
     "seed",
+    "stream",
     "prices",
     "record_mode",
     "budget_usd",
@@ -502,6 +517,8 @@ REPORTED = (
     "max_score_drop_by_metric",
     "max_cost_increase",
     "max_latency_increase",
+    "max_ttft_p95_s",
+    "min_tokens_per_s_p50",
     "fail_on_missing",
     "variants",
     "ab_gate",

@@ -168,7 +168,7 @@ CATALOGUE: dict[str, BadInput] = {
             "*ERROR at setup of test_it*",
             "bad arguments to @pytest.mark.llm: got an unexpected keyword argument 'colour' "
             "(it takes model, temperature, max_tokens, top_p, seed, stop, top_logprobs, "
-            "tools, tool_choice, parallel_tool_calls, response_format)",
+            "tools, tool_choice, parallel_tool_calls, response_format, stream)",
         ),
     ),
     "tools that are not a list of tools": BadInput(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pytest_llmops._models.base import Generation
 from pytest_llmops._models.tools import ToolCall
 from pytest_llmops.errors import ModelCallError
@@ -28,6 +30,10 @@ def check_generation(generation: object, spec: str) -> Generation:
     if generation.system_fingerprint is not None and not isinstance(generation.system_fingerprint, str):
         problems.append(f"system_fingerprint is {_shown(generation.system_fingerprint)}, not text")
     problems += _tool_call_problems(generation.tool_calls)
+    for field in ("ttft_s", "decode_s"):
+        value = getattr(generation, field)
+        if value is not None and not (_is_number(value) and math.isfinite(value) and value >= 0):
+            problems.append(f"{field} is {_shown(value)}, not seconds")
     if problems:
         raise ModelCallError(f"{spec}: unusable answer: {'; '.join(problems)}")
     return generation
@@ -50,6 +56,10 @@ def _tool_call_problems(calls: object) -> list[str]:
         if call.error is not None and not isinstance(call.error, str):
             problems.append(f"tool call {position}'s error is {_shown(call.error)}, not text")
     return problems
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _shown(value: object, most: int = 60) -> str:

@@ -411,6 +411,7 @@ class CallPipeline:
             # redacted here, so the test, its snapshot, reports and warnings see what a replay would.
             model = redact(checked.model)
             cost = call.client.price(checked.prompt_tokens, checked.completion_tokens, model)
+            ttft, rate = stream_timings(call.request, checked, elapsed)
             completion = Completion(
                 text=redact(checked.text),
                 model=model,
@@ -426,6 +427,8 @@ class CallPipeline:
                 spec=call.client.spec,
                 system_fingerprint=None if checked.system_fingerprint is None else redact(checked.system_fingerprint),
                 tool_calls=tuple(ToolCall.from_dict(redact_data(c.to_dict())) for c in checked.tool_calls),
+                ttft_s=ttft,
+                tokens_per_s=rate,
             )
             if call.client.cache is not None:
                 call.client.cache.store(call.client.identity, call.request, completion)
@@ -548,6 +551,19 @@ def _redacted(outcome: Outcome) -> Outcome:
     if isinstance(outcome, BaseException) and len(outcome.args) == 1 and isinstance(outcome.args[0], str):
         outcome.args = (redact(outcome.args[0]),)
     return outcome
+
+
+def stream_timings(request: Request, generation: Generation, elapsed: float) -> tuple[float | None, float | None]:
+    """A streamed call's ``ttft_s`` and ``tokens_per_s`` (the completion tokens over the
+    seconds after the first token). A backend that cannot stream (``echo``, ``hf``) answers
+    whole: its first token comes with the last, after the whole latency, and its rate is not
+    measured. A call that did not ask to stream has neither."""
+    if not request.settings.stream:
+        return None, None
+    if generation.ttft_s is None:
+        return elapsed, None
+    decode = generation.decode_s
+    return generation.ttft_s, generation.completion_tokens / decode if decode and generation.completion_tokens else None
 
 
 def prompt_token_bound(request: Request) -> int:

@@ -30,6 +30,7 @@ from pytest_llmops._judge.panel import (
 )
 from pytest_llmops._judge.parsing import MOST_CHARACTERS, Scale, UnparsableAnswer, parse_preference, parse_score
 from pytest_llmops._models.base import Completion, Message, ModelCallError, PromptVersion
+from pytest_llmops._models.conversation import Conversation
 from pytest_llmops._results import Score
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ class _Prompt:
 class Judge:
     """Grades outputs with a judge model: ``score`` returns a verdict, ``check`` asserts it.
 
-    Both take the output (text or Completion) and optionally the ``question`` and a
+    Both take the output (text, a Completion, or a Conversation: its transcript) and optionally the ``question`` and a
     ``reference``; keyword changes (``rubric``, ``criterion``, ``threshold``, ``mode``,
     ``votes``, ...) apply to that one call. ``calibrate`` checks the judge against labels.
     ``variant`` builds the judge of a call that names a ``model``, ``calibration`` or
@@ -186,7 +187,7 @@ class Judge:
 
     def score(
         self,
-        output: str | Completion,
+        output: str | Completion | Conversation,
         *,
         question: str | None = None,
         reference: str | None = None,
@@ -207,7 +208,7 @@ class Judge:
 
     def check(
         self,
-        output: str | Completion,
+        output: str | Completion | Conversation,
         *,
         question: str | None = None,
         reference: str | None = None,
@@ -291,6 +292,9 @@ class Judge:
         reference: str | None,
         context: tuple[Chunk, ...] | None = None,
     ) -> Verdict:
+        needs = builtin_criterion(config.criterion).needs if config.criterion is not None else ()
+        if config.mode == "score" and "question" in needs and not question:
+            raise JudgeError(f"{config.metric} needs the question: judge.check(output, question=...)")
         per_item = config.criterion is not None and builtin_criterion(config.criterion).items is not None
         if config.mode == "score" and per_item:
             return self._grade_items(
@@ -487,8 +491,9 @@ class Judge:
         }
 
 
-def _text(output: str | Completion) -> str:
-    return output.text if isinstance(output, Completion) else str(output)
+def _text(output: str | Completion | Conversation) -> str:
+    """What is graded: a completion's text, a conversation's transcript, else the string."""
+    return output.text if isinstance(output, (Completion, Conversation)) else str(output)
 
 
 def _chunks(context: Any) -> tuple[Chunk, ...] | None:
@@ -511,8 +516,6 @@ def _items(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """What a per-item criterion grades, and the context text its prompt shows (faithfulness:
     the chunks, else the reference); a missing input is a :class:`JudgeError` naming it."""
-    if "question" in criterion.needs and not question:
-        raise JudgeError(f"{config.metric} needs the question: judge.check(output, question=...)")
     if criterion.items == "chunks":
         if not context:
             raise JudgeError(f"{config.metric} needs the retrieved chunks: judge.check(output, context=case.context)")

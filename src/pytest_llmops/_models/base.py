@@ -81,6 +81,8 @@ class GenerationSettings:
     parallel_tool_calls: bool | None = None
     #: ``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}``.
     response_format: dict[str, Any] | None = None
+    #: Stream the answer (time to first token and tokens per second are measured).
+    stream: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         # vars() rather than dataclasses.asdict: this runs on every call, replayed ones included.
@@ -92,6 +94,8 @@ class GenerationSettings:
         for name in UNSET_LEFT_OUT:
             if data[name] is None:
                 del data[name]
+        if data["stream"] is False:  # a call that does not stream keeps the key it always had
+            del data["stream"]
         return data
 
     def updated(self, where: str = "generation settings", /, **changes: Any) -> GenerationSettings:
@@ -189,6 +193,10 @@ class Generation:
     system_fingerprint: str | None = None
     #: The tools the model called, in order.
     tool_calls: tuple[ToolCall, ...] = ()
+    #: A streamed answer's seconds from the request to its first token, and from its first
+    #: token to the end of the stream (None: the backend did not stream).
+    ttft_s: float | None = None
+    decode_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +221,10 @@ class Completion:
     system_fingerprint: str | None = None
     #: The tools the model called, in order (send them back with :attr:`message`).
     tool_calls: tuple[ToolCall, ...] = ()
+    #: Streamed calls only: seconds to the first token (the whole latency for a backend that
+    #: cannot stream), and output tokens per second after it (None when not measured).
+    ttft_s: float | None = None
+    tokens_per_s: float | None = None
 
     def __str__(self) -> str:
         return self.text

@@ -19,6 +19,8 @@ from pytest_llmops._models.pricing import cost_usd
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from pytest_llmops._models.conversation import Conversation
+
 
 class RenderedPromptLike(Protocol):
     """What the client needs of a rendered prompt template."""
@@ -169,6 +171,16 @@ class LLM:
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
+
+    def conversation(
+        self, system: str | None = None, *, opening: PromptInput | None = None, name: str | None = None, **settings: Any
+    ) -> Conversation:
+        """A multi-turn conversation: ``reply = conv.say("...")`` sends the whole history each
+        turn; ``opening`` (a rendered template or chat messages) comes before the first turn;
+        keyword ``settings`` apply to every turn. Its transcript goes to the test's record."""
+        from pytest_llmops._models.conversation import Conversation
+
+        return Conversation(self, system, opening=opening, name=name, **settings)
 
     def map(self, prompts: Iterable[PromptInput], *, raw: bool = False, **settings: Any) -> list[Completion]:
         """Answer many prompts at once, in order. The first failure is raised after all finish."""

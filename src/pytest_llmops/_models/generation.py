@@ -62,6 +62,23 @@ def _stop(value: Any) -> tuple[str, ...]:
     return tuple(stops)
 
 
+def _flag(value: Any) -> bool:
+    """A bool (not 0 or 1: ``stream=1`` is more likely a slip than a choice)."""
+    if not isinstance(value, bool):
+        raise ValueError
+    return value
+
+
+def switch(text: str) -> bool:
+    """``on``/``off`` (also ``true``/``false``, ``yes``/``no``: a word, not a number), as an ini
+    value or a flag spells a switch."""
+    words = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
+    value = words.get(str(text).strip().lower())
+    if value is None:
+        raise ValueError(text)
+    return value
+
+
 @dataclass(frozen=True)
 class Rule:
     """One setting: its check (the value as used, or ``ValueError``), what it accepts, and how
@@ -86,8 +103,9 @@ RULES: Mapping[str, Rule] = {
         # marker, front matter and calls take them alike, and the recording key holds them.
         Rule("tools", tools.check_tools, 'a list of {"type": "function", "function": {...}} tools', json.loads),
         Rule("tool_choice", tools.check_tool_choice, "auto, none, required or a function to call", json.loads),
-        Rule("parallel_tool_calls", tools.check_flag, "true or false", json.loads),
+        Rule("parallel_tool_calls", _flag, "true or false", switch),
         Rule("response_format", tools.check_response_format, "a text, json_object or json_schema format", json.loads),
+        Rule("stream", _flag, "True or False (on or off in an ini value or flag)", switch),
     )
 }
 #: The settings a request leaves out of its key (and the server out of its call) when unset:

@@ -95,6 +95,8 @@ class OpenAIBackend:
     def _common(self, request: Request) -> dict[str, Any]:
         s = request.settings
         kwargs: dict[str, Any] = {"model": self.model, "temperature": s.temperature, "max_tokens": s.max_tokens}
+        if s.stream:
+            kwargs.update(stream=True, stream_options={"include_usage": True})
         if s.top_p is not None:
             kwargs["top_p"] = s.top_p
         if s.seed is not None:
@@ -122,24 +124,21 @@ class OpenAIBackend:
         kwargs = {**self._common(request), **self._tooling(request)}
         if request.settings.top_logprobs:
             kwargs.update(logprobs=True, top_logprobs=request.settings.top_logprobs)
+        started = time.perf_counter()
         raw = self._client.chat.completions.with_raw_response.create(
             messages=[_sent(m) for m in request.messages], **kwargs
         )
+        if request.settings.stream:
+            return self._streamed(raw, started, chat=True)
         response = raw.parse()
         choice = self._first_choice(response)
-        logprobs = None
         content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
-        if content:
-            logprobs = tuple(
-                TokenLogprob(t.token, t.logprob, tuple((a.token, a.logprob) for a in t.top_logprobs or ()))
-                for t in content
-            )
         message = choice.message
         text = _text_of(message.content)
         if message.content is None and isinstance(getattr(message, "refusal", None), str):
             text = message.refusal  # the model's answer is its refusal (structured outputs)
         calls = self._tool_calls(getattr(message, "tool_calls", None))
-        return self._generation(raw, response, text, choice.finish_reason, logprobs, calls)
+        return self._generation(raw, response, text, choice.finish_reason, _chat_logprobs(content), calls)
 
     def _tool_calls(self, calls: Any) -> tuple[ToolCall, ...]:
         """The answer's function calls; a call the server sent in another shape is an ERROR."""
@@ -164,17 +163,34 @@ class OpenAIBackend:
         kwargs = self._common(request)
         if request.settings.top_logprobs:
             kwargs["logprobs"] = request.settings.top_logprobs
+        started = time.perf_counter()
         raw = self._client.completions.with_raw_response.create(prompt=request.prompt, **kwargs)
+        if request.settings.stream:
+            return self._streamed(raw, started, chat=False)
         response = raw.parse()
         choice = self._first_choice(response)
-        logprobs = None
-        if choice.logprobs and choice.logprobs.tokens:  # the completions API's own shape
-            tops = choice.logprobs.top_logprobs or [None] * len(choice.logprobs.tokens)
-            logprobs = tuple(
-                TokenLogprob(token, logprob, tuple((top or {}).items()))
-                for token, logprob, top in zip(choice.logprobs.tokens, choice.logprobs.token_logprobs or (), tops)
-            )
-        return self._generation(raw, response, _text_of(choice.text), choice.finish_reason, logprobs)
+        return self._generation(
+            raw, response, _text_of(choice.text), choice.finish_reason, _text_logprobs(choice.logprobs)
+        )
+
+    def _streamed(self, raw: Any, started: float, *, chat: bool) -> Generation:
+        """A streamed answer read to its end: its text, usage and timings."""
+        from pytest_llmops._models.openai_stream import read_stream
+
+        answer = read_stream(raw.parse(), started, chat=chat, where=f"openai:{self.model} at {self.base_url}")
+        prompt_tokens, completion_tokens = answer.tokens
+        return Generation(
+            text=answer.text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            model=answer.model or self.model,
+            finish_reason=answer.finish_reason,
+            logprobs=_chat_logprobs(answer.logprob_tokens) if chat else _text_logprobs(answer.text_logprobs),
+            rate_limits=rate_limits(raw.headers),
+            system_fingerprint=answer.system_fingerprint,
+            ttft_s=answer.ttft_s,
+            decode_s=answer.decode_s,
+        )
 
     def _first_choice(self, response: Any) -> Any:
         if not getattr(response, "choices", None):
@@ -210,6 +226,26 @@ def _sent(message: Message) -> ChatCompletionMessageParam:
     if message.tool_call_id is not None:
         data["tool_call_id"] = message.tool_call_id
     return cast("ChatCompletionMessageParam", data)
+
+
+def _chat_logprobs(content: Any) -> tuple[TokenLogprob, ...] | None:
+    """The chat API's ``logprobs.content`` tokens as :class:`TokenLogprob` (None without any)."""
+    if not content:
+        return None
+    return tuple(
+        TokenLogprob(t.token, t.logprob, tuple((a.token, a.logprob) for a in t.top_logprobs or ())) for t in content
+    )
+
+
+def _text_logprobs(logprobs: Any) -> tuple[TokenLogprob, ...] | None:
+    """The completions API's own shape (``tokens``, ``token_logprobs``, ``top_logprobs``)."""
+    if not logprobs or not logprobs.tokens:
+        return None
+    tops = logprobs.top_logprobs or [None] * len(logprobs.tokens)
+    return tuple(
+        TokenLogprob(token, logprob, tuple((top or {}).items()))
+        for token, logprob, top in zip(logprobs.tokens, logprobs.token_logprobs or (), tops)
+    )
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")

@@ -174,12 +174,6 @@ def check_tool_choice(value: Any) -> str | dict[str, Any]:
     return {"type": "function", "function": {"name": _name_of(function.get("name"), "tool_choice's name")}}
 
 
-def check_flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError
-    return value
-
-
 def check_response_format(value: Any) -> dict[str, Any]:
     """``{"type": "text"}``, ``{"type": "json_object"}`` or ``{"type": "json_schema",
     "json_schema": {"name", "schema", "strict", "description"}}``."""
@@ -209,6 +203,8 @@ def inconsistency(values: Mapping[str, Any]) -> str | None:
     """What contradicts what among a request's checked settings (a ``tool_choice`` naming a tool
     it does not offer, say); None when nothing does."""
     tools, choice = values.get("tools"), values.get("tool_choice")
+    if tools and values.get("stream"):
+        return "stream=True with tools= is not supported: a streamed answer's tool calls are not read"
     if values.get("parallel_tool_calls") is not None and not tools:
         return "parallel_tool_calls is set but the call offers no tools"
     if choice is None or choice == "none":

@@ -32,6 +32,7 @@ from pytest_llmops.errors import CallCancelled
 
 if TYPE_CHECKING:
     from pytest_llmops._models.client import Call, PromptInput
+    from pytest_llmops._models.conversation import Conversation
     from pytest_llmops._plugin.session import LLMSession
     from pytest_llmops._results import TestRecord
     from pytest_llmops._variants import Variant
@@ -161,8 +162,8 @@ class CasePrefetch:
         planned = []
         for item in items:
             row = case_row_of(item)
-            if row is None or _may_be_skipped(item):
-                continue
+            if row is None or row.turns is not None or _may_be_skipped(item):
+                continue  # a conversation's turns wait for each other: its test plays them
             try:
                 record = self.session.record_of(item)
                 llm = item_llm(item, record)
@@ -229,7 +230,11 @@ def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
     prefetch = session.cases = session.cases or CasePrefetch(session)
     outcome = prefetch.take(request.node, request.session.items)
     record = session.record_of(request.node)
-    if outcome is None:
+    conversation = None
+    if row.turns is not None:
+        conversation = _played(request, prefetch, row, record)
+        outcome = conversation.replies[-1]
+    elif outcome is None:
         try:
             prompt = prefetch.prompt_for(row, record, variant_of(request.node))
         except DatasetError as error:
@@ -240,4 +245,21 @@ def make_case(request: pytest.FixtureRequest, session: LLMSession) -> Case:
     record.extra["case"] = {"id": row.id, "source": row.source, **row.grounding.to_dict()}
     node = request.node
     answer_of_control = (lambda: prefetch.control_answer(node, row)) if keys.CONTROL in node.stash else None
-    return Case(row.id, dict(row.inputs), row.expected, outcome, row.source, row.grounding, answer_of_control)
+    return Case(
+        row.id, dict(row.inputs), row.expected, outcome, row.source, row.grounding, answer_of_control, conversation
+    )
+
+
+def _played(request: pytest.FixtureRequest, prefetch: CasePrefetch, row: CaseRow, record: TestRecord) -> Conversation:
+    """A conversation row's conversation, every scripted turn said: the opening is the row's
+    prompt template (when the dataset names one) after its ``system`` column (when it has one)."""
+    from pytest_llmops._plugin.clients import make_llm
+
+    try:
+        opening = prefetch.prompt_for(row, record, variant_of(request.node)) if row.dataset.prompt else None
+    except DatasetError as error:
+        markers.fail_setup(str(error))
+    llm = make_llm(request, record, case=True)
+    conversation = llm.conversation(row.inputs.get(row.dataset.system), opening=opening, name=row.id)
+    conversation.play(row.turns or ())
+    return conversation

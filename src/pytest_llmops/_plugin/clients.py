@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 
 def default_generation(settings: Settings) -> GenerationSettings:
-    return GenerationSettings(temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed)
+    return GenerationSettings(
+        temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed, stream=settings.stream
+    )
 
 
 def marked_generation(node: pytest.Item, marked: dict[str, object], settings: Settings) -> GenerationSettings:

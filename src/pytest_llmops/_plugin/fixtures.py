@@ -47,10 +47,12 @@ def llm_variant(request: pytest.FixtureRequest) -> Variant | None:
 
 @pytest.fixture
 def llm(request: pytest.FixtureRequest) -> LLM:
-    """A model client for this test: ``llm.complete(prompt)``, ``llm.map(prompts)``.
+    """A model client for this test: ``llm.complete(prompt)``, ``llm.map(prompts)``,
+    ``llm.conversation(system=...)`` for multi-turn tests (``conv.say("...")``).
 
     The model comes from ``@pytest.mark.llm(model=...)``, else ``--llm-model`` / ``llm_model``
-    (default ``local``). Each call returns a Completion with text, tokens, latency and cost.
+    (default ``local``). Each call returns a Completion with text, tokens, latency and cost
+    (with ``stream=True``, time to first token and tokens per second too).
     """
     # The record straight from the session, not through the `llm_record` fixture: one fixture
     # fewer to set up per test, which is most of what a replayed test costs.

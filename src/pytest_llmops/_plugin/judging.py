@@ -62,8 +62,9 @@ def _build(request: pytest.FixtureRequest, record: TestRecord, options: dict[str
         "max_tokens": settings.max_tokens,
     }
     config = JudgeConfig(**{**defaults, **options})
+    # A judge's calls never stream (llm_stream): its timings are the harness's, not the app's.
     generation = default_generation(settings).updated(
-        where, temperature=config.temperature, seed=config.seed, max_tokens=config.max_tokens
+        where, temperature=config.temperature, seed=config.seed, max_tokens=config.max_tokens, stream=False
     )
     llm = _client(request, spec, generation, record, source)
 

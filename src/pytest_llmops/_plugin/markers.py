@@ -38,10 +38,12 @@ def llm_dataset(
     expected: str = "expected",
     context: str = "context",
     relevant: str = "relevant",
+    turns: str = "turns",
+    system: str = "system",
 ) -> None:
     """one test per row of a JSONL/CSV/YAML case file (path relative to the test file), each
     receiving the row and its model answer, made concurrently with the other cases', as the
-    `case` fixture."""
+    `case` fixture; a row with a `turns` list is a conversation, played turn by turn."""
 
 
 def llm_judge(

@@ -42,7 +42,7 @@ def build_report(
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "run": dict(run),
-        "summary": summarize(tests, budget_usd, metric_range),
+        "summary": summarize(tests, budget_usd, metric_range, run.get("settings")),
         "tests": tests,
         "baseline": None,
         "comparison": None,
@@ -87,11 +87,18 @@ def _call(call: Mapping[str, Any]) -> dict[str, Any]:
         "finish_reason": call.get("finish_reason"),
         "spec": call.get("spec") or call.get("model", ""),
         "system_fingerprint": call.get("system_fingerprint"),
+        "ttft_s": _float_or_none(call.get("ttft_s")),
+        "tokens_per_s": _float_or_none(call.get("tokens_per_s")),
         "prompt_versions": list(call.get("prompt_versions", ())),
         "text": call.get("text", ""),
         "request": dict(call.get("request", {})),
         **({"tool_calls": list(call["tool_calls"])} if call.get("tool_calls") else {}),
     }
+
+
+def _float_or_none(value: Any) -> float | None:
+    """A streamed call's figure as a float; None for a call that did not stream."""
+    return None if value is None else number(value)
 
 
 def _count(value: Any) -> int | float:
@@ -161,9 +168,13 @@ def call_cost(test: Mapping[str, Any]) -> float:
 
 
 def summarize(
-    tests: Sequence[Mapping[str, Any]], budget_usd: float | None = None, metric_range: MetricRange | None = None
+    tests: Sequence[Mapping[str, Any]],
+    budget_usd: float | None = None,
+    metric_range: MetricRange | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The run's aggregates over the test rows."""
+    """The run's aggregates over the test rows; ``settings`` (``run.settings``) hold the limits
+    of the streaming gate."""
     calls = [c for t in tests for c in t["calls"]]
     live_cost = sum(t["totals"]["cost_usd"] for t in tests)
     saved = sum(t["totals"]["saved_usd"] for t in tests)
@@ -187,6 +198,7 @@ def summarize(
         "cost_usd": {"live": live_cost, "saved": saved, "total": live_cost + saved},
         "latency_s": latency_summary(model_latencies(tests)),
         "replayed_latency_s": latency_summary(model_latencies(tests, replayed=True)),
+        "streaming": streaming_summary(tests, settings),
         "metrics": metric_summary(tests, metric_range),
         "prompts_changed": [t["nodeid"] for t in tests if t["prompts_changed"]],
         "worst_tests": worst_tests(tests),
@@ -235,6 +247,53 @@ def percentile(values: Sequence[float], q: float) -> float:
     if fraction == 0 or ordered[low] == ordered[high]:  # else inf * 0 or inf - inf: NaN
         return ordered[low]
     return ordered[low] + (ordered[high] - ordered[low]) * fraction
+
+
+def streaming_summary(
+    tests: Sequence[Mapping[str, Any]], settings: Mapping[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per tested model spec that streamed: its streamed calls, whether they were replayed, their
+    ``ttft_s`` and ``tokens_per_s`` (count, p50, p95, max), and ``failed``: why they fail the
+    streaming gate (``llm_max_ttft_p95_s``, ``llm_min_tokens_per_s_p50`` in ``settings``; empty:
+    passed). A spec's figures are its live calls'; in a run that made none live, its replayed
+    ones' (a replay reproduces the recorded timings: CI in replay mode gates what was recorded)."""
+    by_spec: dict[str, dict[bool, list[Mapping[str, Any]]]] = {}
+    for test in tests:
+        for call in test["calls"]:
+            if call.get("ttft_s") is not None and call["role"] not in HARNESS_ROLES:
+                by_spec.setdefault(call["spec"], {}).setdefault(bool(call["cached"]), []).append(call)
+    summary = {}
+    for spec in sorted(by_spec):
+        replayed = False not in by_spec[spec]
+        calls = by_spec[spec][replayed]
+        figures = {
+            name: latency_summary([number(c[name]) for c in calls if c.get(name) is not None])
+            for name in ("ttft_s", "tokens_per_s")
+        }
+        summary[spec] = {
+            "calls": len(calls),
+            "replayed": replayed,
+            **figures,
+            "failed": _stream_breaches(figures, settings or {}),
+        }
+    return summary
+
+
+def _stream_breaches(figures: Mapping[str, Mapping[str, Any]], settings: Mapping[str, Any]) -> list[str]:
+    """Why a spec's streaming figures fail the gate, a phrase each (``not <=``: NaN fails)."""
+    reasons = []
+    most_ttft, ttft = settings.get("max_ttft_p95_s"), figures["ttft_s"]["p95"]
+    if most_ttft is not None and ttft is not None and not ttft <= most_ttft:
+        reasons.append(f"p95 time to first token {ttft:.3g} s > llm_max_ttft_p95_s {most_ttft:g} s")
+    least_rate, rate = settings.get("min_tokens_per_s_p50"), figures["tokens_per_s"]["p50"]
+    if least_rate is not None and rate is not None and not rate >= least_rate:
+        reasons.append(f"median {rate:.3g} tokens/s < llm_min_tokens_per_s_p50 {least_rate:g}")
+    return reasons
+
+
+def stream_gate_failed(summary: Mapping[str, Any]) -> bool:
+    """Whether a tested model's streamed calls failed the streaming gate."""
+    return any(entry["failed"] for entry in (summary.get("streaming") or {}).values())
 
 
 def metric_summary(
@@ -312,13 +371,15 @@ CALL_COUNTS = ("attempts", "failed_attempts", "retries", "failed_calls")
 
 def gate_failed(report: Mapping[str, Any]) -> bool:
     """Whether a gate failed, from the report alone: the baseline's, the A/B comparison's, a
-    served-model change that ``llm_fail_on_drift`` names, or a model's error rate above
-    ``llm_max_error_rate``."""
+    served-model change that ``llm_fail_on_drift`` names, a model's error rate above
+    ``llm_max_error_rate``, or its streamed calls' figures past ``llm_max_ttft_p95_s`` or
+    ``llm_min_tokens_per_s_p50``."""
     return bool(
         (report.get("baseline") and report["baseline"]["failed"])
         or (report.get("comparison") and report["comparison"]["failed"])
         or any(change["fails"] for change in report.get("drift") or ())
         or any(model["over_limit"] for model in report["summary"].get("models", {}).values())
+        or stream_gate_failed(report["summary"])
     )
 
 

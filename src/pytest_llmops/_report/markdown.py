@@ -1,6 +1,7 @@
 """The Markdown summary: for ``$GITHUB_STEP_SUMMARY`` and pull-request comments.
 
-Only test ids, metric names, figures and one-line reasons appear here (no model output). Every
+Test ids, metric names, figures and one-line reasons appear here; model output only in the
+transcripts of the first few failing conversation tests, each message shortened to one line. Every
 untrusted value goes through :func:`cell`, so the summary is safe to post as a pull-request
 comment: a test id or an error message cannot break the table or a code span, inject HTML,
 make a link or an image, or @-mention anyone.
@@ -105,6 +106,23 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 for name, f in endpoints.items()
             ],
         )
+    if summary.get("streaming"):
+        lines += ["", "### Streaming", ""]
+        lines += table(
+            ["model", "streamed calls", "time to first token p50 / p95", "tokens/s p50 / p95", "gate"],
+            [
+                [
+                    spec,
+                    f"{s['calls']}{' (replayed)' if s['replayed'] else ''}",
+                    f"{seconds(s['ttft_s']['p50'])} / {seconds(s['ttft_s']['p95'])}",
+                    f"{s['tokens_per_s']['p50']:.1f} / {s['tokens_per_s']['p95']:.1f}"
+                    if s["tokens_per_s"]["count"]
+                    else "-",
+                    "FAILED: " + "; ".join(s["failed"]) if s["failed"] else "passed",
+                ]
+                for spec, s in summary["streaming"].items()
+            ],
+        )
     replayed = summary.get("replayed_latency_s")
     if replayed and replayed["count"]:
         lines += [
@@ -137,11 +155,40 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         lines += table(
             ["test", "outcome", "why"], [[t["nodeid"], t["outcome"], t["reason"]] for t in summary["worst_tests"]]
         )
+    lines += _conversations(report["tests"])
     if comparison is not None:
         lines += ["", *_baseline(comparison)]
     if report.get("comparison"):
         lines += ["", *_ab(report["comparison"])]
     return "\n".join(lines) + "\n"
+
+
+def _conversations(tests: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The transcripts of the first failing or erroring conversation tests: what a reviewer
+    needs to see why, each message one inert line of at most :data:`TRANSCRIPT_LINE` characters."""
+    failing = [t for t in tests if t["outcome"] in ("failed", "error") and t["extra"].get("conversations")]
+    lines = []
+    for test in failing[:TRANSCRIPTS]:
+        for conversation in test["extra"]["conversations"]:
+            lines += ["", f"### Conversation of {cell(test['nodeid'])} ({test['outcome']})", ""]
+            lines += table(
+                ["#", "role", "text"],
+                [[i, m["role"], _shortened(m["content"])] for i, m in enumerate(conversation["messages"], 1)],
+            )
+    more = len(failing) - TRANSCRIPTS
+    return lines + (
+        ["", f"{more} more failing conversation tests: their transcripts are in the HTML report."] if more > 0 else []
+    )
+
+
+#: How many failing conversation tests show their transcripts, and the longest message shown.
+TRANSCRIPTS = 3
+TRANSCRIPT_LINE = 200
+
+
+def _shortened(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= TRANSCRIPT_LINE else text[: TRANSCRIPT_LINE - 3] + "..."
 
 
 def _latency(variant: Mapping[str, Any]) -> str:

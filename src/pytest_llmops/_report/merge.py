@@ -88,7 +88,7 @@ def merge(parts: Sequence[Part], created: datetime.datetime | None = None) -> di
     }
     tests = [rows[nodeid] for nodeid in sorted(rows)]
     ranges = _ranges(parts)
-    summary = summarize(tests, _budget(parts), lambda name: ranges.get(name, DEFAULT_RANGE))
+    summary = summarize(tests, _budget(parts), lambda name: ranges.get(name, DEFAULT_RANGE), run["settings"])
     max_error_rate = (first.get("settings") or {}).get("max_error_rate")
     summary["models"] = model_summary(tests, _call_counts(parts), max_error_rate)
     summary["max_error_rate"] = max_error_rate

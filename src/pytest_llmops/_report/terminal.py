@@ -63,6 +63,7 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
     replayed = summary.get("replayed_latency_s")
     if replayed and replayed["count"]:
         lines.append(f"latency {REPLAYED_LATENCY}: {_spread(replayed)}  ({replayed['count']} model calls)")
+    lines += stream_lines(summary)
     lines += error_lines(summary)
     lines += flaky_lines(report.get("flaky") or [])
     budget = summary["budget"]
@@ -86,6 +87,24 @@ def _lines(report: Mapping[str, Any]) -> list[str]:
         lines += baseline_lines(comparison)
     if report.get("comparison"):
         lines += ab_lines(report["comparison"])
+    return lines
+
+
+def stream_lines(summary: Mapping[str, Any]) -> list[str]:
+    """A line per tested model spec that streamed: time to first token and tokens per second
+    (p50, p95), and the streaming gate's verdict when it failed."""
+    lines = []
+    for spec, entry in (summary.get("streaming") or {}).items():
+        ttft, rate = entry["ttft_s"], entry["tokens_per_s"]
+        line = (
+            f"streaming: {spec}: {entry['calls']} {'replayed ' if entry['replayed'] else ''}calls, "
+            f"time to first token p50 {seconds(ttft['p50'])} p95 {seconds(ttft['p95'])}"
+        )
+        if rate["count"]:
+            line += f", tokens/s p50 {rate['p50']:.1f} p95 {rate['p95']:.1f}"
+        if entry["failed"]:
+            line += f": FAILED ({'; '.join(entry['failed'])})"
+        lines.append(line)
     return lines
 
 

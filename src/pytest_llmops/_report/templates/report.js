@@ -207,6 +207,7 @@
       box.appendChild(el("div", "text", s.details.reasoning));
     });
     grounding(t, box);
+    conversations(t, box);
     var seen = {};
     t.scores.forEach(function (s) {
       if (s.output === undefined || s.output === null || s.reference === undefined || s.reference === null) { return; }
@@ -225,7 +226,9 @@
       t.calls.forEach(function (c) {
         box.appendChild(add(el("p"), el("span", "role", c.role), " " + c.model + " \u00b7 " + seconds(c.latency_s) + " \u00b7 " +
           c.prompt_tokens + " in / " + c.completion_tokens + " out \u00b7 " + money(c.cost_usd) +
-          (c.cached ? " \u00b7 replayed" : "") + (c.finish_reason ? " \u00b7 " + c.finish_reason : "")));
+          (c.cached ? " \u00b7 replayed" : "") + (c.finish_reason ? " \u00b7 " + c.finish_reason : "") +
+          (c.ttft_s === null || c.ttft_s === undefined ? "" : " \u00b7 first token " + seconds(c.ttft_s) +
+            (c.tokens_per_s === null || c.tokens_per_s === undefined ? "" : ", " + g(c.tokens_per_s, 3) + " tokens/s"))));
         var request = c.request || {};
         var turns = request.messages ? request.messages : [{ role: "prompt", content: request.prompt || "" }];
         turns.forEach(function (turn) {
@@ -275,6 +278,16 @@
   // A grounded test (a dataset case's columns, or what golden.check was given): its answer,
   // unsupported claims marked, beside the retrieved chunks, each marked relevant (labelled) or
   // judged irrelevant; labelled chunks not retrieved are named.
+  // Each conversation's transcript (model text: shown as text only).
+  function conversations(t, box) {
+    ((t.extra || {}).conversations || []).forEach(function (c) {
+      box.appendChild(el("h3", "", "Conversation" + (c.name ? " " + c.name : "") + " (" + c.model + ", " +
+        (c.messages || []).filter(function (m) { return m.role === "assistant"; }).length + " replies)"));
+      (c.messages || []).forEach(function (m) {
+        box.appendChild(add(el("div", "text"), el("span", "role", m.role), "\n" + m.content));
+      });
+    });
+  }
   function grounding(t, box) {
     var extra = t.extra || {}, c = Object.assign({}, extra.case, extra.grounding);
     if (!c.context && !c.relevant) { return; }
