@@ -102,7 +102,9 @@ def api_page() -> str:
     for name in sorted(pytest_llmops.__all__):
         value = getattr(pytest_llmops, name)
         kind = "class" if inspect.isclass(value) else "function" if callable(value) else "value"
-        parts += [f"## `{name}` ({kind})", "", _doc(value), ""]
+        # A value's docstring would be its type's (str's, which differs between Pythons).
+        described = _doc(value) if kind != "value" else f"`{html.escape(repr(value), quote=False)}`"
+        parts += [f"## `{name}` ({kind})", "", described, ""]
     parts += [
         "Also public: `pytest_llmops.errors`, `.hookspecs` ([hooks](hooks.md)), `.metrics`, `.settings` "
         "([settings](settings.md)), `.testing`, and `python -m pytest_llmops <subcommand>`; modules whose "

@@ -13,8 +13,10 @@ pytest_plugins = ["pytester"]
 
 
 def run(pytester: pytest.Pytester, url: str, *args: str, model: str = "openai:katan-echo") -> pytest.RunResult:
-    """Run the inner suite against ``url`` with every call live (no record/replay)."""
-    return pytester.runpytest("--llm-model", model, "--llm-openai-base-url", url, "--llm-record-mode", "off", *args)
+    """Run the inner suite against ``url`` with every call live (no record/replay), in a process
+    of its own: the SDK and its HTTP library are imported afresh, as in a user's run (in-process
+    runs re-import them beside the outer run's copies, whose exception classes then differ)."""
+    return pytester.runpytest_subprocess("--llm-model", model, "--llm-openai-base-url", url, "--llm-record-mode", "off", *args)
 
 
 @pytest.mark.slow
