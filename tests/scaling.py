@@ -11,7 +11,7 @@ from typing import Callable
 LINEAR_AT_MOST = 10.0
 
 
-def growth(run: Callable[[str], object], build: Callable[[int], str], size: int, rounds: int = 3) -> float:
+def growth(run: Callable[[str], object], build: Callable[[int], str], size: int, rounds: int = 5) -> float:
     """How many times longer ``run`` takes on ``build(4 * size)`` than on ``build(size)``: the
     best of ``rounds`` runs each, taken in turns so that both meet the same load."""
     small, large = build(size), build(4 * size)
