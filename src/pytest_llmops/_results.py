@@ -125,3 +125,5 @@ class TestOutcome:
     duration_s: float = 0.0
     error: str | None = None
     record: dict[str, Any] | None = None
+    #: Attempts that failed and were run again (pytest-rerunfailures): the attempts are one test.
+    reruns: int = 0

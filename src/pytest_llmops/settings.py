@@ -479,6 +479,7 @@ class Settings:
         values["fail_on_missing"] = list(self.fail_on_missing)
         values["variants"] = [{"label": v.label, "model": v.model, "prompts": v.prompts} for v in self.variants]
         values["ab_gate"] = list(self.ab_gate)
+        values["fail_on_drift"] = list(self.fail_on_drift)
         return values
 
 
@@ -507,6 +508,8 @@ REPORTED = (
     "ab_max_drop",
     "ab_confidence",
     "ab_seed",
+    "max_error_rate",
+    "fail_on_drift",
 )
 
 

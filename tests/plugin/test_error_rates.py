@@ -6,6 +6,8 @@ under pytest-xdist, and ``llm_max_error_rate`` gates on them.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -100,3 +102,31 @@ def test_a_call_failing_after_its_retries_is_counted(
     result.stdout.fnmatch_lines(
         ["errors: openai:app: 2 of 2 attempts failed (100%); 1 retried, 1 calls failed after their retries"]
     )
+
+
+def test_a_merge_of_shards_gates_the_error_rate_of_the_whole_run(
+    pytester: pytest.Pytester, scripted_server: Callable[..., ScriptedServer]
+) -> None:
+    """Each shard counts its own attempts; the merge adds them up and gates the sum, as one run
+    of the whole suite would have: 1 of 3 attempts failed, over a limit of 30%."""
+    server = scripted_server([(503, {"error": {"message": "busy"}}), "fine"], model="app")
+    pytester.makepyfile(test_suite=SUITE)
+    args = ["-p", "no:cacheprovider", "--llm-model", "openai:app", "--llm-openai-base-url", server.url]
+    args += ["--llm-record-mode", "off", "--llm-max-error-rate", "0.3"]
+    # test_first is in shard 2 of 3 and meets the 503; test_second, in shard 3, does not.
+    exits = {}
+    for index in (2, 3, 1):
+        result = pytester.runpytest_subprocess(*args, f"--llm-shard={index}/3", "--llm-report-json", f"s{index}.json")
+        exits[index] = result.ret
+    assert exits[2] == pytest.ExitCode.TESTS_FAILED and exits[3] == pytest.ExitCode.OK  # 50% and 0% alone
+    merged = subprocess.run(
+        [sys.executable, "-m", "pytest_llmops", "merge", "s1.json", "s2.json", "s3.json", "--json", "run.json"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert merged.returncode == 1, merged.stdout
+    assert "errors: openai:app: 1 of 3 attempts failed (33%) > llm_max_error_rate 30%: FAILED" in merged.stdout
+    model = json.loads((pytester.path / "run.json").read_text())["summary"]["models"]["openai:app"]
+    assert (model["attempts"], model["failed_attempts"], model["over_limit"]) == (3, 1, True)

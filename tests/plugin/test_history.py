@@ -154,6 +154,25 @@ def test_a_history_of_a_newer_plugin_is_refused_before_any_test(suite: pytest.Py
     assert len(stored_rows(history, suite.path)) == 1  # untouched
 
 
+def test_a_history_of_an_older_plugin_is_upgraded_in_place(suite: pytest.Pytester, history: str) -> None:
+    suite.runpytest(*ARGS, f"--llm-history={history}").assert_outcomes(passed=2)
+    from pytest_llmops._history import schema
+    from pytest_llmops._history.store import url_of
+
+    # The database as version 1 left it: its test rows had no reruns.
+    engine = sa.create_engine(url_of(history, suite.path))
+    with engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE llmops_tests DROP COLUMN reruns"))
+        connection.execute(sa.update(schema.version).values(version=1))
+    suite.runpytest(*ARGS, f"--llm-history={history}").assert_outcomes(passed=2)
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(schema.version.c.version)).scalar_one() == schema.SCHEMA_VERSION
+    engine.dispose()
+    old, new = stored(history, suite.path)
+    assert [t["reruns"] for t in old.tests] == [0, 0] and [t["reruns"] for t in new.tests] == [0, 0]
+    assert old.facts["passed"] == new.facts["passed"] == 2
+
+
 def stored_rows(history: str, base: Path) -> list[Any]:
     from pytest_llmops._history.store import url_of
 
@@ -286,7 +305,7 @@ def test_a_test_that_passed_and_failed_unchanged_is_labelled_flaky(suite: pytest
     )
     assert "flaky: test_suite.py::test_steady" not in result.stdout.str()
     flaky = json.loads((suite.path / "r.json").read_text())["flaky"]
-    assert flaky == [{"nodeid": "test_suite.py::test_flips", "runs": 3, "passed": 2, "failed": 1}]
+    assert flaky == [{"nodeid": "test_suite.py::test_flips", "reason": "history", "runs": 3, "passed": 2, "failed": 1}]
     assert "flaky: test" in (suite.path / "r.md").read_text()
     # Only the last run (passed) and this one count now: not flaky.
     result = suite.runpytest(*ARGS, f"--llm-history={history}", "--llm-flaky-runs", "1")

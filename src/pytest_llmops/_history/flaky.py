@@ -26,5 +26,5 @@ def flaky_tests(
         outcomes = [test["outcome"], *before.get(key, [])]
         counts = {verdict: outcomes.count(verdict) for verdict in _VERDICTS}
         if all(counts.values()):
-            found.append({"nodeid": test["nodeid"], "runs": len(outcomes), **counts})
+            found.append({"nodeid": test["nodeid"], "reason": "history", "runs": len(outcomes), **counts})
     return sorted(found, key=lambda entry: entry["nodeid"])

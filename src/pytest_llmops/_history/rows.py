@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any, Mapping, Sequence
 
-from pytest_llmops._report.data import HARNESS_ROLES, percentile
+from pytest_llmops._report.data import CALL_COUNTS, HARNESS_ROLES, percentile
 from pytest_llmops._report.drift import served
 from pytest_llmops._report.numbers import number
 
@@ -52,6 +52,7 @@ def test_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             "models": as_json(test["models"]),
             "prompt_versions": as_json(prompt_versions(test)),
             "scores": as_json({s["key"]: _finite(s["value"]) for s in test["scores"]}),
+            "reruns": int(test.get("reruns") or 0),
         }
         for test in report["tests"]
     ]
@@ -85,10 +86,7 @@ def model_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "backend": calls[0]["backend"] if calls else spec.partition(":")[0],
                 "calls": len(calls),
                 "live_calls": len(live),
-                **{
-                    name: int(counted.get(name, 0))
-                    for name in ("attempts", "failed_attempts", "retries", "failed_calls")
-                },
+                **{name: int(counted.get(name, 0)) for name in CALL_COUNTS},
                 "prompt_tokens": _finite(sum(number(c["prompt_tokens"]) for c in calls)),
                 "completion_tokens": _finite(sum(number(c["completion_tokens"]) for c in calls)),
                 "cost_usd": _finite(sum(number(c["cost_usd"]) for c in calls)),

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -66,6 +66,8 @@ tests = _of_run(
     sa.Column("models", sa.Text, nullable=False),  # JSON lists and objects, as text
     sa.Column("prompt_versions", sa.Text, nullable=False),
     sa.Column("scores", sa.Text, nullable=False),
+    # Version 2: failed attempts run again (pytest-rerunfailures) before the test's outcome.
+    sa.Column("reruns", sa.Integer, nullable=False, server_default="0"),
 )
 
 models = _of_run(
@@ -84,5 +86,11 @@ models = _of_run(
     sa.Column("fingerprints", sa.Text, nullable=False),
 )
 
+
+def _add_reruns(connection: sa.Connection) -> None:
+    """Version 1 -> 2: each test row gains its reruns (0 for the runs stored before)."""
+    connection.execute(sa.text("ALTER TABLE llmops_tests ADD COLUMN reruns INTEGER NOT NULL DEFAULT 0"))
+
+
 #: version -> the step that upgrades a database of that version to the next one.
-UPGRADES: dict[int, Callable[[sa.Connection], None]] = {}
+UPGRADES: dict[int, Callable[[sa.Connection], None]] = {1: _add_reruns}

@@ -91,8 +91,13 @@ class HistoryStore:
         """The last ``count`` runs (all without it), oldest first; without their ``tests`` rows
         when not needed (a run of 10,000 tests has as many)."""
         with self._connected() as connection:
-            if self._version(connection) is None:
-                return []
+            stored = self._version(connection)
+        if stored is None:
+            return []
+        if stored < schema.SCHEMA_VERSION:
+            with self._writing():  # an older plugin's database: upgraded before it is read
+                pass
+        with self._connected() as connection:
             query = sa.select(schema.runs).order_by(schema.runs.c.id.desc())
             facts = [dict(row._mapping) for row in connection.execute(query.limit(count) if count else query)]
             facts.reverse()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_llmops._plugin import keys
+from pytest_llmops._plugin.wiring import plugin
 from pytest_llmops._redact import redact
 from pytest_llmops.errors import error_kind
 
@@ -77,18 +78,22 @@ class OutcomeHooks:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self) -> None:
-        """After pytest's junitxml has written its file: the ERRORs it filed as failures, and
-        the scores where the file's family allows them."""
+        """After pytest's junitxml has written its file: the ERRORs it filed as failures, the
+        flaky tests' labels, and the scores where the file's family allows them."""
         xmlpath = getattr(self.session.config.option, "xmlpath", None)
         if self.session.worker or not xmlpath:
             return
         from pytest_llmops._files import write_atomic
+        from pytest_llmops._report.flaky import reasons_by_test
         from pytest_llmops._report.junit import finish_junit
 
+        config = self.session.config
         path = Path(xmlpath).expanduser()
-        family = self.session.config.getini("junit_family")
+        report = getattr(plugin(config, "report"), "report", None) or {}
+        flaky = reasons_by_test(report.get("flaky") or [])
+        prefix = getattr(config.option, "junitprefix", None)
         try:
-            fixed = finish_junit(path.read_text(encoding="utf-8"), family)
+            fixed = finish_junit(path.read_text(encoding="utf-8"), config.getini("junit_family"), flaky, prefix)
         except (OSError, SyntaxError):  # ElementTree's ParseError is a SyntaxError
             return  # no file (pytest could not write it) or not XML: pytest reported that
         if fixed is not None:

@@ -64,12 +64,13 @@ class RunReporter:
         if not self._needed():
             return
         from pytest_llmops._collector import paused
+        from pytest_llmops._report.data import gate_failed
 
         with paused():
             report = self._built()
             self._write(report)
         self.config.hook.pytest_llmops_run_summary(summary=report, config=self.config)
-        if (_gate_failed(report) or self.problems) and session.exitstatus == pytest.ExitCode.OK:
+        if (gate_failed(report) or self.problems) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def close(self) -> None:
@@ -133,12 +134,16 @@ class RunReporter:
         return report
 
     def _flaky(self, report: dict[str, Any]) -> list[dict[str, Any]]:
-        """The tests that passed and failed over the history's last runs (none without one)."""
-        if self.recent_tests is None:
-            return []
-        from pytest_llmops._history.flaky import flaky_tests
+        """The tests this run shows flaky, and those that passed and failed over the history's
+        last runs (with one)."""
+        from pytest_llmops._report.flaky import combined, flaky_in_run
 
-        return flaky_tests(report["tests"], self.recent_tests)
+        over_history: list[dict[str, Any]] = []
+        if self.recent_tests is not None:
+            from pytest_llmops._history.flaky import flaky_tests
+
+            over_history = flaky_tests(report["tests"], self.recent_tests)
+        return combined(flaky_in_run(report["tests"]), over_history)
 
     def _drift(self, report: dict[str, Any]) -> list[dict[str, Any]]:
         """How the served models changed against the history's last runs and, for a spec the
@@ -208,17 +213,6 @@ class RunReporter:
 
             for problem in self.problems:
                 terminalreporter.write_line(visible(problem), red=True)
-
-
-def _gate_failed(report: dict[str, Any]) -> bool:
-    """Whether a gate failed: the baseline's, the A/B comparison's, a served-model change that
-    ``llm_fail_on_drift`` names, or a model's error rate above ``llm_max_error_rate``."""
-    return bool(
-        (report["baseline"] and report["baseline"]["failed"])
-        or (report["comparison"] and report["comparison"]["failed"])
-        or any(change["fails"] for change in report["drift"])
-        or any(model["over_limit"] for model in report["summary"]["models"].values())
-    )
 
 
 def _provenance(config: pytest.Config, settings: Settings) -> dict[str, Any]:

@@ -245,6 +245,8 @@ class LLMSession:
 
             outcome = self.outcomes[report.nodeid] = TestOutcome(report.nodeid)
         outcome.duration_s += report.duration
+        if report.outcome == "rerun":  # pytest-rerunfailures: a failed attempt, run again
+            outcome.reruns += 1
         record = getattr(report, "llmops_record", None)
         if record is not None:
             outcome.record = record

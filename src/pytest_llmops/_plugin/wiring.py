@@ -13,6 +13,11 @@ def register(config: pytest.Config, name: str, plugin: object) -> None:
         config.pluginmanager.register(plugin, _PREFIX + name)
 
 
+def plugin(config: pytest.Config, name: str) -> object | None:
+    """The hook object registered under ``name``, if any."""
+    return config.pluginmanager.get_plugin(_PREFIX + name)
+
+
 def unregister_all(config: pytest.Config) -> None:
     """Close and unregister every hook object the plugin registered (at unconfigure, as
     junitxml does). Closed first: pytest's fixture manager keeps every object ever registered

@@ -61,6 +61,7 @@ def row_of(outcome: TestOutcome) -> dict[str, Any]:
         "nodeid": outcome.nodeid,
         "outcome": outcome.outcome,
         "duration_s": outcome.duration_s,
+        "reruns": outcome.reruns,
         "error": outcome.error,
         "models": sorted({c["model"] for c in calls if c["role"] not in HARNESS_ROLES}),
         "judge_models": sorted({c["model"] for c in calls if c["role"] == "judge"}),
@@ -304,6 +305,22 @@ def describe_score(score: Mapping[str, Any]) -> str:
     return f"{value} {good if score['passed'] else bad} {score['threshold']:.3g}"
 
 
+#: The call pipeline's counts per model spec that a report keeps.
+CALL_COUNTS = ("attempts", "failed_attempts", "retries", "failed_calls")
+
+
+def gate_failed(report: Mapping[str, Any]) -> bool:
+    """Whether a gate failed, from the report alone: the baseline's, the A/B comparison's, a
+    served-model change that ``llm_fail_on_drift`` names, or a model's error rate above
+    ``llm_max_error_rate``."""
+    return bool(
+        (report.get("baseline") and report["baseline"]["failed"])
+        or (report.get("comparison") and report["comparison"]["failed"])
+        or any(change["fails"] for change in report.get("drift") or ())
+        or any(model["over_limit"] for model in report["summary"].get("models", {}).values())
+    )
+
+
 def model_summary(
     tests: Sequence[Mapping[str, Any]], counts: Mapping[str, Mapping[str, int]], max_error_rate: float | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -323,7 +340,7 @@ def model_summary(
         rate = counted.get("failed_attempts", 0) / attempts if attempts else None
         summary[spec] = {
             "calls": answered.get(spec, 0),
-            **{name: counted.get(name, 0) for name in ("attempts", "failed_attempts", "retries", "failed_calls")},
+            **{name: counted.get(name, 0) for name in CALL_COUNTS},
             "error_rate": rate,
             "over_limit": rate is not None and max_error_rate is not None and rate > max_error_rate,
         }

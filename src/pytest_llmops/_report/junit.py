@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from pytest_llmops._report.data import call_totals, metric_key
 from pytest_llmops._report.text import visible
@@ -58,18 +58,28 @@ def _numbered(properties: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 ERROR_PROPERTY = "llmops.error"
 
 
-def finish_junit(xml: str, family: str) -> str | None:
+#: The property that labels a flaky test, with its reasons (``samples,rerun``).
+FLAKY_PROPERTY = "llmops.flaky"
+
+
+def finish_junit(
+    xml: str, family: str, flaky: Mapping[str, Sequence[str]] | None = None, prefix: str | None = None
+) -> str | None:
     """pytest's JUnit XML with the plugin's part done; None when nothing needs changing.
 
     Each ``<failure>`` of a test marked :data:`ERROR_PROPERTY` becomes an ``<error>`` (pytest
-    files every failure of a call phase as a failure; an infrastructure error is none), and
-    under xunit2 the plugin's testcase properties move to their testsuite.
+    files every failure of a call phase as a failure; an infrastructure error is none), each
+    test of ``flaky`` (node id -> reasons, known once the run is over) gains
+    :data:`FLAKY_PROPERTY`, and under xunit2 the plugin's testcase properties move to their
+    testsuite. ``prefix``: the run's ``junit_prefix``.
     """
     root = ElementTree.fromstring(xml)
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    labels = {_testcase(nodeid, prefix): ",".join(reasons) for nodeid, reasons in (flaky or {}).items()}
     changed = False
     for suite in suites:
         changed |= _errors_as_errors(suite)
+        changed |= _label_flaky(suite, labels)
         if family == "xunit2":
             changed |= _properties_to_suite(suite)
     if not changed:
@@ -90,6 +100,32 @@ def _errors_as_errors(suite: ElementTree.Element) -> bool:
         suite.set("failures", str(int(suite.get("failures", "0")) - moved))
         suite.set("errors", str(int(suite.get("errors", "0")) + moved))
     return bool(moved)
+
+
+def _testcase(nodeid: str, prefix: str | None) -> tuple[str, str]:
+    """The ``classname`` and ``name`` pytest's junitxml gives the test ``nodeid``."""
+    path, bracket, params = nodeid.partition("[")
+    names = path.split("::")
+    names[0] = names[0].replace("/", ".").removesuffix(".py")
+    names[-1] += bracket + params
+    classname = ".".join(names[:-1])
+    return (f"{prefix}.{classname}" if prefix else classname), names[-1]
+
+
+def _label_flaky(suite: ElementTree.Element, labels: Mapping[tuple[str, str], str]) -> bool:
+    """Give each flaky testcase its :data:`FLAKY_PROPERTY`."""
+    labelled = False
+    for case in suite.iter("testcase"):
+        label = labels.get((case.get("classname", ""), case.get("name", "")))
+        if label is None:
+            continue
+        properties = case.find("properties")
+        if properties is None:
+            properties = ElementTree.Element("properties")
+            case.insert(0, properties)
+        ElementTree.SubElement(properties, "property", name=FLAKY_PROPERTY, value=visible(label))
+        labelled = True
+    return labelled
 
 
 def _properties_to_suite(suite: ElementTree.Element) -> bool:

@@ -4,7 +4,9 @@ The parts must describe the same run: the same commit, plugin version, settings
 (``run.settings``: models, generation, prices, record mode, budget share, gate tolerances) and
 command-line selection, and, when sharded, the same number of shards with no shard twice.
 The merged report holds every part's tests (the first part's row when a test is in two) and
-aggregates computed afresh from them, so its totals are the parts' sums; ``run.merged`` lists
+aggregates computed afresh from them, so its totals are the parts' sums (the models' call
+counts too, gated again by ``llm_max_error_rate``), the served-model changes the parts saw,
+and the flaky tests (this run's afresh, the history's as the parts found them); ``run.merged`` lists
 the parts, the tests found in more than one, and the tests no part ran (a missing shard's, or
 those a shard collected but never reached). Its budget is the sum of the parts' limits: with
 ``llm_budget_usd`` each shard's share.
@@ -13,11 +15,13 @@ those a shard collected but never reached). Its budget is the sum of the parts' 
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from pytest_llmops._calls.endpoints import merged as merged_endpoints
-from pytest_llmops._report.data import DEFAULT_RANGE, SCHEMA, SCHEMA_VERSION, summarize
+from pytest_llmops._report.data import CALL_COUNTS, DEFAULT_RANGE, SCHEMA, SCHEMA_VERSION, model_summary, summarize
+from pytest_llmops._report.flaky import combined, flaky_in_run, reason
 from pytest_llmops._report.selection import Selection
 from pytest_llmops._shards import Shard, shard_of
 
@@ -84,14 +88,23 @@ def merge(parts: Sequence[Part], created: datetime.datetime | None = None) -> di
     }
     tests = [rows[nodeid] for nodeid in sorted(rows)]
     ranges = _ranges(parts)
+    summary = summarize(tests, _budget(parts), lambda name: ranges.get(name, DEFAULT_RANGE))
+    max_error_rate = (first.get("settings") or {}).get("max_error_rate")
+    summary["models"] = model_summary(tests, _call_counts(parts), max_error_rate)
+    summary["max_error_rate"] = max_error_rate
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "run": run,
-        "summary": summarize(tests, _budget(parts), lambda name: ranges.get(name, DEFAULT_RANGE)),
+        "summary": summary,
         "tests": tests,
         "baseline": None,
         "comparison": None,
+        "drift": _drift(parts),
+        "flaky": combined(
+            flaky_in_run(tests),
+            (entry for part in parts for entry in part.report.get("flaky") or () if reason(entry) == "history"),
+        ),
     }
 
 
@@ -226,6 +239,26 @@ def _budget(parts: Sequence[Part]) -> float | None:
     if any(budget is None for budget in budgets):
         return None
     return sum(float(budget["limit_usd"]) for budget in budgets)
+
+
+def _call_counts(parts: Sequence[Part]) -> dict[str, dict[str, int]]:
+    """Per model spec, the parts' pipeline counts (attempts, failures, retries) added up."""
+    counts: dict[str, dict[str, int]] = {}
+    for part in parts:
+        for spec, model in (part.report["summary"].get("models") or {}).items():
+            mine = counts.setdefault(spec, dict.fromkeys(CALL_COUNTS, 0))
+            for name in CALL_COUNTS:
+                mine[name] += int(model.get(name, 0))
+    return counts
+
+
+def _drift(parts: Sequence[Part]) -> list[dict[str, Any]]:
+    """The served-model changes the parts saw (each against its history or baseline), once each."""
+    changes: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for change in part.report.get("drift") or ():
+            changes.setdefault(json.dumps(change, sort_keys=True), dict(change))
+    return list(changes.values())
 
 
 def _ranges(parts: Sequence[Part]) -> dict[str, tuple[float | None, float | None]]:

@@ -27,6 +27,7 @@ def merged_run(
     from pytest_llmops._files import write_atomic
     from pytest_llmops._report.baseline import ReportFileError, Tolerances, compare, load_report
     from pytest_llmops._report.comparison import ComparisonSettings, compare_variants
+    from pytest_llmops._report.data import gate_failed
     from pytest_llmops._report.merge import MergeError, Part, incomplete, merge
     from pytest_llmops._report.terminal import render_terminal
     from pytest_llmops._report.text import visible
@@ -57,8 +58,6 @@ def merged_run(
     for line in render_terminal(report):
         say(line)
     tests = report["summary"]["tests"]
-    failed = bool(tests["failed"] or tests["error"] or incomplete(report)) or any(
-        report[gate] and report[gate]["failed"] for gate in ("baseline", "comparison")
-    )
+    failed = bool(tests["failed"] or tests["error"] or incomplete(report)) or gate_failed(report)
     say(f"pytest-llmops merge: {'FAILED' if failed else 'passed'}")
     return FAILED if failed else PASSED

@@ -104,12 +104,10 @@ def error_lines(summary: Mapping[str, Any]) -> list[str]:
 
 
 def flaky_lines(flaky: Sequence[Mapping[str, Any]]) -> list[str]:
-    """``flaky: <test>: passed 3 and failed 2 of the last 5 runs ...``, a line per flaky test."""
-    return [
-        f"flaky: {entry['nodeid']}: passed {entry['passed']} and failed {entry['failed']} of the last "
-        f"{entry['runs']} runs with the same prompts and models"
-        for entry in flaky
-    ]
+    """``flaky: <test>: <why>``, a line per flaky test and reason."""
+    from pytest_llmops._report.flaky import flaky_line
+
+    return [f"flaky: {entry['nodeid']}: {flaky_line(entry)}" for entry in flaky]
 
 
 def drift_lines(changes: Sequence[Mapping[str, Any]]) -> list[str]:
