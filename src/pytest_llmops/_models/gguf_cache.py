@@ -1,7 +1,8 @@
 """GGUF files converted once to plain transformers folders, cached per file content.
 
 De-quantising a GGUF file on every load costs ~18 s; loading the converted float32 folder
-costs ~2 s. The folder lives in the user cache, keyed by the file's SHA-256, and is written to
+costs ~2 s. The folder lives in the user cache, keyed by the file's SHA-256 and the major
+version of transformers (a folder one major version saves, another may not read), written to
 a temporary folder first and renamed, so concurrent workers and killed runs never leave half a
 model behind.
 """
@@ -36,7 +37,10 @@ def file_digest(path: Path) -> str:
 def plain_folder_for(gguf: Path, digest: str | None = None) -> Path:
     """The converted folder of ``gguf`` (whose SHA-256 is ``digest`` when known), converting it
     on first use."""
-    target = cache_root() / "models" / f"{gguf.stem}-{(digest or file_digest(gguf))[:16]}"
+    from importlib.metadata import version
+
+    major = version("transformers").partition(".")[0]
+    target = cache_root() / "models" / f"{gguf.stem}-{(digest or file_digest(gguf))[:16]}-transformers{major}"
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
