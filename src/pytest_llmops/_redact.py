@@ -110,10 +110,21 @@ class Redactor:
 
     @classmethod
     def for_run(
-        cls, environ: Mapping[str, str], urls: Iterable[str | None] = (), scrubbers: Sequence[Scrubber] = ()
+        cls,
+        environ: Mapping[str, str],
+        urls: Iterable[str | None] = (),
+        scrubbers: Sequence[Scrubber] = (),
+        key_variables: Iterable[str] = (),
     ) -> Redactor:
-        """The run's redactor: the environment's secrets, the servers' URL credentials, scrubbers."""
+        """The run's redactor: the environment's secrets, the servers' URL credentials, scrubbers.
+
+        ``key_variables`` hold keys whatever their names (an endpoint's ``key_env``): their
+        values are secrets when 8 characters or longer, as a URL's are."""
         secrets = environment_secrets(environ)
+        for name in key_variables:
+            value = environ.get(name, "")
+            if len(value) >= 8:
+                secrets.setdefault(value, f"<{name}>")
         for url in urls:
             if url:
                 for value, label in url_secrets(url).items():

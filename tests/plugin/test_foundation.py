@@ -67,7 +67,7 @@ def test_marker_overrides_model_and_settings(pytester: pytest.Pytester) -> None:
     [
         (
             'model="nowhere:x"',
-            "*unknown model spec 'nowhere:x'*known: echo:, hf:, local:, local-judge:, openai:); set by @pytest.mark.llm",
+            "*unknown model spec 'nowhere:x'*known: anthropic:, azure:, echo:, hf:, local:, local-judge:, openai:); set by @pytest.mark.llm",
         ),
         ("bogus=1", "*bad arguments to @pytest.mark.llm*unexpected keyword argument 'bogus'*"),
         ('"echo", "echo"', "*bad arguments to @pytest.mark.llm*too many positional arguments*"),

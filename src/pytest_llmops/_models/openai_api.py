@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import email.utils
-import os
 import re
-import time
 from typing import TYPE_CHECKING, Any, Sequence, cast
 
 import openai
 
-from pytest_llmops._models.base import (
-    Generation,
-    ModelCallError,
-    RateLimited,
-    RateLimits,
-    Request,
-    TokenLogprob,
-    TransientCallError,
-)
-from pytest_llmops._models.builtin import DEFAULT_OPENAI_URL
+from pytest_llmops._models.base import Generation, ModelCallError, RateLimits, Request, TokenLogprob
+from pytest_llmops._models.sdk import header_count, mapped_errors
 from pytest_llmops._redact import one_line
 
 if TYPE_CHECKING:
+    from pytest_llmops._models.named_endpoints import Target
     from pytest_llmops.settings import Settings
 
 # A placeholder key for local servers that ignore it; never recorded anywhere.
@@ -38,50 +28,30 @@ class OpenAIBackend:
     """
 
     batches = False
+    #: The spec prefix its messages name.
+    prefix = "openai"
 
-    def __init__(self, model: str, settings: Settings) -> None:
-        base_url = settings.openai_base_url
-        api_key = os.environ.get("OPENAI_API_KEY")
-        if not api_key and not base_url:
-            raise ModelCallError(f"openai:{model} needs OPENAI_API_KEY (or llm_openai_base_url for a local server)")
+    def __init__(self, model: str, target: Target, settings: Settings) -> None:
         self.model = model
-        self.base_url = base_url or DEFAULT_OPENAI_URL
-        self.endpoint = self.base_url
-        self._client = openai.OpenAI(
-            api_key=api_key or _NO_KEY,
-            base_url=base_url,
-            # The pipeline's deadline (llm_timeout) comes first; this only ends the thread of
-            # an attempt it abandoned.
-            timeout=settings.timeout + 1,
-            max_retries=0,
-        )
+        spec = target.spec(self.prefix, model)
+        #: The spec and the server, as messages name them.
+        self.where = f"{spec} at {target.url}"
+        self.endpoint = target.label
+        # The pipeline's deadline (llm_timeout) comes first; the client's timeout only ends the
+        # thread of an attempt it abandoned.
+        self._client = self._new_client(target, target.key(spec) or _NO_KEY, settings.timeout + 1)
+
+    def _new_client(self, target: Target, key: str, timeout: float) -> openai.OpenAI:
+        return openai.OpenAI(api_key=key, base_url=target.url, timeout=timeout, max_retries=0)
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         return [self._call(request) for request in requests]
 
     def _call(self, request: Request) -> Generation:
-        try:
+        with mapped_errors(openai, self.where):
             if request.is_chat:
                 return self._chat(request)
             return self._text(request)
-        except openai.APIStatusError as error:
-            message = (
-                f"openai:{self.model} at {self.base_url} answered HTTP {error.status_code}: "
-                f"{one_line(_server_message(error))}"
-            )
-            if error.status_code == 429:
-                raise RateLimited(message, retry_after=_retry_after(error.response)) from None
-            if error.status_code >= 500:
-                raise TransientCallError(message, retry_after=_retry_after(error.response)) from None
-            raise ModelCallError(message) from None
-        except openai.APITimeoutError:
-            raise TransientCallError(f"openai:{self.model} at {self.base_url} timed out") from None
-        except openai.APIConnectionError as error:
-            raise TransientCallError(
-                f"openai:{self.model} at {self.base_url}: connection failed ({one_line(str(error.__cause__ or error))})"
-            ) from None
-        except openai.APIError as error:
-            raise ModelCallError(f"openai:{self.model} at {self.base_url} failed: {one_line(str(error))}") from None
 
     def _common(self, request: Request) -> dict[str, Any]:
         s = request.settings
@@ -134,9 +104,7 @@ class OpenAIBackend:
 
     def _first_choice(self, response: Any) -> Any:
         if not getattr(response, "choices", None):
-            raise ModelCallError(
-                f"openai:{self.model} at {self.base_url} answered without choices: {one_line(repr(response))}"
-            )
+            raise ModelCallError(f"{self.where} answered without choices: {one_line(repr(response))}")
         return response.choices[0]
 
     def _generation(self, raw: Any, response: Any, text: str, finish: str | None, logprobs: Any) -> Generation:
@@ -167,18 +135,12 @@ def rate_limits(headers: Any) -> RateLimits | None:
     if all(value is None for value in values.values()):
         return None
     return RateLimits(
-        limit_requests=_count(values["limit-requests"]),
-        remaining_requests=_count(values["remaining-requests"]),
+        limit_requests=header_count(values["limit-requests"]),
+        remaining_requests=header_count(values["remaining-requests"]),
         reset_requests_s=_duration(values["reset-requests"]),
-        remaining_tokens=_count(values["remaining-tokens"]),
+        remaining_tokens=header_count(values["remaining-tokens"]),
         reset_tokens_s=_duration(values["reset-tokens"]),
     )
-
-
-def _count(value: str | None) -> int | None:
-    with contextlib.suppress(TypeError, ValueError):
-        return max(0, int(float(value)))  # type: ignore[arg-type]
-    return None
 
 
 def _duration(value: str | None) -> float | None:
@@ -207,14 +169,6 @@ def _usage_as_sent(raw: Any) -> tuple[Any, Any]:
     return usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
 
 
-def _server_message(error: openai.APIStatusError) -> str:
-    """The server's own words: the body's error message, without the SDK's prefix."""
-    body = error.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
-    return error.message
-
-
 def _text_of(content: Any) -> Any:
     """An answer's text: a string, nothing (``""``), or a list of text parts (some gateways
     answer so) joined. Anything else is handed on as it is, for the answer check to refuse."""
@@ -232,21 +186,3 @@ def _part_text(part: Any) -> str | None:
     kind = part.get("type") if isinstance(part, dict) else getattr(part, "type", None)
     text = part.get("text") if isinstance(part, dict) else getattr(part, "text", None)
     return text if kind == "text" and isinstance(text, str) else None
-
-
-def _retry_after(response: Any) -> float | None:
-    """Seconds the server asked to wait (``retry-after-ms``, ``retry-after``: seconds or a date)."""
-    headers = getattr(response, "headers", None) or {}
-    milliseconds = headers.get("retry-after-ms")
-    with contextlib.suppress(TypeError, ValueError):
-        if milliseconds is not None:
-            return max(0.0, float(milliseconds) / 1000)
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    with contextlib.suppress(TypeError, ValueError):
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
-    return None
