@@ -74,17 +74,19 @@ class AnthropicBackend:
 
     def _arguments(self, request: Request) -> dict[str, Any]:
         s = request.settings
+        # Sampling goes as the API's own fields: newer SDKs (2.x) no longer take them as arguments.
+        sampling: dict[str, Any] = {"temperature": s.temperature}
+        if s.top_p is not None:
+            sampling["top_p"] = s.top_p
         kwargs: dict[str, Any] = {
             "model": self.model,
             "max_tokens": s.max_tokens,
-            "temperature": s.temperature,
             "messages": [m.to_dict() for m in request.messages if m.role != "system"],
+            "extra_body": sampling,
         }
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         if system:
             kwargs["system"] = system
-        if s.top_p is not None:
-            kwargs["top_p"] = s.top_p
         if s.stop:
             kwargs["stop_sequences"] = list(s.stop)
         return kwargs

@@ -56,9 +56,10 @@ def _entry(entry: str) -> NamedEndpoint:
     name = name.strip()
     if not sep or not _NAME.fullmatch(name):
         raise BadValue(f"{entry!r} does not start with a name (letters, digits, '_', '.', '-') and '='")
-    url, *given = rest.split()
-    if not url or "=" in url:
+    words = rest.split()
+    if not words or "=" in words[0]:
         raise BadValue(f"endpoint {name!r} has no URL")
+    url, *given = words
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadValue(f"endpoint {name!r}: {url!r} is not an http:// or https:// URL")
