@@ -2,7 +2,9 @@
 
 - :class:`KatanServer`: the real ``llm-katan`` server (echo backend, fault injection).
 - :class:`ScriptedServer`: a tiny in-process server whose answers the test scripts: well-formed,
-  malformed, errors, garbage, hangs, closed connections.
+  malformed, errors, garbage, hangs, closed connections. It answers OpenAI's paths, Azure
+  OpenAI's (``/openai/deployments/<d>/chat/completions?api-version=...``) and Anthropic's
+  Messages API (``/v1/messages``) each in its own shape.
 """
 
 from __future__ import annotations
@@ -136,9 +138,11 @@ class ScriptedServer:
     """An OpenAI-compatible server that answers chat and completion calls from a script.
 
     ``answers`` are served in order (the last one repeats); ``requests`` keeps every request
-    body received, so tests can check what the client sent; ``headers`` go on every answer;
-    ``model`` and ``fingerprint`` (``system_fingerprint``, when set) name what served it, and a
-    test may change them between calls.
+    body received, and ``seen`` each one's path and the key it carried (``Authorization:
+    Bearer``, ``api-key`` or ``x-api-key``), so tests can check what the client sent; with
+    ``key`` set, a request carrying another key is answered 401 (and kept in neither);
+    ``headers`` go on every answer; ``model`` and ``fingerprint`` (``system_fingerprint``, when
+    set) name what served it, and a test may change them between calls.
     """
 
     def __init__(
@@ -147,16 +151,21 @@ class ScriptedServer:
         model: str = "scripted",
         headers: dict[str, str] | None = None,
         fingerprint: str | None = None,
+        key: str | None = None,
     ) -> None:
         self.answers = answers
         self.model = model
         self.fingerprint = fingerprint
+        self.key = key
         self.headers = dict(headers or {})
         self.requests: list[dict[str, Any]] = []
+        self.seen: list[tuple[str, str | None]] = []
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        #: The server's root (Azure's endpoint, Anthropic's base URL) and its OpenAI base URL.
+        self.root = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = f"{self.root}/v1"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> ScriptedServer:
@@ -187,6 +196,10 @@ class ScriptedServer:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                key = _key_of(self.headers)
+                if server.key is not None and key != server.key:
+                    return self._send(401, json.dumps({"error": {"message": "invalid API key"}}).encode())
+                server.seen.append((self.path, key))
                 answer = server._next_answer(body)
                 if callable(answer):
                     answer = answer(body)
@@ -301,6 +314,18 @@ class ScriptedServer:
     def _reply(
         self, path: str, body: dict[str, Any], text: str, message: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        if path.endswith("/v1/messages"):
+            return {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "text", "text": text}],
+                "model": self.model,
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 7, "output_tokens": len(text.split())},
+            }
+        path = path.partition("?")[0]  # Azure's ?api-version=
         usage = self._usage(text)
         if path.endswith("/completions") and "chat" not in path:
             choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
@@ -343,6 +368,14 @@ def tool_call(name: str, arguments: Any, call_id: str = "call_1") -> dict[str, A
 def calls(*tool_calls: dict[str, Any]) -> dict[str, Any]:
     """A scripted answer that calls tools instead of answering in text."""
     return {"content": None, "tool_calls": list(tool_calls)}
+
+
+def _key_of(headers: Any) -> str | None:
+    """The key a request carries: OpenAI's bearer token, Azure's ``api-key``, Anthropic's ``x-api-key``."""
+    bearer = headers.get("Authorization") or ""
+    if bearer.startswith("Bearer "):
+        return bearer.removeprefix("Bearer ")
+    return headers.get("api-key") or headers.get("x-api-key")
 
 
 class InFlight:

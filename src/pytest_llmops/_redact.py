@@ -10,6 +10,8 @@ The rule (docs/guide/reliability-and-security.md says it to users):
 - **Credentials in a URL**, in any text: the user-info part (``user:pass@``) and the values of
   query parameters that name a secret (``api-key=``, ``token=``, ``sig=``, ...); those of the
   configured server URLs (8 characters or more) count as secrets too, wherever they show up.
+- **Endpoint keys**: the value of each variable a named endpoint reads its key from
+  (``key_env``), 8 characters or more, whatever the variable's name.
 - **Credential-looking strings in any text** (the ``no_pii`` metric's ``credential`` kind, through
   :func:`credential_spans`): the same rule read off the text itself, the value given to a
   secret-named key (``API_KEY=...``, ``"token": "..."``, ``password: ...``) when it looks like
@@ -110,10 +112,21 @@ class Redactor:
 
     @classmethod
     def for_run(
-        cls, environ: Mapping[str, str], urls: Iterable[str | None] = (), scrubbers: Sequence[Scrubber] = ()
+        cls,
+        environ: Mapping[str, str],
+        urls: Iterable[str | None] = (),
+        scrubbers: Sequence[Scrubber] = (),
+        key_variables: Iterable[str] = (),
     ) -> Redactor:
-        """The run's redactor: the environment's secrets, the servers' URL credentials, scrubbers."""
+        """The run's redactor: the environment's secrets, the servers' URL credentials, scrubbers.
+
+        ``key_variables`` hold keys whatever their names (an endpoint's ``key_env``): their
+        values are secrets when 8 characters or longer, as a URL's are."""
         secrets = environment_secrets(environ)
+        for name in key_variables:
+            value = environ.get(name, "")
+            if len(value) >= 8:
+                secrets.setdefault(value, f"<{name}>")
         for url in urls:
             if url:
                 for value, label in url_secrets(url).items():

@@ -22,11 +22,19 @@ def pytest_llmops_register_backends(register: Callable[[str, BackendFactory, str
 
     ``factory(name, settings)`` builds a backend for the spec ``prefix:name`` (``name`` is
     ``""`` for a bare ``prefix``) and must import heavy libraries only when called. The
-    plugin's own backends (``echo``, ``local``, ``hf``, ``openai``) register through this
-    hook, last (``trylast``): the first registration of a prefix wins, so a conftest can
-    replace a built-in.
+    plugin's own backends (``echo``, ``local``, ``hf``, ``openai``, ``azure``, ``anthropic``)
+    register through this hook, last (``trylast``): the first registration of a prefix wins, so
+    a conftest can replace a built-in.
+
+    ``register(prefix, factory, description, endpoints=True)`` lets specs name an endpoint of
+    ``llm_endpoints`` (``prefix@name:model``): the factory is then called as
+    ``factory(name, settings, endpoint=...)`` with that entry (its ``name``, ``url``,
+    ``key_env`` and ``api_version``), or ``None`` for the backend's default server. Name the
+    endpoint, never its URL or key, in the backend's ``identity`` (what recordings keep).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       ``endpoints=True``: specs that name an endpoint.
     """
 
 

@@ -20,6 +20,7 @@ from pytest_llmops._shards import Shard
 from pytest_llmops.errors import BadValue, ConfigError
 
 if TYPE_CHECKING:
+    from pytest_llmops._models.named_endpoints import NamedEndpoint
     from pytest_llmops._variants import Variant
 
 RECORD_MODES = ("replay", "new", "all", "off")
@@ -127,6 +128,12 @@ def _variants(lines: list[str] | str) -> tuple[Variant, ...]:
     return parse_variants(entries_of(lines))
 
 
+def _endpoints(lines: list[str] | str) -> dict[str, NamedEndpoint]:
+    from pytest_llmops._models.named_endpoints import parse_endpoints
+
+    return parse_endpoints(lines)
+
+
 def _names(lines: list[str] | str) -> tuple[str, ...]:
     """Names separated by commas, spaces or lines."""
     text = lines if isinstance(lines, str) else "\n".join(lines)
@@ -184,7 +191,11 @@ def _generation_option(name: str, setting: str, help: str) -> Option:
 ENV_PREFIX = "PYTEST_LLMOPS_"
 
 OPTIONS: tuple[Option, ...] = (
-    Option("llm_model", "Model spec for the `llm` fixture: local, echo, openai:<model>, hf:<path>."),
+    Option(
+        "llm_model",
+        "Model spec for the `llm` fixture: local, echo, openai:<model>, azure:<deployment>, "
+        "anthropic:<model>, hf:<path>; `openai@<endpoint>:<model>` calls a named endpoint (llm_endpoints).",
+    ),
     Option("llm_judge_model", "Model spec of the judge (default: the tested model)."),
     Option(
         "llm_judge_votes",
@@ -217,6 +228,32 @@ OPTIONS: tuple[Option, ...] = (
         "llm_openai_base_url", "Base URL of an OpenAI-compatible server.", also_env="OPENAI_BASE_URL", accepted="a URL"
     ),
     Option(
+        "llm_endpoints",
+        "Named servers, one `name = URL [key_env=VARIABLE] [api_version=VERSION]` line each (`;` "
+        "between them on the command line); a model spec picks one with `openai@name:<model>` (also "
+        "azure@, anthropic@). The key is read from the variable key_env names; recordings keep the name only.",
+        _endpoints,
+        "lines of `name = URL [key_env=VARIABLE] [api_version=VERSION]`",
+        ini_type="linelist",
+    ),
+    Option(
+        "llm_azure_endpoint",
+        "Azure OpenAI resource URL of azure:<deployment> specs (`https://<resource>.openai.azure.com`).",
+        also_env="AZURE_OPENAI_ENDPOINT",
+        accepted="a URL",
+    ),
+    Option(
+        "llm_azure_api_version",
+        "Azure OpenAI API version of azure:<deployment> specs (e.g. 2024-10-21).",
+        also_env="OPENAI_API_VERSION",
+    ),
+    Option(
+        "llm_anthropic_base_url",
+        "Base URL of the Anthropic Messages API for anthropic:<model> specs.",
+        also_env="ANTHROPIC_BASE_URL",
+        accepted="a URL",
+    ),
+    Option(
         "llm_timeout", "Seconds before one model request times out.", _positive_float, "a finite number of seconds > 0"
     ),
     Option(
@@ -228,7 +265,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("llm_concurrency", "Most model calls in flight at once.", _positive_int, "an integer >= 1"),
     Option(
         "llm_adaptive_concurrency",
-        "Per endpoint (server base URL), under llm_concurrency: back "
+        "Per endpoint (a named endpoint, or a server base URL), under llm_concurrency: back "
         "off on 429 and rate-limit headers, grow back on success (on, the default); off: a fixed bound.",
         _switch,
         "on or off",
@@ -444,6 +481,10 @@ class Settings:
     judge_retries: int = 2
     judge_min_agreement: float = 0.8
     openai_base_url: str | None = None
+    endpoints: dict[str, NamedEndpoint] = field(default_factory=dict)
+    azure_endpoint: str | None = None
+    azure_api_version: str | None = None
+    anthropic_base_url: str | None = None
     timeout: float = 60.0
     max_retries: int = 2
     concurrency: int = 16

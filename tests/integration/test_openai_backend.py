@@ -16,7 +16,9 @@ def run(pytester: pytest.Pytester, url: str, *args: str, model: str = "openai:ka
     """Run the inner suite against ``url`` with every call live (no record/replay), in a process
     of its own: the SDK and its HTTP library are imported afresh, as in a user's run (in-process
     runs re-import them beside the outer run's copies, whose exception classes then differ)."""
-    return pytester.runpytest_subprocess("--llm-model", model, "--llm-openai-base-url", url, "--llm-record-mode", "off", *args)
+    return pytester.runpytest_subprocess(
+        "--llm-model", model, "--llm-openai-base-url", url, "--llm-record-mode", "off", *args
+    )
 
 
 @pytest.mark.slow

@@ -67,7 +67,7 @@ def test_marker_overrides_model_and_settings(pytester: pytest.Pytester) -> None:
     [
         (
             'model="nowhere:x"',
-            "*unknown model spec 'nowhere:x'*known: echo:, hf:, local:, local-judge:, openai:); set by @pytest.mark.llm",
+            "*unknown model spec 'nowhere:x'*known: anthropic:, azure:, echo:, hf:, local:, local-judge:, openai:); set by @pytest.mark.llm",
         ),
         ("bogus=1", "*bad arguments to @pytest.mark.llm*unexpected keyword argument 'bogus'*"),
         ('"echo", "echo"', "*bad arguments to @pytest.mark.llm*too many positional arguments*"),
@@ -323,14 +323,22 @@ def test_loading_the_plugin_imports_nothing_heavy(pytester: pytest.Pytester) -> 
 
         def test_echo_run_stays_light(llm):
             llm.complete("hi")
-            heavy = {"torch", "transformers", "openai", "numpy", "sacrebleu", "rouge_score", "genai_prices",
-                     "sqlalchemy", "psycopg"}
+            heavy = {"torch", "transformers", "openai", "anthropic", "numpy", "sacrebleu", "rouge_score",
+                     "genai_prices", "sqlalchemy", "psycopg"}
             assert not heavy & set(sys.modules)
 
         @__import__("pytest").mark.llm(model="local")
         def test_local_spec_resolves_without_loading(llm):
             assert llm.model == "SmolLM2-135M-Instruct"
             assert "torch" not in sys.modules
+
+        @__import__("pytest").mark.llm(model="anthropic@gateway:claude-3-5-haiku-latest")
+        def test_server_specs_resolve_without_their_sdks(llm, llm_settings):
+            assert llm.model == "claude-3-5-haiku-latest"
+            assert not {"anthropic", "openai", "httpx"} & set(sys.modules)
         """
     )
-    pytester.runpytest_subprocess("--llm-model", "echo", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+    result = pytester.runpytest_subprocess(
+        "--llm-model", "echo", "--llm-endpoints", "gateway = http://127.0.0.1:9", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=3)

@@ -123,7 +123,7 @@ CATALOGUE: dict[str, BadInput] = {
         {"test_bad.py": "import pytest\n\n@pytest.mark.llm('gpt4:turbo')\ndef test_it(llm):\n    llm.complete('hi')\n"},
         (
             "*ERROR at setup of test_it*",
-            "unknown model spec 'gpt4:turbo': no backend for 'gpt4' (known: echo:, hf:, local:, local-judge:, openai:); "
+            "unknown model spec 'gpt4:turbo': no backend for 'gpt4' (known: anthropic:, azure:, echo:, hf:, local:, local-judge:, openai:); "
             "set by @pytest.mark.llm",
         ),
     ),

@@ -302,7 +302,7 @@ def test_a_bad_setting_in_the_ini_or_a_flag_is_a_usage_error_naming_it(
 
 # -- model specs ------------------------------------------------------------------------------
 
-KNOWN = "echo:, hf:, local:, local-judge:, openai:"
+KNOWN = "anthropic:, azure:, echo:, hf:, local:, local-judge:, openai:"
 
 
 @pytest.mark.parametrize(

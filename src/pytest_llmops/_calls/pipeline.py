@@ -415,7 +415,7 @@ class CallPipeline:
             completion = Completion(
                 text=redact(checked.text),
                 model=model,
-                backend=call.client.spec.partition(":")[0],
+                backend=call.client.spec.partition(":")[0].partition("@")[0],
                 prompt_tokens=checked.prompt_tokens,
                 completion_tokens=checked.completion_tokens,
                 latency_s=elapsed,

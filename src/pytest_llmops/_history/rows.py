@@ -83,7 +83,7 @@ def model_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "spec": spec,
-                "backend": calls[0]["backend"] if calls else spec.partition(":")[0],
+                "backend": calls[0]["backend"] if calls else spec.partition(":")[0].partition("@")[0],
                 "calls": len(calls),
                 "live_calls": len(live),
                 **{name: int(counted.get(name, 0)) for name in CALL_COUNTS},

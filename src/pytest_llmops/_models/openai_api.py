@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import email.utils
-import os
 import re
 import time
 from typing import TYPE_CHECKING, Any, Sequence, cast
@@ -15,13 +13,11 @@ from pytest_llmops._models.base import (
     Generation,
     Message,
     ModelCallError,
-    RateLimited,
     RateLimits,
     Request,
     TokenLogprob,
-    TransientCallError,
 )
-from pytest_llmops._models.builtin import DEFAULT_OPENAI_URL
+from pytest_llmops._models.sdk import header_count, mapped_errors
 from pytest_llmops._models.tools import ToolCall
 from pytest_llmops._redact import one_line
 
@@ -33,6 +29,7 @@ if TYPE_CHECKING:
     )
     from openai.types.chat.completion_create_params import ResponseFormat
 
+    from pytest_llmops._models.named_endpoints import Target
     from pytest_llmops.settings import Settings
 
 # A placeholder key for local servers that ignore it; never recorded anywhere.
@@ -47,50 +44,30 @@ class OpenAIBackend:
     """
 
     batches = False
+    #: The spec prefix its messages name.
+    prefix = "openai"
 
-    def __init__(self, model: str, settings: Settings) -> None:
-        base_url = settings.openai_base_url
-        api_key = os.environ.get("OPENAI_API_KEY")
-        if not api_key and not base_url:
-            raise ModelCallError(f"openai:{model} needs OPENAI_API_KEY (or llm_openai_base_url for a local server)")
+    def __init__(self, model: str, target: Target, settings: Settings) -> None:
         self.model = model
-        self.base_url = base_url or DEFAULT_OPENAI_URL
-        self.endpoint = self.base_url
-        self._client = openai.OpenAI(
-            api_key=api_key or _NO_KEY,
-            base_url=base_url,
-            # The pipeline's deadline (llm_timeout) comes first; this only ends the thread of
-            # an attempt it abandoned.
-            timeout=settings.timeout + 1,
-            max_retries=0,
-        )
+        spec = target.spec(self.prefix, model)
+        #: The spec and the server, as messages name them.
+        self.where = f"{spec} at {target.url}"
+        self.endpoint = target.label
+        # The pipeline's deadline (llm_timeout) comes first; the client's timeout only ends the
+        # thread of an attempt it abandoned.
+        self._client = self._new_client(target, target.key(spec) or _NO_KEY, settings.timeout + 1)
+
+    def _new_client(self, target: Target, key: str, timeout: float) -> openai.OpenAI:
+        return openai.OpenAI(api_key=key, base_url=target.url, timeout=timeout, max_retries=0)
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         return [self._call(request) for request in requests]
 
     def _call(self, request: Request) -> Generation:
-        try:
+        with mapped_errors(openai, self.where):
             if request.is_chat:
                 return self._chat(request)
             return self._text(request)
-        except openai.APIStatusError as error:
-            message = (
-                f"openai:{self.model} at {self.base_url} answered HTTP {error.status_code}: "
-                f"{one_line(_server_message(error))}"
-            )
-            if error.status_code == 429:
-                raise RateLimited(message, retry_after=_retry_after(error.response)) from None
-            if error.status_code >= 500:
-                raise TransientCallError(message, retry_after=_retry_after(error.response)) from None
-            raise ModelCallError(message) from None
-        except openai.APITimeoutError:
-            raise TransientCallError(f"openai:{self.model} at {self.base_url} timed out") from None
-        except openai.APIConnectionError as error:
-            raise TransientCallError(
-                f"openai:{self.model} at {self.base_url}: connection failed ({one_line(str(error.__cause__ or error))})"
-            ) from None
-        except openai.APIError as error:
-            raise ModelCallError(f"openai:{self.model} at {self.base_url} failed: {one_line(str(error))}") from None
 
     def _common(self, request: Request) -> dict[str, Any]:
         s = request.settings
@@ -149,7 +126,7 @@ class OpenAIBackend:
             kind = getattr(call, "type", "function")
             if kind != "function" or function is None or not isinstance(arguments, (str, dict)):
                 raise ModelCallError(
-                    f"openai:{self.model} at {self.base_url} answered a malformed tool call {position} "
+                    f"{self.where} answered a malformed tool call {position} "
                     f"(expected a function with its arguments as JSON text): {one_line(repr(call))}"
                 )
             name, call_id = getattr(function, "name", None), getattr(call, "id", None)
@@ -177,7 +154,7 @@ class OpenAIBackend:
         """A streamed answer read to its end: its text, usage and timings."""
         from pytest_llmops._models.openai_stream import read_stream
 
-        answer = read_stream(raw.parse(), started, chat=chat, where=f"openai:{self.model} at {self.base_url}")
+        answer = read_stream(raw.parse(), started, chat=chat, where=f"{self.where}")
         prompt_tokens, completion_tokens = answer.tokens
         return Generation(
             text=answer.text,
@@ -194,9 +171,7 @@ class OpenAIBackend:
 
     def _first_choice(self, response: Any) -> Any:
         if not getattr(response, "choices", None):
-            raise ModelCallError(
-                f"openai:{self.model} at {self.base_url} answered without choices: {one_line(repr(response))}"
-            )
+            raise ModelCallError(f"{self.where} answered without choices: {one_line(repr(response))}")
         return response.choices[0]
 
     def _generation(
@@ -262,18 +237,12 @@ def rate_limits(headers: Any) -> RateLimits | None:
     if all(value is None for value in values.values()):
         return None
     return RateLimits(
-        limit_requests=_count(values["limit-requests"]),
-        remaining_requests=_count(values["remaining-requests"]),
+        limit_requests=header_count(values["limit-requests"]),
+        remaining_requests=header_count(values["remaining-requests"]),
         reset_requests_s=_duration(values["reset-requests"]),
-        remaining_tokens=_count(values["remaining-tokens"]),
+        remaining_tokens=header_count(values["remaining-tokens"]),
         reset_tokens_s=_duration(values["reset-tokens"]),
     )
-
-
-def _count(value: str | None) -> int | None:
-    with contextlib.suppress(TypeError, ValueError):
-        return max(0, int(float(value)))  # type: ignore[arg-type]
-    return None
 
 
 def _duration(value: str | None) -> float | None:
@@ -302,14 +271,6 @@ def _usage_as_sent(raw: Any) -> tuple[Any, Any]:
     return usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
 
 
-def _server_message(error: openai.APIStatusError) -> str:
-    """The server's own words: the body's error message, without the SDK's prefix."""
-    body = error.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
-    return error.message
-
-
 def _text_of(content: Any) -> Any:
     """An answer's text: a string, nothing (``""``), or a list of text parts (some gateways
     answer so) joined. Anything else is handed on as it is, for the answer check to refuse."""
@@ -327,21 +288,3 @@ def _part_text(part: Any) -> str | None:
     kind = part.get("type") if isinstance(part, dict) else getattr(part, "type", None)
     text = part.get("text") if isinstance(part, dict) else getattr(part, "text", None)
     return text if kind == "text" and isinstance(text, str) else None
-
-
-def _retry_after(response: Any) -> float | None:
-    """Seconds the server asked to wait (``retry-after-ms``, ``retry-after``: seconds or a date)."""
-    headers = getattr(response, "headers", None) or {}
-    milliseconds = headers.get("retry-after-ms")
-    with contextlib.suppress(TypeError, ValueError):
-        if milliseconds is not None:
-            return max(0.0, float(milliseconds) / 1000)
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    with contextlib.suppress(TypeError, ValueError):
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
-    return None

@@ -158,17 +158,20 @@ class LLMSession:
         return view
 
     def check_model_specs(self) -> None:
-        """Every model spec the settings name (``llm_model``, ``llm_judge_model``) has a backend.
+        """Every model spec the settings name (``llm_model``, ``llm_judge_model``) has a backend,
+        and each endpoint it names is in ``llm_endpoints``.
 
         Run at session start, once the plugins and the rootdir's conftests have registered
         theirs; a throwaway registry, as conftests found later may still register more. A
-        built-in prefix needs none.
+        built-in prefix without an endpoint needs none.
         """
         from pytest_llmops._models.builtin import BUILTINS
 
         named = (("llm_model", self.settings.model), ("llm_judge_model", self.settings.judge_model))
         others = [
-            (name, spec) for name, spec in named if spec is not None and spec.strip().partition(":")[0] not in BUILTINS
+            (name, spec)
+            for name, spec in named
+            if spec is not None and spec.strip().partition(":")[0] not in BUILTINS  # an endpoint, or a plugin's
         ]
         if not others:
             return
@@ -179,11 +182,13 @@ class LLMSession:
         for name, spec in others:
             try:
                 registry.parse(spec)
-            except UnknownModelError:
+            except UnknownModelError as error:
+                where = source_of(self.config, name)
+                prefix = spec.strip().partition(":")[0].partition("@")[0]
+                if prefix in registry.prefixes:  # a known backend, an unknown endpoint
+                    raise ConfigError(f"{error}; set by {where}") from None
                 known = ", ".join(f"{prefix}:" for prefix in registry.prefixes)
-                raise ConfigError(
-                    f"unknown model spec {spec!r} for {source_of(self.config, name)}: known prefixes are {known}"
-                ) from None
+                raise ConfigError(f"unknown model spec {spec!r} for {where}: known prefixes are {known}") from None
 
     # -- the xdist channel's two ends -----------------------------------------------------
 
@@ -330,7 +335,12 @@ class LLMSession:
 
         scrubbers = [pattern_scrubber(pattern) for pattern in self.settings.scrub]
         self.config.hook.pytest_llmops_register_scrubbers(register=scrubbers.append)
-        return Redactor.for_run(os.environ, [self.settings.openai_base_url], scrubbers)
+        settings = self.settings
+        endpoints = settings.endpoints.values()
+        urls = [settings.openai_base_url, settings.azure_endpoint, settings.anthropic_base_url]
+        urls += [endpoint.url for endpoint in endpoints]
+        keys = [endpoint.key_env for endpoint in endpoints if endpoint.key_env]
+        return Redactor.for_run(os.environ, urls, scrubbers, key_variables=keys)
 
     def _recordings(self) -> Recordings | None:
         """The run's recordings (None when record/replay is off)."""
