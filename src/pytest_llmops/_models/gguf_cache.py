@@ -1,8 +1,9 @@
 """GGUF files converted once to plain transformers folders, cached per file content.
 
 De-quantising a GGUF file on every load costs ~18 s; loading the converted float32 folder
-costs ~2 s. The folder lives in the user cache, keyed by the file's SHA-256 and the major
-version of transformers (a folder one major version saves, another may not read), written to
+costs ~2 s. The folder lives in the user cache, keyed by the file's SHA-256 and the version of
+transformers (a folder one release saves, another may read wrongly: 5.0's, read by 5.25, gives
+garbage), written to
 a temporary folder first and renamed, so concurrent workers and killed runs never leave half a
 model behind.
 """
@@ -39,8 +40,8 @@ def plain_folder_for(gguf: Path, digest: str | None = None) -> Path:
     on first use."""
     from importlib.metadata import version
 
-    major = version("transformers").partition(".")[0]
-    target = cache_root() / "models" / f"{gguf.stem}-{(digest or file_digest(gguf))[:16]}-transformers{major}"
+    converter = f"transformers{version('transformers')}"
+    target = cache_root() / "models" / f"{gguf.stem}-{(digest or file_digest(gguf))[:16]}-{converter}"
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
