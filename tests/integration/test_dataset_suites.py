@@ -93,5 +93,8 @@ def test_local_model_cases_run_as_one_padded_batch(pytester: pytest.Pytester) ->
     _write_cases(pytester, questions)
     pytester.makeconftest(COUNTING_LOCAL_CONFTEST)
     pytester.makepyfile(LOCAL_SUITE % (questions,))
-    result = pytester.runpytest("--llm-model", "counted", "--llm-max-tokens", "12", "--llm-record-mode", "off")
+    # The batch is one call: on a loaded machine it may outlast the default llm_timeout (and be sent again).
+    result = pytester.runpytest(
+        "--llm-model", "counted", "--llm-max-tokens", "12", "--llm-record-mode", "off", "--llm-timeout", "600"
+    )
     result.assert_outcomes(passed=len(questions) + 1)
