@@ -37,13 +37,14 @@ def test_a_streamed_call_measures_time_to_first_token_and_tokens_per_second(
             out = llm.complete("count to five", stream=True)
             assert out.text == "one two three four five"
             assert (out.prompt_tokens, out.completion_tokens, out.finish_reason) == (7, 5, "stop")
-            # The first piece comes 0.3 s in; four more, 0.1 s apart: 5 tokens in >= 0.4 s.
-            assert 0.3 <= out.ttft_s < 2.0 and out.latency_s >= out.ttft_s + 0.4
-            assert 2.0 < out.tokens_per_s <= 5 / 0.4
+            # The first piece comes 0.3 s in; four more, 0.1 s apart: 5 tokens in >= 0.4 s (only
+            # the lower bounds are the server's: a loaded machine may take longer).
+            assert out.ttft_s >= 0.3 and out.latency_s >= out.ttft_s + 0.4
+            assert 0 < out.tokens_per_s <= 5 / 0.4
 
         def test_completions(llm):
             out = llm.complete("count", raw=True, stream=True)
-            assert out.text == "one two three four five" and 0.3 <= out.ttft_s < 2.0
+            assert out.text == "one two three four five" and out.ttft_s >= 0.3
 
         def test_a_call_that_does_not_stream_has_no_timings(llm):
             out = llm.complete("count")
@@ -204,7 +205,7 @@ def test_the_streaming_gate_fails_the_run_and_the_merged_report(
     assert validate(report) is None
     [(spec, streaming)] = report["summary"]["streaming"].items()
     assert spec == "openai:app" and streaming["calls"] == 3 and not streaming["replayed"]
-    assert streaming["ttft_s"]["count"] == 3 and 0.3 <= streaming["ttft_s"]["p95"] < 2.0
+    assert streaming["ttft_s"]["count"] == 3 and streaming["ttft_s"]["p95"] >= 0.3
     assert streaming["failed"] == [
         f"p95 time to first token {streaming['ttft_s']['p95']:.3g} s > llm_max_ttft_p95_s 0.1 s"
     ]
@@ -249,7 +250,7 @@ def test_llm_katan_streams(pytester: pytest.Pytester, katan: Callable[..., Katan
         def test_chat(llm):
             out = llm.complete("Where is my order?", stream=True)
             assert "Where is my order?" in out.text and out.completion_tokens > 0
-            assert 0.3 <= out.ttft_s < 3.0 and out.tokens_per_s > 0
+            assert out.ttft_s >= 0.3 and out.tokens_per_s > 0
         """
     )
     pytester.runpytest(
