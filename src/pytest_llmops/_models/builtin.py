@@ -52,19 +52,19 @@ def _default_or(endpoint: NamedEndpoint | None, default: Callable[[], Target]) -
     return Target.named(endpoint) if endpoint is not None else default()
 
 
+def _local_or_hosted(url: str | None, hosted: str, key_env: str, setting: str) -> Target:
+    """The server ``setting`` names (which needs no key), else the hosted API (whose key is in ``key_env``)."""
+    from pytest_llmops._models.named_endpoints import Target
+
+    return Target(url or hosted, key_env, key_required=not url, hint=f" (or {setting} for a local server)")
+
+
 def _openai(name: str, settings: Settings, endpoint: NamedEndpoint | None = None) -> Backend:
     if not name:
         raise ValueError("the openai backend needs a model name: openai:<model>")
-    from pytest_llmops._models.named_endpoints import Target
-
     target = _default_or(
         endpoint,
-        lambda: Target(
-            settings.openai_base_url or DEFAULT_OPENAI_URL,
-            "OPENAI_API_KEY",
-            key_required=not settings.openai_base_url,
-            hint=" (or llm_openai_base_url for a local server)",
-        ),
+        lambda: _local_or_hosted(settings.openai_base_url, DEFAULT_OPENAI_URL, "OPENAI_API_KEY", "llm_openai_base_url"),
     )
     return _server("openai", name, target, settings, "openai_api", "OpenAIBackend")
 
@@ -95,15 +95,10 @@ def _azure(name: str, settings: Settings, endpoint: NamedEndpoint | None = None)
 def _anthropic(name: str, settings: Settings, endpoint: NamedEndpoint | None = None) -> Backend:
     if not name:
         raise ValueError("the anthropic backend needs a model name: anthropic:<model>")
-    from pytest_llmops._models.named_endpoints import Target
-
     target = _default_or(
         endpoint,
-        lambda: Target(
-            settings.anthropic_base_url or DEFAULT_ANTHROPIC_URL,
-            "ANTHROPIC_API_KEY",
-            key_required=not settings.anthropic_base_url,
-            hint=" (or llm_anthropic_base_url for a local server)",
+        lambda: _local_or_hosted(
+            settings.anthropic_base_url, DEFAULT_ANTHROPIC_URL, "ANTHROPIC_API_KEY", "llm_anthropic_base_url"
         ),
     )
     return _server("anthropic", name, target, settings, "anthropic_api", "AnthropicBackend")

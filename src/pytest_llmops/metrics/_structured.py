@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Mapping, Sequence
 
 from jsonschema import exceptions as schema_exceptions
 from jsonschema import validators
 
+from pytest_llmops._models.tools import standard_json
 from pytest_llmops.metrics._base import Measurement, MetricError
 
 #: Most schema violations kept in a score's details.
@@ -18,28 +18,12 @@ _FENCE = re.compile(r"\A\s*```[a-zA-Z0-9_-]*\s*\n(.*?)\n?```\s*\Z", re.DOTALL)
 _MISSING = object()
 
 
-class _NonStandardNumber(ValueError):
-    def __init__(self, constant: str) -> None:
-        super().__init__(constant)
-        self.constant = constant
-
-
-def _refuse_constant(constant: str) -> Any:
-    """Python's json reads NaN, Infinity and -Infinity; standard JSON (RFC 8259) has none of them."""
-    raise _NonStandardNumber(constant)
-
-
 def parse(text: str, allow_fence: bool) -> tuple[Any, str | None]:
     """The JSON value of ``text`` and None, or None and why it is not standard JSON."""
     if allow_fence:
         fenced = _FENCE.match(text)
         text = fenced.group(1) if fenced else text
-    try:
-        return json.loads(text, parse_constant=_refuse_constant), None
-    except json.JSONDecodeError as error:
-        return None, f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-    except _NonStandardNumber as error:
-        return None, f"not valid JSON: {error.constant} is not a JSON number"
+    return standard_json(text)
 
 
 def json_valid(output: str, reference: str | None, *, allow_fence: bool = False) -> Measurement:
