@@ -205,7 +205,8 @@ def test_exitfirst_abandons_the_calls_in_flight(pytester: pytest.Pytester, scrip
     _cases(pytester, 16)
     pytester.makepyfile(test_hang=HANGING_SUITE)
     # With the default llm_timeout (60 s) the hanging calls would hold the process for minutes.
-    result = pytester.runpytest_subprocess(*_openai(server, "-x", "--llm-concurrency", "16"), timeout=50)
+    # A bound of 32: the endpoint starts at half of it, so all 16 calls go at once.
+    result = pytester.runpytest_subprocess(*_openai(server, "-x", "--llm-concurrency", "32"), timeout=50)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*model calls: * attempts, 0 retries, * abandoned when the run stopped*"])
     assert len(server.requests) == 16  # all in flight when the first test failed

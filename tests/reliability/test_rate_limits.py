@@ -1,5 +1,6 @@
-"""Adaptive concurrency: per endpoint, under ``llm_concurrency``, the pipeline backs off on 429s
-and paces by ``x-ratelimit-*`` headers, grows back on success, and reports what it did.
+"""Adaptive concurrency: per endpoint, under ``llm_concurrency``, the pipeline starts at half the
+bound, backs off on 429s and paces by ``x-ratelimit-*`` headers or, without them, by the window
+a 429's ``retry-after`` tells; it grows back on success and reports what it did.
 
 Each suite calls a scripted server on 127.0.0.1 that enforces a real rate limit.
 """
@@ -13,6 +14,7 @@ from typing import Callable
 import pytest
 from servers import InFlight, RateLimit, ScriptedServer
 
+from pytest_llmops._calls.endpoints import window_from_refusal
 from pytest_llmops._models.openai_api import rate_limits
 
 Start = Callable[..., ScriptedServer]
@@ -78,9 +80,40 @@ def test_a_429_halves_the_endpoint_pauses_it_for_retry_after_and_it_grows_back(
     assert time.monotonic() - start > 0.4  # the retried call waited for what the server asked
     figures = report["run"]["endpoints"][server.url]
     assert figures["rate_limited"] == 1
-    assert figures["lowest"] == 2  # halved once
+    assert figures["lowest"] == 1  # the starting limit (half the bound) halved once
     assert figures["final"] == 4  # and back at the bound, never above it
     assert figures["waited_s"] > 0.3  # other calls waited out the pause
+
+
+def test_without_rate_limit_headers_the_window_a_429_tells_paces_the_calls(
+    pytester: pytest.Pytester, scripted_server: Start
+) -> None:
+    limit = RateLimit(per_second=20, delay=0.05, limit_headers=False)
+    server = scripted_server(limit)
+    _suite(pytester, 60)
+    result, report = _run(pytester, server, "--llm-concurrency", "8")
+    result.assert_outcomes(passed=60)
+    # Rounds of 4, 8 and 8 fill the window; the next round of 8 is refused and tells the window.
+    # Paced by it, the other 40 calls (two more seconds) meet few 429s, if any; halving alone
+    # would meet one or more 429s at every regrowth.
+    assert limit.refused <= 12
+    assert report["run"]["endpoints"][server.url]["rate_limited"] == limit.refused
+
+
+def test_the_window_learned_from_a_429_is_the_narrowest_that_explains_every_call() -> None:
+    burst = [0.0] * 16 + [0.2] * 4  # 16 calls at once, then 4 more as the first answers came
+    assert window_from_refusal(burst, refused=0.2, retry_after=0.8, margin=0.02) == (20, 1.0)
+    # Calls evenly paced at the server's 20 a second, one refused at 0.98 (room at 1.0, when the
+    # call at 0 leaves): a narrower window of the same pace explains them too, and is taken.
+    even = [i * 0.05 for i in range(20)]
+    limit, seconds = window_from_refusal(even, refused=0.98, retry_after=0.02, margin=0.01) or (0, 1.0)
+    assert seconds < 1.0 and 19 <= limit / seconds <= 20.5
+    # A window the earlier calls would have overfilled does not explain them: 12 calls at 0 and 8
+    # at 0.5, refused at 0.6 with room at 1.0, are 20 in 1 s (8 in 0.5 s would have refused 4).
+    uneven = [0.0] * 12 + [0.5] * 8
+    assert window_from_refusal(uneven, refused=0.6, retry_after=0.4, margin=0.02) == (20, 1.0)
+    # Nothing before it to count: a 429 on the first call tells no window.
+    assert window_from_refusal([], refused=0.0, retry_after=1.0, margin=0.02) is None
 
 
 def test_fixed_concurrency_keeps_the_bound_and_reports_no_endpoint(

@@ -1,14 +1,23 @@
 """Adaptive concurrency: each endpoint (a server's base URL) finds the pace its rate limit allows.
 
 Under the one global bound (``llm_concurrency``), each endpoint has its own limit of calls in
-flight, starting at the bound. A 429 halves it (once per cooldown: the calls already in flight
+flight. It starts at half the bound and grows by one per answered call (doubling per round of
+answers) up to the bound: a server's limit is first met by half as many calls, at a cost of at
+most one round of answers. A 429 halves the limit (once per cooldown: the calls already in flight
 answer 429 too) and pauses every call to the endpoint for the ``retry-after`` the server asked;
-each answered call grows it back by ``1/limit`` (one more per round of answers), never above the
-bound. When answers carry ``x-ratelimit-remaining-requests`` (counted when the request arrived,
-as OpenAI counts) and ``x-ratelimit-reset-requests``, calls are paced by them: the newest answer's
+from then on each answered call grows it back by ``1/limit`` (one more per round of answers),
+never above the bound.
+
+When answers carry ``x-ratelimit-remaining-requests`` (counted when the request arrived, as
+OpenAI counts) and ``x-ratelimit-reset-requests``, calls are paced by them: the newest answer's
 remaining requests, less the calls started since its own, may start; once that allowance is
-spent, the next call waits for the reset, then one call goes and its answer says the rest. An
-endpoint's figures (429s, its lowest and final limit, the time its calls waited) go in the report.
+spent, the next call waits for the reset, then one call goes and its answer says the rest. A
+server that sends no such headers still says, in a 429's ``retry-after``, when its window has
+room again: the window is then learned from the 429 and the endpoint's own starts
+(:func:`window_from_refusal`), and calls are paced by it as by a window the headers told.
+
+An endpoint's figures (429s, its lowest and final limit, the time its calls waited) go in the
+report.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ _OVERTAKEN_S_FIRST = 0.02
 _OVERTAKEN_S_MOST = 0.5
 #: Calls whose start times an endpoint keeps (to pace by a window of up to this many requests).
 _HISTORY = 4096
+#: The latest calls a window is learned from, after a 429 that no header explained.
+_LEARNED_FROM = 1024
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,8 @@ class Ticket:
 
 @dataclass
 class EndpointStats:
-    """One endpoint's figures: 429 answers, its lowest and final limit, seconds its calls waited."""
+    """One endpoint's figures: 429 answers, the lowest limit a 429 cut it to (the bound when none
+    did), its final limit, and the seconds its calls waited."""
 
     rate_limited: int = 0
     lowest: int = 0
@@ -88,8 +100,10 @@ class Endpoint:
 
     def __init__(self, bound: int, cancelled: threading.Event) -> None:
         self.bound = bound
-        self.limit = float(bound)
-        self.stats = EndpointStats(lowest=bound, final=bound)
+        self.limit = float(max(1, bound // 2))
+        #: Until the first 429 or the bound, the limit doubles per round of answers.
+        self._starting = True
+        self.stats = EndpointStats(lowest=bound, final=int(self.limit))
         self._cancelled = cancelled
         self._busy = 0
         self._paused_until = 0.0
@@ -106,6 +120,8 @@ class Endpoint:
         #: answer has told it: then calls are paced by the window of their own starts.
         self._history: deque[tuple[int, float]] = deque(maxlen=_HISTORY)
         self._window: tuple[int, float] | None = None
+        #: Whether the window came from the headers (else from 429s, which may tell it better).
+        self._window_told = False
         self._margin = _OVERTAKEN_S_FIRST
         self._changed = threading.Condition()
 
@@ -166,7 +182,8 @@ class Endpoint:
         """A call succeeded: grow the limit (outside a cooldown); take the server's allowance."""
         with self._changed:
             if time.monotonic() >= self._cooldown_until:
-                self._set_limit(min(float(self.bound), self.limit + 1 / self.limit))
+                self._set_limit(min(float(self.bound), self.limit + (1 if self._starting else 1 / self.limit)))
+                self._starting = self._starting and self.limit < self.bound
             if limits is not None:
                 self._allow(ticket, limits)
             self._changed.notify_all()
@@ -198,22 +215,31 @@ class Endpoint:
         position = self._history.index(entry) - limit + 1
         oldest = self._history[position][1] if position >= 0 else None
         if oldest is not None and ticket.started + reset > oldest:
-            self._window = (limit, ticket.started + reset - oldest)
+            self._window, self._window_told = (limit, ticket.started + reset - oldest), True
 
     def rate_limited(self, ticket: Ticket, retry_after: float | None) -> None:
         """A 429: pause the endpoint for ``retry_after``; halve the limit, once per cooldown. The
-        server did not count the call: neither does the window."""
+        server did not count the call: neither does the window. A ``retry-after`` tells the
+        window, unless the headers have."""
         with self._changed:
             with contextlib.suppress(ValueError):
                 self._history.remove((ticket.number, ticket.started))
+            learned = self._window is None
+            if retry_after is not None and not self._window_told:
+                # Each 429 tells it anew: the calls refused beside it drop out of the count. Calls
+                # started just after it may have reached the server before it.
+                starts = [start for _, start in self._history if start < ticket.started + self._margin]
+                self._window = window_from_refusal(starts, ticket.started, retry_after, self._margin) or self._window
             now = time.monotonic()
             self.stats.rate_limited += 1
             pause = retry_after if retry_after is not None else DEFAULT_PAUSE_S
             self._paused_until = max(self._paused_until, now + pause)
+            self._starting = False
             if now >= self._cooldown_until:
                 self._set_limit(max(1.0, self.limit / 2))
+                self.stats.lowest = min(self.stats.lowest, int(self.limit))
                 self._cooldown_until = now + pause + 0.1
-                if self._window is not None:
+                if self._window is not None and not learned:
                     self._margin = min(2 * self._margin, _OVERTAKEN_S_MOST)
             self._allowance = None  # the pause stands in for it until an answer says more
             self._changed.notify_all()
@@ -221,11 +247,45 @@ class Endpoint:
     def _set_limit(self, limit: float) -> None:
         self.limit = limit
         self.stats.final = int(limit)
-        self.stats.lowest = min(self.stats.lowest, int(limit))
 
     def cancel(self) -> None:
         with self._changed:
             self._changed.notify_all()
+
+
+def window_from_refusal(
+    starts: list[float], refused: float, retry_after: float, margin: float
+) -> tuple[int, float] | None:
+    """The narrowest sliding window, (limit, seconds), that explains a 429 and every call before it.
+
+    ``starts``: when the calls the server counted started, oldest first; ``refused``: when the
+    refused call started; the server said it has room ``retry_after`` later, when the oldest call
+    in its window leaves. If that is the call started at ``starts[i]``, the window is
+    ``refused + retry_after - starts[i]`` long and holds the calls from ``i`` on, and the call
+    before it had already left, ``retry_after`` or more earlier. Of the calls that fit, the one
+    whose window never held more calls than its limit, and is the narrowest, is taken: the
+    strictest pace the server's answers allow. ``margin``: how far a call's arrival at the server
+    may trail its start here.
+    """
+    first = max(0, len(starts) - _LEARNED_FROM)
+    for oldest in range(len(starts) - 1, first - 1, -1):
+        if oldest and starts[oldest - 1] > starts[oldest] - retry_after + margin:
+            continue
+        limit, seconds = len(starts) - oldest, refused + retry_after - starts[oldest]
+        if _never_above(starts[first:], limit, seconds - margin):
+            return limit, seconds
+    return None
+
+
+def _never_above(starts: list[float], limit: int, seconds: float) -> bool:
+    """No ``seconds`` of these starts (oldest first) held more than ``limit`` of them."""
+    inside_from = 0
+    for index, start in enumerate(starts):
+        while starts[inside_from] <= start - seconds:
+            inside_from += 1
+        if index - inside_from + 1 > limit:
+            return False
+    return True
 
 
 def display_name(url: str) -> str:
