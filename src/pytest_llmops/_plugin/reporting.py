@@ -88,7 +88,7 @@ class RunReporter:
             or self.baseline is not None
             or settings.budget_usd is not None
             or settings.max_error_rate is not None
-            or bool(self.session.call_stats().by_spec)
+            or self.session.called_a_model()
             or self.config.hook.pytest_llmops_run_summary.get_hookimpls()
             or any(outcome.record for outcome in self.session.outcomes.values())
         )

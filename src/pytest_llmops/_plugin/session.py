@@ -209,6 +209,13 @@ class LLMSession:
         parts = [part["calls"] for part in self.worker_parts.values()]
         return CallStats.merged([self._own_call_stats(), *parts])
 
+    def called_a_model(self) -> bool:
+        """Whether this process or an xdist worker counted a model call (tried or made); it loads
+        nothing when none did."""
+        return any(part["calls"].get("by_spec") for part in self.worker_parts.values()) or bool(
+            self._built_pipeline() is not None and self.call_stats().by_spec
+        )
+
     def _own_call_stats(self) -> dict[str, Any]:
         """This process's model-call figures (none when it built no pipeline)."""
         pipeline = self._built_pipeline()
