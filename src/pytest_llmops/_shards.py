@@ -8,7 +8,6 @@ to tell a missing shard's tests from deselected ones.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -45,5 +44,7 @@ class Shard:
 
 def shard_of(nodeid: str, total: int) -> int:
     """The shard (from 1) of ``total`` that runs test ``nodeid``."""
+    import hashlib  # loaded by a sharded run, not at start-up
+
     digest = hashlib.sha256(nodeid.encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:8], "big") % total + 1

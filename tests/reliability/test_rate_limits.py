@@ -8,13 +8,14 @@ Each suite calls a scripted server on 127.0.0.1 that enforces a real rate limit.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Callable
 
 import pytest
 from servers import InFlight, RateLimit, ScriptedServer
 
-from pytest_llmops._calls.endpoints import window_from_refusal
+from pytest_llmops._calls.endpoints import Endpoint, window_from_refusal
 from pytest_llmops._models.openai_api import rate_limits
 
 Start = Callable[..., ScriptedServer]
@@ -80,7 +81,7 @@ def test_a_429_halves_the_endpoint_pauses_it_for_retry_after_and_it_grows_back(
     assert time.monotonic() - start > 0.4  # the retried call waited for what the server asked
     figures = report["run"]["endpoints"][server.url]
     assert figures["rate_limited"] == 1
-    assert figures["lowest"] == 1  # the starting limit (half the bound) halved once
+    assert figures["lowest"] == 2  # halved once (a bound of 4 is also where it starts)
     assert figures["final"] == 4  # and back at the bound, never above it
     assert figures["waited_s"] > 0.3  # other calls waited out the pause
 
@@ -93,11 +94,29 @@ def test_without_rate_limit_headers_the_window_a_429_tells_paces_the_calls(
     _suite(pytester, 60)
     result, report = _run(pytester, server, "--llm-concurrency", "8")
     result.assert_outcomes(passed=60)
-    # Rounds of 4, 8 and 8 fill the window; the next round of 8 is refused and tells the window.
+    # Rounds of 4 (half the bound), 8 and 8 fill the window; the next round of 8 is refused and tells the window.
     # Paced by it, the other 40 calls (two more seconds) meet few 429s, if any; halving alone
     # would meet one or more 429s at every regrowth.
     assert limit.refused <= 12
     assert report["run"]["endpoints"][server.url]["rate_limited"] == limit.refused
+
+
+def test_an_endpoint_starts_at_half_the_bound_and_doubles_to_it_until_a_429() -> None:
+    endpoint = Endpoint(16, threading.Event())
+    assert endpoint.limit == 8
+    for _ in range(8):  # a round of answers
+        with endpoint.held() as ticket:
+            pass
+        endpoint.answered(ticket, None)
+    assert endpoint.limit == 16
+    assert Endpoint(3, threading.Event()).limit == 3 and Endpoint(6, threading.Event()).limit == 4
+    halved = Endpoint(16, threading.Event())
+    with halved.held() as ticket:
+        pass
+    halved.rate_limited(ticket, 0.0)
+    time.sleep(0.15)  # past the cooldown
+    halved.answered(ticket, None)
+    assert halved.limit == 4 + 1 / 4  # halved from 8, then grown by 1/limit, no longer doubling
 
 
 def test_the_window_learned_from_a_429_is_the_narrowest_that_explains_every_call() -> None:

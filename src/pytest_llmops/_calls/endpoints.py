@@ -1,9 +1,9 @@
 """Adaptive concurrency: each endpoint (a server's base URL) finds the pace its rate limit allows.
 
 Under the one global bound (``llm_concurrency``), each endpoint has its own limit of calls in
-flight. It starts at half the bound and grows by one per answered call (doubling per round of
-answers) up to the bound: a server's limit is first met by half as many calls, at a cost of at
-most one round of answers. A 429 halves the limit (once per cooldown: the calls already in flight
+flight. It starts at half the bound (:data:`FIRST_LIMIT_LEAST` or the bound at the least) and
+grows by one per answered call (doubling per round of answers) up to the bound: a server's limit
+is first met by half as many calls, at a cost of at most one round of answers. A 429 halves the limit (once per cooldown: the calls already in flight
 answer 429 too) and pauses every call to the endpoint for the ``retry-after`` the server asked;
 from then on each answered call grows it back by ``1/limit`` (one more per round of answers),
 never above the bound.
@@ -43,6 +43,8 @@ DEFAULT_RESET_S = 1.0
 #: more), up to the most.
 _OVERTAKEN_S_FIRST = 0.02
 _OVERTAKEN_S_MOST = 0.5
+#: An endpoint's first limit is half the bound, but not below this (nor above the bound).
+FIRST_LIMIT_LEAST = 4
 #: Calls whose start times an endpoint keeps (to pace by a window of up to this many requests).
 _HISTORY = 4096
 #: The latest calls a window is learned from, after a 429 that no header explained.
@@ -100,7 +102,7 @@ class Endpoint:
 
     def __init__(self, bound: int, cancelled: threading.Event) -> None:
         self.bound = bound
-        self.limit = float(max(1, bound // 2))
+        self.limit = float(min(bound, max(FIRST_LIMIT_LEAST, bound // 2)))
         #: Until the first 429 or the bound, the limit doubles per round of answers.
         self._starting = True
         self.stats = EndpointStats(lowest=bound, final=int(self.limit))
