@@ -31,8 +31,18 @@ COMPAT_TESTS = [
     "tests/reliability/test_junit.py",
     "tests/integration/test_openai_backend.py",
 ]
-#: The transformers backend's tests (slow: they load the local model), run on the oldest releases.
-HF_TESTS = ["tests/integration/test_hf_backend.py"]
+#: The transformers backend's tests on its one loaded model (slow: it loads the local model),
+#: run on the oldest releases: generation, batching, log-probabilities, chat templates with tools.
+HF_TESTS = [
+    f"tests/integration/test_hf_backend.py::{name}"
+    for name in (
+        "test_batched_equals_one_by_one",
+        "test_mixed_settings_in_one_batch_keep_order",
+        "test_raw_prompt_logprobs_and_likelihood",
+        "test_backend_contract",
+        "test_tools_and_tool_turns_reach_a_template_that_takes_them",
+    )
+]
 
 
 def _install(session: nox.Session, *constraints: str) -> None:
@@ -43,11 +53,13 @@ def _install(session: nox.Session, *constraints: str) -> None:
 
 def _fast_tests(session: nox.Session) -> None:
     """The fast tests named after ``--`` (all without; ``compat``: :data:`COMPAT_TESTS`), but the
-    docs build, whose toolchain the sessions leave out."""
+    docs build (its toolchain is left out) and the linear-time checks."""
     named = session.posargs or ["tests"]
     tests = COMPAT_TESTS if named == ["compat"] else named
     pytest = ("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2")
-    session.run(*pytest, "-m", "not slow", "-k", "not the_site_builds", *tests)
+    # The docs build and the linear-time checks of our own regular expressions: no release of a
+    # dependency changes them.
+    session.run(*pytest, "-m", "not slow", "-k", "not the_site_builds and not linear_time", *tests)
 
 
 @nox.session(python=PYTHONS)

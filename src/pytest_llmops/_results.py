@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from pytest_llmops._models.base import Completion, Request
+from pytest_llmops._models.base import Completion, GenerationSettings, Request
 
 # Between the texts of one template version rendered several times in one test.
 RENDER_SEPARATOR = "\n\n- - - next render - - -\n\n"
@@ -67,7 +68,7 @@ class TestRecord:
         entry.pop("logprobs", None)
         if not entry["tool_calls"]:
             del entry["tool_calls"]
-        entry["request"] = request.to_dict()
+        entry["request"] = {**request.to_dict(), "settings": _settings_of(request.settings)}
         with self._lock:
             self.calls.append(entry)
 
@@ -113,6 +114,21 @@ class TestRecord:
             "prompts": list(self.prompts),
             "extra": dict(self.extra),
         }
+
+
+def _settings_of(settings: GenerationSettings) -> dict[str, Any]:
+    """``settings`` as a record keeps them: one dict for every call made with the same settings
+    (a run of 100,000 cases holds a handful, not one a call). Nothing writes to a record's dicts."""
+    typed = tuple((name, type(value), value) for name, value in vars(settings).items())  # 1 is not 1.0
+    try:
+        return _shared_settings(typed, settings)
+    except TypeError:  # tools or a response format (JSON data): not hashable, kept per call
+        return settings.to_dict()
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_settings(typed: tuple[tuple[str, type, Any], ...], settings: GenerationSettings) -> dict[str, Any]:
+    return settings.to_dict()
 
 
 class RecordObserver:

@@ -157,7 +157,7 @@ class CasePrefetch:
             self._submit(self._plan(group))
 
     def _plan(self, items: Sequence[pytest.Item]) -> list[tuple[pytest.Item, Call]]:
-        from pytest_llmops._plugin.clients import item_llm
+        from pytest_llmops._plugin.clients import answered_at_once, item_llm
 
         planned = []
         for item in items:
@@ -165,9 +165,11 @@ class CasePrefetch:
             if row is None or row.turns is not None or _may_be_skipped(item):
                 continue  # a conversation's turns wait for each other: its test plays them
             try:
+                if answered_at_once(item):
+                    continue  # its test makes the call itself, as cheaply
                 record = self.session.record_of(item)
                 llm = item_llm(item, record)
-                if not answered_inline(llm.backend):  # else its test makes the call itself
+                if not answered_inline(llm.backend):  # a hook's client may be answered inline too
                     planned.append((item, llm.call(self.prompt_for(row, record, variant_of(item)))))
             except Exception:  # noqa: BLE001 - its test makes the call itself and reports why not
                 continue

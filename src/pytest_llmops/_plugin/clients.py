@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,9 +21,13 @@ if TYPE_CHECKING:
 
 
 def default_generation(settings: Settings) -> GenerationSettings:
-    return GenerationSettings(
-        temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed, stream=settings.stream
-    )
+    """The run's generation settings (one value for every test that keeps them)."""
+    return _generation(settings.temperature, settings.max_tokens, settings.seed, settings.stream)
+
+
+@functools.lru_cache(maxsize=8, typed=True)
+def _generation(temperature: float, max_tokens: int, seed: int | None, stream: bool) -> GenerationSettings:
+    return GenerationSettings(temperature=temperature, max_tokens=max_tokens, seed=seed, stream=stream)
 
 
 def marked_generation(node: pytest.Item, marked: dict[str, object], settings: Settings) -> GenerationSettings:
@@ -98,6 +103,19 @@ def item_llm(item: pytest.Item, record: TestRecord, variant: Variant | None = No
     spec, _ = tested_model(marked, settings, variant or variant_of(item))
     llm = client_for(item, spec, marked_generation(item, marked, settings), (RecordObserver(record),), role)
     return _case_client(item, llm)
+
+
+def answered_at_once(item: pytest.Item) -> bool:
+    """Whether a dataset case's call would be answered in its test's own thread (its backend's
+    calls are :func:`~pytest_llmops._calls.pipeline.answered_inline`), told without building its
+    client: not when a ``pytest_llmops_case_client`` hook may replace that client."""
+    from pytest_llmops._calls.pipeline import answered_inline
+
+    if item.config.hook.pytest_llmops_case_client.get_hookimpls():
+        return False
+    session = session_of(item.config)
+    spec, _ = tested_model(markers.bind_marker(item, markers.llm), session.settings, variant_of(item))
+    return answered_inline(session.backends.get(spec))
 
 
 def make_llm(request: pytest.FixtureRequest, record: TestRecord, *, case: bool = False) -> LLM:
