@@ -131,6 +131,9 @@ def test_the_window_learned_from_a_429_is_the_narrowest_that_explains_every_call
     # at 0.5, refused at 0.6 with room at 1.0, are 20 in 1 s (8 in 0.5 s would have refused 4).
     uneven = [0.0] * 12 + [0.5] * 8
     assert window_from_refusal(uneven, refused=0.6, retry_after=0.4, margin=0.02) == (20, 1.0)
+    # A call started just after the refused one (it reached the server first) and a retry-after
+    # shorter than that: no window ends before the calls in it began, nor is one so short told.
+    assert window_from_refusal([0.5, 0.51], refused=0.5, retry_after=0.001, margin=0.02) is None
     # Nothing before it to count: a 429 on the first call tells no window.
     assert window_from_refusal([], refused=0.0, retry_after=1.0, margin=0.02) is None
 

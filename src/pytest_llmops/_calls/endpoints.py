@@ -274,6 +274,8 @@ def window_from_refusal(
         if oldest and starts[oldest - 1] > starts[oldest] - retry_after + margin:
             continue
         limit, seconds = len(starts) - oldest, refused + retry_after - starts[oldest]
+        if seconds <= 2 * margin:  # too short to tell from the calls' own jitter (or none at all)
+            continue
         if _never_above(starts[first:], limit, seconds - margin):
             return limit, seconds
     return None
@@ -283,7 +285,7 @@ def _never_above(starts: list[float], limit: int, seconds: float) -> bool:
     """No ``seconds`` of these starts (oldest first) held more than ``limit`` of them."""
     inside_from = 0
     for index, start in enumerate(starts):
-        while starts[inside_from] <= start - seconds:
+        while inside_from < index and starts[inside_from] <= start - seconds:
             inside_from += 1
         if index - inside_from + 1 > limit:
             return False
