@@ -94,9 +94,9 @@ def test_without_rate_limit_headers_the_window_a_429_tells_paces_the_calls(
     _suite(pytester, 60)
     result, report = _run(pytester, server, "--llm-concurrency", "8")
     result.assert_outcomes(passed=60)
-    # Rounds of 4 (half the bound), 8 and 8 fill the window; the next round of 8 is refused and tells the window.
-    # Paced by it, the other 40 calls (two more seconds) meet few 429s, if any; halving alone
-    # would meet one or more 429s at every regrowth.
+    # Rounds of 4 (half the bound), 8 and 8 fill the window; the next round of 8 is refused and
+    # tells the window. Paced by it, the other 40 calls (two more seconds) meet few 429s, if any;
+    # halving alone would meet one or more 429s at every regrowth.
     assert limit.refused <= 12
     assert report["run"]["endpoints"][server.url]["rate_limited"] == limit.refused
 

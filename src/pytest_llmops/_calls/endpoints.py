@@ -3,10 +3,10 @@
 Under the one global bound (``llm_concurrency``), each endpoint has its own limit of calls in
 flight. It starts at half the bound (:data:`FIRST_LIMIT_LEAST` or the bound at the least) and
 grows by one per answered call (doubling per round of answers) up to the bound: a server's limit
-is first met by half as many calls, at a cost of at most one round of answers. A 429 halves the limit (once per cooldown: the calls already in flight
-answer 429 too) and pauses every call to the endpoint for the ``retry-after`` the server asked;
-from then on each answered call grows it back by ``1/limit`` (one more per round of answers),
-never above the bound.
+is first met by half as many calls, at a cost of at most one round of answers. A 429 halves the
+limit (once per cooldown: the calls already in flight answer 429 too) and pauses every call to
+the endpoint for the ``retry-after`` the server asked; from then on each answered call grows it
+back by ``1/limit`` (one more per round of answers), never above the bound.
 
 When answers carry ``x-ratelimit-remaining-requests`` (counted when the request arrived, as
 OpenAI counts) and ``x-ratelimit-reset-requests``, calls are paced by them: the newest answer's
@@ -270,13 +270,14 @@ def window_from_refusal(
     may trail its start here.
     """
     first = max(0, len(starts) - _LEARNED_FROM)
+    latest = starts[first:]
     for oldest in range(len(starts) - 1, first - 1, -1):
         if oldest and starts[oldest - 1] > starts[oldest] - retry_after + margin:
             continue
         limit, seconds = len(starts) - oldest, refused + retry_after - starts[oldest]
         if seconds <= 2 * margin:  # too short to tell from the calls' own jitter (or none at all)
             continue
-        if _never_above(starts[first:], limit, seconds - margin):
+        if _never_above(latest, limit, seconds - margin):
             return limit, seconds
     return None
 
